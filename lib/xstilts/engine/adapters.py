@@ -1,0 +1,156 @@
+"""One adapter per task format: how a format is featurized, which head it gets, how its loss and
+predictions are computed. The trainer (engine/trainer.py) knows nothing format-specific; every
+format-specific decision lives behind this protocol, so a new format is one new adapter.
+
+Contract (what the trainer relies on):
+
+- ``featurize(examples, tokenizer, max_seq_len, train) -> datasets.Dataset``
+  One row per *feature* (QA may make several features per example; multiple choice packs all
+  choices of one example into one feature). Every feature has:
+    ``input_ids``      list[int] (or list[list[int]] for multiple choice: one row per choice),
+    ``length``         int, the padded cost of the feature (max token count) for length grouping,
+    ``example_index``  int, the row of ``examples`` it came from,
+  plus whatever the adapter's own ``collate``/``forward`` need (``labels``, ``word_ids``...).
+  Never pad here: ``collate`` pads each batch to its own longest feature (dynamic padding).
+- ``collate(features: list[dict], pad_token_id: int) -> dict[str, Tensor]``
+  Pads a list of feature rows into tensors; ``attention_mask`` included.
+- ``build_head(config, task) -> torch.nn.Module``
+  A freshly initialised head for ``task`` on an encoder with ``config`` (a transformers config).
+- ``forward(encoder, head, batch) -> (loss | None, logits)``
+  Runs the encoder (the adapter decides how: multiple choice flattens choices, dual-encoder
+  retrieval makes two passes) and the head. ``loss`` is None when the batch has no labels.
+- ``split_outputs(logits, batch) -> list[numpy.ndarray]``
+  Per-feature outputs, in batch order (token-level logits trimmed to the feature's length).
+- ``decode(outputs, features, examples, task) -> list``
+  Predictions, one per example in ``examples`` order, in the official submission form:
+  classification and multiple choice an int label index, tagging a list of tag names (one per word),
+  QA the answer text.
+- Optional ``zero_shot(model_dir, task, data, **options) -> EvalResult``: formats evaluated without a
+  trained head (retrieval from pooled encoder states) implement this; ``zero_shot_eval`` calls it
+  instead of the featurize/forward/decode path.
+
+``ADAPTERS`` maps a format name of ``xstilts.formats`` to its adapter; ``register_adapter`` adds one.
+``adapter_for(format)`` imports the built-in adapter modules lazily so that importing the engine
+stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+
+from xstilts import formats
+
+Tensor = torch.Tensor
+
+
+@runtime_checkable
+class FormatAdapter(Protocol):
+    format: str
+
+    def featurize(self, examples, tokenizer, max_seq_len: int, train: bool): ...
+
+    def collate(self, features: list[dict], pad_token_id: int) -> dict[str, Tensor]: ...
+
+    def build_head(self, config, task) -> torch.nn.Module: ...
+
+    def forward(self, encoder, head, batch: dict[str, Tensor]) -> tuple[Tensor | None, Tensor]: ...
+
+    def split_outputs(self, logits: Tensor, batch: dict[str, Tensor]) -> list[np.ndarray]: ...
+
+    def decode(self, outputs: list[np.ndarray], features, examples, task) -> list: ...
+
+
+ADAPTERS: dict[str, FormatAdapter] = {}
+
+# Modules that register the built-in adapters when imported, by format.
+_BUILTIN_MODULES = {
+    formats.CLASSIFICATION: "xstilts.engine.classification",
+    formats.MULTIPLE_CHOICE: "xstilts.engine.multiple_choice",
+    formats.TAGGING: "xstilts.engine.tagging",
+    formats.QA: "xstilts.engine.qa",
+    formats.BITEXT_MINING: "xstilts.engine.retrieval",
+    formats.SENTENCE_RETRIEVAL: "xstilts.engine.retrieval",
+    formats.ANSWER_RETRIEVAL: "xstilts.engine.retrieval",
+    formats.ENTITY_RETRIEVAL: "xstilts.engine.retrieval",
+}
+
+
+def register_adapter(adapter: FormatAdapter) -> FormatAdapter:
+    """Register ``adapter`` under ``adapter.format`` (one of ``xstilts.formats.FORMATS``)."""
+    if adapter.format not in formats.FORMATS:
+        raise ValueError(f"adapter format {adapter.format!r} is not one of xstilts.formats.FORMATS {formats.FORMATS}")
+    ADAPTERS[adapter.format] = adapter
+    return adapter
+
+
+def adapter_for(format: str) -> FormatAdapter:
+    """The adapter of ``format``, importing its built-in module on first use."""
+    if format not in ADAPTERS and format in _BUILTIN_MODULES:
+        importlib.import_module(_BUILTIN_MODULES[format])
+    if format not in ADAPTERS:
+        raise KeyError(f"no adapter registered for task format {format!r}; registered: {sorted(ADAPTERS)}")
+    return ADAPTERS[format]
+
+
+# ---- helpers shared by the adapters -------------------------------------------------------------
+
+def pad_sequences(rows: list[list[int]], value: int, dtype=torch.long) -> Tensor:
+    """Right-pad integer rows to the longest one (dynamic padding)."""
+    width = max((len(r) for r in rows), default=0)
+    out = torch.full((len(rows), width), value, dtype=dtype)
+    for i, r in enumerate(rows):
+        if r:
+            out[i, : len(r)] = torch.as_tensor(r, dtype=dtype)
+    return out
+
+
+def collate_token_rows(features: list[dict], pad_token_id: int) -> dict[str, Tensor]:
+    """``input_ids`` + ``attention_mask`` for single-sequence features."""
+    ids = pad_sequences([f["input_ids"] for f in features], pad_token_id)
+    mask = pad_sequences([[1] * len(f["input_ids"]) for f in features], 0)
+    return {"input_ids": ids, "attention_mask": mask}
+
+
+class BaseAdapter:
+    """Defaults shared by flat-format adapters: single-sequence collation, one-pass forward,
+    per-feature output splitting."""
+
+    format: str = ""
+
+    def collate(self, features: list[dict], pad_token_id: int) -> dict[str, Tensor]:
+        batch = collate_token_rows(features, pad_token_id)
+        if "labels" in features[0]:
+            labels = [f["labels"] for f in features]
+            if isinstance(labels[0], list):
+                batch["labels"] = pad_sequences(labels, -100)
+            else:
+                batch["labels"] = torch.as_tensor(labels, dtype=torch.long)
+        return batch
+
+    def encode(self, encoder, batch: dict[str, Tensor]) -> Tensor:
+        """Last hidden states, shape (batch, seq, hidden)."""
+        return encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+
+    def split_outputs(self, logits: Tensor, batch: dict[str, Tensor]) -> list[np.ndarray]:
+        arr = logits.detach().float().cpu().numpy()
+        if arr.ndim == 3:  # token-level: trim each feature to its own length
+            lengths = batch["attention_mask"].sum(dim=1).tolist()
+            return [arr[i, : int(n)] for i, n in enumerate(lengths)]
+        return list(arr)
+
+
+def head_key(task) -> str:
+    """Tasks with the same head key share one head (ANLI+ sub-tasks; jiant's task_to_taskmodel_map)."""
+    return str(getattr(task, "head", None) or getattr(task, "head_key", None) or task.key)
+
+
+def num_labels(task) -> int:
+    labels = getattr(task, "labels", None)
+    if not labels:
+        raise ValueError(f"task {getattr(task, 'key', task)!r}: field 'labels' is empty; a classification/tagging task needs its label names")
+    return len(labels)
+
