@@ -25,6 +25,11 @@ Contract (what the trainer relies on):
   Predictions, one per example in ``examples`` order, in the official submission form:
   classification and multiple choice an int label index, tagging a list of tag names (one per word),
   QA the answer text.
+- ``example_stats(predictions, examples, task) -> dict[str, list]``
+  Per-example sufficient statistics (project names: ``correct``; ``tp n_pred n_gold``; ``em f1``;
+  ``ap``), one value per example; ``{}`` when the examples carry no gold labels.
+- ``dev_score(predictions, examples, task) -> float``
+  The model-selection metric on an English dev set, in points 0-100 (jiant's major metric).
 - Optional ``zero_shot(model_dir, task, data, **options) -> EvalResult``: formats evaluated without a
   trained head (retrieval from pooled encoder states) implement this; ``zero_shot_eval`` calls it
   instead of the featurize/forward/decode path.
@@ -62,6 +67,10 @@ class FormatAdapter(Protocol):
     def split_outputs(self, logits: Tensor, batch: dict[str, Tensor]) -> list[np.ndarray]: ...
 
     def decode(self, outputs: list[np.ndarray], features, examples, task) -> list: ...
+
+    def example_stats(self, predictions: list, examples, task) -> dict[str, list]: ...
+
+    def dev_score(self, predictions: list, examples, task) -> float: ...
 
 
 ADAPTERS: dict[str, FormatAdapter] = {}

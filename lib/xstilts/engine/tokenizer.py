@@ -1,0 +1,82 @@
+"""A SentencePiece-style unigram tokenizer with XLM-R's special tokens, trained with `tokenizers`.
+
+XLM-R uses a SentencePiece unigram model with ``<s> <pad> </s> <unk>`` at ids 0-3 and ``<mask>`` as the
+last id, Metaspace (``▁``) pre-tokenisation and RoBERTa-style templates (``<s> A </s>`` and
+``<s> A </s></s> B </s>``). We build the same shape so every later phase loads the result with
+``AutoTokenizer.from_pretrained(out_dir)`` exactly as it loads ``xlm-roberta-base``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Iterable
+
+SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>"]
+MASK_TOKEN = "<mask>"
+
+
+def _iter_lines(files: Iterable[str | Path]):
+    for path in files:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                line = line.strip()
+                if line:
+                    yield line
+
+
+def train_tokenizer(files: list[str | Path], vocab_size: int, out_dir: str | Path, seed: int = 0):
+    """Train a unigram tokenizer on ``files`` (one text per line) and save it to ``out_dir``.
+
+    Deterministic for the same inputs: training runs single-threaded (RAYON_NUM_THREADS=1 is set before
+    ``tokenizers`` starts its pool if nobody set it) and the corpus is read in file order. ``seed`` is
+    recorded in ``xstilts_tokenizer.json``; the unigram EM is itself deterministic.
+    Returns the loaded ``PreTrainedTokenizerFast``.
+    """
+    os.environ.setdefault("RAYON_NUM_THREADS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    files = [Path(f) for f in files]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise FileNotFoundError(f"train_tokenizer: corpus files not found: {missing}")
+    if vocab_size < len(SPECIAL_TOKENS) + 2:
+        raise ValueError(f"train_tokenizer: vocab_size={vocab_size} is too small (need > {len(SPECIAL_TOKENS) + 1})")
+
+    tok = Tokenizer(models.Unigram())
+    tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Replace(r"\s+", " ")])
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+    tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
+    trainer = trainers.UnigramTrainer(
+        vocab_size=vocab_size - 1,  # <mask> is appended last, as in XLM-R
+        special_tokens=SPECIAL_TOKENS,
+        unk_token="<unk>",
+        shrinking_factor=0.75,
+        max_piece_length=16,
+        n_sub_iterations=2,
+        show_progress=False,
+    )
+    tok.train_from_iterator(_iter_lines(files), trainer=trainer)
+    tok.add_special_tokens([MASK_TOKEN])
+    bos, eos = tok.token_to_id("<s>"), tok.token_to_id("</s>")
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>",
+        pair="<s> $A </s> </s> $B </s>",
+        special_tokens=[("<s>", bos), ("</s>", eos)],
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<s>", eos_token="</s>", sep_token="</s>", cls_token="<s>",
+        unk_token="<unk>", pad_token="<pad>", mask_token=MASK_TOKEN,
+        model_max_length=512,
+    )
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fast.save_pretrained(str(out_dir))
+    (out_dir / "xstilts_tokenizer.json").write_text(json.dumps(
+        {"vocab_size": fast.vocab_size if hasattr(fast, "vocab_size") else len(fast), "requested_vocab_size": vocab_size,
+         "seed": seed, "files": [f.name for f in files], "model": "unigram"}, indent=1))
+    return fast

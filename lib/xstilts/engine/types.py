@@ -1,0 +1,39 @@
+"""Plain records passed in and out of the engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class TaskData:
+    """One training task: the registry's Task (``.key .name .format .labels .num_choices .metric``) and its
+    English train and model-selection dev sets, in the canonical schemas of ``xstilts.formats``."""
+
+    task: Any
+    train: Any
+    dev: Any = None
+
+
+@dataclass
+class FinetuneResult:
+    out_dir: Path
+    encoder_dir: Path
+    best_step: int
+    best_score: float | None     # selection metric (mean over tasks of the English dev metric), points
+    best_scores: dict[str, float]  # per task key at the selected step
+    steps: int                   # optimiser steps run
+    train_seconds: float
+    examples_per_second: float
+
+
+@dataclass
+class EvalResult:
+    """Predictions (one per example, official submission form), metrics in points and the per-example
+    sufficient statistics (columns named as in the project glossary, plus ``example_id``)."""
+
+    predictions: list
+    metrics: dict[str, float]
+    per_example_stats: dict[str, list] = field(default_factory=dict)
