@@ -1,0 +1,89 @@
+# The study, end to end: `make reproduce` (offline miniature) and `make test`. `make help` lists targets.
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+
+PROFILE ?= mini
+SHARDS ?= 1
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.stamp-setup
+OUT := outputs/$(PROFILE)
+NOTEBOOKS := 0_data 1_pretrained 2_intermediate 3_target 4_analysis
+REPORTS := $(NOTEBOOKS:%=$(OUT)/notebooks/%.html)
+LIB := $(shell find lib -name '*.py' 2>/dev/null)
+export PYTHONUNBUFFERED := 1
+
+.PHONY: help setup validate reproduce data plan test bench calibrate lab clean distclean
+
+help: ## list the targets
+	@echo "make <target> [PROFILE=mini|smoke|mini-full|paper] [SHARDS=N]"
+	@grep -E '^[a-z.-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+setup: $(STAMP) ## create .venv, install the pinned requirements, the package and a python3 kernel (once)
+$(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python >= 3.11 is needed (PYTHON=$(PYTHON))"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt
+	$(BIN)/python -m pip install -q --no-deps -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (xstilts)" >/dev/null
+	touch $@
+
+validate: $(STAMP) ## check a profile in seconds, before any work starts
+	$(BIN)/xstilts validate $(PROFILE)
+
+reproduce: $(STAMP) ## the whole study on PROFILE (default mini): five executed notebooks + HTML reports
+	$(BIN)/xstilts validate $(PROFILE)
+	$(MAKE) --no-print-directory $(REPORTS) PROFILE=$(PROFILE) SHARDS=$(SHARDS)
+	$(BIN)/xstilts index $(PROFILE)
+	$(BIN)/xstilts runs $(PROFILE)
+
+# Each phase notebook runs after the previous one; papermill writes a temp file renamed on success.
+$(OUT)/notebooks/1_pretrained.ipynb: $(OUT)/notebooks/0_data.ipynb
+$(OUT)/notebooks/2_intermediate.ipynb: $(OUT)/notebooks/1_pretrained.ipynb
+$(OUT)/notebooks/3_target.ipynb: $(OUT)/notebooks/2_intermediate.ipynb
+$(OUT)/notebooks/4_analysis.ipynb: $(OUT)/notebooks/3_target.ipynb
+$(OUT)/notebooks/%.ipynb: notebooks/%.ipynb $(wildcard params/*.yaml) $(LIB) | $(STAMP)
+	@mkdir -p $(@D)
+	@if [ "$(SHARDS)" -gt 1 ]; then \
+	  for i in $$(seq 0 $$(($(SHARDS) - 1))); do \
+	    CUDA_VISIBLE_DEVICES=$${CUDA_DEVICES_$$i-$$i} $(BIN)/papermill $< $(@D)/$*.shard$$i.tmp.ipynb -k python3 --log-level WARNING \
+	      -p profile $(PROFILE) -p shard $$i -p num_shards $(SHARDS) & \
+	  done; wait; \
+	fi
+	$(BIN)/papermill $< $@.tmp.ipynb -k python3 --log-level WARNING -p profile $(PROFILE)
+	@rm -f $(@D)/$*.shard*.tmp.ipynb
+	mv $@.tmp.ipynb $@
+
+$(OUT)/notebooks/%.html: $(OUT)/notebooks/%.ipynb
+	$(BIN)/jupyter nbconvert --to html --log-level WARN $<
+
+data: $(STAMP) ## download and cache what PROFILE needs (on a connected machine); offline: list what is missing
+	$(BIN)/xstilts data $(PROFILE)
+
+plan: $(STAMP) ## the cost of PROFILE before compute: runs, tokens, FLOPs, GPU-hours, disk (offline)
+	$(BIN)/xstilts plan $(PROFILE)
+
+test: $(STAMP) ## the test suite (offline, CPU)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP) ## measured speed ratios -> outputs/bench/bench.json
+	$(BIN)/python -m xstilts.bench
+
+calibrate: $(STAMP) ## simulation study of the bootstrap: coverage, type-I error, power
+	$(BIN)/xstilts calibrate --out outputs/calibration
+
+lab: $(STAMP) ## JupyterLab on the notebooks
+	$(BIN)/jupyter lab notebooks/
+
+environment.yml: requirements.txt ## regenerate the conda environment from the pin list
+	$(BIN)/python -m xstilts.envfile requirements.txt > $@
+
+clean: ## remove outputs/PROFILE (runs, reports)
+	rm -rf $(OUT)
+
+distclean: ## remove every output and the virtual environment
+	rm -rf outputs/*/ $(VENV)

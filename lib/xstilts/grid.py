@@ -1,0 +1,124 @@
+"""The study grid, derived from a profile and never hand-listed: sizes x arms x target protocols x seeds.
+
+Every run's spec holds what determines its result, parents included, so ids chain: a changed world
+changes the data run's id, which changes every pretrained, intermediate and target id below it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from .config import ARM_MULTITASK, ARM_NONE, Profile, target_tasks
+from .runstore import Run
+
+TRAIN_KEYS = ("lr", "epochs", "max_steps", "batch_size", "grad_accum", "max_seq_len", "warmup_ratio",
+              "weight_decay", "eval_every_steps", "eval_subset", "patience", "gradient_checkpointing")
+
+
+def data_run(cfg: dict) -> Run:
+    if cfg["world"] is not None:
+        return Run("data", "world", {"world": cfg["world"], "seed": cfg["seed"]})
+    from .tasks import REGISTRY
+
+    keys = sorted({t.key for t in target_tasks(cfg)} | {REGISTRY[k].key for k in _intermediate_keys(cfg)})
+    return Run("data", "hub", {"tasks": keys, "models": [(m["hub"], m.get("revision")) for m in cfg["models"]]})
+
+
+def _intermediate_keys(cfg: dict) -> list[str]:
+    names = [a for a in cfg["arms"] if a not in (ARM_NONE, ARM_MULTITASK)]
+    if ARM_MULTITASK in cfg["arms"]:
+        names += cfg["multitask_tasks"] or names
+    return sorted({f"intermediate.{n}" for n in names})
+
+
+def multitask_names(cfg: dict) -> list[str]:
+    return cfg["multitask_tasks"] or [a for a in cfg["arms"] if a not in (ARM_NONE, ARM_MULTITASK)]
+
+
+def tokenizer_run(cfg: dict, data: Run) -> Run:
+    return Run("pretrained", "tokenizer", {"data": data.id, "vocab_size": cfg["tokenizer"]["vocab_size"],
+                                           "seed": cfg["seed"]})
+
+
+def pretrained_runs(cfg: dict, data: Run) -> dict[str, Run]:
+    runs = {}
+    for model in cfg["models"]:
+        if model.get("arch"):
+            tok = tokenizer_run(cfg, data)
+            runs[model["name"]] = Run("pretrained", f"mlm-{model['name']}", {
+                "data": data.id, "tokenizer": tok.id, "arch": model["arch"], "pretrain": cfg["pretrain"],
+                "seed": cfg["seed"]})
+        else:
+            runs[model["name"]] = Run("pretrained", f"hub-{model['name']}", {
+                "hub": model["hub"], "revision": model.get("revision"), "params": model["params"]})
+    return runs
+
+
+def train_config(cfg: dict, phase: str, protocol: str | None = None) -> dict:
+    hp = {k: cfg[phase][k] for k in TRAIN_KEYS}
+    if protocol:
+        hp.update(cfg["per_target"].get(protocol, {}))
+    return hp
+
+
+def intermediate_runs(cfg: dict, data: Run, pretrained: dict[str, Run]) -> dict[tuple[str, str], Run]:
+    """One intermediate run per (model, arm): inference is conditional on that checkpoint (stats §5)."""
+    runs = {}
+    for model in cfg["models"]:
+        for arm in cfg["arms"]:
+            if arm == ARM_NONE:
+                continue
+            tasks = multitask_names(cfg) if arm == ARM_MULTITASK else [arm]
+            runs[model["name"], arm] = Run("intermediate", f"{model['name']}-{arm}", {
+                "parent": pretrained[model["name"]].id, "data": data.id, "arm": arm,
+                "tasks": [f"intermediate.{t}" for t in tasks], "train": train_config(cfg, "intermediate"),
+                "seed": cfg["seed"]})
+    return runs
+
+
+def protocols(cfg: dict) -> dict[str, list]:
+    """Target protocols of the profile: entries sharing a protocol share runs (evaluated on the union)."""
+    groups = defaultdict(list)
+    for task in target_tasks(cfg):
+        groups[task.protocol].append(task)
+    return dict(groups)
+
+
+def is_eval_only(tasks) -> bool:
+    """BUCC and XTREME Tatoeba: scored straight from the encoder, no target fine-tuning, no seeds."""
+    return all(getattr(t, "train", None) is None for t in tasks)
+
+
+def target_runs(cfg: dict, data: Run, pretrained: dict[str, Run],
+                intermediate: dict[tuple[str, str], Run]) -> list[Run]:
+    runs = []
+    for model in cfg["models"]:
+        for arm in cfg["arms"]:
+            parent = pretrained[model["name"]] if arm == ARM_NONE else intermediate[model["name"], arm]
+            n_seeds = cfg["seeds"]["none" if arm == ARM_NONE else "intermediate"]
+            for protocol, tasks in protocols(cfg).items():
+                eval_only = is_eval_only(tasks)
+                spec = {"parent": parent.id, "data": data.id, "protocol": protocol, "model": model["name"],
+                        "arm": arm, "tasks": sorted(t.key for t in tasks),
+                        "eval_languages": cfg["eval_languages"], "retrieval": cfg["retrieval"]}
+                if not eval_only:
+                    spec["train"] = train_config(cfg, "target", protocol)
+                for seed in range(1 if eval_only else n_seeds):
+                    runs.append(Run("target", f"{model['name']}-{arm}-{protocol}-s{seed}",
+                                    {**spec, "seed": cfg["seed"] + seed, "seed_index": seed}))
+    return runs
+
+
+def plan_runs(profile: Profile) -> dict[str, list[Run]]:
+    """Every run of the study, per phase, in execution order."""
+    cfg = profile.cfg
+    data = data_run(cfg)
+    pretrained = pretrained_runs(cfg, data)
+    pre_list = list(pretrained.values())
+    if any(m.get("arch") for m in cfg["models"]):
+        pre_list = [tokenizer_run(cfg, data), *pre_list]
+    intermediate = intermediate_runs(cfg, data, pretrained)
+    targets = target_runs(cfg, data, pretrained, intermediate)
+    analysis = Run("analysis", "analysis", {"targets": sorted(r.id for r in targets), "analysis": cfg["analysis"]})
+    return {"data": [data], "pretrained": pre_list, "intermediate": list(intermediate.values()),
+            "target": targets, "analysis": [analysis]}
