@@ -1,0 +1,265 @@
+"""Extractive QA (SQuAD v1.1 schema, format ``qa``): featurization, head, post-processing.
+
+Follows the SQuAD recipe used by XTREME (``run_squad.py``, transformers' legacy ``squad.py``) and jiant:
+questions truncated to ``max_query_length`` (64) tokens, contexts cut into windows of at most
+``max_seq_len`` (384) tokens whose starts advance by ``doc_stride`` (128) tokens, answers outside a
+window labelled on ``<s>`` (position 0) for training; head = linear(H, 2) on token states (jiant
+``QAHead``); n-best 20 start/end pairs per window, max answer length 30 tokens, start token restricted
+to windows where it has maximal context.
+
+The answer text is cut from the *context string* with the tokenizer's character offsets. HF's
+``get_final_text`` instead re-aligns detokenized text with whitespace-split words, which fails for
+Chinese/Thai text without spaces (transformers #3510, xtreme #38); here it cannot happen.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from xstilts import formats
+from xstilts.engine.adapters import BaseAdapter, pad_sequences, register_adapter
+
+log = logging.getLogger(__name__)
+
+MAX_SEQ_LEN = 384
+DOC_STRIDE = 128
+MAX_QUERY_LENGTH = 64
+N_BEST = 20
+MAX_ANSWER_LENGTH = 30
+NO_CONTEXT = -1  # offset marker of question and special tokens
+
+
+def pair_template(tokenizer) -> tuple[list[int], list[int], list[int]]:
+    """The special-token ids the tokenizer puts before, between and after a text pair, read off one
+    encoded pair (XLM-R: ``<s>`` | ``</s></s>`` | ``</s>``; BERT: ``[CLS]`` | ``[SEP]`` | ``[SEP]``)."""
+    enc = tokenizer("a", "b", add_special_tokens=True)
+    seq = enc.sequence_ids(0)
+    ids = enc["input_ids"]
+    first_a = seq.index(0)
+    last_a = max(i for i, s in enumerate(seq) if s == 0)
+    first_b = seq.index(1)
+    last_b = max(i for i, s in enumerate(seq) if s == 1)
+    return ids[:first_a], ids[last_a + 1:first_b], ids[last_b + 1:]
+
+
+def _windows(n_tokens: int, window: int, doc_stride: int) -> list[int]:
+    """Window starts as the legacy SQuAD loop: advance by ``doc_stride`` until a window reaches the end."""
+    starts = [0]
+    while starts[-1] + window < n_tokens:
+        starts.append(starts[-1] + max(1, doc_stride))
+    return starts
+
+
+def _max_context(start: int, length: int, all_starts: list[int], window: int, n_tokens: int) -> list[int]:
+    """1 where this window gives the token its maximal context (legacy ``_new_check_is_max_context``:
+    score = min(left, right context) + 0.01 * window length, first window wins ties)."""
+    flags = []
+    for p in range(start, start + length):
+        best_start, best_score = None, None
+        for s in all_starts:
+            ln = min(window, n_tokens - s)
+            if not s <= p < s + ln:
+                continue
+            score = min(p - s, s + ln - 1 - p) + 0.01 * ln
+            if best_score is None or score > best_score:
+                best_start, best_score = s, score
+        flags.append(int(best_start == start))
+    return flags
+
+
+def _token_span(offsets: Sequence[tuple[int, int]], start_char: int, end_char: int) -> tuple[int, int] | None:
+    """First token ending after ``start_char`` and last token starting before ``end_char``."""
+    first = next((i for i, (s, e) in enumerate(offsets) if e > start_char), None)
+    last = next((i for i in range(len(offsets) - 1, -1, -1) if offsets[i][0] < end_char), None)
+    if first is None or last is None or last < first:
+        return None
+    return first, last
+
+
+def featurize_qa(examples, tokenizer, max_seq_len: int = MAX_SEQ_LEN, train: bool = False,
+                 doc_stride: int = DOC_STRIDE, max_query_length: int = MAX_QUERY_LENGTH):
+    """One feature per (example, context window) as a ``datasets.Dataset``.
+
+    Columns: ``input_ids``, ``length``, ``example_index``, ``window_start`` (context token index of the
+    window's first token), and for ``train`` ``start_positions``/``end_positions`` (0 = ``<s>`` when
+    the answer is not inside the window), else ``offsets`` (character ``[start, end]`` in the context
+    per token, ``[-1, -1]`` off-context) and ``max_context`` (0/1 per token).
+    """
+    import datasets
+
+    missing = [c for c in ("id", "context", "question", "answers") if c not in examples.column_names]
+    if missing:
+        raise KeyError(f"qa examples lack column(s) {missing}; the qa format has {list(formats.COLUMNS[formats.QA])}")
+    prefix, middle, suffix = pair_template(tokenizer)
+    n_special = len(prefix) + len(middle) + len(suffix)
+
+    questions = [q.lstrip() for q in examples["question"]]  # legacy squad strips leading whitespace
+    q_ids = tokenizer(questions, add_special_tokens=False)["input_ids"]
+    contexts = examples["context"]
+    unique = {c: i for i, c in reversed(list(enumerate(contexts)))}
+    ctx_order = sorted(set(unique.values()))
+    ctx_enc = tokenizer([contexts[i] for i in ctx_order], add_special_tokens=False, return_offsets_mapping=True)
+    ctx_tokens = {contexts[i]: (ctx_enc["input_ids"][j], ctx_enc["offset_mapping"][j]) for j, i in enumerate(ctx_order)}
+
+    rows: dict[str, list] = {k: [] for k in ("input_ids", "length", "example_index", "window_start")}
+    if train:
+        rows.update(start_positions=[], end_positions=[])
+    else:
+        rows.update(offsets=[], max_context=[])
+    n_unaligned = 0
+    for ex_index, (question_ids, context, answers) in enumerate(zip(q_ids, contexts, examples["answers"])):
+        question_ids = question_ids[:max_query_length]
+        c_ids, c_off = ctx_tokens[context]
+        window = max_seq_len - len(question_ids) - n_special
+        if window < 1:
+            raise ValueError(f"qa example {examples['id'][ex_index]!r}: max_seq_len={max_seq_len} leaves no room for context after a {len(question_ids)}-token question")
+        starts = _windows(len(c_ids), window, doc_stride)
+        answer_span = None
+        if train:
+            texts, answer_starts = answers["text"], answers["answer_start"]
+            if texts and texts[0]:
+                start_char = int(answer_starts[0])
+                end_char = start_char + len(texts[0])
+                if context[start_char:end_char] != texts[0]:
+                    n_unaligned += 1
+                else:
+                    answer_span = _token_span(c_off, start_char, end_char)
+        head = len(prefix) + len(question_ids) + len(middle)
+        for ws in starts:
+            length = min(window, len(c_ids) - ws)
+            ids = prefix + question_ids + middle + c_ids[ws:ws + length] + suffix
+            rows["input_ids"].append(ids)
+            rows["length"].append(len(ids))
+            rows["example_index"].append(ex_index)
+            rows["window_start"].append(ws)
+            if train:
+                if answer_span and ws <= answer_span[0] and answer_span[1] < ws + length:
+                    rows["start_positions"].append(head + answer_span[0] - ws)
+                    rows["end_positions"].append(head + answer_span[1] - ws)
+                else:
+                    rows["start_positions"].append(0)
+                    rows["end_positions"].append(0)
+            else:
+                offsets = [[NO_CONTEXT, NO_CONTEXT]] * head + [list(o) for o in c_off[ws:ws + length]] + [[NO_CONTEXT, NO_CONTEXT]] * len(suffix)
+                flags = [0] * head + _max_context(ws, length, starts, window, len(c_ids)) + [0] * len(suffix)
+                rows["offsets"].append(offsets)
+                rows["max_context"].append(flags)
+    if n_unaligned:
+        log.warning("qa featurize: %d training examples whose answers[text][0] does not match context[answer_start:] were left without an answer label (labelled on <s>)", n_unaligned)
+    return datasets.Dataset.from_dict(rows)
+
+
+def best_answer(context: str, start_logits: np.ndarray, end_logits: np.ndarray, offsets: Sequence[Sequence[int]],
+                max_context: Sequence[int] | None = None, n_best: int = N_BEST,
+                max_answer_length: int = MAX_ANSWER_LENGTH) -> tuple[str, float] | None:
+    """The best-scoring valid span of one window as ``(text, start_logit + end_logit)``, or None.
+
+    Candidates: the ``n_best`` highest start and end logits; a pair is valid if both tokens are context
+    tokens, end >= start, the span has at most ``max_answer_length`` tokens, and the start token has
+    its maximal context here. The text is ``context[offsets[start][0]:offsets[end][1]]``, stripped."""
+    n = min(len(start_logits), len(end_logits), len(offsets))
+    starts = np.argsort(-np.asarray(start_logits[:n]), kind="stable")[:n_best]
+    ends = np.argsort(-np.asarray(end_logits[:n]), kind="stable")[:n_best]
+    best = None
+    for s in starts:
+        if offsets[s][0] == NO_CONTEXT or (max_context is not None and not max_context[s]):
+            continue
+        for e in ends:
+            if offsets[e][0] == NO_CONTEXT or e < s or e - s + 1 > max_answer_length:
+                continue
+            score = float(start_logits[s] + end_logits[e])
+            if best is None or score > best[1]:
+                best = (context[offsets[s][0]:offsets[e][1]].strip(), score)
+    return best
+
+
+def postprocess_qa(examples, features, outputs: Sequence[np.ndarray], n_best: int = N_BEST,
+                   max_answer_length: int = MAX_ANSWER_LENGTH) -> list[str]:
+    """Answer text per example (``examples`` order): the best span over all of its windows; "" when no
+    window has a valid span. ``outputs[i]`` is feature i's (length, 2) start/end logits."""
+    if len(outputs) != len(features):
+        raise ValueError(f"postprocess_qa: {len(outputs)} outputs for {len(features)} features")
+    contexts = examples["context"]
+    best: dict[int, tuple[str, float]] = {}
+    for feat, logits in zip(features, outputs):
+        logits = np.asarray(logits)
+        ex = feat["example_index"]
+        found = best_answer(contexts[ex], logits[:, 0], logits[:, 1], feat["offsets"], feat.get("max_context"),
+                            n_best=n_best, max_answer_length=max_answer_length)
+        if found and (ex not in best or found[1] > best[ex][1]):
+            best[ex] = found
+    return [best[i][0] if i in best else "" for i in range(len(contexts))]
+
+
+def qa_predictions(examples, answers: Sequence[str]) -> dict[str, str]:
+    """``{qid: answer_text}``, the submission form of XQuAD, MLQA and TyDiQA."""
+    ids = examples["id"]
+    if len(ids) != len(answers):
+        raise ValueError(f"qa_predictions: {len(answers)} answers for {len(ids)} examples")
+    return dict(zip(ids, answers))
+
+
+class QAHead(nn.Module):
+    """linear(H, 2) on token states: start and end logits (jiant ``QAHead``)."""
+
+    def __init__(self, hidden_size: int):
+        super().__init__()
+        self.qa_outputs = nn.Linear(hidden_size, 2)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.qa_outputs(hidden)
+
+
+def qa_loss(logits: torch.Tensor, start_positions: torch.Tensor, end_positions: torch.Tensor) -> torch.Tensor:
+    """Mean of the start and end cross-entropies (positions outside the sequence are ignored)."""
+    width = logits.size(1)
+    ce = nn.CrossEntropyLoss(ignore_index=width)
+    start = start_positions.clamp(0, width)
+    end = end_positions.clamp(0, width)
+    return (ce(logits[..., 0], start) + ce(logits[..., 1], end)) / 2
+
+
+class QAAdapter(BaseAdapter):
+    """The ``qa`` format behind the engine's adapter protocol."""
+
+    format = formats.QA
+
+    def __init__(self, doc_stride: int = DOC_STRIDE, max_query_length: int = MAX_QUERY_LENGTH,
+                 n_best: int = N_BEST, max_answer_length: int = MAX_ANSWER_LENGTH):
+        self.doc_stride = doc_stride
+        self.max_query_length = max_query_length
+        self.n_best = n_best
+        self.max_answer_length = max_answer_length
+
+    def featurize(self, examples, tokenizer, max_seq_len: int, train: bool):
+        return featurize_qa(examples, tokenizer, max_seq_len=max_seq_len, train=train,
+                            doc_stride=self.doc_stride, max_query_length=self.max_query_length)
+
+    def collate(self, features: list[dict], pad_token_id: int) -> dict[str, torch.Tensor]:
+        ids = pad_sequences([f["input_ids"] for f in features], pad_token_id)
+        batch = {"input_ids": ids, "attention_mask": pad_sequences([[1] * len(f["input_ids"]) for f in features], 0)}
+        if "start_positions" in features[0]:
+            batch["start_positions"] = torch.as_tensor([f["start_positions"] for f in features], dtype=torch.long)
+            batch["end_positions"] = torch.as_tensor([f["end_positions"] for f in features], dtype=torch.long)
+        return batch
+
+    def build_head(self, config, task) -> nn.Module:
+        return QAHead(config.hidden_size)
+
+    def forward(self, encoder, head, batch):
+        logits = head(self.encode(encoder, batch))
+        loss = None
+        if "start_positions" in batch:
+            loss = qa_loss(logits, batch["start_positions"], batch["end_positions"])
+        return loss, logits
+
+    def decode(self, outputs, features, examples, task) -> list[str]:
+        return postprocess_qa(examples, features, outputs, n_best=self.n_best, max_answer_length=self.max_answer_length)
+
+
+register_adapter(QAAdapter())

@@ -1,0 +1,461 @@
+"""Retrieval straight from pooled encoder states: BUCC, Tatoeba, Mewsli-X and LAReQA (benchmarks.md
+§2.4-2.7, Part C §2.2).
+
+- ``encode`` pools ``hidden_states[layer]`` (index 0 = embeddings) over the attention mask, ``<s>`` and
+  ``</s>`` included, as jiant's ``EmbeddingModel`` + ``MeanPoolerHead``; ``'cls'`` takes ``<s>``;
+  ``'pooler'`` takes the HF ``pooler_output`` (dense + tanh on ``<s>``), which is what XTREME-R's dual
+  encoder (``BertForRetrieval``, inference mode) ranks with.
+- ``tatoeba_search``: faiss ``IndexFlatL2`` on L2-normalised vectors, add the non-English side, query
+  with English, k=1 (the official en→xx direction).
+- ``bucc_mine_pairs``: LASER ratio-margin mining, k=4 both directions, ``retrieval='max'``, greedy 1-1,
+  de-duplicated by text (XTREME ``utils_retrieve.mine_bitext``/``bucc_eval``).
+- ``dense_rank``: exhaustive ``IndexFlatIP`` top-k (Mewsli-X, LAReQA dot product).
+- ``retrieval_eval``: one of the four tasks on a ``RetrievalSet`` → official predictions + per-example
+  sufficient statistics.
+
+The default layer is jiant's choice (layer 14 of XLM-R Large's 24) scaled to the model's depth:
+``round(14 * num_layers / 24)`` (base: 7, XL: 21, XXL: 28); pooling defaults to mean (jiant).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from xstilts import formats
+from xstilts.formats import RetrievalSet
+
+log = logging.getLogger(__name__)
+
+POOLINGS = ("mean", "cls", "pooler")
+TOP_K = 20  # Mewsli-X and LAReQA rank cut-off (utils_mewslix.TOP_K, mean_avg_prec_at_k k=20)
+BUCC_K = 4  # neighbourhood of the ratio margin (LASER, XTREME)
+
+# Official task names of the retrieval targets -> canonical format.
+TASK_FORMATS = {
+    "bucc2018": formats.BITEXT_MINING,
+    "tatoeba": formats.SENTENCE_RETRIEVAL,
+    "lareqa": formats.ANSWER_RETRIEVAL,
+    "mewslix": formats.ENTITY_RETRIEVAL,
+}
+
+
+# ---- query / candidate texts ---------------------------------------------------------------------
+
+def mewslix_query_text(mention: str, left: str, right: str) -> str:
+    """Mention-in-context query of the Mewsli-X baseline (``utils_mewslix.preprocess_mention``):
+    ``"{mention}: {left} { {mention} } {right}"`` with pre-existing ``{...}`` in the context escaped to
+    ``(...)``, newlines and double spaces normalised. ``left``/``right`` are the mention's sentence
+    before and after the span (the caller truncates to one sentence of context)."""
+    import re
+
+    escape = re.compile(r"\{(.*?)\}")
+    left = escape.sub(r"(\1)", left)
+    right = escape.sub(r"(\1)", right)
+    text = f"{mention}: {left} {{ {mention} }} {right}"
+    return " ".join(text.splitlines()).replace("  ", " ").strip()
+
+
+def mewslix_candidate_text(description_sentences: Sequence[str]) -> str:
+    """Entity description: its sentences joined by spaces, newlines and double spaces normalised."""
+    text = " ".join(description_sentences)
+    return " ".join(text.splitlines()).replace("  ", " ").strip()
+
+
+def lareqa_candidate_text(sentence: str, context: str) -> str:
+    """LAReQA candidate: the answer sentence followed by its paragraph, no separator, newlines removed
+    (XTREME ``evaluate_retrieval.py``, lareqa branch)."""
+    return (sentence + context).replace("\n", "")
+
+
+# ---- encoding ------------------------------------------------------------------------------------
+
+def default_retrieval_layer(num_layers: int) -> int:
+    """jiant's retrieval layer (14 of 24, ``xtreme_runconfig_writer.py``) scaled to ``num_layers``."""
+    if num_layers < 1:
+        raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+    return max(1, min(num_layers, round(14 * num_layers / 24)))
+
+
+def load_encoder(encoder_dir: str | Path, device: str | None = None):
+    """``(model, tokenizer)`` from a saved encoder folder (``save_pretrained`` of model and tokenizer).
+
+    Loads the bare encoder (``AutoModel``), never the hub: the folder must exist locally."""
+    from transformers import AutoModel, AutoTokenizer
+
+    path = Path(encoder_dir)
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"encoder folder {path} has no config.json; expected a save_pretrained() encoder checkpoint")
+    tokenizer = AutoTokenizer.from_pretrained(str(path))
+    model = AutoModel.from_pretrained(str(path))
+    if device:
+        model.to(device)
+    model.eval()
+    return model, tokenizer
+
+
+def _as_model_and_tokenizer(encoder):
+    """Accept a folder, a ``(model, tokenizer)`` pair, or an object with ``.model``/``.tokenizer``."""
+    if isinstance(encoder, (str, os.PathLike)):
+        return load_encoder(encoder)
+    if isinstance(encoder, (tuple, list)) and len(encoder) == 2:
+        return encoder[0], encoder[1]
+    if hasattr(encoder, "model") and hasattr(encoder, "tokenizer"):
+        return encoder.model, encoder.tokenizer
+    raise TypeError(f"encoder must be a checkpoint folder, a (model, tokenizer) pair or have .model/.tokenizer; got {type(encoder).__name__}")
+
+
+def _num_layers(model) -> int:
+    n = getattr(model.config, "num_hidden_layers", None)
+    if n is None:
+        raise ValueError(f"model config {type(model.config).__name__} has no num_hidden_layers")
+    return int(n)
+
+
+def pool_hidden(hidden: "torch.Tensor", attention_mask: "torch.Tensor", pooling: str) -> "torch.Tensor":
+    """Pool (batch, seq, H) token states to (batch, H): 'mean' over mask = 1 positions (special tokens
+    included, jiant ``MeanPoolerHead``) or 'cls' (position 0)."""
+    if pooling == "mean":
+        mask = attention_mask.to(hidden.dtype).unsqueeze(-1)
+        return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+    if pooling == "cls":
+        return hidden[:, 0]
+    raise ValueError(f"pooling {pooling!r} is not a token-state pooling; expected 'mean' or 'cls'")
+
+
+def encode(encoder_dir_or_model, texts: Sequence[str], layer: int | None = None, pooling: str = "mean",
+           batch_size: int = 64, max_seq_len: int = 512, progress: bool = True) -> np.ndarray:
+    """Sentence embeddings, shape (len(texts), hidden), float32, in ``texts`` order.
+
+    ``layer`` indexes ``hidden_states`` (0 = embedding output, ``num_layers`` = last; negative counts
+    from the end; None = ``default_retrieval_layer``); ignored for ``pooling='pooler'``. Texts are
+    batched by length (less padding; pooling ignores padding so the result does not depend on it).
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling {pooling!r} is not one of {POOLINGS}")
+    model, tokenizer = _as_model_and_tokenizer(encoder_dir_or_model)
+    n_layers = _num_layers(model)
+    if layer is None:
+        layer = default_retrieval_layer(n_layers)
+    if not -(n_layers + 1) <= layer <= n_layers:
+        raise ValueError(f"layer {layer} out of range for a {n_layers}-layer encoder (hidden_states has {n_layers + 1} entries)")
+    texts = list(texts)
+    if not texts:
+        return np.zeros((0, model.config.hidden_size), dtype=np.float32)
+    bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
+    if bad:
+        raise TypeError(f"encode: texts[{bad[0]}] is {type(texts[bad[0]]).__name__}, expected str")
+
+    enc = tokenizer(texts, truncation=True, max_length=max_seq_len, add_special_tokens=True)
+    ids = enc["input_ids"]
+    order = np.argsort([-len(x) for x in ids], kind="stable")
+    device = next(model.parameters()).device
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    out = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
+    was_training = model.training
+    model.eval()
+    use_bf16 = device.type == "cuda"
+    starts = range(0, len(texts), batch_size)
+    with torch.inference_mode():
+        for start in tqdm(starts, desc=f"encode L{layer} {pooling}", disable=not progress or len(starts) < 2):
+            rows = order[start:start + batch_size]
+            width = max(len(ids[i]) for i in rows)
+            input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+            mask = torch.zeros((len(rows), width), dtype=torch.long)
+            for j, i in enumerate(rows):
+                input_ids[j, : len(ids[i])] = torch.as_tensor(ids[i])
+                mask[j, : len(ids[i])] = 1
+            input_ids, mask = input_ids.to(device), mask.to(device)
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                result = model(input_ids=input_ids, attention_mask=mask, output_hidden_states=pooling != "pooler")
+            if pooling == "pooler":
+                pooled = result.pooler_output
+                if pooled is None:
+                    raise ValueError("pooling='pooler' needs an encoder with a pooler (add_pooling_layer=True)")
+            else:
+                pooled = pool_hidden(result.hidden_states[layer].float(), mask, pooling)
+            out[rows] = pooled.float().cpu().numpy()
+    if was_training:
+        model.train()
+    return out
+
+
+# ---- nearest neighbours ---------------------------------------------------------------------------
+
+def _normalized(x: np.ndarray) -> np.ndarray:
+    """A float32 C-contiguous L2-normalised copy (faiss.normalize_L2 works in place)."""
+    import faiss
+
+    x = np.array(x, dtype=np.float32, order="C", copy=True)
+    if x.ndim != 2:
+        raise ValueError(f"embeddings must be a 2-D array, got shape {x.shape}")
+    faiss.normalize_L2(x)
+    return x
+
+
+def tatoeba_search(src_emb: np.ndarray, en_emb: np.ndarray) -> np.ndarray:
+    """For each English sentence, the row of its nearest non-English sentence (acc@1 retrieval).
+
+    Official direction (XTREME ``evaluate_retrieval.similarity_search``, jiant ``tatoeba.py``):
+    faiss ``IndexFlatL2`` on L2-normalised vectors, ``add(src)``, ``search(en, k=1)``."""
+    import faiss
+
+    x, y = _normalized(src_emb), _normalized(en_emb)
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(f"tatoeba_search: dimension mismatch src {x.shape} vs en {y.shape}")
+    index = faiss.IndexFlatL2(x.shape[1])
+    index.add(x)
+    _, nearest = index.search(y, 1)
+    return nearest[:, 0].astype(np.int64)
+
+
+def _knn_ip(queries: np.ndarray, keys: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    import faiss
+
+    index = faiss.IndexFlatIP(keys.shape[1])
+    index.add(keys)
+    return index.search(queries, k)
+
+
+def _unique_rows(ids: Sequence[str], texts: Sequence[str] | None):
+    """Positions of the first occurrence of each text, and the ids usable in output.
+
+    As XTREME's ``text_load_unify``/``read_sent2id``: mining runs on unique texts, and a text that
+    occurs more than once maps to no id, so pairs involving it are dropped."""
+    if texts is None:
+        return list(range(len(ids))), list(ids)
+    if len(texts) != len(ids):
+        raise ValueError(f"bucc_mine_pairs: {len(texts)} texts for {len(ids)} ids")
+    first: dict[str, int] = {}
+    count: dict[str, int] = {}
+    for i, t in enumerate(texts):
+        key = t.strip()
+        first.setdefault(key, i)
+        count[key] = count.get(key, 0) + 1
+    keep = sorted(first.values())
+    out_ids = [ids[i] if count[texts[i].strip()] == 1 else None for i in keep]
+    return keep, out_ids
+
+
+def _ratio_margin(a: np.ndarray, b: np.ndarray, neighbours: np.ndarray, a_mean: np.ndarray, b_mean: np.ndarray,
+                  chunk: int = 8192) -> np.ndarray:
+    """``cos(a_i, b_j) / ((a_mean_i + b_mean_j) / 2)`` for each kNN candidate j of each i (chunked: BUCC
+    has ~10^5 sentences per side)."""
+    out = np.empty(neighbours.shape, dtype=np.float32)
+    for start in range(0, len(a), chunk):
+        nb = neighbours[start:start + chunk]
+        cos = np.einsum("id,ikd->ik", a[start:start + chunk], b[nb])
+        out[start:start + chunk] = cos / ((a_mean[start:start + chunk, None] + b_mean[nb]) / 2)
+    return out
+
+
+def bucc_mine_pairs(src_ids: Sequence[str], src_emb: np.ndarray, tgt_ids: Sequence[str], tgt_emb: np.ndarray,
+                    k: int = BUCC_K, src_texts: Sequence[str] | None = None,
+                    tgt_texts: Sequence[str] | None = None) -> list[tuple[str, str, float]]:
+    """Candidate pairs ``(src_id, tgt_id, score)`` by LASER ratio-margin mining, best score first.
+
+    Following XTREME ``utils_retrieve.mine_bitext`` (mode 'mine', retrieval 'max', margin 'ratio'):
+    cosine kNN with ``k`` neighbours in both directions; margin ``cos(x,y) / ((mean_kNN(x) +
+    mean_kNN(y)) / 2)``; each source's and each target's best candidate are pooled, sorted by score and
+    accepted greedily so that every source and every target appears at most once; candidates with
+    score > 0 are kept (the mining threshold). With ``src_texts``/``tgt_texts`` mining runs on unique
+    texts and repeated texts are dropped (``read_sent2id``). The F1 threshold is applied later.
+    """
+    if len(src_ids) != len(src_emb) or len(tgt_ids) != len(tgt_emb):
+        raise ValueError(f"bucc_mine_pairs: ids/embeddings length mismatch (src {len(src_ids)} vs {len(src_emb)}, tgt {len(tgt_ids)} vs {len(tgt_emb)})")
+    if len(src_ids) == 0 or len(tgt_ids) == 0:
+        return []
+    src_rows, src_out = _unique_rows(src_ids, src_texts)
+    tgt_rows, tgt_out = _unique_rows(tgt_ids, tgt_texts)
+    x = _normalized(np.asarray(src_emb)[src_rows])
+    y = _normalized(np.asarray(tgt_emb)[tgt_rows])
+    x2y_sim, x2y_ind = _knn_ip(x, y, min(len(y), k))
+    y2x_sim, y2x_ind = _knn_ip(y, x, min(len(x), k))
+    x2y_mean, y2x_mean = x2y_sim.mean(axis=1), y2x_sim.mean(axis=1)
+
+    fwd = _ratio_margin(x, y, x2y_ind, x2y_mean, y2x_mean)
+    bwd = _ratio_margin(y, x, y2x_ind, y2x_mean, x2y_mean)
+    fwd_best = x2y_ind[np.arange(len(x)), fwd.argmax(axis=1)]
+    bwd_best = y2x_ind[np.arange(len(y)), bwd.argmax(axis=1)]
+    pair_src = np.concatenate([np.arange(len(x)), bwd_best])
+    pair_tgt = np.concatenate([fwd_best, np.arange(len(y))])
+    scores = np.concatenate([fwd.max(axis=1), bwd.max(axis=1)])
+
+    seen_src: set[int] = set()
+    seen_tgt: set[int] = set()
+    best: dict[tuple[str, str], float] = {}
+    for i in np.argsort(-scores, kind="stable"):
+        s, t = int(pair_src[i]), int(pair_tgt[i])
+        if s in seen_src or t in seen_tgt:
+            continue
+        seen_src.add(s)
+        seen_tgt.add(t)
+        if scores[i] > 0 and src_out[s] is not None and tgt_out[t] is not None:
+            key = (src_out[s], tgt_out[t])
+            best[key] = max(float(scores[i]), best.get(key, float("-inf")))
+    return sorted(((s, t, sc) for (s, t), sc in best.items()), key=lambda c: -c[2])
+
+
+def bucc_apply_threshold(candidates: Sequence[tuple[str, str, float]], threshold: float) -> list[tuple[str, str]]:
+    """Mined pairs with ``score >= threshold`` (XTREME ``bucc_extract``), best first."""
+    return [(s, t) for s, t, score in candidates if score >= threshold]
+
+
+def dense_rank(query_emb: np.ndarray, cand_emb: np.ndarray, cand_ids: Sequence[str], k: int = TOP_K,
+               normalize: bool = True) -> tuple[list[list[str]], np.ndarray]:
+    """Top-``k`` candidate ids per query by dot product (faiss ``IndexFlatIP``), and their scores.
+
+    Mewsli-X ranks L2-normalised encodings with ``IndexFlatIP``; LAReQA ranks by ``q · c`` of the dual
+    encoder's normalised outputs (``utils_lareqa.mean_avg_prec_at_k``). ``normalize=True`` makes both
+    cosine, which is what they compute on normalised encodings."""
+    import faiss
+
+    if len(cand_ids) != len(cand_emb):
+        raise ValueError(f"dense_rank: {len(cand_ids)} cand_ids for {len(cand_emb)} candidate embeddings")
+    if len(query_emb) == 0 or len(cand_ids) == 0:
+        return [[] for _ in range(len(query_emb))], np.zeros((len(query_emb), 0), dtype=np.float32)
+    q = _normalized(query_emb) if normalize else np.ascontiguousarray(query_emb, dtype=np.float32)
+    c = _normalized(cand_emb) if normalize else np.ascontiguousarray(cand_emb, dtype=np.float32)
+    index = faiss.IndexFlatIP(c.shape[1])
+    index.add(c)
+    scores, rows = index.search(q, min(k, len(cand_ids)))
+    return [[cand_ids[j] for j in r if j >= 0] for r in rows], scores
+
+
+def average_precision_at_k(relevant: set[str] | Sequence[str], ranked: Sequence[str], k: int = TOP_K) -> float:
+    """AP@k as ``utils_lareqa.average_precision_at_k``: sum of precision at each relevant hit in the top
+    k, divided by ``min(|relevant|, k)``. With a single gold item this is Mewsli-X's reciprocal rank."""
+    relevant = set(relevant)
+    if not relevant:
+        raise ValueError("average_precision_at_k: empty relevant set")
+    hits, score, seen = 0, 0.0, set()
+    for i, pred in enumerate(list(ranked)[:k]):
+        if pred in relevant and pred not in seen:
+            hits += 1
+            score += hits / (i + 1)
+        seen.add(pred)
+    return score / min(len(relevant), k)
+
+
+# ---- evaluation of a retrieval task ---------------------------------------------------------------
+
+@dataclass
+class RetrievalEval:
+    """Predictions in the official submission form, per-example sufficient statistics, settings.
+
+    ``predictions``: Tatoeba ``list[int]`` (candidate row per English query, query order); BUCC
+    ``list[(src_id, tgt_id)]``; Mewsli-X/LAReQA ``{query_id: [top-20 candidate ids]}``.
+    ``stats``: a DataFrame with ``id`` and ``correct`` (Tatoeba), ``tp n_pred n_gold`` (BUCC, per
+    source sentence) or ``ap`` (Mewsli-X/LAReQA, per query with gold), plus ``language``.
+    """
+
+    format: str
+    predictions: Any
+    stats: pd.DataFrame
+    info: dict = field(default_factory=dict)
+
+    def score(self) -> float:
+        """The cell score in points (0-100) from the sufficient statistics."""
+        s = self.stats
+        if self.format == formats.BITEXT_MINING:
+            denom = s["n_pred"].sum() + s["n_gold"].sum()
+            return float(100 * 2 * s["tp"].sum() / denom) if denom else 0.0
+        col = "correct" if self.format == formats.SENTENCE_RETRIEVAL else "ap"
+        return float(100 * s[col].mean()) if len(s) else 0.0
+
+
+def retrieval_format(task) -> str:
+    """The retrieval format of ``task``: an object with ``.format``, a format name, or an official
+    task name (bucc2018, tatoeba, lareqa, mewslix)."""
+    fmt = getattr(task, "format", None) or (task if isinstance(task, str) else None)
+    fmt = TASK_FORMATS.get(fmt, fmt)
+    if fmt not in formats.RETRIEVAL_FORMATS:
+        raise ValueError(f"task {getattr(task, 'name', task)!r} has format {fmt!r}; expected one of {formats.RETRIEVAL_FORMATS} or a task in {sorted(TASK_FORMATS)}")
+    return fmt
+
+
+def _check_set(rs: RetrievalSet) -> None:
+    if len(rs.query_ids) != len(rs.queries):
+        raise ValueError(f"RetrievalSet({rs.language}): {len(rs.query_ids)} query_ids vs {len(rs.queries)} queries")
+    if len(rs.candidate_ids) != len(rs.candidates):
+        raise ValueError(f"RetrievalSet({rs.language}): {len(rs.candidate_ids)} candidate_ids vs {len(rs.candidates)} candidates")
+
+
+def bucc_stats(query_ids: Sequence[str], predicted: Sequence[tuple[str, str]], gold: dict[str, list[str]]) -> pd.DataFrame:
+    """Per source sentence: ``tp`` (predicted pairs in gold), ``n_pred``, ``n_gold``. Their sums give
+    ``evaluate.bucc_f1`` exactly (pairs are sets; sources in gold but not in ``query_ids`` get rows too)."""
+    gold_pairs = {(s, t) for s, ts in gold.items() for t in ts}
+    rows: dict[str, list[int]] = {q: [0, 0, 0] for q in query_ids}
+    for s, t in gold_pairs:
+        rows.setdefault(s, [0, 0, 0])[2] += 1
+    for s, t in set(predicted):
+        r = rows.setdefault(s, [0, 0, 0])
+        r[1] += 1
+        r[0] += int((s, t) in gold_pairs)
+    return pd.DataFrame([(q, *v) for q, v in rows.items()], columns=["id", "tp", "n_pred", "n_gold"])
+
+
+def retrieval_eval(encoder, task, retrieval_set: RetrievalSet, layer: int | None = None, pooling: str = "mean",
+                   batch_size: int = 64, max_seq_len: int = 512, threshold: float | None = None,
+                   k: int = TOP_K, query_max_seq_len: int | None = None) -> RetrievalEval:
+    """Evaluate ``encoder`` on one language's retrieval set of ``task``.
+
+    - Tatoeba: queries are English, candidates the xx side; ``tatoeba_search`` → candidate row per query.
+    - BUCC: queries are the xx sentences, candidates the English ones; ``bucc_mine_pairs`` then the
+      threshold: ``threshold`` if given (the dev-tuned value, for test), else tuned on this set's gold
+      with ``xstilts.metrics.bucc_optimize_threshold`` (dev: the BUCC "sample" split); reported in ``info``.
+    - Mewsli-X / LAReQA: ``dense_rank`` top ``k`` of the candidate pool per query; AP@k per query.
+    ``layer``/``pooling`` as in ``encode``. ``query_max_seq_len`` (LAReQA questions: 64 in XTREME-R)
+    defaults to ``max_seq_len``.
+    """
+    fmt = retrieval_format(task)
+    _check_set(retrieval_set)
+    model, tokenizer = _as_model_and_tokenizer(encoder)
+    if layer is None and pooling != "pooler":
+        layer = default_retrieval_layer(_num_layers(model))
+    opts = dict(layer=layer, pooling=pooling, batch_size=batch_size)
+    q_emb = encode((model, tokenizer), retrieval_set.queries, max_seq_len=query_max_seq_len or max_seq_len, **opts)
+    c_emb = encode((model, tokenizer), retrieval_set.candidates, max_seq_len=max_seq_len, **opts)
+    rs = retrieval_set
+    info = {"layer": layer, "pooling": pooling, "max_seq_len": max_seq_len, "language": rs.language,
+            "n_queries": len(rs.queries), "n_candidates": len(rs.candidates)}
+
+    if fmt == formats.SENTENCE_RETRIEVAL:
+        rows = tatoeba_search(c_emb, q_emb)
+        predictions = [int(r) for r in rows]
+        correct = [int(rs.candidate_ids[r] in rs.gold.get(q, [])) for q, r in zip(rs.query_ids, rows)]
+        stats = pd.DataFrame({"id": rs.query_ids, "correct": correct})
+    elif fmt == formats.BITEXT_MINING:
+        candidates = bucc_mine_pairs(rs.query_ids, q_emb, rs.candidate_ids, c_emb, k=BUCC_K,
+                                     src_texts=rs.queries, tgt_texts=rs.candidates)
+        if threshold is None:
+            from xstilts.metrics import bucc_optimize_threshold
+
+            threshold = bucc_optimize_threshold(candidates, rs.gold)
+            info["threshold_source"] = "tuned on this set's gold"
+        else:
+            info["threshold_source"] = "given (dev-tuned)"
+        info["threshold"] = float(threshold)
+        info["n_mined"] = len(candidates)
+        predictions = bucc_apply_threshold(candidates, threshold)
+        stats = bucc_stats(rs.query_ids, predictions, rs.gold)
+    else:
+        ranked, _ = dense_rank(q_emb, c_emb, rs.candidate_ids, k=k)
+        predictions = dict(zip(rs.query_ids, ranked))
+        scored = [(q, average_precision_at_k(rs.gold[q], r, k)) for q, r in zip(rs.query_ids, ranked) if rs.gold.get(q)]
+        info["n_queries_without_gold"] = len(rs.query_ids) - len(scored)
+        stats = pd.DataFrame(scored, columns=["id", "ap"])
+    stats.insert(1, "language", rs.language)
+    if fmt == formats.ANSWER_RETRIEVAL and rs.query_languages:
+        lang_of = dict(zip(rs.query_ids, rs.query_languages))
+        stats["query_language"] = [lang_of[q] for q in stats["id"]]
+    return RetrievalEval(format=fmt, predictions=predictions, stats=stats, info=info)
