@@ -4,7 +4,8 @@ format-specific decision lives behind this protocol, so a new format is one new 
 
 Contract (what the trainer relies on):
 
-- ``featurize(examples, tokenizer, max_seq_len, train) -> datasets.Dataset``
+- ``featurize(examples, tokenizer, max_seq_len, train[, task]) -> datasets.Dataset``
+  (the engine passes ``task=`` only if the adapter's ``featurize`` has a ``task`` parameter)
   One row per *feature* (QA may make several features per example; multiple choice packs all
   choices of one example into one feature). Every feature has:
     ``input_ids``      list[int] (or list[list[int]] for multiple choice: one row per choice),
@@ -94,6 +95,15 @@ def register_adapter(adapter: FormatAdapter) -> FormatAdapter:
         raise ValueError(f"adapter format {adapter.format!r} is not one of xstilts.formats.FORMATS {formats.FORMATS}")
     ADAPTERS[adapter.format] = adapter
     return adapter
+
+
+def call_featurize(adapter: FormatAdapter, examples, tokenizer, max_seq_len: int, train: bool, task=None):
+    """``adapter.featurize``, passing ``task`` only to adapters that take it."""
+    import inspect
+
+    if "task" in inspect.signature(adapter.featurize).parameters:
+        return adapter.featurize(examples, tokenizer, max_seq_len, train, task=task)
+    return adapter.featurize(examples, tokenizer, max_seq_len, train)
 
 
 def adapter_for(format: str) -> FormatAdapter:

@@ -1,0 +1,91 @@
+"""Tokenized features cached on disk and reused across runs, arms, seeds and sizes.
+
+Key = (task key, format, featurizer version, tokenizer fingerprint, max_seq_len, train/eval, data
+fingerprint): every arm and seed of one model family featurizes a task once (miniworld.md: "Tokenize
+once per (task, tokenizer)"; jiant tokenizes and caches as its own step).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import datasets
+
+from xstilts.engine.adapters import FormatAdapter, call_featurize
+
+FEATURIZER_VERSION = 1  # bump when a featurizer's output changes
+_MEMORY: dict[str, datasets.Dataset] = {}
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("XSTILTS_FEATURE_CACHE")
+    if env:
+        return Path(env)
+    try:
+        from xstilts.paths import repo_root
+
+        return repo_root() / "outputs" / "cache" / "features"
+    except FileNotFoundError:
+        return Path(tempfile.gettempdir()) / "xstilts_feature_cache"
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    """Hash of the tokenizer's full serialized state (vocab, normalizer, templates, special tokens)."""
+    backend = getattr(tokenizer, "backend_tokenizer", None) or getattr(tokenizer, "_tokenizer", None)
+    payload = backend.to_str() if backend is not None else json.dumps(tokenizer.get_vocab(), sort_keys=True)
+    payload += json.dumps({"special": tokenizer.all_special_tokens, "cls": tokenizer.cls_token_id, "sep": tokenizer.sep_token_id})
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def data_fingerprint(examples: datasets.Dataset) -> str:
+    """Content hash of an in-memory dataset; the datasets fingerprint for a file-backed one (it is derived
+    from the files and the transforms, so it is stable across processes)."""
+    if examples.cache_files:
+        return "fp-" + examples._fingerprint
+    sink = io.BytesIO()
+    import pyarrow as pa
+
+    table = examples.data.table if hasattr(examples.data, "table") else examples.data
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return hashlib.sha256(sink.getvalue()).hexdigest()[:16]
+
+
+def cache_key(task_key: str, adapter: FormatAdapter, tokenizer, max_seq_len: int, train: bool, examples) -> str:
+    parts = [str(task_key), adapter.format, str(FEATURIZER_VERSION), tokenizer_fingerprint(tokenizer),
+             str(max_seq_len), "train" if train else "eval", data_fingerprint(examples)]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
+
+
+def cached_featurize(adapter: FormatAdapter, examples, tokenizer, max_seq_len: int, train: bool, task,
+                     cache_dir: str | Path | None = None) -> datasets.Dataset:
+    """``adapter.featurize`` memoised in memory and on disk (atomic write: temp folder, then rename)."""
+    key = cache_key(task.key, adapter, tokenizer, max_seq_len, train, examples)
+    if key in _MEMORY:
+        return _MEMORY[key]
+    root = Path(cache_dir) if cache_dir else default_cache_dir()
+    path = root / f"{task.key}-{key}"
+    if (path / "dataset_info.json").is_file():
+        features = datasets.load_from_disk(str(path))
+    else:
+        features = call_featurize(adapter, examples, tokenizer, max_seq_len, train, task=task)
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{task.key}-", dir=root))
+        try:
+            features.save_to_disk(str(tmp))
+            try:
+                os.replace(tmp, path)
+            except OSError:  # another process wrote it first
+                pass
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        features = datasets.load_from_disk(str(path))
+    _MEMORY[key] = features
+    return features

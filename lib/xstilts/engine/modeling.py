@@ -1,0 +1,151 @@
+"""Encoder loading and the encoder + heads module the trainer optimises.
+
+Encoders are ordinary transformers checkpoints (a hub id or a folder): the ``XLMRobertaXL*`` classes are
+chosen for XL/XXL, whose config may say ``model_type: xlm-roberta`` (XXL) while its architectures name
+``XLMRobertaXL*`` (benchmarks.md Part D). No pooler: heads read ``<s>`` themselves (RoBERTa head).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from xstilts.engine.adapters import adapter_for, head_key
+
+
+def resolve_encoder_dir(encoder: str | Path) -> str:
+    """A run folder (``<run>/encoder/``), a checkpoint folder, or a hub id (returned unchanged)."""
+    p = Path(encoder)
+    if (p / "encoder" / "config.json").is_file():
+        return str(p / "encoder")
+    if (p / "config.json").is_file():
+        return str(p)
+    if p.exists():
+        raise FileNotFoundError(f"encoder {str(p)!r}: neither a checkpoint folder (config.json) nor a run folder (encoder/config.json)")
+    return str(encoder)
+
+
+def is_xl_config(config) -> bool:
+    archs = getattr(config, "architectures", None) or []
+    return config.model_type == "xlm-roberta-xl" or any(a.startswith("XLMRobertaXL") for a in archs)
+
+
+def encoder_class(config):
+    import transformers
+
+    if is_xl_config(config):
+        return transformers.XLMRobertaXLModel
+    if config.model_type == "xlm-roberta":
+        return transformers.XLMRobertaModel
+    return transformers.AutoModel
+
+
+def mlm_class(config):
+    import transformers
+
+    if is_xl_config(config):
+        return transformers.XLMRobertaXLForMaskedLM
+    if config.model_type == "xlm-roberta":
+        return transformers.XLMRobertaForMaskedLM
+    return transformers.AutoModelForMaskedLM
+
+
+def load_encoder(path: str, gradient_checkpointing: bool = False, dtype=None):
+    """The bare encoder of a checkpoint (an MLM checkpoint's LM head is dropped), SDPA attention."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(path)
+    if is_xl_config(config) and config.model_type != "xlm-roberta-xl":
+        from transformers import XLMRobertaXLConfig
+
+        config = XLMRobertaXLConfig.from_dict(config.to_dict())
+    cls = encoder_class(config)
+    kwargs = {"config": config, "attn_implementation": "sdpa"}
+    if cls.__name__ != "AutoModel":
+        kwargs["add_pooling_layer"] = False
+    if dtype is not None:
+        kwargs["dtype"] = dtype
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # an MLM checkpoint's lm_head is dropped on purpose: no load report
+    try:
+        model = cls.from_pretrained(path, **kwargs)
+    finally:
+        hf_logging.set_verbosity(level)
+    if gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    return model
+
+
+class EngineModel(nn.Module):
+    """A shared encoder and one head per head key (tasks with the same key share a head)."""
+
+    def __init__(self, encoder, tasks: list):
+        super().__init__()
+        self.encoder = encoder
+        self.heads = nn.ModuleDict()
+        self.head_formats: dict[str, str] = {}
+        self.head_tasks: dict[str, str] = {}
+        self.head_sizes: dict[str, int] = {}
+        for task in sorted(tasks, key=lambda t: head_key(t)):  # fixed construction order: same init for a seed
+            key = head_key(task)
+            if key in self.heads:
+                if self.head_formats[key] != task.format:
+                    raise ValueError(f"tasks sharing head {key!r} have different formats: {self.head_formats[key]!r} vs {task.format!r}")
+                continue
+            self.heads[key] = adapter_for(task.format).build_head(encoder.config, task)
+            self.head_formats[key] = task.format
+            self.head_tasks[key] = task.key
+            self.head_sizes[key] = len(getattr(task, "labels", None) or [])
+
+    def forward(self, key: str, batch: dict):
+        return adapter_for(self.head_formats[key]).forward(self.encoder, self.heads[key], batch)
+
+    def heads_meta(self) -> dict:
+        return {k: {"format": self.head_formats[k], "task": self.head_tasks[k], "num_labels": self.head_sizes[k]}
+                for k in self.heads}
+
+
+def save_heads(heads: dict[str, dict[str, torch.Tensor]], meta: dict, out_dir: Path) -> None:
+    from safetensors.torch import save_file
+
+    flat = {f"{k}.{name}": t.detach().cpu().contiguous() for k, sd in heads.items() for name, t in sd.items()}
+    save_file(flat, str(out_dir / "heads.safetensors"))
+    (out_dir / "heads.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
+
+
+def load_heads(run_dir: Path) -> tuple[dict[str, dict[str, torch.Tensor]], dict]:
+    from safetensors.torch import load_file
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "heads.safetensors").is_file():
+        raise FileNotFoundError(f"{run_dir}: no heads.safetensors (is it a finetune output folder?)")
+    meta = json.loads((run_dir / "heads.json").read_text())
+    flat = load_file(str(run_dir / "heads.safetensors"))
+    heads: dict[str, dict[str, torch.Tensor]] = {k: {} for k in meta}
+    for name, t in flat.items():
+        key, _, param = name.partition(".")
+        heads.setdefault(key, {})[param] = t
+    return heads, meta
+
+
+def init_heads_from_run(model: EngineModel, run_dir: Path) -> dict[str, str]:
+    """Copy heads of a previous run into ``model`` (XCOPA's SIQA -> COPA sequence): by head key, or, when
+    both sides have exactly one head, that head. Returns {new key: old key}; shapes must match."""
+    old, _ = load_heads(run_dir)
+    mapping = {k: k for k in model.heads if k in old}
+    if not mapping and len(old) == 1 and len(model.heads) == 1:
+        mapping = {next(iter(model.heads)): next(iter(old))}
+    if not mapping:
+        raise KeyError(f"init_heads_from={str(run_dir)!r}: none of its heads {sorted(old)} matches {sorted(model.heads)}")
+    for new, src in mapping.items():
+        target = model.heads[new].state_dict()
+        for name, t in old[src].items():
+            if name not in target or target[name].shape != t.shape:
+                raise ValueError(f"init_heads_from: head {src!r} param {name!r} shape {tuple(t.shape)} does not fit head {new!r}")
+        model.heads[new].load_state_dict(old[src])
+    return mapping
