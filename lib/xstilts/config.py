@@ -191,7 +191,14 @@ def load_profile(name: str) -> Profile:
     source = str(files[-1])
     _validate_models(cfg, source)
     _validate_names(cfg, source)
-    return Profile(name=Path(name).stem, cfg=cfg, files=files)
+    profile = Profile(name=Path(name).stem, cfg=cfg, files=files)
+    from .grid import plan_runs
+
+    try:
+        plan_runs(profile)  # the grid must derive (e.g. Tatoeba-R needs the SQuAD-trained xquad runs)
+    except ProfileError as err:
+        raise ProfileError(f"{source}: {err}") from None
+    return profile
 
 
 def _validate_models(cfg: dict, source: str) -> None:
@@ -252,7 +259,7 @@ def _validate_names(cfg: dict, source: str) -> None:
         if target not in benchmarks and (target not in keys or target.startswith("intermediate.")):
             raise ProfileError(f"{source}: unknown target '{target}' in 'targets'"
                                f"{nearest(target, [*benchmarks, *keys])}")
-    protocols = {t.protocol for t in target_tasks(cfg)}
+    protocols = sorted({t.protocol for t in registry.REGISTRY.values() if not t.key.startswith("intermediate.")})
     for proto in cfg["per_target"]:
         if proto not in protocols:
             raise ProfileError(f"{source}: unknown target protocol '{proto}' in 'per_target'{nearest(proto, protocols)}")

@@ -1,0 +1,104 @@
+"""Profile loading and validation: errors before any work starts, naming file, key and nearest value."""
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from xstilts.config import ProfileError, load_profile
+from xstilts.grid import plan_runs
+from xstilts.paths import params_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_profile(tmp_path, body: dict, name="mine") -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(body))
+    return path
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in params_dir().glob("*.yaml")))
+def test_every_shipped_profile_validates_and_derives_a_grid(name):
+    profile = load_profile(name)
+    plan = plan_runs(profile)
+    assert plan["data"] and plan["pretrained"] and plan["target"] and len(plan["analysis"]) == 1
+
+
+def test_extends_merges_and_overrides(tmp_path):
+    path = write_profile(tmp_path, {"extends": "smoke", "seeds": {"none": 5}, "target": {"lr": 0.01}})
+    cfg = load_profile(str(path)).cfg
+    base = load_profile("smoke").cfg
+    assert cfg["seeds"] == {"none": 5, "intermediate": base["seeds"]["intermediate"]}
+    assert cfg["target"]["lr"] == 0.01 and cfg["target"]["max_steps"] == base["target"]["max_steps"]
+    assert cfg["models"] == base["models"]
+
+
+@pytest.mark.parametrize("body, expected", [
+    ({"sedes": {"none": 2}}, ["unknown key 'sedes'", "did you mean 'seeds'"]),
+    ({"target": {"learning_rate": 1e-5}}, ["unknown key 'target.learning_rate'"]),
+    ({"seeds": {"none": "three"}}, ["'seeds.none' must be int", "'three'"]),
+    ({"seed": True}, ["'seed' must be int"]),
+    ({"arms": ["none", "mlni"]}, ["unknown arm 'mlni'", "did you mean 'mnli'"]),
+    ({"targets": ["xtreme.xnil"]}, ["unknown target 'xtreme.xnil'", "did you mean 'xtreme.xnli'"]),
+    ({"targets": ["xtreme-r.tatoeba"]}, ["xquad"]),
+    ({"eval_languages": ["zz9"]}, ["unknown language 'zz9'"]),
+    ({"device": "gpu"}, ["'device' must be auto, cpu or cuda"]),
+    ({"models": [{"name": "a", "arch": {"layers": 2, "hiden": 8, "heads": 2, "ffn": 8}}]},
+     ["models[0].arch.hiden", "did you mean 'hidden'"]),
+    ({"models": [{"name": "a", "hub": "FacebookAI/xlm-roberta-base"}]}, ["models[0].params"]),
+])
+def test_bad_profiles_are_rejected_with_the_key_and_nearest_value(tmp_path, body, expected):
+    path = write_profile(tmp_path, {"extends": "smoke", **body})
+    with pytest.raises(ProfileError) as err:
+        load_profile(str(path))
+    message = str(err.value)
+    assert str(path) in message
+    for fragment in expected:
+        assert fragment in message
+
+
+def test_unknown_profile_names_the_nearest():
+    with pytest.raises(ProfileError, match="did you mean 'smoke'"):
+        load_profile("smok")
+
+
+def test_validate_command_fails_fast_and_writes_nothing(tmp_path, outputs):
+    path = write_profile(tmp_path, {"extends": "smoke", "sedes": {"none": 2}}, name="typo")
+    started = time.time()
+    proc = subprocess.run([sys.executable, "-m", "xstilts.cli", "validate", str(path)],
+                          capture_output=True, text=True, cwd=ROOT, env={**__import__("os").environ})
+    elapsed = time.time() - started
+    assert proc.returncode == 2
+    assert "sedes" in proc.stderr and "seeds" in proc.stderr and "Traceback" not in proc.stderr
+    assert elapsed < 10
+    assert not (outputs / "typo").exists()
+
+
+def test_a_changed_parameter_changes_the_run_ids_below_it(tmp_path):
+    base = plan_runs(load_profile("smoke"))
+    changed = plan_runs(load_profile(str(write_profile(tmp_path, {"extends": "smoke", "target": {"lr": 0.5}}))))
+    assert [r.id for r in base["intermediate"]] == [r.id for r in changed["intermediate"]]
+    assert not {r.id for r in base["target"]} & {r.id for r in changed["target"]}
+    world = plan_runs(load_profile(str(write_profile(tmp_path, {"extends": "smoke", "seed": 7}, "seed7"))))
+    assert world["data"][0].id != base["data"][0].id
+    assert not {r.id for r in base["target"]} & {r.id for r in world["target"]}
+
+
+def test_grid_arithmetic_of_the_mini_profile():
+    profile = load_profile("mini")
+    plan = plan_runs(profile)
+    cfg = profile.cfg
+    n_models = len(cfg["models"])
+    n_inter_arms = len([a for a in cfg["arms"] if a != "none"])
+    assert len(plan["intermediate"]) == n_models * n_inter_arms
+    seeds_per_model = cfg["seeds"]["none"] + n_inter_arms * cfg["seeds"]["intermediate"]
+    from xstilts.grid import is_eval_only, protocols
+
+    groups = protocols(cfg)
+    trained = sum(not is_eval_only(t) for t in groups.values())
+    eval_only = len(groups) - trained
+    assert len(plan["target"]) == n_models * (seeds_per_model * trained + (1 + n_inter_arms) * eval_only)
