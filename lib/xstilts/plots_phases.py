@@ -1,0 +1,86 @@
+"""The phase reports' figures: learning curves and per-language scores (the analysis has its own, plots.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+
+def _jsonl(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _save(fig, s, name: str):
+    fig.tight_layout()
+    fig.savefig(s.figures_dir / f"{name}.png", dpi=110)
+    return fig
+
+
+def plot_pretraining(s, runs):
+    """Masked-LM loss against steps, one line per model size."""
+    rows = []
+    for run in runs:
+        if run.prefix == "tokenizer" or "hub" in run.spec:
+            continue
+        for rec in _jsonl(s.store.path(run) / "model" / "pretrain_log.jsonl"):
+            rows.append({"model": run.prefix.removeprefix("mlm-"), "step": rec["step"], "MLM loss": rec["loss"]})
+    if not rows:
+        return "no pretraining curves (hub checkpoints are not pretrained here)"
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    sns.lineplot(pd.DataFrame(rows), x="step", y="MLM loss", hue="model", ax=ax)
+    ax.set_title("Masked-LM pretraining")
+    return _save(fig, s, "pretraining_loss")
+
+
+def plot_dev_curves(s, runs):
+    """English dev score (the model-selection metric) against steps, per run."""
+    rows = []
+    for run in runs:
+        if not s.store.is_complete(run):
+            continue
+        for rec in _jsonl(s.store.path(run) / "train_log.jsonl"):
+            if "score" in rec and "eval" in rec:
+                arm = run.spec.get("arm", "")
+                rows.append({"model": run.prefix.removesuffix(f"-{arm}"), "arm": arm, "step": rec["step"],
+                             "English dev": rec["score"]})
+    if not rows:
+        return "no dev curves"
+    frame = pd.DataFrame(rows)
+    grid = sns.relplot(frame, x="step", y="English dev", hue="model", col="arm", kind="line", height=2.8,
+                       col_wrap=min(4, frame["arm"].nunique()), facet_kws={"sharey": False})
+    grid.figure.suptitle("English dev score during intermediate training (model selection)", y=1.02)
+    grid.figure.savefig(s.figures_dir / f"dev_curves_{s.phase}.png", dpi=110, bbox_inches="tight")
+    return grid.figure
+
+
+def plot_languages(s, scores: pd.DataFrame):
+    """Zero-shot score per language and model size (no-intermediate arm), one panel per task."""
+    base = scores[scores["arm"] == "none"]
+    if base.empty:
+        base = scores
+    table = base.groupby(["benchmark", "task", "language", "params"], as_index=False)["score"].mean()
+    panels = table.groupby(["benchmark", "task"])
+    n = len(panels)
+    cols = min(4, n)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.6 * rows), squeeze=False)
+    for ax, ((bench, task), frame) in zip(axes.flat, panels):
+        pivot = frame.pivot(index="params", columns="language", values="score").sort_index()
+        pivot.index = [f"{p / 1e6:.2f}M" for p in pivot.index]
+        sns.heatmap(pivot, ax=ax, vmin=0, vmax=100, cmap="viridis", cbar=False, annot=pivot.shape[1] <= 8, fmt=".0f")
+        ax.set_title(f"{bench} {task}", fontsize=9)
+        ax.set_xlabel("")
+        ax.set_ylabel("params")
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    fig.suptitle("Zero-shot score by language and model size (arm: none)")
+    return _save(fig, s, "languages_by_size")
