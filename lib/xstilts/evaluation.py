@@ -1,0 +1,209 @@
+"""A target run, end to end: fine-tune on English, score zero-shot on every test language, store it all.
+
+A target run serves every registry entry sharing its protocol (`xtreme.xnli` and `xtreme-r.xnli`):
+it trains once, evaluates each language of the union once, and files the per-example sufficient
+statistics under each entry whose language list has that language. It writes, inside its run dir:
+`encoder/` + heads (the engine's checkpoint), `eval/<task>/<lang>.{predictions,stats}.jsonl`,
+`examples.parquet` (the per-example statistics the analysis bootstraps), `scores.csv` (per entry and
+language, with chance) and `submission/` (the official XTREME layout, scorable by `evaluate.py`).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from . import formats as F
+from .grid import is_eval_only
+
+log = logging.getLogger("xstilts")
+STAT_COLUMNS = ("correct", "tp", "n_pred", "n_gold", "em", "f1", "ap")
+
+
+@functools.lru_cache(maxsize=512)
+def _load_cached(task_key: str, split: str, language: str, world: str | None):
+    from .data import load
+    from .tasks import get_task
+
+    return load(get_task(task_key), split, language, Path(world) if world else None)
+
+
+def load_split(task, split: str, language: str, world_dir: Path | None):
+    """`xstilts.data.load`, memoised per process: many runs of a phase read the same splits."""
+    return _load_cached(task.key, split, language, str(world_dir) if world_dir else None)
+
+
+def test_languages(task, world_dir: Path | None, only: list[str] | None = None) -> list[str]:
+    """The test languages of a registry entry: the official list, or the miniature world's analogue."""
+    if world_dir is not None:
+        from .miniworld import task_languages
+
+        langs = list(task_languages(world_dir, task))
+    else:
+        langs = list(task.languages)
+    return [lang for lang in langs if only is None or lang in only]
+
+
+def _train_config(s, hp: dict, fmt: str):
+    from .engine import TrainConfig
+
+    return TrainConfig(**hp, num_threads=s.profile["num_threads"] or None,
+                       cache_dir=str(s.out / "cache" / "features"), progress=False)
+
+
+def _finetune(s, run, run_dir: Path, encoder: str, lead, world_dir):
+    """Target-task training on English: one task, or XCOPA's SIQA-then-COPA sequence."""
+    from .data import load_parts
+    from .engine import TaskData, finetune
+
+    hp = _train_config(s, run.spec["train"], lead.format)
+    seed = run.spec["seed"]
+    dev = load_split(lead, "dev", "en", world_dir) if lead.dev else None
+    if lead.train_schedule == "sequence":
+        parts = list(load_parts(lead, "train", "en", world_dir).items())
+        start, heads = encoder, None
+        for i, (name, data) in enumerate(parts):
+            last = i == len(parts) - 1
+            out = run_dir if last else run_dir / f"step{i}-{name}"
+            result = finetune(start, [TaskData(lead, data, dev if last else None)], hp, seed, out,
+                              init_heads_from=heads)
+            start, heads = str(out), out
+        return result
+    return finetune(encoder, [TaskData(lead, load_split(lead, "train", "en", world_dir), dev)], hp, seed, run_dir)
+
+
+def _retrieval_options(s, model_dir: str) -> dict:
+    from transformers import AutoConfig
+
+    from .engine.modeling import resolve_encoder_dir
+
+    layer = s.profile["retrieval"]["layer"]
+    if isinstance(layer, float) and layer <= 1:
+        depth = AutoConfig.from_pretrained(resolve_encoder_dir(model_dir)).num_hidden_layers
+        layer = max(1, round(layer * depth))
+    return {"layer": int(layer), "pooling": s.profile["retrieval"]["pooling"]}
+
+
+def _evaluate(s, task, model_dir: str, languages: list[str], world_dir, out_dir: Path) -> dict:
+    from .engine import zero_shot_eval
+
+    options = {}
+    if task.format in F.RETRIEVAL_FORMATS:
+        options = _retrieval_options(s, model_dir)
+    if task.format == F.BITEXT_MINING:  # threshold tuned on the dev (BUCC sample) gold, applied to test
+        results = {}
+        for lang in languages:
+            dev = zero_shot_eval(model_dir, task, {lang: load_split(task, "dev", lang, world_dir)}, **options)[lang]
+            threshold = dev.metrics.get("threshold")
+            results.update(zero_shot_eval(model_dir, task, {lang: load_split(task, "test", lang, world_dir)},
+                                          out_dir=out_dir, threshold=threshold, **options))
+        return results
+    data = {lang: load_split(task, "test", lang, world_dir) for lang in languages}
+    return zero_shot_eval(model_dir, task, data, out_dir=out_dir, **options)
+
+
+def _stats_frame(result, task, language: str) -> pd.DataFrame:
+    stats = dict(result.per_example_stats)
+    if hasattr(stats, "to_dict"):
+        stats = stats.to_dict("list")
+    frame = pd.DataFrame(stats)
+    if "example_id" not in frame.columns:
+        frame = frame.rename(columns={"id": "example_id"})
+    keep = ["example_id", *[c for c in STAT_COLUMNS if c in frame.columns]]
+    frame = frame[keep].copy()
+    frame.insert(0, "language", language)
+    frame["example_id"] = frame["example_id"].astype(str)
+    return frame
+
+
+def run_target(s, run, run_dir: Path, encoder: str, world_dir: Path | None) -> dict:
+    """Train (unless eval-only or borrowing an encoder), evaluate every language, write every table."""
+    from .chance import chance_score
+    from .engine import score_from_stats
+    from .tasks import get_task
+
+    tasks = [get_task(k) for k in run.spec["tasks"]]
+    lead = tasks[0]
+    fit = None
+    if run.spec.get("train") is not None:
+        fit = _finetune(s, run, run_dir, encoder, lead, world_dir)
+        model_dir = str(run_dir)
+    else:
+        model_dir = encoder  # BUCC/Tatoeba: the parent encoder; Tatoeba-R: the SQuAD-trained run's
+    only = run.spec.get("eval_languages")
+    union: dict[str, None] = {}
+    for task in tasks:
+        union.update(dict.fromkeys(test_languages(task, world_dir, only)))
+    results = _evaluate(s, lead, model_dir, list(union), world_dir, run_dir / "eval" / lead.name)
+    frames, score_rows = [], []
+    for task in tasks:
+        bench = task.benchmarks[0]
+        for lang in test_languages(task, world_dir, only):
+            res = results[lang]
+            frame = _stats_frame(res, task, lang)
+            frame.insert(0, "task", task.name)
+            frame.insert(0, "benchmark", bench)
+            frames.append(frame)
+            metrics = score_from_stats({c: frame[c].tolist() for c in STAT_COLUMNS if c in frame.columns})
+            score_rows.append({"benchmark": bench, "task": task.name, "language": lang, "metric": task.metric,
+                               "score": metrics.get("score", float("nan")),
+                               "chance": chance_score(task, lang, world_dir)})
+    examples = pd.concat(frames, ignore_index=True)
+    examples.to_parquet(run_dir / "examples.parquet", index=False)
+    scores = pd.DataFrame(score_rows)
+    scores.to_csv(run_dir / "scores.csv", index=False)
+    _write_submission(results, lead, run_dir / "submission")
+    summary = {"model": run.spec["model"], "arm": run.spec["arm"], "protocol": run.spec["protocol"],
+               "seed": run.spec["seed_index"], "mean_score": round(float(scores["score"].mean()), 3),
+               "languages": len(union)}
+    if fit is not None:
+        summary.update(dev_score=fit.best_score, best_step=fit.best_step, steps=fit.steps,
+                       seconds=round(fit.train_seconds, 2))
+    if not is_eval_only(tasks) and fit is None:
+        summary["encoder_from"] = encoder
+    return summary
+
+
+def _write_submission(results: dict, task, folder: Path) -> None:
+    """Test predictions in the official layout `<task>/test-<lang>.<ext>` (xstilts.submission)."""
+    from .submission import write_predictions
+
+    for lang, res in results.items():
+        try:
+            write_predictions(folder, task.name, lang, res.predictions, task=task)
+        except (TypeError, ValueError, KeyError) as err:  # a format the official layout cannot hold
+            log.warning("no official submission file for %s/%s: %s", task.name, lang, err)
+
+
+def collect(s, target_runs) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """All complete target runs as two tables: scores (one row per cell) and per-example statistics."""
+    from .phases import model_params
+
+    params = {m["name"]: model_params(s, m["name"]) for m in s.profile["models"]}
+    score_frames, example_frames = [], []
+    for run in target_runs:
+        if not s.store.is_complete(run):
+            continue
+        run_dir = s.store.path(run)
+        meta = {"model": run.spec["model"], "params": params[run.spec["model"]], "arm": run.spec["arm"],
+                "seed": run.spec["seed_index"], "run": run.id}
+        scores = pd.read_csv(run_dir / "scores.csv")
+        examples = pd.read_parquet(run_dir / "examples.parquet")
+        for key, value in meta.items():
+            scores[key] = value
+            if key != "model" and key != "run":
+                examples[key] = value
+        score_frames.append(scores)
+        example_frames.append(examples)
+    if not score_frames:
+        raise RuntimeError("no complete target runs yet: run the target phase (3_target) first")
+    scores = pd.concat(score_frames, ignore_index=True)
+    scores = scores[["benchmark", "task", "language", "model", "params", "arm", "seed", "metric", "score", "chance",
+                     "run"]]
+    examples = pd.concat(example_frames, ignore_index=True)
+    front = ["benchmark", "task", "language", "params", "arm", "seed", "example_id"]
+    examples = examples[front + [c for c in examples.columns if c not in front]]
+    return scores, examples
