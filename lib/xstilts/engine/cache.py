@@ -38,7 +38,13 @@ def default_cache_dir() -> Path:
 def tokenizer_fingerprint(tokenizer) -> str:
     """Hash of the tokenizer's full serialized state (vocab, normalizer, templates, special tokens)."""
     backend = getattr(tokenizer, "backend_tokenizer", None) or getattr(tokenizer, "_tokenizer", None)
-    payload = backend.to_str() if backend is not None else json.dumps(tokenizer.get_vocab(), sort_keys=True)
+    if backend is not None:
+        state = json.loads(backend.to_str())
+        state.pop("truncation", None)  # set as a side effect of each call, not part of the tokenizer
+        state.pop("padding", None)
+        payload = json.dumps(state, sort_keys=True)
+    else:
+        payload = json.dumps(tokenizer.get_vocab(), sort_keys=True)
     payload += json.dumps({"special": tokenizer.all_special_tokens, "cls": tokenizer.cls_token_id, "sep": tokenizer.sep_token_id})
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 

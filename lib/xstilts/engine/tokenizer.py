@@ -1,8 +1,10 @@
-"""A SentencePiece-style unigram tokenizer with XLM-R's special tokens, trained with `tokenizers`.
+"""A SentencePiece-style BPE tokenizer with XLM-R's special tokens, trained with `tokenizers`.
 
-XLM-R uses a SentencePiece unigram model with ``<s> <pad> </s> <unk>`` at ids 0-3 and ``<mask>`` as the
+XLM-R uses a SentencePiece model with ``<s> <pad> </s> <unk>`` at ids 0-3 and ``<mask>`` as the
 last id, Metaspace (``▁``) pre-tokenisation and RoBERTa-style templates (``<s> A </s>`` and
-``<s> A </s></s> B </s>``). We build the same shape so every later phase loads the result with
+``<s> A </s></s> B </s>``). We build the same shape (BPE rather than unigram: the `tokenizers` unigram
+trainer's EM sums floats in a run-dependent order, so its scores differ in the last bits between runs;
+BPE merges are integer counts and the result is byte-identical for the same corpus) so every later phase loads the result with
 ``AutoTokenizer.from_pretrained(out_dir)`` exactly as it loads ``xlm-roberta-base``.
 """
 
@@ -27,14 +29,12 @@ def _iter_lines(files: Iterable[str | Path]):
 
 
 def train_tokenizer(files: list[str | Path], vocab_size: int, out_dir: str | Path, seed: int = 0):
-    """Train a unigram tokenizer on ``files`` (one text per line) and save it to ``out_dir``.
+    """Train a SentencePiece-style BPE tokenizer on ``files`` (one text per line) into ``out_dir``.
 
-    Deterministic for the same inputs: training runs single-threaded (RAYON_NUM_THREADS=1 is set before
-    ``tokenizers`` starts its pool if nobody set it) and the corpus is read in file order. ``seed`` is
-    recorded in ``xstilts_tokenizer.json``; the unigram EM is itself deterministic.
+    Byte-identical output for the same corpus and vocab size (tested); ``seed`` is recorded in
+    ``xstilts_tokenizer.json`` (BPE training has no randomness to seed).
     Returns the loaded ``PreTrainedTokenizerFast``.
     """
-    os.environ.setdefault("RAYON_NUM_THREADS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
@@ -46,17 +46,14 @@ def train_tokenizer(files: list[str | Path], vocab_size: int, out_dir: str | Pat
     if vocab_size < len(SPECIAL_TOKENS) + 2:
         raise ValueError(f"train_tokenizer: vocab_size={vocab_size} is too small (need > {len(SPECIAL_TOKENS) + 1})")
 
-    tok = Tokenizer(models.Unigram())
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Replace(r"\s+", " ")])
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
     tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
-    trainer = trainers.UnigramTrainer(
+    trainer = trainers.BpeTrainer(
         vocab_size=vocab_size - 1,  # <mask> is appended last, as in XLM-R
         special_tokens=SPECIAL_TOKENS,
-        unk_token="<unk>",
-        shrinking_factor=0.75,
-        max_piece_length=16,
-        n_sub_iterations=2,
+        min_frequency=2,
         show_progress=False,
     )
     tok.train_from_iterator(_iter_lines(files), trainer=trainer)
@@ -78,5 +75,5 @@ def train_tokenizer(files: list[str | Path], vocab_size: int, out_dir: str | Pat
     fast.save_pretrained(str(out_dir))
     (out_dir / "xstilts_tokenizer.json").write_text(json.dumps(
         {"vocab_size": fast.vocab_size if hasattr(fast, "vocab_size") else len(fast), "requested_vocab_size": vocab_size,
-         "seed": seed, "files": [f.name for f in files], "model": "unigram"}, indent=1))
+         "seed": seed, "files": [f.name for f in files], "model": "bpe"}, indent=1))
     return fast
