@@ -10,7 +10,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.stamp-setup
-OUT := outputs/$(PROFILE)
+OUTPUTS ?= $(or $(XSTILTS_OUTPUTS),outputs)
+OUT := $(OUTPUTS)/$(PROFILE)
+export XSTILTS_OUTPUTS := $(abspath $(OUTPUTS))
 NOTEBOOKS := 0_data 1_pretrained 2_intermediate 3_target 4_analysis
 REPORTS := $(NOTEBOOKS:%=$(OUT)/notebooks/%.html)
 LIB := $(shell find lib -name '*.py' 2>/dev/null)
@@ -82,8 +84,8 @@ lab: $(STAMP) ## JupyterLab on the notebooks
 environment.yml: requirements.txt ## regenerate the conda environment from the pin list
 	$(BIN)/python -m xstilts.envfile requirements.txt > $@
 
-clean: ## remove outputs/PROFILE (runs, reports)
+clean: ## remove outputs/PROFILE (runs, reports, caches)
 	rm -rf $(OUT)
 
 distclean: ## remove every output and the virtual environment
-	rm -rf outputs/*/ $(VENV)
+	rm -rf $(OUTPUTS)/*/ $(VENV)
