@@ -31,7 +31,7 @@ def fsdp_plugin_for(model_size: str, cpu_offload: bool = False):
         activation_checkpointing=True,
         cpu_offload=cpu_offload,
         use_orig_params=True,
-        sync_module_states=True,
+        sync_module_states=torch.cuda.is_available(),  # broadcast rank-0 weights; needs a device
         cpu_ram_efficient_loading=False,
     )
 
@@ -51,3 +51,32 @@ def make_accelerator(bf16: bool = True, fsdp_plugin=None, multi_head: bool = Fal
         kwargs_handlers=handlers,
         step_scheduler_with_optimizer=False,
     )
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _finetune_worker(rank: int, world: int, port: int, kwargs: dict) -> None:
+    import os
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(world), OMP_NUM_THREADS="1")
+    torch.set_num_threads(1)
+    from xstilts.engine.trainer import finetune
+
+    finetune(**kwargs)
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
+def finetune_multiprocess_cpu(num_processes: int, **finetune_kwargs) -> None:
+    """Run ``finetune(**finetune_kwargs)`` on ``num_processes`` CPU processes (gloo DDP through
+    accelerate), the CPU stand-in for ``accelerate launch --num_processes N``."""
+    import torch.multiprocessing as mp
+
+    mp.spawn(_finetune_worker, args=(num_processes, _free_port(), finetune_kwargs), nprocs=num_processes, join=True)
