@@ -10,6 +10,8 @@ dataset, the field and what was expected -- before any mapping happens.
 
 from __future__ import annotations
 
+import re
+
 from datasets import ClassLabel, Features, List, Value
 
 S = Value("string")
@@ -140,8 +142,16 @@ def validate_features(features: Features, schema: str, dataset: str) -> None:
         raise SchemaError(f"{dataset}: hub features differ from the declared schema: missing {missing}, "
                           f"unexpected {extra}; expected fields {list(want)}")
     for name, feature in want.items():
-        if _describe(features[name]) != _describe(feature):
+        if _kind(features[name]) != _kind(feature):
             raise SchemaError(f"{dataset}: field {name!r} expected {_describe(feature)}, hub has {_describe(features[name])}")
+
+
+def _kind(feature) -> str:
+    """Like `_describe`, but integer widths and string kinds compare equal: the declared schema pins field
+    names, nesting, ClassLabel names and string-vs-int, not the storage width a hub conversion picked."""
+    text = _describe(feature)
+    text = re.sub(r"Value\('u?int(8|16|32|64)'\)", "Value('int')", text)
+    return text.replace("Value('large_string')", "Value('string')")
 
 
 def _describe(feature) -> str:
