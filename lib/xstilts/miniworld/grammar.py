@@ -29,7 +29,7 @@ class Tok:
 
     @property
     def upos(self) -> str:
-        return L.LEXICON[self.key].upos
+        return L.LEXICON[self.key].upos  # noqa: the lexicon is a flat dict lookup
 
     @property
     def kind(self) -> str:
@@ -163,6 +163,8 @@ def obj_np(obj: Obj, role: str, mark: str | None = None) -> Node:
     plural = obj.count is not None or obj.bare
     if obj.count is not None:
         kids.append(leaf(str(obj.count), "num"))
+        if mark == "obj":
+            kids[-1].mark = "count"
     elif not obj.bare:
         kids.append(leaf("the" if obj.definite else "a", "det"))
     for adj in obj.adjs:
@@ -337,3 +339,211 @@ def with_obj(ev: Event, **changes) -> Event:
     if not isinstance(ev.obj, Obj):
         raise TypeError("with_obj: the event has no thing object")
     return replace(ev, obj=replace(ev.obj, **changes))
+
+
+# ----------------------------------------------------------------------------------------------------
+# More clause types: descriptions, causal rules, coordination
+
+
+def description_clause(entity: Entity, mark: str | None = None) -> list[Node]:
+    """Encyclopedic description clauses of an entity (for the Mewsli-X analogue's candidates)."""
+    subj = name_np(entity, "subj", mark)
+    if entity.kind == "PER":
+        first = Node("S", "clause", [subj, leaf("was", "aux"), noun_np(entity.job, "pred", "a"),
+                                     pp("from", name_np(_city(entity.city), "np"))])
+        second = Node("S", "clause", [leaf("she" if entity.name[0] in _SHE else "he", "subj"),
+                                      leaf("like", "verb", "past"), obj_np(Obj(entity.likes, bare=True), "obj")])
+        return [first, second]
+    if entity.kind == "ORG":
+        first = Node("S", "clause", [subj, leaf("sell", "verb", "past"),
+                                     obj_np(Obj(_org_goods(entity), adjs=(entity.colour,), bare=True), "obj"),
+                                     pp("in", name_np(_city(entity.city), "np"))])
+        return [first]
+    return [Node("S", "clause", [subj, leaf("was", "aux"), noun_np("market", "pred", "a", adjs=("big",))])]
+
+
+_SHE = {"Anna", "Clara", "Elena", "Greta", "Ida", "Karin", "Maria", "Olga", "Rosa", "Tina", "Wanda", "Zora"}
+
+
+def _city(name: str) -> Entity:
+    return Entity(f"Q{100 + L.CITIES.index(name)}", "LOC", (name,))
+
+
+def _org_goods(entity: Entity) -> str:
+    goods = {"Bank": "box", "Group": "car", "Company": "bike", "Club": "hat", "School": "book", "Bakery": "cake"}
+    return goods[entity.name[-1]]
+
+
+# (cause, effect) specs: ("state", adj) or ("do", verb, object noun or None, definite)
+CAUSAL_RULES = [
+    (("state", "hungry"), ("do", "eat", "bread", True)),
+    (("state", "tired"), ("do", "sleep", None, False)),
+    (("state", "cold"), ("do", "buy", "coat", False)),
+    (("state", "rich"), ("do", "buy", "car", False)),
+    (("state", "late"), ("do", "run", None, False)),
+    (("state", "sick"), ("do", "call", "doctor", False)),
+    (("do", "lose", "key", True), ("state", "sad")),
+    (("do", "win", None, False), ("state", "happy")),
+    (("do", "cook", "soup", True), ("do", "eat", "soup", True)),
+    (("do", "find", "map", True), ("do", "arrive", None, False)),
+    (("do", "study", None, False), ("do", "win", None, False)),
+    (("do", "work", None, False), ("state", "tired")),
+    (("do", "lose", "hat", True), ("do", "buy", "hat", False)),
+    (("do", "find", "money", True), ("state", "rich")),
+]
+
+
+def spec_clause(spec: tuple, agent, neg: bool = False, mark: str | None = None) -> Node:
+    """The clause of a rule spec with this agent."""
+    if spec[0] == "state":
+        return state_clause(agent, spec[1], neg=neg, mark=mark)
+    _, verb, noun, definite = spec
+    kids = [agent_np(agent, "subj", mark)]
+    if neg:
+        kids += [leaf("did", "aux"), leaf("not", "neg"), leaf(verb, "verb", "base")]
+    else:
+        kids.append(leaf(verb, "verb", "past"))
+    if noun in L.PERSON_NOUNS:
+        kids.append(noun_np(noun, "obj", "a"))
+    elif noun is not None:
+        kids.append(obj_np(Obj(noun, definite=definite), "obj"))
+    return Node("S", "clause", kids)
+
+
+def causal_closure(spec: tuple, forward: bool) -> set:
+    """Every spec reachable from `spec` along the rules (effects if forward, causes otherwise)."""
+    seen, frontier = set(), [spec]
+    while frontier:
+        cur = frontier.pop()
+        for cause, effect in CAUSAL_RULES:
+            src, dst = (cause, effect) if forward else (effect, cause)
+            if src == cur and dst not in seen:
+                seen.add(dst)
+                frontier.append(dst)
+    return seen
+
+
+def all_specs() -> list[tuple]:
+    out = []
+    for cause, effect in CAUSAL_RULES:
+        for s in (cause, effect):
+            if s not in out:
+                out.append(s)
+    return out
+
+
+def coordinated(c1: Node, conj: str, c2: Node, punct: str = ".") -> Node:
+    return sentence(c1, c2, conj=conj, punct=punct)
+
+
+def fronted(clause: Node, role: str = "pp") -> Node:
+    """The clause with its first child of `role` moved to the front, followed by a comma (same meaning)."""
+    kids = list(clause.children)
+    idx = next(i for i, k in enumerate(kids) if k.role == role)
+    moved = kids.pop(idx)
+    moved.role = "adv"
+    return Node("S", "clause", [moved, leaf(",", "comma")] + kids)
+
+
+# ----------------------------------------------------------------------------------------------------
+# A mixed sampler (pretraining corpus, UD-POS, PAN-X, CCG)
+
+
+def random_tree(rng: random.Random, world: World) -> Node:
+    """A random sentence of any type, so the corpus covers every construction the tasks use."""
+    r = rng.random()
+    if r < 0.40:
+        return sentence(event_clause(random_event(rng, world, p_neg=0.2, p_time=0.2), marks=False))
+    if r < 0.50:
+        agent = rng.choice(world.persons)
+        return sentence(state_clause(agent, rng.choice(L.STATES + L.POSITIVE[-1:] + L.NEGATIVE[-1:]),
+                                     neg=rng.random() < 0.2))
+    if r < 0.58:
+        adj = rng.choice(L.POSITIVE + L.NEGATIVE)
+        return sentence(thing_state_clause(random_obj(rng, p_count=0.0, p_adj=0.3), adj, neg=rng.random() < 0.3,
+                                           intensifier=rng.random() < 0.3))
+    if r < 0.70:
+        cause, effect = rng.choice(CAUSAL_RULES)
+        agent = rng.choice(world.persons)
+        if rng.random() < 0.5:
+            return coordinated(spec_clause(cause, agent), "so", spec_clause(effect, agent))
+        return coordinated(spec_clause(effect, agent), "because", spec_clause(cause, agent))
+    if r < 0.80:
+        ev = random_event(rng, world, transitive=True, p_loc=0.8)
+        asks = ["subj", "obj"] + (["loc"] if ev.loc else []) + (["count"] if isinstance(ev.obj, Obj) and ev.obj.count else [])
+        return question(ev, rng.choice(asks))
+    if r < 0.90:
+        e1 = random_event(rng, world, p_loc=0.3)
+        e2 = random_event(rng, world, p_loc=0.3)
+        return coordinated(event_clause(e1, marks=False), rng.choice(["and", "but"]), event_clause(e2, marks=False))
+    entity = rng.choice(world.persons + world.orgs)
+    return sentence(description_clause(entity)[0])
+
+
+# ----------------------------------------------------------------------------------------------------
+# CCG-like supertags (the CCG intermediate analogue): a category per leaf from its role in the tree
+
+
+def supertags(root: Node) -> list[str]:
+    """A CCGbank-style category for each leaf, read off the tree (function/argument structure)."""
+    tags: dict[int, str] = {}
+
+    def visit(node: Node, parent: Node | None):
+        if node.tok is not None:
+            tags[node.index] = _category(node, parent)
+            return
+        for child in node.children:
+            visit(child, node)
+
+    visit(root, None)
+    return [tags[n.index] for n in root.leaves()]
+
+
+def _category(node: Node, parent: Node | None) -> str:
+    role, tok = node.role, node.tok
+    sibs = parent.children if parent is not None else []
+    is_question = any(k.role == "wh" for k in sibs)
+    if role == "det":
+        return "NP[nb]/N"
+    if role == "num":
+        return "N/N"
+    if role == "adj":
+        return "S[adj]\\NP" if parent is not None and parent.label == "AP" else "N/N"
+    if role == "adv":
+        return "(S[adj]\\NP)/(S[adj]\\NP)" if parent is not None and parent.label == "AP" else "S/S"
+    if role == "noun":
+        return "N"
+    if role == "name":
+        return "N" if node is parent.children[-1] else "N/N"
+    if role == "verb":
+        feat = "dcl" if tok.form == "past" else "b"
+        has_obj = any(k.role == "obj" for k in sibs)
+        return f"(S[{feat}]\\NP)/NP" if has_obj else f"S[{feat}]\\NP"
+    if role == "aux":
+        if is_question:
+            return "(S[q]/(S[b]\\NP))/NP"
+        if tok.key == "did":
+            return "(S[dcl]\\NP)/(S[b]\\NP)"
+        pred = next((k for k in sibs if k.role == "pred"), None)
+        return "(S[dcl]\\NP)/NP" if pred is not None and pred.label == "NP" else "(S[dcl]\\NP)/(S[adj]\\NP)"
+    if role == "neg":
+        return "(S\\NP)\\(S\\NP)"
+    if role == "adp":
+        return "((S\\NP)\\(S\\NP))/NP"
+    if role == "wh":
+        if tok.key == "who":
+            return "S[wq]/(S[dcl]\\NP)"
+        if tok.key == "how":
+            return "((S[wq]/(S[q]/NP))/N)/(N/N)"
+        if tok.key == "many":
+            return "N/N"
+        if tok.upos == "NOUN":
+            return "N"
+        return "S[wq]/(S[q]/NP)"
+    if role == "conj":
+        return "conj"
+    if role == "subj" and tok.upos == "PRON":
+        return "NP"
+    if role in ("punct", "comma"):
+        return tok.key
+    return tok.upos

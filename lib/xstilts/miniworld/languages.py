@@ -290,6 +290,7 @@ class Language:
         self.recipe = recipe
         self.code = recipe.code
         self.vocab = Vocabulary(recipe, seed)
+        self._surface: dict[tuple[str, str], str] = {}
 
     @property
     def joiner(self) -> str:
@@ -300,33 +301,47 @@ class Language:
             return CJK_PUNCT.get(p, p)
         return p
 
+    def surface(self, key: str, form: str) -> str:
+        """The written word of (lexeme, form), cached (every sentence reuses the same few hundred words)."""
+        hit = self._surface.get((key, form))
+        if hit is None:
+            kind = L.LEXICON[key].kind
+            if kind == "punct":
+                hit = self.punct(key)
+            else:
+                hit = spell(self.vocab.word(key, form), self.recipe, kind == "name")
+            self._surface[(key, form)] = hit
+        return hit
+
     def realize(self, root: Node) -> Sentence:
         leaves = linearize(root, self.recipe)
-        words: list[dict] = []
-        for node in leaves:
-            tok = node.tok
-            if tok.kind == "punct":
-                surface = self.punct(tok.key)
-            else:
-                surface = spell(self.vocab.word(tok.key, tok.form), self.recipe, tok.kind == "name")
-            words.append({"text": surface, "upos": [tok.upos], "src": [node.index], "role": node.role})
         if self.recipe.fuse:
+            words = [{"text": self.surface(n.tok.key, n.tok.form), "upos": [n.tok.upos], "src": [n.index],
+                      "role": n.role} for n in leaves]
             words = _fuse(words, prefix_adp=self.recipe.adp == "pre" and self.recipe.order != "reverse")
-        tokens = [w["text"] for w in words]
-        upos = [min(w["upos"], key=PRECEDENCE.index) for w in words]
+            tokens = [w["text"] for w in words]
+            upos = [min(w["upos"], key=PRECEDENCE.index) for w in words]
+            src = [tuple(w["src"]) for w in words]
+        else:
+            tokens = [self.surface(n.tok.key, n.tok.form) for n in leaves]
+            upos = [n.tok.upos for n in leaves]
+            src = [(n.index,) for n in leaves]
         text, offsets = self.join(tokens, upos)
         entities = [(n.ner, frozenset(x.index for x in n.leaves())) for n in root.walk() if n.ner]
-        return Sentence(tokens, upos, [tuple(w["src"]) for w in words], text, offsets, self.code, entities)
+        return Sentence(tokens, upos, src, text, offsets, self.code, entities)
 
     def join(self, tokens: list[str], upos: list[str]) -> tuple[str, list[tuple[int, int]]]:
         """Text and character offsets: spaces between words (none before punctuation), or none at all."""
-        text, offsets = "", []
+        parts, offsets, pos = [], [], 0
+        spaces = self.recipe.spaces
         for i, (tok, tag) in enumerate(zip(tokens, upos)):
-            if i > 0 and self.recipe.spaces and tag != "PUNCT":
-                text += " "
-            offsets.append((len(text), len(text) + len(tok)))
-            text += tok
-        return text, offsets
+            if i > 0 and spaces and tag != "PUNCT":
+                parts.append(" ")
+                pos += 1
+            offsets.append((pos, pos + len(tok)))
+            parts.append(tok)
+            pos += len(tok)
+        return "".join(parts), offsets
 
     def join_sentences(self, texts: list[str]) -> str:
         return self.joiner.join(texts)

@@ -39,6 +39,7 @@ NOUNS = {
 HYPERNYMS = sorted({h for h, _ in NOUNS.values()})
 PERSON_NOUNS = ["teacher", "doctor", "farmer", "driver", "singer", "baker", "pilot", "nurse"]
 PLACE_NOUNS = ["market", "park", "station", "garden", "school", "shop"]
+MISC_NOUNS = ["money"]
 
 COLOURS = ["red", "blue", "green", "black", "white", "yellow"]
 SIZES = ["big", "small", "old", "new"]
@@ -58,6 +59,8 @@ VERBS = {
     "arrive": (None, "arrived"), "leave": (None, "left"), "win": (None, "won"), "study": (None, "studied"),
     "like": ("any", "liked"), "hate": ("any", "hated"), "open": ("thing", "opened"),
 }
+# verbs that only occur in fixed frames (questions about events), never sampled as events
+FRAME_VERBS = {"happen": "happened", "do": "did"}
 PERSON_VERBS = ["help", "call", "pay", "follow"]
 OBJECT_VERBS = [v for v, (k, _) in VERBS.items() if k in ("any", "thing", "food", "text", "animal")]
 INTRANSITIVE = [v for v, (k, _) in VERBS.items() if k is None]
@@ -79,7 +82,7 @@ FUNCTION_WORDS = {
     "who": ("PRON", "who"), "what": ("PRON", "what"), "where": ("ADV", "where"), "why": ("ADV", "why"),
     "how": ("ADV", "how"), "many": ("ADJ", "many"), "which": ("DET", "which"),
     "he": ("PRON", "he"), "she": ("PRON", "she"), "it": ("PRON", "it"), "they": ("PRON", "they"),
-    "do": ("VERB", "do"), "happen": ("VERB", "happen"), "next": ("ADV", "next"),
+    "next": ("ADV", "next"),
     "one": ("NUM", "one"), "person": ("NOUN", "person"), "these": ("DET", "these"),
     "cause": ("NOUN", "cause"), "effect": ("NOUN", "effect"), "review": ("NOUN", "review"),
     "question": ("NOUN", "question"), "oh": ("INTJ", "oh"), "%": ("SYM", "%"),
@@ -105,7 +108,7 @@ def english_form(key: str, form: str) -> str:
             return IRREGULAR_PLURALS[key]
         return key + ("es" if key.endswith(("s", "x", "ch", "sh")) else "s")
     if form == "past":
-        return VERBS[key][1]
+        return VERBS[key][1] if key in VERBS else FRAME_VERBS[key]
     return key
 
 
@@ -120,11 +123,11 @@ def build_lexicon() -> dict[str, Lexeme]:
 
     for name in FIRST_NAMES + SURNAMES + CITIES + ORG_HEADS:
         add(name, "PROPN", "name")
-    for noun in list(NOUNS) + HYPERNYMS + PERSON_NOUNS + PLACE_NOUNS:
+    for noun in list(NOUNS) + HYPERNYMS + PERSON_NOUNS + PLACE_NOUNS + MISC_NOUNS:
         add(noun, "NOUN")
     for adj in COLOURS + SIZES + POSITIVE + NEGATIVE + STATES:
         add(adj, "ADJ")
-    for verb in VERBS:
+    for verb in list(VERBS) + list(FRAME_VERBS):
         add(verb, "VERB")
     for adp in ADPOSITIONS:
         add(adp, "ADP")

@@ -1,0 +1,318 @@
+"""Build the miniature world: languages, every dataset in its hub schema, the corpus, and a manifest.
+
+`build_world(cfg, out_dir)` is the entry point (the `0_data` phase calls it with the profile's `world:`
+section); `load_world(out_dir)` re-registers the world's languages in `xstilts.languages` and returns
+the manifest. Every file is written through `xstilts.data.write_source`, so the miniature goes through
+the same loaders as the hub data; the build then checks, with `xstilts.data.source_for`, that every
+split a benchmark task reads exists.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import json
+import logging
+import random
+import shutil
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from . import grammar as G
+from .corpus import write_corpus
+from .languages import ENGLISH, Language, Recipe
+from .tasks import GENERATORS, Ctx, Output, iso3_of
+
+log = logging.getLogger(__name__)
+
+# Sizes: examples per split (train/dev are English; test is per language), retrieval and corpus sizes.
+SIZE_PRESETS = {
+    "default": {
+        "train": 500,                  # English training examples per task (QA: questions)
+        "dev": 100,                    # English dev examples per task
+        "test": 120,                   # test examples per language
+        "copa_train": 200,             # English COPA train (the real one has 400)
+        "tatoeba": 150,                # aligned pairs per language
+        "bucc_gold": 100,              # gold pairs in the BUCC "training" (test) split; sample split has half
+        "bucc_distractor_ratio": 1.0,  # monolingual sentences per gold pair, on each side
+        "corpus": 5000,                # pretraining sentences per language
+    },
+    "smoke": {
+        "train": 60, "dev": 20, "test": 20, "copa_train": 30, "tatoeba": 20, "bucc_gold": 16,
+        "bucc_distractor_ratio": 1.0, "corpus": 300,
+    },
+}
+
+# The derived languages: nearer ones are tested by the XTREME analogue; the XTREME-R analogue adds the
+# far ones (as XTREME-R adds typologically diverse languages). `tier` says which.
+DEFAULT_LANGUAGES = [
+    {"code": "n1", "name": "MiniN1", "tier": "near", "cognate_share": 0.5},
+    {"code": "n2", "name": "MiniN2", "tier": "near", "cognate_share": 0.15, "adj": "after"},
+    {"code": "n3", "name": "MiniN3", "tier": "near", "script": "Cyrl"},
+    {"code": "n4", "name": "MiniN4", "tier": "near", "script": "Grek", "order": "sov", "adp": "post"},
+    {"code": "n5", "name": "MiniN5", "tier": "near", "script": "Hani", "script_names": False, "spaces": False},
+    {"code": "f1", "name": "MiniF1", "tier": "far", "script": "Armn", "order": "reverse", "fuse": True},
+    {"code": "f2", "name": "MiniF2", "tier": "far", "script": "Deva", "order": "sov", "adp": "post", "fuse": True,
+     "share_names": False},
+    {"code": "f3", "name": "MiniF3", "tier": "far", "script": "Thai", "order": "vso", "adj": "after",
+     "spaces": False, "share_names": False},
+]
+
+_X = {"xnli": "en n1 n2 n3 n4 n5", "pawsx": "en n1 n2 n5", "udpos": "en n1 n2 n3 n4 n5",
+      "panx": "en n1 n2 n3 n4 n5", "xquad": "en n1 n3 n4 n5", "mlqa": "en n1 n2 n5", "tydiqa": "en n2 n3 n4",
+      "bucc2018": "n1 n3 n5", "tatoeba": "n1 n2 n3 n4 n5"}
+_R = {"xnli": _X["xnli"], "xcopa": "n1 n3 n5 f1 f2 f3", "udpos": _X["udpos"] + " f1 f2",
+      "panx": _X["panx"] + " f1 f2 f3", "xquad": _X["xquad"] + " f1", "mlqa": _X["mlqa"], "tydiqa": _X["tydiqa"],
+      "mewslix": "en n1 n3 n4 f1 f2", "lareqa": _X["xquad"], "tatoeba": _X["tatoeba"] + " f1 f2"}
+DEFAULT_TASK_LANGUAGES = {"xtreme": {k: v.split() for k, v in _X.items()},
+                          "xtreme-r": {k: v.split() for k, v in _R.items()}}
+
+DEFAULT_WORLD = {
+    "seed": 0,                   # world seed: same seed -> byte-identical files
+    "size": "default",           # size preset: default | smoke
+    "sizes": {},                 # overrides of single preset entries (keys of SIZE_PRESETS["default"])
+    "n_persons": 48,             # people in the world (first names repeat across them)
+    "n_orgs": 12,                # organisations
+    "languages": DEFAULT_LANGUAGES,   # derived-language recipes (xstilts.miniworld.languages.Recipe + tier)
+    "task_languages": DEFAULT_TASK_LANGUAGES,  # test languages per benchmark analogue and task
+    "share_names": None,         # null: per recipe; true/false: force name anchors on/off in every language
+    "cognate_share": None,       # null: per recipe; a number in [0, 1]: the same overlap for every language
+}
+
+BENCHMARK_TASKS = {
+    "xtreme": ("xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc2018", "tatoeba"),
+    "xtreme-r": ("xnli", "xcopa", "udpos", "panx", "xquad", "mlqa", "tydiqa", "mewslix", "lareqa", "tatoeba"),
+}
+MARKER = ".miniworld"
+
+
+def _nearest(key: str, valid) -> str:
+    near = difflib.get_close_matches(str(key), list(valid), n=1, cutoff=0.0)
+    return f"; did you mean {near[0]!r}?" if near else ""
+
+
+def resolve_config(cfg: dict | None) -> dict:
+    """DEFAULT_WORLD updated by `cfg` (unknown keys rejected), with `sizes` resolved from the preset."""
+    cfg = dict(cfg or {})
+    for key in cfg:
+        if key not in DEFAULT_WORLD:
+            raise KeyError(f"world: unknown key {key!r}{_nearest(key, DEFAULT_WORLD)} (valid: {sorted(DEFAULT_WORLD)})")
+    out = copy.deepcopy(DEFAULT_WORLD)
+    out.update(copy.deepcopy(cfg))
+    if out["size"] not in SIZE_PRESETS:
+        raise KeyError(f"world.size: {out['size']!r} is not a preset; expected one of {sorted(SIZE_PRESETS)}")
+    sizes = dict(SIZE_PRESETS[out["size"]])
+    for key, value in (out["sizes"] or {}).items():
+        if key not in sizes:
+            raise KeyError(f"world.sizes: unknown key {key!r}{_nearest(key, sizes)} (valid: {sorted(sizes)})")
+        sizes[key] = value
+    out["sizes"] = sizes
+    codes = {"en"} | {lang["code"] for lang in out["languages"]}
+    for bench, tasks in out["task_languages"].items():
+        if bench not in BENCHMARK_TASKS:
+            raise KeyError(f"world.task_languages: unknown benchmark {bench!r}; expected one of {sorted(BENCHMARK_TASKS)}")
+        for task, langs in tasks.items():
+            if task not in BENCHMARK_TASKS[bench]:
+                raise KeyError(f"world.task_languages.{bench}: unknown task {task!r}{_nearest(task, BENCHMARK_TASKS[bench])}")
+            bad = [c for c in langs if c not in codes]
+            if bad:
+                raise KeyError(f"world.task_languages.{bench}.{task}: languages {bad} are not in world.languages "
+                               f"(known: {sorted(codes)})")
+        missing = [t for t in BENCHMARK_TASKS[bench] if t not in tasks]
+        if missing:
+            raise KeyError(f"world.task_languages.{bench}: no languages for tasks {missing}")
+    return out
+
+
+def recipes(cfg: dict) -> dict[str, tuple[Recipe, str]]:
+    """{code: (Recipe, tier)} for English and every derived language, with the global overrides applied."""
+    out = {"en": (ENGLISH, "source")}
+    for spec in cfg["languages"]:
+        spec = dict(spec)
+        tier = spec.pop("tier", "near")
+        if tier not in ("near", "far"):
+            raise ValueError(f"world.languages {spec.get('code')}: tier {tier!r}, expected near or far")
+        if cfg["share_names"] is not None:
+            spec["share_names"] = bool(cfg["share_names"])
+        if cfg["cognate_share"] is not None:
+            spec["cognate_share"] = float(cfg["cognate_share"])
+        recipe = Recipe.from_dict(spec)
+        if recipe.code in out:
+            raise ValueError(f"world.languages: code {recipe.code!r} appears twice")
+        out[recipe.code] = (recipe, tier)
+    return out
+
+
+def planned_languages(cfg: dict | None) -> list[str]:
+    """Every language code of the world `cfg` describes (English first), without building it."""
+    resolved = resolve_config(cfg)
+    return ["en"] + [spec["code"] for spec in resolved["languages"]]
+
+
+def register_languages(manifest: dict) -> None:
+    """Add the world's derived languages to `xstilts.languages` (English is already there)."""
+    from xstilts.languages import Language as TableLanguage
+    from xstilts.languages import register
+
+    for lang in manifest["languages"]:
+        if lang["code"] == "en":
+            continue
+        register(TableLanguage(lang["code"], lang["name"], lang["iso3"], lang["script"]), replace=True)
+
+
+def world_task(task, manifest: dict):
+    """The registry task with its test languages replaced by the world's (intermediate tasks unchanged), so
+    `xstilts.data.load(world_task(t, m), split, lang, world_dir)` reads the miniature."""
+    from xstilts.tasks import INTERMEDIATE, get_task
+
+    task = get_task(task) if isinstance(task, str) else task
+    if task.benchmark == INTERMEDIATE:
+        return task
+    langs = manifest["benchmarks"][task.benchmark][task.name]
+    return replace(task, languages=tuple(langs))
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _prepare_dir(out_dir: Path) -> None:
+    """Start from an empty folder; only a previous world (marked) is ever deleted."""
+    if out_dir.exists() and any(out_dir.iterdir()):
+        if not (out_dir / MARKER).is_file():
+            raise FileExistsError(f"world dir {out_dir} is not empty and holds no {MARKER} marker; refusing to overwrite")
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / MARKER).write_text("a miniature world built by xstilts.miniworld.build_world\n", encoding="utf-8")
+
+
+def _write(out_dir: Path, outputs: list[Output]) -> None:
+    from xstilts.data import write_source
+    from xstilts.data.sources import SOURCES
+
+    for o in tqdm(outputs, desc="miniworld write", leave=False):
+        src = SOURCES[o.source]
+        if o.config is not None:
+            config = o.config
+        elif src.key == "bucc2018":
+            config = f"{o.language}-en"
+        elif src.key == "tatoeba-laser":
+            config = iso3_of_code(o.language)
+        elif src.key == "mewsli-x":
+            config = o.split.split("-")[0]
+        elif src.key == "xquad-r":
+            config = o.language
+        else:
+            config = src.config_for(o.language) if o.language else src.config
+        split = o.split.split("-")[1] if src.key == "mewsli-x" and "-" in o.split else o.split
+        records = o.records
+        if src.key == "ccgbank":
+            records = [{"tokens": t, "tags": g} for t, g in records]
+        elif src.key == "tatoeba-laser":
+            records = [{"source": a, "target": b} for a, b in records]
+        elif src.key == "xquad-r":
+            records = records["data"]
+        write_source(out_dir, src.key, config, split, records)
+
+
+def iso3_of_code(code: str) -> str:
+    return "eng" if code == "en" else "q" + code
+
+
+def check_coverage(out_dir: Path, manifest: dict) -> list[str]:
+    """Every (task, split, language) a benchmark analogue reads, per `source_for`: the files that are missing."""
+    from xstilts.data import source_for
+    from xstilts.data import readers
+    from xstilts.tasks import REGISTRY
+
+    missing = []
+    for task in REGISTRY.values():
+        wt = world_task(task, manifest)
+        langs = ["en"] if task.benchmark == "intermediate" else list(wt.languages)
+        for split in ("train", "dev", "test"):
+            if not task.refs(split, "en"):
+                continue
+            per_language = split == "test" or (split == "dev" and task.format == "bitext_mining")
+            for lang in (langs if per_language else ["en"]):
+                if task.format == "answer_retrieval" and split == "test":
+                    paths = [readers.xquad_r_path(out_dir, lang)]
+                else:
+                    paths = []
+                    for spec in source_for(wt, split, lang):
+                        if spec.kind == "hub":
+                            paths.append(spec.path(out_dir))
+                        elif spec.source == "bucc2018":
+                            paths += list(readers.bucc_paths(out_dir, lang, spec.split).values())
+                        elif spec.source == "tatoeba-laser":
+                            paths += list(readers.tatoeba_paths(out_dir, iso3_of_code(lang)).values())
+                        elif spec.source == "mewsli-x":
+                            paths.append(readers.mewslix_path(out_dir, spec.config, spec.split))
+                        elif spec.source == "ccgbank":
+                            paths.append(out_dir / "ccgbank" / f"{spec.split}.tsv")
+                missing += [f"{task.key} {split} {lang}: {p.relative_to(out_dir)}" for p in paths if not p.is_file()]
+    return missing
+
+
+def build_world(cfg: dict | None, out_dir: Path | str) -> dict:
+    """Generate the whole world under `out_dir`; returns the manifest (also `out_dir/manifest.json`)."""
+    t0 = time.time()
+    cfg = resolve_config(cfg)
+    out_dir = Path(out_dir)
+    _prepare_dir(out_dir)
+    seed = int(cfg["seed"])
+    recs = recipes(cfg)
+    languages = {code: Language(recipe, seed) for code, (recipe, _) in recs.items()}
+    world = G.make_world(random.Random(seed), cfg["n_persons"], cfg["n_orgs"])
+    distances = {code: r.distance() for code, (r, _) in recs.items()}
+    ranked = sorted((c for c in recs if c != "en"), key=lambda c: (distances[c], c))
+    manifest = {
+        "seed": seed,
+        "config": cfg,
+        "languages": [{"code": code, "name": r.name, "iso3": iso3_of_code(code), "script": r.script, "tier": tier,
+                       "recipe": r.to_dict(), "distance": distances[code],
+                       "distance_rank": 0 if code == "en" else ranked.index(code) + 1}
+                      for code, (r, tier) in recs.items()],
+        "benchmarks": cfg["task_languages"],
+    }
+    register_languages(manifest)
+    union: dict[str, list[str]] = {}
+    for bench in cfg["task_languages"].values():
+        for task, langs in bench.items():
+            union[task] = sorted(set(union.get(task, [])) | set(langs))
+    ctx = Ctx(world, languages, seed, cfg["sizes"], union)
+    outputs: list[Output] = []
+    for name, gen in tqdm(GENERATORS.items(), desc="miniworld tasks", leave=False):
+        outputs += gen(ctx)
+    _write(out_dir, outputs)
+    corpus = write_corpus(languages, world, int(cfg["sizes"]["corpus"]), out_dir, ctx.rng)
+    missing = check_coverage(out_dir, manifest)
+    if missing:
+        raise RuntimeError("miniworld: files the task registry reads were not written:\n  " + "\n  ".join(missing[:20]))
+    files = sorted(p for p in out_dir.rglob("*") if p.is_file() and p.name not in ("manifest.json", MARKER))
+    hashes = {str(p.relative_to(out_dir)): _sha256(p) for p in files}
+    manifest["corpus"] = corpus
+    manifest["files"] = hashes
+    manifest["fingerprint"] = hashlib.sha256("".join(f"{k}\t{v}\n" for k, v in sorted(hashes.items())).encode()).hexdigest()
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True) + "\n",
+                                           encoding="utf-8")
+    log.info("miniworld: %d files, %d languages, fingerprint %s, %.1f s", len(files), len(languages),
+             manifest["fingerprint"][:12], time.time() - t0)
+    return manifest
+
+
+def load_world(out_dir: Path | str) -> dict:
+    """The manifest of a built world; registers its languages so loaders resolve their configs."""
+    path = Path(out_dir) / "manifest.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no miniature world at {out_dir}: {path} is missing (build it with build_world)")
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    register_languages(manifest)
+    return manifest
