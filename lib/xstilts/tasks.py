@@ -90,11 +90,17 @@ class Task:
         return {
             "key": self.key, "name": self.name, "benchmarks": list(self.benchmarks), "format": self.format,
             "metric": self.metric, "languages": list(self.languages), "protocol": self.protocol,
-            "source": self.source, "sources": list(self.sources), "train": self.train_name,
+            "source": self.source, "sources": [_source_json(k) for k in self.sources], "train": self.train_name,
             "train_schedule": self.train_schedule, "dev": ", ".join(_ref_str(r) for r in self.dev) or None,
             "labels": list(self.labels), "num_choices": self.num_choices, "licence_gated": self.licence_gated,
             "notes": self.notes,
         }
+
+
+def _source_json(key: str) -> dict:
+    src = SOURCES[key]
+    return {"key": key, "dataset": src.dataset, "config": src.config, "splits": list(src.splits),
+            "revision": src.revision, "kind": src.kind}
 
 
 def _ref_str(ref: DataRef) -> str:

@@ -267,3 +267,57 @@ def prepare(task_keys, model_ids=(), *, ccgbank=None) -> list[MissingItem]:
                            "or update the lock deliberately")
     write_lock(new)
     return missing(task_keys, model_ids, ccgbank=ccgbank)
+
+
+def hub_reachable(timeout: float = 5.0) -> bool:
+    """Whether the hub answers at all (a TCP connect, a few seconds at most); False under HF_HUB_OFFLINE."""
+    if offline():
+        return False
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _network_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean "the network failed" across urllib, requests, httpx and huggingface_hub."""
+    errors: list[type[BaseException]] = [OSError]
+    try:
+        import httpx
+
+        errors.append(httpx.HTTPError)
+    except ImportError:  # pragma: no cover
+        pass
+    from huggingface_hub import errors as hf_errors
+
+    errors += [hf_errors.HfHubHTTPError, hf_errors.OfflineModeIsEnabled]
+    return tuple(errors)
+
+
+def make_data(task_keys, model_ids=(), *, ccgbank=None, stream=None) -> int:
+    """The body of `make data PROFILE=...`: fetch and lock when the hub is reachable, otherwise (or when a
+    download fails) report exactly what is missing and how to fetch it. Returns 0 when complete, else 2;
+    never raises for a missing network."""
+    import sys
+
+    out = stream or sys.stderr
+    if not hub_reachable():
+        items = missing(task_keys, model_ids, ccgbank=ccgbank)
+        if items:
+            print("Offline (HF_HUB_OFFLINE=1 or the hub is unreachable): nothing can be fetched here.", file=out)
+        print(report_missing(items), file=out if items else (stream or sys.stdout))
+        return 2 if items else 0
+    try:
+        items = prepare(task_keys, model_ids, ccgbank=ccgbank)
+    except _network_errors() as err:  # network dropped mid-way
+        items = missing(task_keys, model_ids, ccgbank=ccgbank)
+        print(f"Fetching stopped: {err}", file=out)
+    print(report_missing(items), file=out if items else (stream or sys.stdout))
+    return 2 if items else 0
