@@ -1,0 +1,2 @@
+"""Statistics of the study (docs/statistics.md): per-example cells, estimands, the calibrated joint
+bootstrap, tests and multiplicity, simulation and calibration."""
