@@ -73,6 +73,7 @@ def test_release_files_are_checked_per_file(empty_machine, monkeypatch):
     names = {i.name for i in cache.missing(["xtreme.bucc2018"])}
     assert not any(n.startswith("bucc2018/ru-en") for n in names)
     assert "bucc2018/de-en/de-en.sample.de" in names and "bucc2018/fr-en/fr-en.training.en" in names
+    assert not any(n.startswith("bucc2018/en-en") for n in names)
 
 
 def test_ccgbank_present_is_not_missing(empty_machine, monkeypatch):

@@ -57,9 +57,11 @@ def needed_specs(task_keys) -> list[SourceSpec]:
     out: dict[tuple, SourceSpec] = {}
     for key in task_keys:
         task = get_task(key)
-        wanted = [("train", "en"), ("dev", "en")] + [("test", lang) for lang in task.languages]
-        if task.format == "bitext_mining":
+        wanted = [("train", "en")] + [("test", lang) for lang in task.languages]
+        if task.format == "bitext_mining":  # BUCC: a sample (dev) set per language pair
             wanted += [("dev", lang) for lang in task.languages]
+        else:
+            wanted.append(("dev", "en"))
         for split, lang in wanted:
             if not task.refs(split, lang):
                 continue

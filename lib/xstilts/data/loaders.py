@@ -63,6 +63,9 @@ def _check_language(task, split: str, language: str) -> None:
     get_language(language)
     if split == "train" and language != "en":
         raise KeyError(f"task {task.key}: training data is English only (zero-shot protocol); got language {language!r}")
+    if split == "dev" and task.format == F.BITEXT_MINING and language not in task.languages:
+        raise KeyError(f"task {task.key}: dev data is per language pair (BUCC sample set); expected one of "
+                       f"{', '.join(task.languages)}, got {language!r}")
     if split in ("test", "dev") and language != "en" and language not in task.languages:
         raise KeyError(f"task {task.key}: {language!r} is not a test language; expected one of {', '.join(task.languages)}")
 
