@@ -311,7 +311,13 @@ def run(args) -> int:
         print(f"dry run: wrote {len(paths) - 1} sbatch scripts and {paths[-1]} (nothing submitted)")
         return 0
     if args.executor == "local":
-        results = run_local(profile.name, jobs, out / "logs", args.runner, args.time, tuple(args.phase or ()))
+        from submitit.core.utils import FailedJobError
+
+        try:
+            results = run_local(profile.name, jobs, out / "logs", args.runner, args.time, tuple(args.phase or ()))
+        except FailedJobError as err:
+            print(f"a worker failed; completed runs are kept, rerun the same command to resume:\n{err}", file=sys.stderr)
+            return 1
         (out / "local_results.json").write_text(json.dumps(results, indent=2) + "\n")
         last = {r["phase"]: r for r in results}
         print("; ".join(f"{p}: {r['complete']}/{r['planned']} complete" for p, r in last.items()))
