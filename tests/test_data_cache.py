@@ -68,6 +68,15 @@ def test_cached_and_locked_items_are_not_reported(empty_machine, monkeypatch):
     assert item.name == "facebook/xnli (sw)" and rev[:12] in item.detail
 
 
+def test_parquet_export_sources_are_found_under_their_data_dir_config(empty_machine):
+    rev = "fedcba9876543210fedcba9876543210fedcba98"   # a test-local revision, not a real hub commit
+    write_lock({"datasets": {"allenai/social_i_qa": rev}})
+    (empty_machine / "datasets" / "allenai___social_i_qa" / "default-data_dir=default" / "0.0.0" / rev).mkdir(parents=True)
+    assert cache.dataset_cached("allenai/social_i_qa", None, rev, data_dir=True)
+    assert not cache.dataset_cached("allenai/social_i_qa", None, rev)
+    assert cache._script_only(["social_i_qa.py", "README.md"]) and not cache._script_only(["x.py", "d/train.parquet"])
+
+
 def test_release_files_are_checked_per_file(empty_machine, monkeypatch):
     monkeypatch.setenv("XSTILTS_RELEASES", str(FIX))      # fixtures hold the ru BUCC files only
     names = {i.name for i in cache.missing(["xtreme.bucc2018"])}

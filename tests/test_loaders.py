@@ -249,6 +249,22 @@ def test_hub_path_calls_load_dataset_at_the_locked_revision(tmp_path, monkeypatc
         load("xtreme.pawsx", "test", "zh")
 
 
+def test_hub_path_reads_script_only_repos_from_their_parquet_export(tmp_path, monkeypatch):
+    lock = tmp_path / "lock.json"
+    lock.write_text(json.dumps({"datasets": {"universal-dependencies/universal_dependencies": "rev-ud"}}))
+    monkeypatch.setenv("XSTILTS_LOCK", str(lock))
+    calls = []
+
+    def fake_load_dataset(path, name=None, split=None, revision=None, data_dir=None, **kw):
+        calls.append((path, name, data_dir, split, revision))
+        return loaders.read_jsonl(FIX / path / data_dir / f"{split}.jsonl", "universal_dependencies", path)
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    assert len(load("xtreme-r.udpos", "test", "pl")) == 3
+    assert calls == [("universal-dependencies/universal_dependencies", None, tb, "test", "rev-ud")
+                     for tb in ("pl_lfg", "pl_pdb", "pl_pud")]
+
+
 def test_hub_features_that_drift_are_rejected(tmp_path, monkeypatch):
     lock = tmp_path / "lock.json"
     lock.write_text(json.dumps({"datasets": {"google-research-datasets/paws-x": "r1"}}))

@@ -70,19 +70,24 @@ def needed_specs(task_keys) -> list[SourceSpec]:
     return list(out.values())
 
 
-def dataset_cached(dataset: str, config: str | None, revision: str) -> bool:
-    """Whether `datasets.load_dataset(dataset, config, revision=revision)` can run offline from the cache."""
+def dataset_cached(dataset: str, config: str | None, revision: str, *, data_dir: bool = False) -> bool:
+    """Whether `datasets.load_dataset` of this config at `revision` can run offline from the cache. A
+    parquet-export load (`data_dir=<config>`) caches under a config id suffixed `data_dir=<config>`."""
+    from urllib.parse import quote_plus
+
     ns, _, name = dataset.rpartition("/")
     folder = f"{ns}___{name}" if ns else name
     root = _datasets_cache()
     if not root.is_dir():
         return False
+    want = config or DEFAULT_CONFIG
     for entry in root.iterdir():
-        if entry.name.lower() != folder.lower():
+        if entry.name.lower() != folder.lower() or not entry.is_dir():
             continue
-        cfg = entry / (config or DEFAULT_CONFIG)
-        if cfg.is_dir() and any((v / revision).is_dir() for v in cfg.iterdir() if v.is_dir()):
-            return True
+        for cfg in entry.iterdir():
+            match = (f"data_dir={quote_plus(want)}" in cfg.name) if data_dir else cfg.name == want
+            if match and cfg.is_dir() and any((v / revision).is_dir() for v in cfg.iterdir() if v.is_dir()):
+                return True
     return False
 
 
@@ -130,7 +135,7 @@ def missing(task_keys, model_ids=(), *, ccgbank=None) -> list[MissingItem]:
             rev = dataset_revision(SOURCES[spec.source], lock)
             if rev is None:
                 items[("dataset", name)] = MissingItem("dataset", name, "no locked revision (revisions.lock.json)")
-            elif not dataset_cached(spec.dataset, spec.config, rev):
+            elif not dataset_cached(spec.dataset, spec.config, rev, data_dir=SOURCES[spec.source].parquet_export):
                 items.setdefault(("dataset", name), MissingItem("dataset", name, f"not in the datasets cache at revision {rev[:12]}"))
         elif spec.kind == RELEASE:
             for path in release_files(spec, root):
@@ -229,6 +234,16 @@ def _fetch_release(spec: SourceSpec, root: Path) -> None:
     # mewsli-x: no direct download (get-mewsli-x.sh rebuilds text from dumps); reported by `missing`.
 
 
+_DATA_SUFFIXES = (".parquet", ".arrow", ".jsonl", ".jsonl.gz", ".csv", ".tsv", ".txt", ".json.gz", ".zip", ".tar.gz")
+
+
+def _script_only(files: list[str]) -> bool:
+    """A hub repo whose data is produced by a top-level loading script (no data files in the repo)."""
+    has_script = any(f.endswith(".py") and "/" not in f for f in files)
+    has_data = any(f.endswith(_DATA_SUFFIXES) for f in files)
+    return has_script and not has_data
+
+
 def prepare(task_keys, model_ids=(), *, ccgbank=None) -> list[MissingItem]:
     """Download and cache everything the tasks and models need, at locked (or newly resolved and locked)
     revisions; returns what is still missing afterwards (licence-gated data, Mewsli-X)."""
@@ -248,9 +263,17 @@ def prepare(task_keys, model_ids=(), *, ccgbank=None) -> list[MissingItem]:
             src = SOURCES[spec.source]
             rev = dataset_revision(src, lock) or new["datasets"].get(src.dataset)
             if rev is None:
-                rev = api.dataset_info(src.dataset).sha
+                info = api.dataset_info(src.dataset, revision=src.branch)
+                if not src.parquet_export and _script_only([f.rfilename for f in info.siblings or []]):
+                    raise RuntimeError(
+                        f"{src.dataset}: its {src.branch} branch holds only a loading script, which datasets>=4 "
+                        f"cannot run; set branch=PARQUET_EXPORT for source {src.key!r} in xstilts/data/sources.py")
+                rev = info.sha
                 new["datasets"][src.dataset] = rev
-            datasets.load_dataset(spec.dataset, spec.config, split=spec.split, revision=rev)
+            if src.parquet_export:
+                datasets.load_dataset(spec.dataset, data_dir=spec.config or DEFAULT_CONFIG, split=spec.split, revision=rev)
+            else:
+                datasets.load_dataset(spec.dataset, spec.config, split=spec.split, revision=rev)
         elif spec.kind == RELEASE:
             _fetch_release(spec, root)
             for path in release_files(spec, root):

@@ -124,8 +124,13 @@ def read_source(spec: SourceSpec, world_dir: Path | str | None = None) -> Datase
         return read_jsonl(spec.path(world_dir), spec.schema, label)
     from xstilts.data.lock import require_dataset_revision
 
-    revision = require_dataset_revision(SOURCES[spec.source])
-    ds = datasets.load_dataset(spec.dataset, spec.config, split=spec.split, revision=revision)
+    src = SOURCES[spec.source]
+    revision = require_dataset_revision(src)
+    if src.parquet_export:
+        ds = datasets.load_dataset(spec.dataset, data_dir=spec.config or DEFAULT_CONFIG, split=spec.split,
+                                   revision=revision)
+    else:
+        ds = datasets.load_dataset(spec.dataset, spec.config, split=spec.split, revision=revision)
     validate_features(ds.features, spec.schema, label)
     return ds
 

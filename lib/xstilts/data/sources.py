@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 LOCKED = "locked"          # resolved by `make data`, then read from revisions.lock.json
+PARQUET_EXPORT = "refs/convert/parquet"  # the hub's parquet export branch of a script-only repo
 HUB, RELEASE, LOCAL = "hub", "release", "local"
 CCGBANK_ENV = "XSTILTS_CCGBANK"
 
@@ -36,6 +37,13 @@ class Source:
     revision: str = LOCKED
     url: str = ""
     notes: str = ""
+    branch: str = "main"       # which hub branch `make data` locks; PARQUET_EXPORT for script-only repos
+
+    @property
+    def parquet_export(self) -> bool:
+        """Script-only hub repos cannot load with datasets>=4; their parquet export holds one folder per
+        config (`<config>/<split>/*.parquet`), loaded with `data_dir=<config>`."""
+        return self.branch == PARQUET_EXPORT
 
     def config_for(self, language: str | None) -> str | None:
         """The config for one language (`udpos.{name}` -> `udpos.German`)."""
@@ -79,9 +87,10 @@ SOURCES: dict[str, Source] = {s.key: s for s in [
        notes="HF udpos: syntactic words (multiword range lines dropped); treebank set matched by `_<Name>` "
              "also takes Ancient Greek, Classical Chinese, Old French, Old Russian (benchmarks.md §6.8)"),
     _s("universal_dependencies", "universal-dependencies/universal_dependencies", "{treebank}", _TVT,
-       "universal_dependencies",
+       "universal_dependencies", branch=PARQUET_EXPORT,
        notes="UD r2.7 per treebank; range lines (upos '_') are dropped by the loader, keeping syntactic words "
-             "as HF udpos does (XTREME itself replaces them with the fused form)"),
+             "as HF udpos does (XTREME itself replaces them with the fused form). The repo is a loading script "
+             "[inferred: script repos fail under datasets>=4], so its parquet export branch is used"),
     _s("xtreme.panx", "google/xtreme", "PAN-X.{code}", _TVT, "xtreme.panx"),
     _s("wikiann", "unimelb-nlp/wikiann", "{code}", _TVT, "wikiann",
        notes="same panx_dataset.zip source as google/xtreme PAN-X; has the XTREME-R extra languages"),
@@ -103,8 +112,9 @@ SOURCES: dict[str, Source] = {s.key: s for s in [
        notes="official LASER Tatoeba v1 files, for the XTREME-R extras az lt pl uk ro"),
     _s("xcopa", "cambridgeltl/xcopa", "{code}", ("validation", "test"), "xcopa"),
     _s("copa", "aps/super_glue", "copa", _TVT, "super_glue.copa", notes="test labels are -1"),
-    _s("siqa", "allenai/social_i_qa", None, ("train", "validation"), "social_i_qa",
-       notes="label is a string '1'/'2'/'3' (1-indexed)"),
+    _s("siqa", "allenai/social_i_qa", None, ("train", "validation"), "social_i_qa", branch=PARQUET_EXPORT,
+       notes="label is a string '1'/'2'/'3' (1-indexed); main is a loading script that datasets>=4 refuses "
+             "(lm-evaluation-harness#3171), so the parquet export branch (config 'default') is used"),
     _s("mewsli-x", "mewsli-x", "wikinews_mentions", ("train", "dev", "test"), "mewsli-x", kind=RELEASE,
        url="https://github.com/google-research/google-research/tree/master/dense_representations_for_entity_retrieval/mel",
        notes="no official hub dataset: run get-mewsli-x.sh (rebuilds WikiNews text from dumps) and place "
