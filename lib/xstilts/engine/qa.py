@@ -23,6 +23,7 @@ from torch import nn
 
 from xstilts import formats
 from xstilts.engine.adapters import BaseAdapter, pad_sequences, register_adapter
+from xstilts.engine.heads import init_linear
 
 log = logging.getLogger(__name__)
 
@@ -185,11 +186,16 @@ def postprocess_qa(examples, features, outputs: Sequence[np.ndarray], n_best: in
     if len(outputs) != len(features):
         raise ValueError(f"postprocess_qa: {len(outputs)} outputs for {len(features)} features")
     contexts = examples["context"]
+    columns = features.column_names if hasattr(features, "column_names") else list(features[0]) if len(features) else []
+    if "offsets" not in columns:
+        raise KeyError("postprocess_qa: features lack column 'offsets'; featurize with train=False for prediction")
+    col = (lambda name: features[name]) if hasattr(features, "column_names") else (lambda name: [f[name] for f in features])
+    example_index, offsets = col("example_index"), col("offsets")
+    max_context = col("max_context") if "max_context" in columns else [None] * len(offsets)
     best: dict[int, tuple[str, float]] = {}
-    for feat, logits in zip(features, outputs):
+    for ex, off, flags, logits in zip(example_index, offsets, max_context, outputs):
         logits = np.asarray(logits)
-        ex = feat["example_index"]
-        found = best_answer(contexts[ex], logits[:, 0], logits[:, 1], feat["offsets"], feat.get("max_context"),
+        found = best_answer(contexts[ex], logits[:, 0], logits[:, 1], off, flags,
                             n_best=n_best, max_answer_length=max_answer_length)
         if found and (ex not in best or found[1] > best[ex][1]):
             best[ex] = found
@@ -204,12 +210,44 @@ def qa_predictions(examples, answers: Sequence[str]) -> dict[str, str]:
     return dict(zip(ids, answers))
 
 
+def qa_example_stats(predictions: Sequence[str], examples, metric: str = "squad", language: str | None = None) -> dict[str, list]:
+    """Per-question ``em``/``f1`` from ``xstilts.metrics`` (``squad_em_f1``, or ``mlqa_em_f1`` for
+    ``metric == 'mlqa'``), in ``examples`` order; ``{}`` if any question has no gold answer text."""
+    from xstilts import metrics
+
+    ids = list(examples["id"])
+    if len(ids) != len(predictions):
+        raise ValueError(f"qa example_stats: {len(predictions)} predictions for {len(ids)} examples")
+    gold = {qid: [t for t in a["text"] if t] for qid, a in zip(ids, examples["answers"])}
+    if not gold or any(not g for g in gold.values()):
+        return {}
+    preds = dict(zip(ids, predictions))
+    if metric == "mlqa":
+        if language is None and "language" in examples.column_names:
+            langs = set(examples["language"])
+            language = langs.pop() if len(langs) == 1 else None
+        if language is None:
+            raise ValueError("qa example_stats: metric 'mlqa' needs the test language (argument `language` or an "
+                             "examples column 'language' with one value)")
+        result = metrics.mlqa_em_f1(gold, preds, language)
+    else:
+        result = metrics.squad_em_f1(gold, preds)
+    by_id = result.stats.set_index("id")
+    return {"em": [int(by_id.at[q, "em"]) for q in ids], "f1": [float(by_id.at[q, "f1"]) for q in ids]}
+
+
 class QAHead(nn.Module):
     """linear(H, 2) on token states: start and end logits (jiant ``QAHead``)."""
 
     def __init__(self, hidden_size: int):
         super().__init__()
         self.qa_outputs = nn.Linear(hidden_size, 2)
+
+    @classmethod
+    def for_config(cls, config) -> "QAHead":
+        head = cls(config.hidden_size)
+        init_linear(head, config)
+        return head
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         return self.qa_outputs(hidden)
@@ -249,7 +287,7 @@ class QAAdapter(BaseAdapter):
         return batch
 
     def build_head(self, config, task) -> nn.Module:
-        return QAHead(config.hidden_size)
+        return QAHead.for_config(config)
 
     def forward(self, encoder, head, batch):
         logits = head(self.encode(encoder, batch))
@@ -260,6 +298,19 @@ class QAAdapter(BaseAdapter):
 
     def decode(self, outputs, features, examples, task) -> list[str]:
         return postprocess_qa(examples, features, outputs, n_best=self.n_best, max_answer_length=self.max_answer_length)
+
+    def example_stats(self, predictions, examples, task, language: str | None = None) -> dict[str, list]:
+        """``em``/``f1`` per question (0-1) with the task's official script: MLQA's language-aware
+        normalisation for ``metric == 'mlqa'`` (the language from ``language``, else an ``examples``
+        column ``language``), the SQuAD v1.1 script otherwise. ``{}`` when the gold answers are hidden."""
+        return qa_example_stats(predictions, examples, getattr(task, "metric", "squad"), language)
+
+    def dev_score(self, predictions, examples, task) -> float:
+        """(EM + F1) / 2 in points on the English dev set, SQuAD v1.1 script (SQuAD/TyDiQA dev)."""
+        stats = qa_example_stats(predictions, examples, "squad")
+        if not stats:
+            return float("nan")
+        return 100.0 * (float(np.mean(stats["em"])) + float(np.mean(stats["f1"]))) / 2
 
 
 register_adapter(QAAdapter())

@@ -2,9 +2,9 @@
 §2.4-2.7, Part C §2.2).
 
 - ``encode`` pools ``hidden_states[layer]`` (index 0 = embeddings) over the attention mask, ``<s>`` and
-  ``</s>`` included, as jiant's ``EmbeddingModel`` + ``MeanPoolerHead``; ``'cls'`` takes ``<s>``;
-  ``'pooler'`` takes the HF ``pooler_output`` (dense + tanh on ``<s>``), which is what XTREME-R's dual
-  encoder (``BertForRetrieval``, inference mode) ranks with.
+  ``</s>`` included, as jiant's ``EmbeddingModel`` + ``MeanPoolerHead``; ``'cls'`` takes ``<s>``.
+  (XTREME-R's dual encoder ranks with the normalised HF pooler output; the engine's encoders carry no
+  pooler, so the dual encoder here mean-pools the last layer: ``engine/dual_encoder.py``.)
 - ``tatoeba_search``: faiss ``IndexFlatL2`` on L2-normalised vectors, add the non-English side, query
   with English, k=1 (the official en→xx direction).
 - ``bucc_mine_pairs``: LASER ratio-margin mining, k=4 both directions, ``retrieval='max'``, greedy 1-1,
@@ -23,7 +23,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -33,7 +33,7 @@ from xstilts.formats import RetrievalSet
 
 log = logging.getLogger(__name__)
 
-POOLINGS = ("mean", "cls", "pooler")
+POOLINGS = ("mean", "cls")
 TOP_K = 20  # Mewsli-X and LAReQA rank cut-off (utils_mewslix.TOP_K, mean_avg_prec_at_k k=20)
 BUCC_K = 4  # neighbourhood of the ratio margin (LASER, XTREME)
 
@@ -83,19 +83,18 @@ def default_retrieval_layer(num_layers: int) -> int:
     return max(1, min(num_layers, round(14 * num_layers / 24)))
 
 
-def load_encoder(encoder_dir: str | Path, device: str | None = None):
-    """``(model, tokenizer)`` from a saved encoder folder (``save_pretrained`` of model and tokenizer).
+def load_retrieval_encoder(encoder_dir: str | Path, device: str | None = None):
+    """``(model, tokenizer)`` from a checkpoint folder or a run folder (``<run>/encoder/``), loaded as the
+    trainer loads encoders (``engine.modeling.load_encoder``); on CUDA when available unless ``device``."""
+    import torch
+    from transformers import AutoTokenizer
 
-    Loads the bare encoder (``AutoModel``), never the hub: the folder must exist locally."""
-    from transformers import AutoModel, AutoTokenizer
+    from xstilts.engine.modeling import load_encoder, resolve_encoder_dir
 
-    path = Path(encoder_dir)
-    if not (path / "config.json").is_file():
-        raise FileNotFoundError(f"encoder folder {path} has no config.json; expected a save_pretrained() encoder checkpoint")
-    tokenizer = AutoTokenizer.from_pretrained(str(path))
-    model = AutoModel.from_pretrained(str(path))
-    if device:
-        model.to(device)
+    path = resolve_encoder_dir(encoder_dir)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = load_encoder(path)
+    model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model.eval()
     return model, tokenizer
 
@@ -103,7 +102,7 @@ def load_encoder(encoder_dir: str | Path, device: str | None = None):
 def _as_model_and_tokenizer(encoder):
     """Accept a folder, a ``(model, tokenizer)`` pair, or an object with ``.model``/``.tokenizer``."""
     if isinstance(encoder, (str, os.PathLike)):
-        return load_encoder(encoder)
+        return load_retrieval_encoder(encoder)
     if isinstance(encoder, (tuple, list)) and len(encoder) == 2:
         return encoder[0], encoder[1]
     if hasattr(encoder, "model") and hasattr(encoder, "tokenizer"):
@@ -134,7 +133,7 @@ def encode(encoder_dir_or_model, texts: Sequence[str], layer: int | None = None,
     """Sentence embeddings, shape (len(texts), hidden), float32, in ``texts`` order.
 
     ``layer`` indexes ``hidden_states`` (0 = embedding output, ``num_layers`` = last; negative counts
-    from the end; None = ``default_retrieval_layer``); ignored for ``pooling='pooler'``. Texts are
+    from the end; None = ``default_retrieval_layer``). Texts are
     batched by length (less padding; pooling ignores padding so the result does not depend on it).
     """
     import torch
@@ -176,13 +175,8 @@ def encode(encoder_dir_or_model, texts: Sequence[str], layer: int | None = None,
                 mask[j, : len(ids[i])] = 1
             input_ids, mask = input_ids.to(device), mask.to(device)
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                result = model(input_ids=input_ids, attention_mask=mask, output_hidden_states=pooling != "pooler")
-            if pooling == "pooler":
-                pooled = result.pooler_output
-                if pooled is None:
-                    raise ValueError("pooling='pooler' needs an encoder with a pooler (add_pooling_layer=True)")
-            else:
-                pooled = pool_hidden(result.hidden_states[layer].float(), mask, pooling)
+                result = model(input_ids=input_ids, attention_mask=mask, output_hidden_states=True)
+            pooled = pool_hidden(result.hidden_states[layer].float(), mask, pooling)
             out[rows] = pooled.float().cpu().numpy()
     if was_training:
         model.train()
@@ -376,7 +370,7 @@ class RetrievalEval:
 def retrieval_format(task) -> str:
     """The retrieval format of ``task``: an object with ``.format``, a format name, or an official
     task name (bucc2018, tatoeba, lareqa, mewslix)."""
-    fmt = getattr(task, "format", None) or (task if isinstance(task, str) else None)
+    fmt = task if isinstance(task, str) else getattr(task, "format", None)
     fmt = TASK_FORMATS.get(fmt, fmt)
     if fmt not in formats.RETRIEVAL_FORMATS:
         raise ValueError(f"task {getattr(task, 'name', task)!r} has format {fmt!r}; expected one of {formats.RETRIEVAL_FORMATS} or a task in {sorted(TASK_FORMATS)}")
@@ -405,14 +399,15 @@ def bucc_stats(query_ids: Sequence[str], predicted: Sequence[tuple[str, str]], g
 
 
 def retrieval_eval(encoder, task, retrieval_set: RetrievalSet, layer: int | None = None, pooling: str = "mean",
-                   batch_size: int = 64, max_seq_len: int = 512, threshold: float | None = None,
+                   batch_size: int = 64, max_seq_len: int = 512, threshold: float | Mapping[str, float] | None = None,
                    k: int = TOP_K, query_max_seq_len: int | None = None) -> RetrievalEval:
     """Evaluate ``encoder`` on one language's retrieval set of ``task``.
 
     - Tatoeba: queries are English, candidates the xx side; ``tatoeba_search`` → candidate row per query.
     - BUCC: queries are the xx sentences, candidates the English ones; ``bucc_mine_pairs`` then the
-      threshold: ``threshold`` if given (the dev-tuned value, for test), else tuned on this set's gold
-      with ``xstilts.metrics.bucc_optimize_threshold`` (dev: the BUCC "sample" split); reported in ``info``.
+      threshold: ``threshold`` if given (the dev-tuned value, for test; a ``{language: value}`` mapping
+      is read at ``retrieval_set.language``), else tuned on this set's gold with
+      ``xstilts.metrics.bucc_optimize_threshold`` (dev: the BUCC "sample" split); ``info["threshold"]``.
     - Mewsli-X / LAReQA: ``dense_rank`` top ``k`` of the candidate pool per query; AP@k per query.
     ``layer``/``pooling`` as in ``encode``. ``query_max_seq_len`` (LAReQA questions: 64 in XTREME-R)
     defaults to ``max_seq_len``.
@@ -420,7 +415,7 @@ def retrieval_eval(encoder, task, retrieval_set: RetrievalSet, layer: int | None
     fmt = retrieval_format(task)
     _check_set(retrieval_set)
     model, tokenizer = _as_model_and_tokenizer(encoder)
-    if layer is None and pooling != "pooler":
+    if layer is None:
         layer = default_retrieval_layer(_num_layers(model))
     opts = dict(layer=layer, pooling=pooling, batch_size=batch_size)
     q_emb = encode((model, tokenizer), retrieval_set.queries, max_seq_len=query_max_seq_len or max_seq_len, **opts)
@@ -437,13 +432,18 @@ def retrieval_eval(encoder, task, retrieval_set: RetrievalSet, layer: int | None
     elif fmt == formats.BITEXT_MINING:
         candidates = bucc_mine_pairs(rs.query_ids, q_emb, rs.candidate_ids, c_emb, k=BUCC_K,
                                      src_texts=rs.queries, tgt_texts=rs.candidates)
+        if isinstance(threshold, Mapping):
+            if rs.language not in threshold:
+                raise KeyError(f"bucc threshold: no dev-tuned threshold for language {rs.language!r}; have {sorted(threshold)}")
+            threshold = threshold[rs.language]
         if threshold is None:
             from xstilts.metrics import bucc_optimize_threshold
 
-            threshold = bucc_optimize_threshold(candidates, rs.gold)
-            info["threshold_source"] = "tuned on this set's gold"
+            gold_pairs = [(s, t) for s, ts in rs.gold.items() for t in ts]
+            threshold = bucc_optimize_threshold({(s, t): sc for s, t, sc in candidates}, gold_pairs)
+            info["threshold_tuned"] = 1
         else:
-            info["threshold_source"] = "given (dev-tuned)"
+            info["threshold_tuned"] = 0
         info["threshold"] = float(threshold)
         info["n_mined"] = len(candidates)
         predictions = bucc_apply_threshold(candidates, threshold)
@@ -459,3 +459,50 @@ def retrieval_eval(encoder, task, retrieval_set: RetrievalSet, layer: int | None
         lang_of = dict(zip(rs.query_ids, rs.query_languages))
         stats["query_language"] = [lang_of[q] for q in stats["id"]]
     return RetrievalEval(format=fmt, predictions=predictions, stats=stats, info=info)
+
+
+def to_eval_result(result: RetrievalEval):
+    """A ``RetrievalEval`` as the engine's ``EvalResult``: predictions in query order, ``metrics`` with
+    ``score`` (points) and the numeric settings (layer, threshold...), stats columns as lists with
+    ``id`` renamed ``example_id``."""
+    from xstilts.engine.types import EvalResult
+
+    from xstilts.engine.evaluation import score_from_stats
+
+    stats = result.stats.rename(columns={"id": "example_id"})
+    cols = {c: stats[c].tolist() for c in stats.columns}
+    numeric = {k: v for k, v in result.info.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    metrics = {**score_from_stats({c: v for c, v in cols.items() if c not in ("example_id", "language", "query_language")}),
+               **numeric}
+    metrics["score"] = result.score()
+    preds = result.predictions
+    preds = list(preds.values()) if isinstance(preds, dict) else list(preds)
+    return EvalResult(predictions=preds, metrics=metrics, per_example_stats=cols)
+
+
+class EncoderRetrievalAdapter:
+    """BUCC and Tatoeba: no training and no head; ``zero_shot`` ranks with pooled encoder states."""
+
+    def __init__(self, format: str):
+        self.format = format
+
+    def _no_training(self, *args, **kwargs):
+        raise ValueError(f"format {self.format!r} has no training data or head: it is evaluated from pooled "
+                         f"encoder states (adapter.zero_shot / retrieval_eval)")
+
+    featurize = collate = build_head = forward = split_outputs = decode = example_stats = dev_score = _no_training
+
+    def zero_shot(self, model_dir, task, data: RetrievalSet, **options):
+        """``retrieval_eval(model_dir, task, data, **options)`` as an ``EvalResult``."""
+        return to_eval_result(retrieval_eval(model_dir, task, data, **options))
+
+
+def _register() -> None:
+    from xstilts.engine.adapters import register_adapter
+
+    register_adapter(EncoderRetrievalAdapter(formats.BITEXT_MINING))
+    register_adapter(EncoderRetrievalAdapter(formats.SENTENCE_RETRIEVAL))
+
+
+_register()
+from xstilts.engine import dual_encoder as _dual_encoder  # noqa: E402,F401  registers answer/entity retrieval

@@ -1,0 +1,283 @@
+"""Retrieval from pooled encoder states and dual-encoder training (engine/retrieval.py, engine/dual_encoder.py)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from xstilts import formats
+from xstilts.engine import retrieval as R
+from xstilts.formats import RetrievalSet
+
+WORDS = ["ka", "to", "ri", "mo", "ne", "sa", "lu", "pe", "di", "bo", "gu", "fa"]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A random 2-layer x 32 XLM-R with a trained tokenizer, saved like a run's encoder."""
+    from xstilts.engine.toydata import make_tiny_encoder
+
+    path = make_tiny_encoder(tmp_path_factory.mktemp("tiny"), layers=2, hidden=32, seed=0)
+    model, tokenizer = R.load_retrieval_encoder(path, device="cpu")
+    return path, model, tokenizer
+
+
+def sentences(n, seed):
+    r = np.random.default_rng(seed)
+    return [" ".join(r.choice(WORDS, size=int(r.integers(3, 9)))) for _ in range(n)]
+
+
+# ---- encode -----------------------------------------------------------------------------------------
+
+def test_default_layer_scales_jiant_choice():
+    assert R.default_retrieval_layer(24) == 14
+    assert R.default_retrieval_layer(12) == 7
+    assert R.default_retrieval_layer(36) == 21
+    assert R.default_retrieval_layer(48) == 28
+    assert R.default_retrieval_layer(2) == 1
+
+
+@pytest.mark.parametrize("layer", [0, 1, 2, -1])
+def test_encode_pools_hidden_states_by_hand(tiny, layer):
+    _, model, tok = tiny
+    texts = sentences(5, 1)
+    mean = R.encode((model, tok), texts, layer=layer, pooling="mean", batch_size=2, progress=False)
+    cls = R.encode((model, tok), texts, layer=layer, pooling="cls", batch_size=2, progress=False)
+    assert mean.shape == cls.shape == (5, 32) and mean.dtype == np.float32
+    for i, text in enumerate(texts):  # one text at a time: no padding at all
+        enc = tok(text, return_tensors="pt")
+        with torch.no_grad():
+            hs = model(**enc, output_hidden_states=True).hidden_states[layer][0]
+        assert enc["input_ids"][0, 0] == tok.cls_token_id and enc["input_ids"][0, -1] == tok.sep_token_id
+        np.testing.assert_allclose(mean[i], hs.mean(0).numpy(), atol=1e-5)  # <s> and </s> included
+        np.testing.assert_allclose(cls[i], hs[0].numpy(), atol=1e-5)
+
+
+def test_encode_rejects_bad_arguments(tiny):
+    _, model, tok = tiny
+    with pytest.raises(ValueError, match="layer 3 out of range"):
+        R.encode((model, tok), ["ka"], layer=3)
+    with pytest.raises(ValueError, match="pooling 'max'"):
+        R.encode((model, tok), ["ka"], pooling="max")
+
+
+# ---- nearest neighbours -------------------------------------------------------------------------------
+
+def test_tatoeba_search_is_en_to_xx_cosine_top1():
+    rng = np.random.default_rng(0)
+    src = rng.normal(size=(50, 16)).astype(np.float32)
+    perm = rng.permutation(50)
+    en = src[perm] * rng.uniform(0.1, 10, size=(50, 1)) + rng.normal(scale=0.05, size=(50, 16))  # scale must not matter
+    np.testing.assert_array_equal(R.tatoeba_search(src, en), perm)
+    assert np.allclose(np.linalg.norm(src, axis=1), np.linalg.norm(src, axis=1))  # inputs not normalised in place
+
+
+def brute_force_margin(x, y, k):
+    x = x / np.linalg.norm(x, axis=1, keepdims=True)
+    y = y / np.linalg.norm(y, axis=1, keepdims=True)
+    sim = x @ y.T
+    fwd_mean = np.sort(sim, axis=1)[:, ::-1][:, :k].mean(1)
+    bwd_mean = np.sort(sim.T, axis=1)[:, ::-1][:, :k].mean(1)
+    return sim / ((fwd_mean[:, None] + bwd_mean[None, :]) / 2)
+
+
+def test_bucc_mining_recovers_planted_pairs_and_dev_threshold():
+    from xstilts.metrics import bucc_f1
+
+    rng = np.random.default_rng(1)
+    shared = rng.normal(size=(20, 24))
+    src = np.vstack([shared + rng.normal(scale=0.1, size=shared.shape), rng.normal(size=(15, 24))]).astype(np.float32)
+    tgt = np.vstack([rng.normal(size=(10, 24)), shared + rng.normal(scale=0.1, size=shared.shape)]).astype(np.float32)
+    src_ids = [f"de-{i}" for i in range(len(src))]
+    tgt_ids = [f"en-{i}" for i in range(len(tgt))]
+    gold = {f"de-{i}": [f"en-{i + 10}"] for i in range(20)}
+
+    cands = R.bucc_mine_pairs(src_ids, src, tgt_ids, tgt, k=4)
+    scores = [c[2] for c in cands]
+    assert scores == sorted(scores, reverse=True)
+    assert len({c[0] for c in cands}) == len(cands) and len({c[1] for c in cands}) == len(cands)  # 1-1
+    assert {(s, t) for s, t, _ in cands[:20]} == {(s, ts[0]) for s, ts in gold.items()}  # planted pairs first
+    margin = brute_force_margin(src, tgt, 4)
+    for s, t, sc in cands:
+        assert sc == pytest.approx(margin[src_ids.index(s), tgt_ids.index(t)], rel=1e-4)
+
+    rs = RetrievalSet("de", src_ids, [f"s{i}" for i in range(len(src))], tgt_ids, [f"t{i}" for i in range(len(tgt))], gold)
+    from xstilts.metrics import bucc_optimize_threshold
+
+    th = bucc_optimize_threshold({(s, t): sc for s, t, sc in cands}, [(s, ts[0]) for s, ts in gold.items()])
+    pred = R.bucc_apply_threshold(cands, th)
+    assert set(pred) == {(s, ts[0]) for s, ts in gold.items()}
+    stats = R.bucc_stats(rs.query_ids, pred, gold)
+    official = bucc_f1([f"{s}\t{ts[0]}" for s, ts in gold.items()], [f"{s}\t{t}" for s, t in pred])
+    f1 = 200 * stats.tp.sum() / (stats.n_pred.sum() + stats.n_gold.sum())
+    assert f1 == pytest.approx(official.scores["f1"]) == pytest.approx(100.0)
+
+
+def test_bucc_mining_dedups_by_text():
+    rng = np.random.default_rng(2)
+    base = rng.normal(size=(6, 8)).astype(np.float32)
+    src_texts = ["a", "b", "c", "d", "e", "a"]  # "a" is repeated: its pairs are dropped (read_sent2id)
+    src = base.copy()
+    src[5] = base[0]
+    cands = R.bucc_mine_pairs([f"s{i}" for i in range(6)], src, [f"t{i}" for i in range(6)], base + 0.01,
+                              src_texts=src_texts, tgt_texts=["A", "B", "C", "D", "E", "F"])
+    pairs = {(s, t) for s, t, _ in cands}
+    assert not any(s in ("s0", "s5") for s, _ in pairs)
+    assert {("s1", "t1"), ("s2", "t2"), ("s3", "t3"), ("s4", "t4")} <= pairs
+
+
+def test_dense_rank_and_average_precision():
+    rng = np.random.default_rng(3)
+    cand = rng.normal(size=(30, 8)).astype(np.float32)
+    ids = [f"c{i}" for i in range(30)]
+    ranked, scores = R.dense_rank(cand[[4, 7]] * 3.0, cand, ids, k=20)
+    assert [r[0] for r in ranked] == ["c4", "c7"] and len(ranked[0]) == 20
+    assert np.all(np.diff(scores, axis=1) <= 1e-6)
+    assert R.average_precision_at_k(["a", "b"], ["x", "a", "y", "b"], 20) == pytest.approx((1 / 2 + 2 / 4) / 2)
+    assert R.average_precision_at_k(["a"], ["x", "y", "a"], 20) == pytest.approx(1 / 3)  # Mewsli-X: 1/rank
+    assert R.average_precision_at_k(["a"], ["x"] * 20 + ["a"], 20) == 0.0
+
+
+def test_query_and_candidate_texts():
+    assert R.mewslix_query_text("Smith", "The verdict for", ", who left {x}.") == \
+        "Smith: The verdict for { Smith } , who left (x)."
+    assert R.mewslix_candidate_text(["Paris is a city.", "It is\nin France."]) == "Paris is a city. It is in France."
+    assert R.lareqa_candidate_text("B c.", "A b.\nB c.") == "B c.A b.B c."
+
+
+# ---- retrieval_eval ---------------------------------------------------------------------------------
+
+def test_retrieval_eval_tatoeba_bucc_mewslix(tiny):
+    path, model, tok = tiny
+    xx = sentences(12, 4)
+    xx = list(dict.fromkeys(xx))
+    order = list(reversed(range(len(xx))))
+    # Tatoeba: English queries identical to their xx sentence (same text -> same vector) -> acc 100.
+    rs = RetrievalSet("xx", [f"en{i}" for i in order], [xx[i] for i in order], [f"xx{i}" for i in range(len(xx))], xx,
+                      {f"en{i}": [f"xx{i}"] for i in range(len(xx))})
+    res = R.retrieval_eval((model, tok), "tatoeba", rs, layer=1)
+    assert res.predictions == order and res.stats["correct"].tolist() == [1] * len(xx) and res.score() == 100.0
+    assert res.info["layer"] == 1 and res.info["pooling"] == "mean"
+
+    # BUCC: half of the xx sentences have an identical English sentence; tuned threshold -> F1 100 on dev.
+    en = xx[: len(xx) // 2] + sentences(6, 5)
+    gold = {f"xx{i}": [f"en{i}"] for i in range(len(xx) // 2)}
+    bucc = RetrievalSet("xx", [f"xx{i}" for i in range(len(xx))], xx, [f"en{i}" for i in range(len(en))], en, gold)
+    dev = R.retrieval_eval(str(path), "bucc2018", bucc)  # a folder, default layer
+    assert dev.info["layer"] == 1 and dev.info["threshold_tuned"] == 1
+    assert set(dev.predictions) == {(s, t[0]) for s, t in gold.items()} and dev.score() == pytest.approx(100.0)
+    assert dev.stats[["tp", "n_pred", "n_gold"]].sum().tolist() == [len(gold)] * 3
+    test = R.retrieval_eval((model, tok), "bucc2018", bucc, threshold={"xx": 1e9})  # dev value given per language
+    assert test.predictions == [] and test.score() == 0.0 and test.info["threshold"] == 1e9
+
+    # Mewsli-X: mentions identical to their entity's description rank it first -> AP 1.
+    cands = sentences(25, 6)
+    cands = list(dict.fromkeys(cands))
+    mx = RetrievalSet("xx", ["m0", "m1", "m2"], [cands[3], cands[8], cands[0]], [f"Q{i}" for i in range(len(cands))], cands,
+                      {"m0": ["Q3"], "m1": ["Q8"], "m2": ["Q0"]})
+    res = R.retrieval_eval((model, tok), formats.ENTITY_RETRIEVAL, mx, layer=2, pooling="cls")
+    assert [p[0] for p in res.predictions.values()] == ["Q3", "Q8", "Q0"]
+    assert res.stats["ap"].tolist() == [1.0, 1.0, 1.0] and res.score() == 100.0
+
+
+def test_retrieval_eval_errors(tiny):
+    _, model, tok = tiny
+    bad = RetrievalSet("xx", ["q"], [], ["c"], ["c"], {})
+    with pytest.raises(ValueError, match="1 query_ids vs 0 queries"):
+        R.retrieval_eval((model, tok), "tatoeba", bad)
+    with pytest.raises(ValueError, match="expected one of"):
+        R.retrieval_eval((model, tok), "xnli", bad)
+
+
+def test_zero_shot_eval_delegates_retrieval_to_the_encoder(tiny, tmp_path):
+    from xstilts.engine.evaluation import zero_shot_eval
+    from xstilts.engine.toydata import task
+
+    path, _, _ = tiny
+    xx = list(dict.fromkeys(sentences(8, 7)))
+    rs = RetrievalSet("xx", [f"en{i}" for i in range(len(xx))], xx, [f"xx{i}" for i in range(len(xx))], xx,
+                      {f"en{i}": [f"xx{i}"] for i in range(len(xx))})
+    t = task("xtreme.tatoeba", formats.SENTENCE_RETRIEVAL, metric="tatoeba_acc")
+    res = zero_shot_eval(path, t, {"xx": rs}, out_dir=tmp_path / "eval", layer=2)["xx"]
+    assert res.metrics["accuracy"] == res.metrics["score"] == 100.0 and res.metrics["layer"] == 2
+    assert res.per_example_stats["example_id"] == rs.query_ids and res.predictions == list(range(len(xx)))
+    lines = (tmp_path / "eval" / "xx.stats.jsonl").read_text().splitlines()
+    assert json.loads(lines[0])["correct"] == 1 and len(lines) == len(xx)
+
+
+# ---- dual encoder -----------------------------------------------------------------------------------
+
+def test_sentence_breaks_and_squad_pairs():
+    import datasets
+
+    from xstilts.engine.dual_encoder import sentence_breaks, squad_retrieval_pairs
+
+    text = 'Dr. Smith came in 1990. He left "soon." Then 2 more came! Why? Mr. J. Doe stayed.'
+    got = [text[s:e] for s, e in sentence_breaks(text)]
+    assert got == ["Dr. Smith came in 1990.", 'He left "soon."', "Then 2 more came!", "Why?", "Mr. J. Doe stayed."]
+    assert [("北京很大。他们来了。")[s:e] for s, e in sentence_breaks("北京很大。他们来了。")] == ["北京很大。", "他们来了。"]
+    ex = datasets.Dataset.from_dict({"id": ["q1", "q2"], "context": [text, text], "question": ["Who came?", "When?"],
+                                     "answers": [{"text": ["Smith"], "answer_start": [4]},
+                                                 {"text": ["Why"], "answer_start": [text.index("Why")]}]})
+    pairs = squad_retrieval_pairs(ex)
+    assert pairs["id"] == ["q1", "q2"] and pairs["query"] == ["Who came?", "When?"]
+    assert pairs["positive"] == ["Dr. Smith came in 1990." + text, "Why?" + text]
+
+
+def test_in_batch_loss_by_hand():
+    from xstilts.engine.dual_encoder import LogitScale, in_batch_loss
+
+    q = torch.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
+    p = torch.tensor([[3.0, 0.0], [0.0, 1.0], [1.0, -1.0]])
+    head = LogitScale(init=10.0)
+    qn, pn = q / q.norm(dim=1, keepdim=True), p / p.norm(dim=1, keepdim=True)
+    logits = 10.0 * qn @ pn.T
+    expected = -torch.log_softmax(logits, dim=1).diagonal().mean()
+    with torch.no_grad():
+        loss = float(in_batch_loss(q, p, head))
+    assert loss == pytest.approx(float(expected), rel=1e-6)
+
+
+def word_pairs(n, seed):
+    """Query = two words; positive = those words among three others: learnable by lexical match."""
+    import datasets
+
+    r = np.random.default_rng(seed)
+    vocab = [a + b for a in WORDS for b in WORDS]
+    rows = {"id": [], "query": [], "positive": []}
+    for i in range(n):
+        w = r.choice(vocab, size=5, replace=False)
+        rows["id"].append(f"p{seed}-{i}")
+        rows["query"].append(f"{w[0]} {w[1]}")
+        rows["positive"].append(f"{w[2]} {w[0]} {w[3]} {w[1]} {w[4]}")
+    return datasets.Dataset.from_dict(rows)
+
+
+def test_train_dual_encoder_learns_and_saves_an_encoder(tiny, tmp_path):
+    from xstilts.engine.adapters import adapter_for
+    from xstilts.engine.dual_encoder import dual_encoder_config, train_dual_encoder
+    from xstilts.engine.toydata import task
+
+    path, _, _ = tiny
+    train, dev = word_pairs(64, 8), word_pairs(24, 9)
+    t = task("mewslix", formats.ENTITY_RETRIEVAL, metric="mewslix_map20")  # registry keys hold "." (see report)
+    adapter = adapter_for(formats.ENTITY_RETRIEVAL)
+    hp = dual_encoder_config(formats.ENTITY_RETRIEVAL, lr=5e-4, max_steps=40, batch_size=16, grad_accum=1,
+                             eval_every_steps=20, eval_subset=0, progress=False, cache_dir=str(tmp_path / "cache"))
+    assert hp.warmup_ratio == 0.0 and hp.weight_decay == 0.0 and hp.max_seq_len == 64
+
+    def dev_map(encoder_dir):
+        rs = RetrievalSet("en", list(dev["id"]), list(dev["query"]), list(dev["id"]), list(dev["positive"]),
+                          {i: [i] for i in dev["id"]})
+        return adapter.zero_shot(encoder_dir, t, rs).metrics["score"]
+
+    before = dev_map(path)
+    result = train_dual_encoder(path, train, hp, seed=0, out_dir=tmp_path / "run", dev=dev, task=t)
+    assert (tmp_path / "run" / "encoder" / "config.json").is_file()
+    assert result.best_score is not None and 0 <= result.best_score <= 100
+    after = dev_map(tmp_path / "run")
+    assert after > before and after > 80, (before, after)  # untrained: ~79 from lexical overlap alone
+    log = [json.loads(x) for x in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in log if "loss" in r]
+    assert losses[-1] < 0.5 * losses[0], losses
