@@ -155,7 +155,7 @@ def run_target(s, run, run_dir: Path, encoder: str, world_dir: Path | None) -> d
     examples.to_parquet(run_dir / "examples.parquet", index=False)
     scores = pd.DataFrame(score_rows)
     scores.to_csv(run_dir / "scores.csv", index=False)
-    _write_submission(results, lead, run_dir / "submission")
+    _write_submission(results, lead, run_dir / "submission", world_dir)
     summary = {"model": run.spec["model"], "arm": run.spec["arm"], "protocol": run.spec["protocol"],
                "seed": run.spec["seed_index"], "mean_score": round(float(scores["score"].mean()), 3),
                "languages": len(union)}
@@ -167,13 +167,15 @@ def run_target(s, run, run_dir: Path, encoder: str, world_dir: Path | None) -> d
     return summary
 
 
-def _write_submission(results: dict, task, folder: Path) -> None:
+def _write_submission(results: dict, task, folder: Path, world_dir) -> None:
     """Test predictions in the official layout `<task>/test-<lang>.<ext>` (xstilts.submission)."""
     from .submission import write_predictions
 
     for lang, res in results.items():
+        data = load_split(task, "test", lang, world_dir)
+        ids = list(data.query_ids) if isinstance(data, F.RetrievalSet) else list(data["id"])
         try:
-            write_predictions(folder, task.name, lang, res.predictions, task=task)
+            write_predictions(folder, task.name, lang, res.predictions, task=task, ids=ids)
         except (TypeError, ValueError, KeyError) as err:  # a format the official layout cannot hold
             log.warning("no official submission file for %s/%s: %s", task.name, lang, err)
 
