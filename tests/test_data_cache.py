@@ -41,10 +41,10 @@ def test_offline_paper_profile_reports_everything_fast(empty_machine):
     assert "make data PROFILE=paper" in report and "HF_HUB_OFFLINE=1" in report and "XSTILTS_CCGBANK" in report
 
 
-def test_make_data_offline_returns_2_without_a_traceback(empty_machine):
+def test_prepare_offline_returns_2_without_a_traceback(empty_machine):
     err = io.StringIO()
     t0 = time.perf_counter()
-    code = cache.make_data(["xtreme.xnli", "xtreme.tatoeba"], ["FacebookAI/xlm-roberta-base"], stream=err)
+    code = cache.prepare(["xtreme.xnli", "xtreme.tatoeba"], ["FacebookAI/xlm-roberta-base"], stream=err)
     assert code == 2 and time.perf_counter() - t0 < 60
     text = err.getvalue()
     assert text.startswith("Offline") and "facebook/xnli (ar)" in text and "google/xtreme (tatoeba.pes)" in text
@@ -62,10 +62,17 @@ def test_cached_and_locked_items_are_not_reported(empty_machine, monkeypatch):
     snap.mkdir(parents=True)
     (snap / "config.json").write_text("{}")
     assert cache.missing(["xtreme.xnli"], ["org/tiny"]) == []
-    assert cache.make_data(["xtreme.xnli"], ["org/tiny"], stream=io.StringIO()) == 0
+    assert cache.prepare(["xtreme.xnli"], ["org/tiny"], stream=io.StringIO()) == 0
     (empty_machine / "datasets" / "facebook___xnli" / "sw" / "0.0.0" / rev).rmdir()
     (item,) = cache.missing(["xtreme.xnli"], ["org/tiny"])
     assert item.name == "facebook/xnli (sw)" and rev[:12] in item.detail
+
+
+def test_resolve_model_offline(empty_machine, monkeypatch):
+    with pytest.raises(RuntimeError, match="(?s)org/absent.*no locked revision.*make data PROFILE=paper"):
+        cache.resolve_model("org/absent")
+    with pytest.raises(RuntimeError, match="org/absent.*no snapshot 0123456789ab"):
+        cache.resolve_model("org/absent", "0123456789abcdef0123456789abcdef01234567")
 
 
 def test_parquet_export_sources_are_found_under_their_data_dir_config(empty_machine):

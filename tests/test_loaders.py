@@ -1,6 +1,7 @@
 """Every task loads through the real `load` path from fixtures in each source's exact schema; broken
 schemas fail with errors naming dataset, field and expectation; the hub path calls `load_dataset` right."""
 
+import dataclasses
 import json
 import re
 import shutil
@@ -104,6 +105,9 @@ def test_field_mappings_follow_each_source():
     assert len(parts["snli"]) == 2                                           # label -1 dropped
     lareqa = load("xtreme-r.lareqa", "test", "zh", FIX)
     assert len(lareqa.candidates) == 22 and len(lareqa.gold["xqr-q1_zh"]) == 11  # pooled over 11 languages
+    three = dataclasses.replace(get_task("xtreme-r.lareqa"), languages=("ar", "th", "zh"))  # a world's own pool
+    small = load(three, "test", "all", FIX)
+    assert len(small.candidates) == 6 and small.query_languages == ["ar", "th", "zh"]
     mention = load("xtreme-r.mewslix", "test", "uk", FIX)
     assert mention.queries[0].startswith("Москви: ") and "{ Москви }" in mention.queries[0]
     assert "(вчора)" in mention.queries[0]
@@ -274,3 +278,18 @@ def test_hub_features_that_drift_are_rejected(tmp_path, monkeypatch):
     with pytest.raises(SchemaError, match=r"paws-x/zh \[test\]: field 'label' expected ClassLabel\(\['0', '1'\]\), "
                                           r"hub has Value\('string'\)"):
         load("xtreme.pawsx", "test", "zh")
+
+
+def test_describe_reports_sizes_languages_and_parallel_examples(monkeypatch):
+    from xstilts.data import describe
+
+    monkeypatch.setenv("XSTILTS_CCGBANK", str(FIX / "ccgbank"))
+    xnli = dataclasses.replace(get_task("xtreme.xnli"), languages=("ar", "zh", "th"))
+    info = describe([xnli, get_task("intermediate.ccg")], FIX)
+    tasks = info["tasks"].set_index("task")
+    assert tasks.loc["xtreme.xnli", "n_train"] == 3 and tasks.loc["xtreme.xnli", "n_test_total"] == 6
+    assert tasks.loc["intermediate.ccg", "n_dev"] == 1
+    assert set(info["languages"]["code"]) == {"ar", "zh", "th", "en"}
+    assert list(info["examples"]["language"]) == ["ar", "zh", "th"]
+    assert info["examples"]["label"].tolist() == ["entailment", "neutral", "contradiction"]
+    assert "xtreme.xnli" in info["notes"]

@@ -42,4 +42,11 @@ def write_source(world_dir: Path | str, task_or_source, config: str | None, spli
     return _write(world_dir, task_or_source, config, split, records)
 
 
-__all__ = ["load", "load_parts", "source_for", "write_source"]
+def describe(tasks, world_dir: Path | str | None = None, **kw) -> dict:
+    """Phase-0 tables: languages, tasks (sizes via `load`), parallel examples, notes (xstilts.data.describe)."""
+    from xstilts.data.describe import describe as _describe
+
+    return _describe(tasks, world_dir, **kw)
+
+
+__all__ = ["describe", "load", "load_parts", "source_for", "write_source"]

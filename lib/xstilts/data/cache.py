@@ -244,9 +244,9 @@ def _script_only(files: list[str]) -> bool:
     return has_script and not has_data
 
 
-def prepare(task_keys, model_ids=(), *, ccgbank=None) -> list[MissingItem]:
+def fetch(task_keys, model_ids=(), *, ccgbank=None) -> list[MissingItem]:
     """Download and cache everything the tasks and models need, at locked (or newly resolved and locked)
-    revisions; returns what is still missing afterwards (licence-gated data, Mewsli-X)."""
+    revisions; returns what is still missing afterwards (licence-gated data, Mewsli-X). Needs the network."""
     import datasets
     from huggingface_hub import HfApi, snapshot_download
     from tqdm.auto import tqdm
@@ -326,7 +326,7 @@ def _network_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
-def make_data(task_keys, model_ids=(), *, ccgbank=None, stream=None) -> int:
+def prepare(task_keys, model_ids=(), *, ccgbank=None, stream=None) -> int:
     """The body of `make data PROFILE=...`: fetch and lock when the hub is reachable, otherwise (or when a
     download fails) report exactly what is missing and how to fetch it. Returns 0 when complete, else 2;
     never raises for a missing network."""
@@ -340,9 +340,24 @@ def make_data(task_keys, model_ids=(), *, ccgbank=None, stream=None) -> int:
         print(report_missing(items), file=out if items else (stream or sys.stdout))
         return 2 if items else 0
     try:
-        items = prepare(task_keys, model_ids, ccgbank=ccgbank)
+        items = fetch(task_keys, model_ids, ccgbank=ccgbank)
     except _network_errors() as err:  # network dropped mid-way
         items = missing(task_keys, model_ids, ccgbank=ccgbank)
         print(f"Fetching stopped: {err}", file=out)
     print(report_missing(items), file=out if items else (stream or sys.stdout))
     return 2 if items else 0
+
+
+def resolve_model(model_id: str, revision: str | None = None) -> Path:
+    """The local snapshot folder of a hub model at its pinned (profile) or locked revision, offline.
+    Absent or unlocked: a RuntimeError whose message is `report_missing`'s (what, and how to fetch it)."""
+    rev = revision or model_revision(model_id)
+    if rev is None:
+        raise RuntimeError(report_missing([MissingItem("model", model_id, "no locked revision (revisions.lock.json)")]))
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(model_id, revision=rev, local_files_only=True))
+    except Exception as err:  # LocalEntryNotFoundError and friends: not in the cache
+        raise RuntimeError(report_missing([MissingItem("model", model_id, f"no snapshot {rev[:12]} in the hub cache "
+                                                                          f"({type(err).__name__})")])) from None

@@ -352,14 +352,15 @@ def lareqa_languages() -> tuple[str, ...]:
     return XTREME_R_TASK2LANGS["lareqa"]
 
 
-def _lareqa(spec: SourceSpec, world_dir) -> F.RetrievalSet:
-    """XQuAD-R questions of `spec.language` ("all": every language) against the pooled sentences of all 11
-    languages. A candidate is relevant when it holds the answer of a question with the same cross-lingual
-    id (utils_lareqa: candidates sharing the question's xling_id), in any language."""
+def _lareqa(spec: SourceSpec, world_dir, languages=None) -> F.RetrievalSet:
+    """XQuAD-R questions of `spec.language` ("all": every language) against the pooled sentences of all the
+    task's languages (the 11 XQuAD-R ones; a miniature world's own). A candidate is relevant when it holds
+    the answer of a question with the same cross-lingual id (utils_lareqa: candidates sharing the
+    question's xling_id), in any language."""
     root = _root(world_dir)
     q_ids, q_text, q_lang, c_ids, c_text = [], [], [], [], []
     answer_cands: dict[str, list[str]] = {}
-    for lang in lareqa_languages():
+    for lang in (languages or lareqa_languages()):
         for a, article in enumerate(readers.read_xquad_r(root, lang)):
             for p, para in enumerate(article["paragraphs"]):
                 ctx, breaks = para["context"], para["sentence_breaks"]
@@ -467,6 +468,8 @@ def _load_spec(task, spec: SourceSpec, world_dir, ccgbank):
     if task.format in F.RETRIEVAL_FORMATS:
         if spec.schema == "mewsli-x" and spec.config == "wikipedia_pairs":
             return _mewslix_pairs(spec, world_dir)
+        if spec.schema == "xquad-r":
+            return _lareqa(spec, world_dir, task.languages)
         if spec.schema in _RETRIEVAL:
             return _RETRIEVAL[spec.schema](spec, world_dir)
         if spec.schema == "squad":  # LAReQA trains and selects on SQuAD in retrieval format
