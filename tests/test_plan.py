@@ -93,7 +93,7 @@ def test_measured_throughput_overrides_the_flops_estimate(paper):
     assert c.gpu_hours == pytest.approx(c.train_tokens / 1e5 / 3600 + c.eval_tokens / 4e5 / 3600)
     base = next(c for c in plan.costs if c.phase == "target" and c.model == "base" and c.steps)
     assert base.gpu_hours == pytest.approx(base.flops / measured.flops_per_gpu_s / 3600)
-    assert "measured throughput from bench.json" in format_plan(plan)
+    assert "measured throughput for large from bench.json" in format_plan(plan)
 
 
 def test_fsdp_marks_and_memory_model(paper):

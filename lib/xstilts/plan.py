@@ -548,7 +548,9 @@ def format_plan(plan: Plan) -> str:
                    + f" (full fine-tuning > 90% of {a.gpu_memory_gb:.0f} GB; accelerate config: xstilts.fsdp)")
     else:
         out.append(f"FSDP: no run needs it (every run fits one {a.gpu_memory_gb:.0f} GB GPU)")
-    basis = (f"measured throughput from {a.bench_source}" if a.throughput else f"{a.mfu:.0%} MFU")
+    basis = f"{a.mfu:.0%} MFU" + (f" ({a.bench_source})" if a.bench_source and not a.throughput else "")
+    if a.throughput:
+        basis += f", measured throughput for {', '.join(sorted(a.throughput))} from {a.bench_source}"
     if a.mfu >= 0.3 and not a.throughput:
         out.append(f"note: {a.mfu:.0%} MFU is optimistic for micro-batches of 4 short sequences; --mfu 0.15 or a "
                    f"measured bench (make bench on the GPU) gives a more realistic bill")
@@ -606,6 +608,8 @@ def assumptions_from_args(args) -> Assumptions:
     bench = read_bench(Path(args.bench) if args.bench else None)
     if bench:
         a.bench_source = bench["_path"]
+        if bench.get("device"):
+            a.gpu = str(bench["device"])
         if bench.get("mfu") and args.mfu is None:
             a.mfu = float(bench["mfu"])
         a.throughput = {k: v for k, v in (bench.get("models") or {}).items() if isinstance(v, dict)}

@@ -130,6 +130,7 @@ class SlurmOptions:
     mem_gb: int = 64
     signal_delay_s: int = 120
     setup: tuple[str, ...] = ()
+    gpus_per_worker: int | None = None   # override the job plan's GPUs for the GPU phases
 
     def sbatch_parameters(self, job: PhaseJob, name: str) -> dict:
         """Keyword arguments of submitit's sbatch writer / SlurmExecutor.update_parameters."""
@@ -137,8 +138,9 @@ class SlurmOptions:
                   "cpus_per_task": self.cpus_per_task, "mem": f"{self.mem_gb}GB",
                   "signal_delay_s": self.signal_delay_s,
                   "additional_parameters": {"requeue": True}}
-        if job.gpus:
-            params["gpus_per_node"] = job.gpus
+        gpus = self.gpus_per_worker if (self.gpus_per_worker and job.gpus) else job.gpus
+        if gpus:
+            params["gpus_per_node"] = gpus
         for key in ("partition", "account", "qos"):
             if getattr(self, key):
                 params[key] = getattr(self, key)
@@ -289,6 +291,7 @@ def add_cli(sub) -> None:
     p.add_argument("--time", type=int, default=24 * 60, help="minutes per worker before submitit requeues it")
     p.add_argument("--cpus", type=int, default=8, help="CPUs per worker")
     p.add_argument("--mem-gb", type=int, default=64, help="memory per worker")
+    p.add_argument("--gpus-per-worker", type=int, help="GPUs per worker of the GPU phases (default 1)")
     p.add_argument("--setup", action="append", default=[], help="shell line run before each worker (module load ...)")
     p.add_argument("--runner", default=RUNNER, help=argparse.SUPPRESS)   # 'module:function' (tests)
     p.set_defaults(func=run)
@@ -299,7 +302,7 @@ def run(args) -> int:
     profile = load_profile(args.profile)
     jobs = job_plan(profile.name, max_parallel)
     options = SlurmOptions(partition=args.partition, account=args.account, qos=args.qos, timeout_min=args.time,
-                           cpus_per_task=args.cpus, mem_gb=args.mem_gb,
+                           cpus_per_task=args.cpus, mem_gb=args.mem_gb, gpus_per_worker=args.gpus_per_worker,
                            setup=tuple(default_setup(profile) + list(args.setup)))
     out = submit_dir(profile.name)
     out.mkdir(parents=True, exist_ok=True)
