@@ -8,7 +8,7 @@ import pytest
 from xstilts import formats as F
 from xstilts.cli import main
 from xstilts.data.schemas import HUB_FEATURES
-from xstilts.data.sources import LOCKED, SOURCES
+from xstilts.data.sources import LOCKED, SOURCES, TYDIQA_PREFIX
 from xstilts.languages import BUILTIN_CODES, Language, by_iso3, by_name, get_language, register, unregister
 from xstilts.tasks import (REGISTRY, LicenceGatedError, check_available, get_task, intermediate_tasks,
                            protocol_languages, targets)
@@ -109,6 +109,7 @@ def test_language_table_codes_and_registration():
     assert len(BUILTIN_CODES) == 50
     assert (get_language("fa").iso3, get_language("sw").iso3, get_language("zh").iso3) == ("pes", "swh", "cmn")
     assert by_iso3("pes").code == "fa" and by_name("German").code == "de"
+    assert all(get_language(c).name.lower() == p for c, p in TYDIQA_PREFIX.items())
     assert SOURCES["xtreme.udpos"].config_for("el") == "udpos.Greek"
     assert SOURCES["xtreme.tatoeba"].config_for("zh") == "tatoeba.cmn"
     synthetic = Language("q1", "Quuxish", "qqa", "Cyrl")

@@ -283,8 +283,8 @@ def _to_tagging(task, spec: SourceSpec, ds: Dataset) -> Dataset:
 def _to_qa(task, spec: SourceSpec, ds: Dataset) -> Dataset:
     if spec.schema not in ("squad", "xquad"):
         raise SchemaError(f"{spec.dataset} [{spec.split}]: schema {spec.schema!r} cannot feed a QA task ({task.key})")
-    if spec.language_filter:  # TyDiQA-GoldP: the language is the id prefix
-        prefix = TYDIQA_PREFIX[spec.language] + "-"
+    if spec.language_filter:  # TyDiQA-GoldP: the language is the id prefix, its lower-cased English name
+        prefix = TYDIQA_PREFIX.get(spec.language, get_language(spec.language).name.lower()) + "-"
         ds = ds.filter(lambda i: i.startswith(prefix), input_columns="id")
     keep = ["id", "context", "question", "answers"]
     return ds.remove_columns([c for c in ds.column_names if c not in keep]).cast(CANONICAL_FEATURES[F.QA])

@@ -148,7 +148,8 @@ UD27_TREEBANKS: dict[str, tuple[str, ...]] = {
     "ro": ("ro_nonstandard", "ro_rrt", "ro_simonero"),
 }
 
-# TyDiQA id prefixes (the language of a GoldP example is the prefix of its id).
+# TyDiQA id prefixes (the language of a GoldP example is the prefix of its id): the lower-cased English
+# name, which is also the rule for languages registered later (the miniature's).
 TYDIQA_PREFIX: dict[str, str] = {
     "ar": "arabic", "bn": "bengali", "en": "english", "fi": "finnish", "id": "indonesian",
     "ko": "korean", "ru": "russian", "sw": "swahili", "te": "telugu",
