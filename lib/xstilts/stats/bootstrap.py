@@ -193,12 +193,22 @@ class _Plan:
         return E
 
 
+SCHEMES = ("calibrated", "naive", "examples", "seeds")
+
+
 def joint_bootstrap(table: CellTable, W: sp.spmatrix, n_boot: int = 10_000, seed: int = 0,
-                    batch: int | None = None, exact_max_n: int = 2000, progress: bool = True) -> BootstrapResult:
-    """Replicates of every estimand (columns of W) under the calibrated joint bootstrap (module doc)."""
+                    batch: int | None = None, exact_max_n: int = 2000, progress: bool = True,
+                    scheme: str = "calibrated") -> BootstrapResult:
+    """Replicates of every estimand (columns of W) under the calibrated joint bootstrap (module doc).
+
+    `scheme` exists to show why: "naive" resamples examples and seeds as in the §7.4 sketch (seed draw
+    unscaled), "examples" and "seeds" resample one level only; only "calibrated" is for inference."""
     if n_boot < 1:
         raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    if scheme not in SCHEMES:
+        raise ValueError(f"scheme={scheme!r}; expected one of {SCHEMES}")
     plan = _Plan(table, W)
+    scale = {"calibrated": plan.seed_scale, "naive": 1.0, "examples": 0.0, "seeds": 1.0}[scheme]
     K = plan.W.shape[1]
     if batch is None:
         per_rep = plan.max_n * 24 + plan.layout.n_columns * 8 + K * 16 + plan.n_rows * 8
@@ -209,10 +219,12 @@ def joint_bootstrap(table: CellTable, W: sp.spmatrix, n_boot: int = 10_000, seed
     with _blas_threads(1 if plan.max_n <= 20_000 else None):
         for start in tqdm(starts, desc="bootstrap", unit="batch", disable=not progress or len(starts) < 2):
             b = min(batch, n_boot - start)
-            E = plan.example_component(rng, b, exact_max_n)
-            theta = np.asarray(E @ plan.W)
+            if scheme == "seeds":
+                theta = np.zeros((b, K))
+            else:
+                theta = np.asarray(plan.example_component(rng, b, exact_max_n) @ plan.W)
             if plan.n_rows:
-                theta = theta + plan.seed_scale * np.asarray(plan.seed_counts(rng, b) @ plan.P)
+                theta = theta + scale * np.asarray(plan.seed_counts(rng, b) @ plan.P)
             reps[start:start + b] = plan.estimate + theta
     return BootstrapResult(plan.estimate, reps, plan.seed_scale, plan.seed_variance, n_boot, seed)
 

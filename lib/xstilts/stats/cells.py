@@ -26,6 +26,7 @@ import pandas as pd
 KEY_COLUMNS = ("benchmark", "task", "language", "params", "arm", "seed", "example_id")
 BENCHMARKS = ("xtreme", "xtreme-r")
 BASELINE_ARM = "none"
+PROTOCOL_SPECIFIC = ("tatoeba",)   # same name in both benchmarks, different protocol (statistics.md §2.4)
 MEAN, F1 = "mean", "f1"
 # statistic columns of each metric family, and the cell-kind they reduce to
 STAT_COLUMNS = {"accuracy": ("correct",), "span_f1": ("tp", "n_pred", "n_gold"), "qa": ("em", "f1"), "map": ("ap",)}
@@ -229,7 +230,7 @@ def cells_from_table(table: pd.DataFrame) -> CellTable:
             idx = lookup[other]
             cells[idx].benchmarks = tuple(sorted(set(cells[idx].benchmarks) | {bench}))
         else:
-            if other in lookup:
+            if other in lookup and task not in PROTOCOL_SPECIFIC:
                 notes.append(f"{task}/{lang}: the XTREME and XTREME-R copies differ; scored as separate cells "
                              f"(test examples still drawn jointly where their ids coincide)")
             idx = len(cells)

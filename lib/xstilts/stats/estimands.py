@@ -17,14 +17,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from xstilts.stats.cells import BASELINE_ARM, CellTable
+from xstilts.stats.cells import BASELINE_ARM, PROTOCOL_SPECIFIC, CellTable
 
 XTREME, XTREME_R = "xtreme", "xtreme-r"
 # the nine English intermediate tasks (names fixed across the project; xstilts.tasks.INTERMEDIATE_NAMES)
 SINGLE_ARMS = ("anli_plus", "mnli", "qqp", "sst2", "squad", "hellaswag", "cosmosqa", "commonsenseqa", "ccg")
 MULTITASK, MEAN_SINGLE = "multitask", "mean_single"
 CONFIRMATORY_ARMS = (MEAN_SINGLE, MULTITASK)
-PROTOCOL_SPECIFIC = ("tatoeba",)          # same name, different protocol per benchmark (§2.4)
 DECOMPOSITION = ("interaction_unique_tasks", "interaction_added_languages", "interaction_task_weights")
 
 Weights = dict[int, float]

@@ -127,11 +127,12 @@ def unique_r_slope(design: SimDesign, gamma: float) -> float:
     return (gamma + ux * b0 / nx - (1.0 / nr - 1.0 / nx) * len(shared) * b0) * nr / ur
 
 
-def simulate_cells(design: SimDesign, gamma: float, rng: np.random.Generator) -> list[SimCell]:
-    """Draw one study: every (task, language, run group) with per-run per-example statistics."""
+def simulate_cells(design: SimDesign, gamma: float, rng: np.random.Generator, slope_r: float | None = None) -> list[SimCell]:
+    """Draw one study: every (task, language, run group) with per-run per-example statistics.
+    `slope_r` overrides the XTREME-R-only slope (when drawing a design one task at a time)."""
     x = np.log10(np.asarray(design.sizes, float))
     xc = x - x.mean()
-    slope_r = unique_r_slope(design, gamma)
+    slope_r = unique_r_slope(design, gamma) if slope_r is None else slope_r
     systems = [(s, a) for s in design.sizes for a in (BASELINE_ARM, *design.arms)]
     sys_x = np.repeat(xc, 1 + len(design.arms))
     is_arm = np.array([a != BASELINE_ARM for _, a in systems], float)

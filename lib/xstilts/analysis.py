@@ -1,0 +1,371 @@
+"""`xstilts analyze`: the study's answer from any per-example score table (statistics.md §0).
+
+`analyze(table, out_dir)` computes every estimand of §3 (gains, benchmark gains, slopes per decade of
+parameters, the interaction γ and its decomposition) with CIs and p-values from the calibrated joint
+bootstrap (xstilts.stats.bootstrap), Holm over the confirmatory family, BH over the per-(arm, task)
+slopes, the secondary tests, the §8 figures and a paragraph stating the answer. The analysis notebook
+calls the same function on the study's runs; `xstilts calibrate` runs the simulation study that shows
+the bootstrap is calibrated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import resource
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from xstilts import plots
+from xstilts.stats import inference
+from xstilts.stats.bootstrap import joint_bootstrap
+from xstilts.stats.cells import BASELINE_ARM, CellTable, cells_from_table
+from xstilts.stats.estimands import CONFIRMATORY_ARMS, MEAN_SINGLE, SINGLE_ARMS, EstimandBuilder, weight_matrix
+
+log = logging.getLogger(__name__)
+
+ESTIMATE_COLUMNS = ["estimand", "arm", "estimate", "ci_low", "ci_high", "p_value", "params"]
+CONFIRMATORY_ESTIMANDS = ("slope_xtreme", "slope_xtreme-r", "interaction")
+
+
+@dataclass
+class AnalysisResult:
+    """What `analyze` returns: the estimates table (as estimates.csv), the test tables, the figure
+    paths, the answer paragraph and notes on what could not be computed."""
+
+    estimates: pd.DataFrame
+    figures: dict[str, Path]
+    answer: str
+    confirmatory: pd.DataFrame = field(default_factory=pd.DataFrame)
+    task_slopes: pd.DataFrame = field(default_factory=pd.DataFrame)
+    secondary: pd.DataFrame = field(default_factory=pd.DataFrame)
+    notes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def estimate_table(cells: CellTable, n_boot: int = 10_000, seed: int = 0, progress: bool = True):
+    """Every estimand with its percentile CI and bootstrap p-value; returns (estimates, builder notes, bootstrap)."""
+    builder = EstimandBuilder(cells)
+    ests = builder.build()
+    if not ests:
+        raise ValueError("nothing to estimate: " + "; ".join(builder.notes or ["the table has no cells"]))
+    W = weight_matrix(ests, builder.layout.n_columns)
+    boot = joint_bootstrap(cells, W, n_boot=n_boot, seed=seed, progress=progress)
+    lo, hi = inference.percentile_ci(boot.replicates)
+    p = inference.bootstrap_p_value(boot.replicates)
+    tested = np.array([e.tested for e in ests])
+    df = pd.DataFrame({"estimand": [e.name for e in ests], "arm": [e.arm for e in ests], "estimate": boot.estimate,
+                       "ci_low": lo, "ci_high": hi, "p_value": np.where(tested, p, np.nan),
+                       "params": [e.params if e.params is not None else np.nan for e in ests]})
+    return df[ESTIMATE_COLUMNS], builder.notes, boot
+
+
+def confirmatory_tests(est: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    """The confirmatory family (β_X, β_R, γ for mean_single and multitask) with Holm-adjusted p."""
+    d = est[est.estimand.isin(CONFIRMATORY_ESTIMANDS) & est.arm.isin(CONFIRMATORY_ARMS)].copy()
+    if d.empty:
+        return d.assign(p_holm=[], reject_holm=[])
+    reject, p_adj = inference.holm(d.p_value.to_numpy(), alpha=alpha)
+    return d.assign(p_holm=p_adj, reject_holm=reject).drop(columns="params")
+
+
+def task_slope_tests(est: pd.DataFrame) -> pd.DataFrame:
+    """Per-(arm, target) slopes with BH (and BY, sensitivity) adjusted p. A shared task enters once,
+    with XTREME-R's language list; the two Tatoebas enter separately (different protocols)."""
+    d = est[est.estimand.str.startswith("task_slope_") & (est.arm != MEAN_SINGLE)].copy()
+    if d.empty:
+        return d
+    parts = [plots._split_task(n) for n in d.estimand]
+    d["benchmark"] = [b for b, _ in parts]
+    d["task"] = [t for _, t in parts]
+    both = d.groupby("task").benchmark.nunique()
+    d = d[~((d.task.map(both) == 2) & (d.task != "tatoeba") & (d.benchmark == "xtreme"))]
+    d["target"] = [plots._target_label(b, t) for b, t in zip(d.benchmark, d.task)]
+    d["p_bh"] = inference.fdr(d.p_value.to_numpy(), "bh")
+    d["p_by"] = inference.fdr(d.p_value.to_numpy(), "by")
+    return d[["arm", "target", "benchmark", "task", "estimate", "ci_low", "ci_high", "p_value", "p_bh", "p_by"]]
+
+
+def secondary_tests(est: pd.DataFrame, cells: CellTable, max_cell_tests: int = 120, n_permutations: int = 999,
+                    seed: int = 0) -> pd.DataFrame:
+    """Page's L over sizes, task-level Wilcoxon and sign-flip tests of the slopes, a mixed model, and
+    paired permutation tests of the largest-size gain per (task, language) cell (seeds fixed; BH)."""
+    rows = []
+    sizes = sorted(est.params.dropna().unique())
+    tg = est[est.estimand.str.startswith("task_gain_") & (est.arm != MEAN_SINGLE)]
+    if len(sizes) >= 3 and not tg.empty:
+        for bench in ("xtreme", "xtreme-r"):
+            d = tg[tg.estimand.str.startswith(f"task_gain_{bench}:")]
+            blocks = d.pivot_table(index=["arm", "estimand"], columns="params", values="estimate").dropna()
+            if len(blocks) >= 2:
+                r = inference.page_trend(blocks.to_numpy(), decreasing=True)
+                rows.append({"test": "page_trend_decreasing", "benchmark": bench, "arm": "all intermediate arms",
+                             "statistic": r.statistic, "p_value": r.pvalue, "n": len(blocks),
+                             "note": "blocks = (arm, task), languages averaged; blocks share the baseline runs"})
+    ts = est[est.estimand.str.startswith("task_slope_")]
+    for arm in CONFIRMATORY_ARMS:
+        for bench in ("xtreme", "xtreme-r"):
+            d = ts[(ts.arm == arm) & ts.estimand.str.startswith(f"task_slope_{bench}:")].estimate.to_numpy()
+            if len(d) >= 2 and np.any(d != 0):
+                w = inference.wilcoxon_signed_rank(d)
+                rows.append({"test": "wilcoxon_task_slopes", "benchmark": bench, "arm": arm, "statistic": w["statistic"],
+                             "p_value": w["p_value"], "n": len(d), "effect": w["rank_biserial"],
+                             "note": "per-task slopes; effect = matched-pairs rank-biserial r"})
+                sf = inference.sign_flip_test(d, seed=seed)
+                rows.append({"test": "sign_flip_task_slopes", "benchmark": bench, "arm": arm, "statistic": sf.statistic,
+                             "p_value": sf.pvalue, "n": len(d), "note": "mean per-task slope, exact sign-flip"})
+    lg = est[est.estimand.str.startswith("language_gain:")]
+    for arm in CONFIRMATORY_ARMS:
+        d = lg[lg.arm == arm]
+        if d.params.nunique() >= 2 and len(d) >= 6:
+            parts = d.estimand.str.split(":", n=2, expand=True)
+            frame = pd.DataFrame({"delta": d.estimate.to_numpy(), "x": np.log10(d.params.to_numpy(float)),
+                                  "target": parts[1].to_numpy(), "cell": (parts[1] + ":" + parts[2]).to_numpy()})
+            try:
+                m = inference.mixedlm_slope(frame)
+                rows.append({"test": "mixedlm_pooled_slope", "benchmark": "both", "arm": arm, "statistic": m["estimate"],
+                             "p_value": m["p_value"], "n": len(frame), "ci_low": m["ci_low"], "ci_high": m["ci_high"],
+                             "note": f"delta ~ x + C(target), random intercept+slope per cell; converged={m['converged']}"})
+            except Exception as err:  # a sensitivity model must not sink the analysis
+                rows.append({"test": "mixedlm_pooled_slope", "arm": arm, "note": f"did not fit: {err}"})
+    rows.extend(_cell_permutation_rows(cells, max_cell_tests, n_permutations, seed))
+    out = pd.DataFrame(rows)
+    cell = out.test.eq("cell_permutation") if not out.empty else pd.Series(dtype=bool)
+    if cell.any():
+        out.loc[cell, "p_bh"] = inference.fdr(out.loc[cell, "p_value"].to_numpy(), "bh")
+    return out
+
+
+def _cell_permutation_rows(cells: CellTable, max_tests: int, n_resamples: int, seed: int) -> list[dict]:
+    if not cells.sizes or max_tests <= 0:
+        return []
+    top = cells.sizes[-1]
+    idx = cells.system_index()
+    base = idx.get((top, BASELINE_ARM))
+    out = []
+    todo = [(c, arm) for arm in CONFIRMATORY_ARMS for c in cells.cells]
+    if base is None or len(todo) > max_tests:
+        return [{"test": "cell_permutation", "note": f"skipped: {len(todo)} cells exceed max_cell_tests={max_tests}"}] if todo else []
+    singles = [a for a in SINGLE_ARMS if (top, a) in idx]
+    for c, arm in todo:
+        pos = {int(j): k for k, j in enumerate(c.systems)}
+        arms = singles if arm == MEAN_SINGLE else [arm]
+        ks = [pos.get(idx.get((top, a))) for a in arms]
+        if not arms or base not in pos or any(k is None for k in ks):
+            continue
+        a = c.stats[:, ks].mean(axis=1)
+        b = c.stats[:, pos[base]]
+        r = inference.cell_permutation_test(a, b, c.kind, n_resamples=n_resamples, seed=seed)
+        out.append({"test": "cell_permutation", "benchmark": "/".join(c.benchmarks), "arm": arm,
+                    "statistic": r.statistic, "p_value": r.pvalue, "n": c.n,
+                    "note": f"{c.task}/{c.language} at {plots.size_label(top)}: seed-averaged examples, seeds fixed"})
+    return out
+
+
+def _fmt(r) -> str:
+    return f"{r.estimate:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}]"
+
+
+def answer_paragraph(est: pd.DataFrame, conf: pd.DataFrame, notes: list[str], n_boot: int, source: str) -> str:
+    """The answer in words: γ and the slopes with CIs, what could not be computed, and the caveats."""
+    parts = []
+    for arm in CONFIRMATORY_ARMS:
+        def get(name):
+            d = est[(est.estimand == name) & (est.arm == arm)]
+            return d.iloc[0] if not d.empty else None
+        g, bx, br = get("interaction"), get("slope_xtreme"), get("slope_xtreme-r")
+        if g is None and bx is None and br is None:
+            continue
+        s = f"For {arm.replace('_', ' ')} intermediate training"
+        bits = []
+        if bx is not None:
+            bits.append(f"the XTREME gain changes by {_fmt(bx)} points per decade of parameters")
+        if br is not None:
+            bits.append(f"the XTREME-R gain by {_fmt(br)}")
+        if bits:
+            s += ", " + " and ".join(bits)
+        if g is not None:
+            c = conf[(conf.estimand == "interaction") & (conf.arm == arm)]
+            ph = f", Holm-adjusted p = {c.iloc[0].p_holm:.3g}" if not c.empty else ""
+            s += f"; the difference γ = {_fmt(g)} points per decade{ph}"
+            comp = {n: get(n) for n in ("interaction_unique_tasks", "interaction_added_languages", "interaction_task_weights")}
+            if all(v is not None for v in comp.values()):
+                s += (f" (unique tasks {_fmt(comp['interaction_unique_tasks'])}, added languages "
+                      f"{_fmt(comp['interaction_added_languages'])}, task weights {_fmt(comp['interaction_task_weights'])})")
+            verdict = ("the CI excludes 0" if (g.ci_low > 0 or g.ci_high < 0) else
+                       "the CI includes 0, which is not evidence of no difference")
+            s += f": {verdict}"
+        parts.append(s + ".")
+    if not parts:
+        parts.append("No slope or interaction could be computed from this table.")
+    text = " ".join(parts)
+    text += (f" Intervals are 95% percentile intervals of {n_boot} replicates of a joint bootstrap that resamples test "
+             "examples within each (task, language) and fine-tuning seeds within each run group, both benchmarks from "
+             "the same draw, with the seed component net of within-run sampling noise.")
+    if notes:
+        text += " Could not be computed from this table: " + "; ".join(dict.fromkeys(notes)) + "."
+    text += (" Caveats (statistics.md §0.7): XTREME-R Tatoeba is treated as a different target from XTREME Tatoeba "
+             "because its baseline is already SQuAD-fine-tuned; same-data pairs (MNLI→XNLI, SQuAD→XQuAD/MLQA/"
+             "Tatoeba-R/LAReQA) measure more training on the target's own data rather than transfer; inference is "
+             "conditional on one intermediate checkpoint per (size, arm); model size is confounded with architecture "
+             "and training details across the ladder; four sizes do not pin down a curve shape; a shrinking gain in "
+             "raw points can be a ceiling effect (see the baseline panel); any best-intermediate choice must be made "
+             "on dev, never on test.")
+    text += f" These numbers describe {source} and nothing beyond it."
+    return text
+
+
+def analyze(table: pd.DataFrame, out_dir: Path, n_boot: int = 10_000, seed: int = 0, progress: bool = True,
+            source: str | None = None, max_cell_tests: int = 120) -> AnalysisResult:
+    """Run the whole analysis on a score table; write estimates.csv, the test tables and the figures."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    cells = cells_from_table(table)
+    t1 = time.perf_counter()
+    est, notes, boot = estimate_table(cells, n_boot=n_boot, seed=seed, progress=progress)
+    t2 = time.perf_counter()
+    notes = list(notes)
+    conf = confirmatory_tests(est)
+    slopes = task_slope_tests(est)
+    secondary = secondary_tests(est, cells, max_cell_tests=max_cell_tests, seed=seed)
+    t3 = time.perf_counter()
+    est.to_csv(out_dir / "estimates.csv", index=False)
+    conf.to_csv(out_dir / "confirmatory.csv", index=False)
+    slopes.to_csv(out_dir / "task_slopes.csv", index=False)
+    secondary.to_csv(out_dir / "secondary_tests.csv", index=False)
+    figures = {
+        "forest": plots.forest_plot(est, out_dir / "forest_gains.png"),
+        "scaling": plots.scaling_plot(est, out_dir / "scaling_curves.png"),
+        "heatmap": plots.gain_heatmaps(est, out_dir / "intermediate_target_heatmap.png", slopes),
+        "languages": plots.language_heatmap(est, out_dir / "language_heatmap.png"),
+        "decomposition": plots.decomposition_plot(est, out_dir / "interaction_decomposition.png"),
+    }
+    t4 = time.perf_counter()
+    source = source or f"the score table given ({len(table)} rows; {len(cells.sizes)} sizes, {len(cells.arms)} arms)"
+    answer = answer_paragraph(est, conf, notes, n_boot, source)
+    (out_dir / "answer.md").write_text(answer + "\n")
+    timings = {"cells_s": t1 - t0, "bootstrap_s": t2 - t1, "tests_s": t3 - t2, "figures_s": t4 - t3}
+    log.info("analysis timings: %s", timings)
+    return AnalysisResult(est, figures, answer, conf, slopes, secondary, list(cells.notes) + notes, timings)
+
+
+def bench_paper_shape(n_boot: int = 10_000, seed: int = 0, examples_total: int = 2_000_000,
+                      progress: bool = True) -> dict:
+    """Time the estimands + joint bootstrap on a synthetic study of the paper's shape and report peak RSS.
+
+    The shape: the §2.2 task and language lists of both benchmarks (shared cells stored once),
+    4 sizes x (none + 9 single + multitask) with 3 seeds per arm and 9 for `none`, and about
+    `examples_total` test examples over all cells. A pandas table of that (~3e8 rows) would not fit
+    24 GiB, so the cells are generated and summarised one at a time, streaming, straight into the
+    analysis' cell summaries (xstilts.stats.simulate); the run-level arrays of a cell are freed
+    before the next is drawn. Returns timings (s), sizes and peak RSS (GiB)."""
+    from xstilts.stats.simulate import cells_to_table, planned_design, simulate_cells
+
+    base = planned_design(n_examples=1)
+    n_cells = sum(len(dict.fromkeys(t.langs_x + t.langs_r)) if not t.protocol_specific else len(t.langs_x) + len(t.langs_r)
+                  for t in base.tasks)
+    design = planned_design(n_examples=max(1, examples_total // n_cells))
+    rng = np.random.default_rng(seed)
+    t0 = time.perf_counter()
+    cells, rows = [], 0
+    from xstilts.stats.simulate import unique_r_slope
+    slope_r = unique_r_slope(design, 0.0)
+    for task in design.tasks:   # one task at a time keeps the run-level arrays of one task in memory
+        one = simulate_cells(_one_task(design, task), 0.0, rng, slope_r=slope_r)
+        rows += sum(r.shape[0] * r.shape[1] for c in one for r in c.runs.values())
+        part = cells_to_table(one)
+        cells.append(part)
+        del one
+    table = _merge_tables(cells)
+    t1 = time.perf_counter()
+    builder = EstimandBuilder(table)
+    ests = builder.build()
+    W = weight_matrix(ests, builder.layout.n_columns)
+    t2 = time.perf_counter()
+    boot = joint_bootstrap(table, W, n_boot=n_boot, seed=seed, progress=progress)
+    t3 = time.perf_counter()
+    inference.percentile_ci(boot.replicates)
+    inference.bootstrap_p_value(boot.replicates)
+    t4 = time.perf_counter()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+    return {"examples": int(sum(c.n for c in table.cells)), "cells": len(table.cells), "rows_represented": int(rows),
+            "systems": len(table.systems), "estimands": len(ests), "n_boot": n_boot,
+            "generate_s": round(t1 - t0, 1), "estimands_s": round(t2 - t1, 1), "bootstrap_s": round(t3 - t2, 1),
+            "intervals_s": round(t4 - t3, 1), "peak_rss_gib": round(peak, 2)}
+
+
+def _one_task(design, task):
+    from dataclasses import replace
+    return replace(design, tasks=(task,))
+
+
+def _merge_tables(parts: list[CellTable]) -> CellTable:
+    systems = parts[0].systems
+    cells, lookup = [], {}
+    for p in parts:
+        if p.systems != systems:
+            raise ValueError("simulated parts disagree on the system list")
+        for key, i in p.lookup.items():
+            lookup[key] = i + len(cells)
+        cells.extend(p.cells)
+    bench_tasks: dict[str, dict[str, list[str]]] = {}
+    for bench, task, lang in sorted(lookup):
+        bench_tasks.setdefault(bench, {}).setdefault(task, []).append(lang)
+    return CellTable(systems, cells, lookup, bench_tasks)
+
+
+# -- command line ----------------------------------------------------------------------------------
+
+def add_cli(sub) -> None:
+    p = sub.add_parser("analyze", help="estimates, CIs, tests and figures from a per-example score table")
+    p.add_argument("--table", required=True, type=Path, help="CSV: benchmark,task,language,params,arm,seed,example_id + statistics")
+    p.add_argument("--out", required=True, type=Path, help="output folder (estimates.csv, figures)")
+    p.add_argument("--n-boot", type=int, default=10_000, help="bootstrap replicates (default 10000)")
+    p.add_argument("--seed", type=int, default=0, help="RNG seed of the bootstrap")
+    p.set_defaults(func=run_analyze)
+    c = sub.add_parser("calibrate", help="simulation study: coverage, type-I error and power of the joint bootstrap")
+    c.add_argument("--out", required=True, type=Path, help="output folder (calibration.csv, calibration.png)")
+    c.add_argument("--n-sims", type=int, default=200, help="simulated studies per scenario (default 200)")
+    c.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates per study (default 1000)")
+    c.add_argument("--design", choices=("planned", "small"), default="planned", help="simulated design")
+    c.add_argument("--gamma", type=float, default=1.0, help="γ of the power scenario, points per decade (default 1)")
+    c.add_argument("--seed", type=int, default=0)
+    c.set_defaults(func=run_calibrate)
+    b = sub.add_parser("bench-analysis", help="time the analysis on a synthetic table of the paper's shape")
+    b.add_argument("--n-boot", type=int, default=10_000)
+    b.add_argument("--examples", type=int, default=2_000_000)
+    b.set_defaults(func=run_bench)
+
+
+def run_analyze(args: argparse.Namespace) -> int:
+    if not args.table.is_file():
+        print(f"xstilts analyze: --table {args.table} does not exist", file=sys.stderr)
+        return 2
+    table = pd.read_csv(args.table)
+    res = analyze(table, args.out, n_boot=args.n_boot, seed=args.seed, source=f"the table {args.table}")
+    print(res.estimates[res.estimates.estimand.isin(CONFIRMATORY_ESTIMANDS)].to_string(index=False))
+    print()
+    print(res.answer)
+    print(f"\nwrote {args.out / 'estimates.csv'} and {len(res.figures)} figures")
+    return 0
+
+
+def run_calibrate(args: argparse.Namespace) -> int:
+    from xstilts.stats.calibration import calibrate
+
+    summary = calibrate(args.n_sims, args.n_boot, args.out, design=args.design, gamma=args.gamma, seed=args.seed)
+    print(summary.to_string(index=False))
+    return 0
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    res = bench_paper_shape(n_boot=args.n_boot, examples_total=args.examples)
+    for k, v in res.items():
+        print(f"{k}: {v}")
+    return 0

@@ -1,0 +1,266 @@
+"""The figures of the analysis (statistics.md §8), drawn from the estimates table `xstilts analyze` writes.
+
+Every function takes the estimates DataFrame (columns estimand, arm, estimate, ci_low, ci_high, p_value,
+params) and a path, draws one PNG with seaborn/matplotlib, and returns the path. Gains are in metric
+points, slopes in points per decade of parameters.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+BENCH_LABEL = {"xtreme": "XTREME", "xtreme-r": "XTREME-R", "core": "common core"}
+BENCH_COLOR = {"xtreme": "#1f77b4", "xtreme-r": "#d62728", "core": "#7f7f7f"}
+# intermediate -> targets that train on the same data (statistics.md §2.4): hatched in heatmaps
+SAME_DATA = {("mnli", "xnli"), ("squad", "xquad"), ("squad", "mlqa"), ("squad", "tatoeba@xtreme-r"), ("squad", "lareqa")}
+
+
+def size_label(p: float) -> str:
+    return f"{p / 1e9:.3g}B" if p >= 1e9 else f"{p / 1e6:.3g}M" if p >= 1e6 else f"{p / 1e3:.3g}k" if p >= 1e3 else f"{p:g}"
+
+
+def _save(fig, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _empty(path: Path, message: str) -> Path:
+    fig, ax = plt.subplots(figsize=(6, 1.5))
+    ax.axis("off")
+    ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True)
+    return _save(fig, path)
+
+
+def _split_task(name: str) -> tuple[str, str]:
+    """'task_gain_xtreme-r:xnli' -> ('xtreme-r', 'xnli')."""
+    head, task = name.split(":", 1)
+    return head.rsplit("_", 1)[-1], task
+
+
+def forest_plot(est: pd.DataFrame, path: Path, arms=("mean_single", "multitask")) -> Path:
+    """Task gains with 95% CIs, one dodged marker per size (light to dark), benchmark gains at the bottom."""
+    tg = est[est.estimand.str.startswith("task_gain_")].copy()
+    arms = [a for a in arms if a in set(tg.arm)]
+    if tg.empty or not arms:
+        return _empty(path, "no task gains to plot (needs the `none` arm and a confirmatory arm)")
+    tg[["bench", "task"]] = pd.DataFrame([_split_task(n) for n in tg.estimand], index=tg.index)
+    tasks_by = {b: set(tg[tg.bench == b].task) for b in ("xtreme", "xtreme-r")}
+    shared = (tasks_by["xtreme"] & tasks_by["xtreme-r"]) - {"tatoeba"}
+
+    def group(row):
+        if row.task in shared:
+            return 0 if row.bench == "xtreme" else 1
+        return 2 if row.bench == "xtreme" else 3
+    tg["group"] = tg.apply(group, axis=1)
+    tg["row"] = tg.task + np.where(tg.task.isin(shared), np.where(tg.bench == "xtreme", " (XTREME langs)", " (XTREME-R langs)"),
+                                   np.where(tg.bench == "xtreme", " [XTREME]", " [XTREME-R]"))
+    bg = est[est.estimand.str.startswith("benchmark_gain_")].copy()
+    bg["row"] = "G " + bg.estimand.str.replace("benchmark_gain_", "").map(BENCH_LABEL)
+    bg["group"] = 4
+    data = pd.concat([tg, bg], ignore_index=True)
+    rows = data.sort_values(["group", "row"]).row.drop_duplicates().tolist()
+    sizes = sorted(data.params.dropna().unique())
+    colors = sns.color_palette("Blues", len(sizes) + 1)[1:]
+    fig, axes = plt.subplots(1, len(arms), figsize=(5.5 * len(arms), 0.32 * len(rows) + 1.5), sharey=True, squeeze=False)
+    for ax, arm in zip(axes[0], arms):
+        d = data[data.arm == arm]
+        for k, (s, c) in enumerate(zip(sizes, colors)):
+            ds = d[d.params == s]
+            y = np.array([rows.index(r) for r in ds.row]) + (k - (len(sizes) - 1) / 2) * 0.8 / max(len(sizes), 1)
+            marker = np.where(ds.group == 4, "D", "o")
+            for m in ("o", "D"):
+                sel = marker == m
+                ax.errorbar(ds.estimate[sel], y[sel], xerr=[ds.estimate[sel] - ds.ci_low[sel], ds.ci_high[sel] - ds.estimate[sel]],
+                            fmt=m, color=c, ms=4 if m == "o" else 6, lw=1, label=size_label(s) if m == "o" else None)
+        ax.axvline(0, color="k", lw=0.8)
+        ax.set_title(f"gain over `none`: {arm}")
+        ax.set_xlabel("Δ (points, 95% CI)")
+        ax.set_yticks(range(len(rows)), rows)
+        ax.invert_yaxis()
+    axes[0][0].legend(title="params", loc="lower left", fontsize=8)
+    return _save(fig, path)
+
+
+def scaling_plot(est: pd.DataFrame, path: Path, arms=("mean_single", "multitask")) -> Path:
+    """G_B against log10 params with 95% bands per benchmark (and the common core); baseline side panel."""
+    arms = [a for a in arms if a in set(est.arm)]
+    fig, axes = plt.subplots(1, len(arms) + 1, figsize=(4.8 * (len(arms) + 1), 3.8), squeeze=False)
+    for ax, arm in zip(axes[0], arms):
+        for bench in ("xtreme", "xtreme-r", "core"):
+            name = "core_gain" if bench == "core" else f"benchmark_gain_{bench}"
+            d = est[(est.estimand == name) & (est.arm == arm)].sort_values("params")
+            if d.empty:
+                continue
+            x = np.log10(d.params.to_numpy(float))
+            sl = est[(est.estimand == f"slope_{bench}") & (est.arm == arm)]
+            lab = BENCH_LABEL[bench]
+            if not sl.empty:
+                r = sl.iloc[0]
+                lab += f": β={r.estimate:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}]"
+            ax.plot(x, d.estimate, marker="o", color=BENCH_COLOR[bench], label=lab, ls="--" if bench == "core" else "-")
+            ax.fill_between(x, d.ci_low, d.ci_high, color=BENCH_COLOR[bench], alpha=0.15)
+        g = est[(est.estimand == "interaction") & (est.arm == arm)]
+        title = f"benchmark gain: {arm}"
+        if not g.empty:
+            r = g.iloc[0]
+            title += f"\nγ={r.estimate:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}] pts/decade"
+        ax.set_title(title, fontsize=10)
+        ax.axhline(0, color="k", lw=0.6)
+        ax.set_xlabel("log10 params")
+        ax.set_ylabel("G (points)")
+        ax.legend(fontsize=7)
+    ax = axes[0][-1]
+    for bench in ("xtreme", "xtreme-r"):
+        d = est[est.estimand == f"baseline_{bench}"].sort_values("params")
+        if d.empty:
+            continue
+        x = np.log10(d.params.to_numpy(float))
+        ax.plot(x, d.estimate, "o-", color=BENCH_COLOR[bench], label=BENCH_LABEL[bench])
+        ax.fill_between(x, d.ci_low, d.ci_high, color=BENCH_COLOR[bench], alpha=0.15)
+    ax.set_title("baseline (`none`) score vs size", fontsize=10)
+    ax.set_xlabel("log10 params")
+    ax.set_ylabel("score (points)")
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def _target_label(bench: str, task: str) -> str:
+    return f"{task}@{bench}" if task == "tatoeba" else task
+
+
+def gain_heatmaps(est: pd.DataFrame, path: Path, task_slopes: pd.DataFrame | None = None) -> Path:
+    """Intermediate x target Δ per size (same colour limits in every panel), plus the per-cell slope."""
+    tg = est[est.estimand.str.startswith("task_gain_") & (est.arm != "mean_single")].copy()
+    if tg.empty:
+        return _empty(path, "no task gains to plot")
+    tg[["bench", "task"]] = pd.DataFrame([_split_task(n) for n in tg.estimand], index=tg.index)
+    # one column per target: shared tasks with XTREME-R's (larger) language list
+    both = tg.groupby("task").bench.nunique()
+    tg = tg[~((tg.task.map(both) == 2) & (tg.task != "tatoeba") & (tg.bench == "xtreme"))]
+    tg["target"] = [_target_label(b, t) for b, t in zip(tg.bench, tg.task)]
+    sizes = sorted(tg.params.dropna().unique())
+    lim = float(np.nanmax(np.abs(tg.estimate))) or 1.0
+    ts = est[est.estimand.str.startswith("task_slope_") & (est.arm != "mean_single")].copy()
+    n_panels = len(sizes) + (1 if not ts.empty else 0)
+    ncols = min(n_panels, 3)
+    nrows = int(np.ceil(n_panels / ncols))
+    arms = sorted(tg.arm.unique(), key=lambda a: (a == "multitask", a))
+    group = {t: (0 if n == 2 and not t.startswith("tatoeba") else 1 if b == "xtreme" else 2)
+             for t, n, b in zip(tg.target, tg.task.map(both), tg.bench)}
+    targets = sorted(tg.target.unique(), key=lambda t: (group[t], t))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(0.6 * len(targets) * ncols + 2.5, (0.45 * len(arms) + 2.2) * nrows),
+                             squeeze=False, layout="constrained")
+    for ax, s in zip(axes.flat, sizes):
+        m = tg[tg.params == s].pivot_table(index="arm", columns="target", values="estimate").reindex(index=arms, columns=targets)
+        sns.heatmap(m, ax=ax, cmap="RdBu_r", center=0, vmin=-lim, vmax=lim, annot=len(targets) <= 14, fmt=".1f",
+                    annot_kws={"fontsize": 6}, cbar_kws={"label": "Δ (points)"})
+        _hatch_same_data(ax, arms, targets)
+        ax.set_title(f"Δ at {size_label(s)} params")
+        ax.set_xlabel("")
+        ax.set_ylabel("")
+    if not ts.empty:
+        ts[["bench", "task"]] = pd.DataFrame([_split_task(n) for n in ts.estimand], index=ts.index)
+        ts = ts[~((ts.task.map(both) == 2) & (ts.task != "tatoeba") & (ts.bench == "xtreme"))]
+        ts["target"] = [_target_label(b, t) for b, t in zip(ts.bench, ts.task)]
+        ax = axes.flat[len(sizes)]
+        m = ts.pivot_table(index="arm", columns="target", values="estimate").reindex(index=arms, columns=targets)
+        sl = float(np.nanmax(np.abs(m.to_numpy()))) or 1.0
+        sns.heatmap(m, ax=ax, cmap="PuOr_r", center=0, vmin=-sl, vmax=sl, cbar_kws={"label": "β (points/decade)"})
+        _hatch_same_data(ax, arms, targets)
+        if task_slopes is not None and not task_slopes.empty:
+            sig = task_slopes[task_slopes.p_bh < 0.05]
+            for _, r in sig.iterrows():
+                if r.arm in arms and r.target in targets:
+                    ax.plot(targets.index(r.target) + 0.5, arms.index(r.arm) + 0.5, "k.", ms=6)
+        ax.set_title("slope per (arm, target); dot: BH q < 0.05", fontsize=9)
+        ax.set_xlabel("")
+        ax.set_ylabel("")
+    for ax in list(axes.flat)[n_panels:]:
+        ax.axis("off")
+    fig.suptitle("Intermediate x target gains; targets: shared, XTREME-only, XTREME-R-only (hatched: same training data)", fontsize=10)
+    return _save(fig, path)
+
+
+def _hatch_same_data(ax, arms, targets):
+    for a, t in SAME_DATA:
+        if a in arms and t in targets:
+            ax.add_patch(plt.Rectangle((targets.index(t), arms.index(a)), 1, 1, fill=False, hatch="///", lw=0, edgecolor="0.3"))
+
+
+def language_heatmap(est: pd.DataFrame, path: Path, arm: str = "mean_single") -> Path:
+    """Per-language Δ for each target (rows languages, columns sizes); per-cell estimates, no tests."""
+    lg = est[est.estimand.str.startswith("language_gain:") & (est.arm == arm)].copy()
+    if lg.empty:
+        return _empty(path, f"no per-language gains for arm {arm}")
+    parts = lg.estimand.str.split(":", n=2, expand=True)
+    lg["target"], lg["language"] = parts[1], parts[2]
+    targets = sorted(lg.target.unique())
+    lim = float(np.nanmax(np.abs(lg.estimate))) or 1.0
+    ncols = min(len(targets), 5)
+    nrows = int(np.ceil(len(targets) / ncols))
+    max_l = lg.groupby("target").language.nunique().max()
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols, (0.2 * max_l + 1.2) * nrows + 0.5), squeeze=False,
+                             layout="constrained")
+    for ax, t in zip(axes.flat, targets):
+        d = lg[lg.target == t]
+        m = d.pivot_table(index="language", columns="params", values="estimate")
+        m.columns = [size_label(c) for c in m.columns]
+        sns.heatmap(m, ax=ax, cmap="RdBu_r", center=0, vmin=-lim, vmax=lim, cbar=False, yticklabels=True)
+        ax.set_title(t, fontsize=9)
+        ax.set_xlabel("")
+        ax.set_ylabel("")
+        ax.tick_params(labelsize=6)
+    for ax in list(axes.flat)[len(targets):]:
+        ax.axis("off")
+    fig.colorbar(axes.flat[0].collections[0], ax=axes, shrink=0.6, label="Δ (points)")
+    fig.suptitle(f"Per-language Δ ({arm}); rows: languages, columns: sizes", fontsize=10)
+    return _save(fig, path)
+
+
+def decomposition_plot(est: pd.DataFrame, path: Path, arms=("mean_single", "multitask")) -> Path:
+    """γ and its components (unique tasks, added languages, task weights) with 95% CIs."""
+    names = ["interaction", "interaction_unique_tasks", "interaction_added_languages", "interaction_task_weights"]
+    d = est[est.estimand.isin(names) & est.arm.isin(arms)].copy()
+    if d.empty:
+        return _empty(path, "γ and its decomposition need both benchmarks and >= 2 sizes")
+    d["component"] = d.estimand.str.replace("interaction_", "").str.replace("interaction", "γ (total)").str.replace("_", " ")
+    order = ["γ (total)", "unique tasks", "added languages", "task weights"]
+    arms = [a for a in arms if a in set(d.arm)]
+    fig, ax = plt.subplots(figsize=(1.6 * len(order) * len(arms) / 1.5 + 2, 3.6))
+    width = 0.8 / len(arms)
+    pal = sns.color_palette("Set2", len(arms))
+    for k, arm in enumerate(arms):
+        da = d[d.arm == arm].set_index("component").reindex(order)
+        x = np.arange(len(order)) + (k - (len(arms) - 1) / 2) * width
+        ax.bar(x, da.estimate, width, color=pal[k], label=arm,
+               yerr=[da.estimate - da.ci_low, da.ci_high - da.estimate], capsize=3)
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_xticks(range(len(order)), order)
+    ax.set_ylabel("points per decade of params")
+    ax.set_title("γ = β(XTREME-R) − β(XTREME) and its parts (protocol part not estimable)", fontsize=9)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def calibration_plot(summary: pd.DataFrame, path: Path) -> Path:
+    """Coverage / rejection rates of each bootstrap scheme against the 95% / 5% targets."""
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    for ax, col, target, title in ((axes[0], "coverage", 0.95, "95% CI coverage of γ"),
+                                   (axes[1], "rejection_rate", 0.05, "rejection of γ = 0")):
+        sns.barplot(data=summary, x="scheme", y=col, hue="scenario", ax=ax)
+        ax.axhline(target, color="k", ls="--", lw=0.8)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("")
+        ax.tick_params(axis="x", labelsize=8)
+    return _save(fig, path)
