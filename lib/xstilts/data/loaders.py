@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -462,6 +463,24 @@ def _ccg(task, spec: SourceSpec, world_dir, ccgbank) -> Dataset:
 
 # --- the entry points ------------------------------------------------------------------------------------
 
+QUIET_BELOW = 20_000  # rows: mapping smaller splits shows no datasets progress bar (the miniature has hundreds)
+
+
+@contextmanager
+def _quiet(n_rows: int):
+    """Silence `datasets` map/filter/cast progress bars for small splits, restoring the previous state."""
+    from datasets.utils import logging as ds_logging
+
+    was_enabled = ds_logging.is_progress_bar_enabled()
+    if was_enabled and n_rows < QUIET_BELOW:
+        ds_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            ds_logging.enable_progress_bar()
+
+
 def _load_spec(task, spec: SourceSpec, world_dir, ccgbank):
     if spec.kind == LOCAL:
         return _ccg(task, spec, world_dir, ccgbank)
@@ -477,7 +496,9 @@ def _load_spec(task, spec: SourceSpec, world_dir, ccgbank):
         raise SchemaError(f"{spec.dataset} [{spec.split}]: schema {spec.schema!r} cannot feed {task.key}")
     if spec.kind != HUB:
         raise SchemaError(f"{spec.dataset}: release source cannot feed the flat task {task.key}")
-    return _FLAT[task.format](task, spec, read_source(spec, world_dir))
+    rows = read_source(spec, world_dir)
+    with _quiet(len(rows)):
+        return _FLAT[task.format](task, spec, rows)
 
 
 def load_parts(task, split: str, language: str = "en", world_dir: Path | str | None = None, *,
