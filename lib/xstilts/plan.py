@@ -544,7 +544,7 @@ def format_plan(plan: Plan) -> str:
                f"({si(u['tokenized_tokens_cached'])} tokens) instead of {u['featurizations_uncached']} "
                f"({si(u['tokenized_tokens_uncached'])} tokens)")
     if plan.fsdp:
-        out.append("FSDP: " + ", ".join(f"{m} needs {g} GPUs per run" for m, g in plan.fsdp.items())
+        out.append("FSDP: " + ", ".join(f"{m} needs up to {g} GPUs per run" for m, g in plan.fsdp.items())
                    + f" (full fine-tuning > 90% of {a.gpu_memory_gb:.0f} GB; accelerate config: xstilts.fsdp)")
     else:
         out.append(f"FSDP: no run needs it (every run fits one {a.gpu_memory_gb:.0f} GB GPU)")
