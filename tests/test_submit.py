@@ -208,3 +208,36 @@ def test_submit_smoke_end_to_end(outputs):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     for phase, runs in plan_runs(load_profile("smoke")).items():
         assert RunStore("smoke").status(runs)[phase] == (len(runs), len(runs))
+
+
+def test_slurm_submission_chains_phase_arrays_with_afterok(outputs, tmp_path, monkeypatch):
+    """Against a stand-in `sbatch` on PATH that records each script and answers with a job id."""
+    from xstilts.submit import run_slurm
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    record = tmp_path / "submitted"
+    record.mkdir()
+    (bin_dir / "srun").write_text("#!/bin/bash\nexit 0\n")
+    (bin_dir / "sbatch").write_text(
+        "#!/bin/bash\n"
+        f'n=$(ls {record} | wc -l); id=$((1000 + n)); cp "$1" {record}/$id.sh; echo "Submitted batch job $id"\n')
+    for exe in ("srun", "sbatch"):
+        (bin_dir / exe).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    jobs = job_plan("smoke", max_parallel=2)
+    submitted = run_slurm("smoke", jobs, SlurmOptions(partition="p", setup=("cd /repo",)), outputs / "logs",
+                          log=lambda *_: None)
+    assert [(s["phase"], s["final"]) for s in submitted] == [
+        ("data", False), ("pretrained", False), ("pretrained", True), ("intermediate", False),
+        ("intermediate", True), ("target", False), ("target", True), ("analysis", False)]
+    scripts = {int(p.stem): p.read_text() for p in record.glob("*.sh")}
+    ids = sorted(scripts)
+    assert len(ids) == len(submitted)
+    assert submitted[0]["depends_on"] is None
+    for prev, cur, sub in zip(ids, ids[1:], submitted[1:]):
+        assert sub["depends_on"] == f"afterok:{prev}"
+        assert f"#SBATCH --dependency=afterok:{prev}" in scripts[cur]
+    assert "#SBATCH --array=0-1%2" in scripts[ids[1]] and "--array" not in scripts[ids[2]]
+    assert all("#SBATCH --requeue" in s and "#SBATCH --partition=p" in s for s in scripts.values())
+    assert all("submitit.core._submit" in s for s in scripts.values())   # workers are submitit's pickled jobs
