@@ -179,6 +179,8 @@ def test_source_for_names_exactly_what_is_read():
         source_for("xtreme.xnli", "train", "de")
     with pytest.raises(KeyError, match="not a test language"):
         source_for("xtreme.xnli", "test", "lt")
+    with pytest.raises(KeyError, match="not a test language"):
+        source_for("xtreme.tatoeba", "test", "en")
     with pytest.raises(KeyError, match="per language pair"):
         source_for("xtreme.bucc2018", "dev", "en")
     with pytest.raises(KeyError, match="no 'train' data"):

@@ -67,7 +67,9 @@ def _check_language(task, split: str, language: str) -> None:
     if split == "dev" and task.format == F.BITEXT_MINING and language not in task.languages:
         raise KeyError(f"task {task.key}: dev data is per language pair (BUCC sample set); expected one of "
                        f"{', '.join(task.languages)}, got {language!r}")
-    if split in ("test", "dev") and language != "en" and language not in task.languages:
+    if split == "test" and language not in task.languages:
+        raise KeyError(f"task {task.key}: {language!r} is not a test language; expected one of {', '.join(task.languages)}")
+    if split == "dev" and language != "en" and language not in task.languages:
         raise KeyError(f"task {task.key}: {language!r} is not a test language; expected one of {', '.join(task.languages)}")
 
 
