@@ -200,12 +200,8 @@ def _write(out_dir: Path, outputs: list[Output]) -> None:
 
     for o in tqdm(outputs, desc="miniworld write", leave=False):
         src = SOURCES[o.source]
-        if o.config is not None:
-            config = o.config
-        elif src.key == "bucc2018":
+        if src.key == "bucc2018":
             config = f"{o.language}-en"
-        elif src.key == "tatoeba-laser":
-            config = iso3_of_code(o.language)
         elif src.key == "mewsli-x":
             config = o.split.split("-")[0]
         elif src.key == "xquad-r":
@@ -216,15 +212,9 @@ def _write(out_dir: Path, outputs: list[Output]) -> None:
         records = o.records
         if src.key == "ccgbank":
             records = [{"tokens": t, "tags": g} for t, g in records]
-        elif src.key == "tatoeba-laser":
-            records = [{"source": a, "target": b} for a, b in records]
         elif src.key == "xquad-r":
             records = records["data"]
         write_source(out_dir, src.key, config, split, records)
-
-
-def iso3_of_code(code: str) -> str:
-    return "eng" if code == "en" else "q" + code
 
 
 def check_coverage(out_dir: Path, manifest: dict) -> list[str]:
@@ -252,7 +242,7 @@ def check_coverage(out_dir: Path, manifest: dict) -> list[str]:
                         elif spec.source == "bucc2018":
                             paths += list(readers.bucc_paths(out_dir, lang, spec.split).values())
                         elif spec.source == "tatoeba-laser":
-                            paths += list(readers.tatoeba_paths(out_dir, iso3_of_code(lang)).values())
+                            paths += list(readers.tatoeba_paths(out_dir, iso3_of(lang)).values())
                         elif spec.source == "mewsli-x":
                             paths.append(readers.mewslix_path(out_dir, spec.config, spec.split))
                         elif spec.source == "ccgbank":
@@ -276,7 +266,7 @@ def build_world(cfg: dict | None, out_dir: Path | str) -> dict:
     manifest = {
         "seed": seed,
         "config": cfg,
-        "languages": [{"code": code, "name": r.name, "iso3": iso3_of_code(code), "script": r.script, "tier": tier,
+        "languages": [{"code": code, "name": r.name, "iso3": iso3_of(code), "script": r.script, "tier": tier,
                        "recipe": r.to_dict(), "distance": distances[code],
                        "distance_rank": 0 if code == "en" else ranked.index(code) + 1}
                       for code, (r, tier) in recs.items()],

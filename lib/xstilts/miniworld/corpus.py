@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from . import grammar as G
 from . import lexicon as L
 from .languages import Language
+from .tasks import fixed_question, which_question
 
 
 def corpus_tree(rng: random.Random, world: G.World) -> G.Node:
@@ -24,13 +25,9 @@ def corpus_tree(rng: random.Random, world: G.World) -> G.Node:
     r = rng.random()
     if r < 0.04:
         kind = rng.choice(["effect", "cause"])
-        from .tasks import _fixed_question  # the SIQA/CosmosQA question frames
-
-        return _fixed_question(kind)
+        return fixed_question(kind)  # the SIQA/CosmosQA question frames
     if r < 0.06:
-        from .tasks import _which_question
-
-        return _which_question(rng.choice(L.HYPERNYMS))
+        return which_question(rng.choice(L.HYPERNYMS))  # the CommonsenseQA frame
     if r < 0.12:
         return G.sentence(rng.choice(G.description_clause(rng.choice(world.persons + world.orgs))))
     return G.random_tree(rng, world)

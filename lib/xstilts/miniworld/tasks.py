@@ -47,7 +47,6 @@ class Output:
     language: str | None
     split: str
     records: object
-    config: str | None = None
 
 
 class Ctx:
@@ -108,14 +107,16 @@ def _generalize(ev: G.Event, rng: random.Random) -> G.Event | None:
     return out if out != ev else None
 
 
-def _specialize(ev: G.Event, rng: random.Random, world: G.World) -> G.Event | None:
-    """A strictly more specific event (neither entailed nor contradicted by a positive `ev`)."""
+def _specialize(ev: G.Event, rng: random.Random, world: G.World, premise: G.Event | None = None) -> G.Event | None:
+    """`ev` with information added on a dimension the premise leaves open (an adjective, a place, a time):
+    neither entailed nor contradicted by a positive premise."""
+    premise = premise or ev
     ops = []
-    if isinstance(ev.obj, G.Obj) and not ev.obj.adjs:
+    if isinstance(ev.obj, G.Obj) and isinstance(premise.obj, G.Obj) and not premise.obj.adjs:
         ops.append(lambda e: G.with_obj(e, adjs=(rng.choice(L.COLOURS),)))
-    if ev.loc is None and L.VERBS[ev.verb][0] != "place":
+    if premise.loc is None and L.VERBS[ev.verb][0] != "place":
         ops.append(lambda e: replace(e, loc=rng.choice(world.cities)))
-    if ev.time is None:
+    if premise.time is None:
         ops.append(lambda e: replace(e, time=rng.choice(L.TIME_ADVERBS[:2])))
     if not ops:
         return None
@@ -141,9 +142,10 @@ def nli_hypothesis(ev: G.Event, label: int, rng: random.Random, world: G.World) 
                 return G.with_obj(ev, count=other)
             general = _generalize(ev, rng) if rng.random() < 0.6 else ev
             return replace(general or ev, neg=True)
+        base = (_generalize(ev, rng) or ev) if rng.random() < 0.5 else ev
         if rng.random() < 0.4:
-            return _other_agent(ev, rng, world)
-        return _specialize(ev, rng, world)
+            return _other_agent(base, rng, world)
+        return _specialize(base, rng, world, premise=ev)
     positive = replace(ev, neg=False)
     if name == "entailment":
         return _specialize(ev, rng, world)
@@ -210,14 +212,23 @@ def gen_nli(ctx: Ctx) -> list[Output]:
 
 
 def paws_example(ctx: Ctx, rng: random.Random):
-    """(tree1, tree2, label): high word overlap; label 1 iff same meaning."""
+    """(tree1, tree2, label): high word overlap; label 1 iff same meaning. Paraphrases move a constituent
+    (a fronted place, swapped conjuncts); non-paraphrases swap agent and patient (PAWS's word swapping)
+    or replace one word (a different person, place or thing)."""
     label = rng.randrange(2)
     if rng.random() < 0.6:
         ev = G.random_event(rng, ctx.world, transitive=True, p_loc=1.0)
         while ev.verb not in L.PERSON_VERBS:
             ev = G.random_event(rng, ctx.world, transitive=True, p_loc=1.0)
         t1 = G.sentence(G.event_clause(ev, marks=False))
-        ev2 = ev if label == 1 else replace(ev, agent=ev.obj, obj=ev.agent)
+        if label == 1:
+            ev2 = ev
+        elif rng.random() < 0.4:
+            ev2 = replace(ev, agent=ev.obj, obj=ev.agent)
+        elif rng.random() < 0.5:
+            ev2 = replace(ev, loc=rng.choice([c for c in ctx.world.cities if c != ev.loc]))
+        else:
+            ev2 = replace(ev, obj=rng.choice([p for p in ctx.world.persons if p not in (ev.agent, ev.obj)]))
         clause = G.event_clause(ev2, marks=False)
         if label == 1 or rng.random() < 0.5:
             clause = G.fronted(clause, "pp")
@@ -229,9 +240,13 @@ def paws_example(ctx: Ctx, rng: random.Random):
     t1 = G.coordinated(G.event_clause(e1, marks=False), "and", G.event_clause(e2, marks=False))
     if label == 1:
         t2 = G.coordinated(G.event_clause(e2, marks=False), "and", G.event_clause(e1, marks=False))
-    else:
+    elif rng.random() < 0.5:
         s1, s2 = replace(e1, agent=e2.agent), replace(e2, agent=e1.agent)
         t2 = G.coordinated(G.event_clause(s1, marks=False), "and", G.event_clause(s2, marks=False))
+    else:
+        verb = rng.choice([v for v in L.INTRANSITIVE if v not in (e1.verb, e2.verb)])
+        t2 = G.coordinated(G.event_clause(replace(e1, verb=verb), marks=False), "and",
+                           G.event_clause(e2, marks=False))
     return t1, t2, label
 
 
@@ -548,16 +563,16 @@ def gen_tatoeba(ctx: Ctx) -> list[Output]:
     trees = _distinct_trees(ctx, rng, ctx.sizes["tatoeba"], set())
     for code in sorted(ctx.langs("tatoeba")):
         lang = ctx.lang(code)
-        iso3 = iso3_of(lang)
+        iso3 = iso3_of(code)
         out.append(Output("xtreme.tatoeba", code, "validation", [
             {"source_sentence": lang.realize(t).text + "\n", "target_sentence": ctx.text(t) + "\n",
              "source_lang": iso3, "target_lang": "eng"} for t in trees]))
     return out
 
 
-def iso3_of(lang: Language) -> str:
-    """The miniature's ISO-639-3-like code: `q` + code (the q.. range is reserved for local use)."""
-    return "eng" if lang.code == "en" else "q" + lang.code
+def iso3_of(code: str) -> str:
+    """The miniature's ISO-639-3-like code: `q` + code (ISO 639-3 reserves qaa-qtz for local use)."""
+    return "eng" if code == "en" else "q" + code
 
 
 def gen_bucc(ctx: Ctx) -> list[Output]:
@@ -632,10 +647,7 @@ def gen_copa(ctx: Ctx) -> list[Output]:
     return out
 
 
-_WHAT_NEXT = ("what", "happen")
-
-
-def _fixed_question(kind: str) -> G.Node:
+def fixed_question(kind: str) -> G.Node:
     """'what happened next ?' (effect) or 'why did this happen ?' (cause)."""
     if kind == "effect":
         kids = [G.Node("WH", "wh", [G.leaf("what", "wh")]), G.leaf("happen", "verb", "past"), G.leaf("next", "adv")]
@@ -666,7 +678,7 @@ def gen_siqa(ctx: Ctx) -> list[Output]:
             agent, premise, kind, choices, label = _causal_mc(ctx, rng, 3)
             answers = [ctx.text(G.sentence(G.spec_clause(c, agent))) for c in choices]
             rows.append({"context": ctx.text(G.sentence(G.spec_clause(premise, agent))),
-                         "question": ctx.text(_fixed_question(kind)),
+                         "question": ctx.text(fixed_question(kind)),
                          "answerA": answers[0], "answerB": answers[1], "answerC": answers[2], "label": str(label + 1)})
         out.append(Output("siqa", "en", split, rows))
     return out
@@ -714,13 +726,13 @@ def gen_cosmosqa(ctx: Ctx) -> list[Output]:
                      G.sentence(G.spec_clause(premise, agent))]
             answers = [ctx.text(G.sentence(G.spec_clause(c, agent))) for c in choices]
             rows.append({"id": _uid("cosmosqa", ctx.seed, split, i), "context": " ".join(ctx.text(t) for t in story),
-                         "question": ctx.text(_fixed_question(kind)), **{f"answer{k}": a for k, a in enumerate(answers)},
+                         "question": ctx.text(fixed_question(kind)), **{f"answer{k}": a for k, a in enumerate(answers)},
                          "label": label})
         out.append(Output("cosmosqa", "en", split, rows))
     return out
 
 
-def _which_question(hypernym: str) -> G.Node:
+def which_question(hypernym: str) -> G.Node:
     kids = [G.Node("WH", "wh", [G.leaf("which", "wh")]), G.leaf("of", "adp"), G.leaf("these", "subj"),
             G.leaf("was", "aux"), G.noun_np(hypernym, "pred", "a")]
     return G.number_leaves(G.Node("S", "root", kids + [G.leaf("?", "punct")]))
@@ -745,7 +757,7 @@ def gen_commonsenseqa(ctx: Ctx) -> list[Output]:
             others = rng.sample([w for w in L.NOUNS if hyp not in _categories(w)], 4)
             label = rng.randrange(5)
             others.insert(label, right)
-            rows.append({"id": _uid("csqa", ctx.seed, split, i), "question": ctx.text(_which_question(hyp)),
+            rows.append({"id": _uid("csqa", ctx.seed, split, i), "question": ctx.text(which_question(hyp)),
                          "question_concept": hyp, "choices": {"label": letters, "text": others},
                          "answerKey": letters[label]})
         out.append(Output("commonsenseqa", "en", split, rows))
