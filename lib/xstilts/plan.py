@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import sys
 import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
@@ -621,7 +622,14 @@ def assumptions_from_args(args) -> Assumptions:
 
 
 def run(args) -> int:
-    profile = load_profile(args.profile)
+    from .config import ProfileError
+    from .tasks import LicenceGatedError
+
+    try:
+        profile = load_profile(args.profile)
+    except (ProfileError, LicenceGatedError) as err:
+        print(f"xstilts {args.command}: {err}", file=sys.stderr)
+        return 2
     plan = build_plan(profile, assumptions_from_args(args))
     out_dir = outputs_dir(profile.name) / "plan"
     write_csv(plan, out_dir / "plan.csv")

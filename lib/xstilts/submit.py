@@ -299,7 +299,14 @@ def add_cli(sub) -> None:
 
 def run(args) -> int:
     max_parallel = args.max_parallel or (2 if args.executor == "local" else 8)
-    profile = load_profile(args.profile)
+    from .config import ProfileError
+    from .tasks import LicenceGatedError
+
+    try:
+        profile = load_profile(args.profile)
+    except (ProfileError, LicenceGatedError) as err:
+        print(f"xstilts {args.command}: {err}", file=sys.stderr)
+        return 2
     jobs = job_plan(profile.name, max_parallel)
     options = SlurmOptions(partition=args.partition, account=args.account, qos=args.qos, timeout_min=args.time,
                            cpus_per_task=args.cpus, mem_gb=args.mem_gb, gpus_per_worker=args.gpus_per_worker,
