@@ -221,6 +221,27 @@ def test_write_source_reproduces_fixture_bytes(tmp_path):
         write_source(tmp_path, "xnli", "en", "test", [{"premise": "a", "hypothesis": "b", "label": "neutral"}])
 
 
+def test_world_dirs_accept_registered_languages_through_the_registry_entry(tmp_path):
+    """The miniature reads its own languages through registry entries (strict lists are for the hub)."""
+    from xstilts.languages import Language, register, unregister
+
+    register(Language("q7", "Quuxian", "qqq", "Latn"))
+    try:
+        (spec,) = source_for("xtreme.xnli", "test", "q7", strict_languages=False)
+        write_source(tmp_path, spec, spec.config, spec.split, [{"premise": "a", "hypothesis": "b", "label": 2}])
+        assert load("xtreme.xnli", "test", "q7", tmp_path)[0]["label"] == 2
+        with pytest.raises(KeyError, match="not a test language"):
+            source_for("xtreme.xnli", "test", "q7")
+        pool = tmp_path / "lareqa" / "xquad-r"
+        pool.mkdir(parents=True)
+        for lang in ("en", "q7"):
+            shutil.copy(FIX / "lareqa" / "xquad-r" / "zh.json", pool / f"{lang}.json")
+        pooled = load("xtreme-r.lareqa", "test", "q7", tmp_path)
+        assert len(pooled.candidates) == 4 and pooled.query_languages == ["q7"]
+    finally:
+        unregister("q7")
+
+
 def test_miniature_world_round_trip(tmp_path):
     """What the miniature does: ask source_for what to write, write it, load it back through `load`."""
     recs = {"bg": [{"premise": "Котката спи.", "hypothesis": "Животно почива.", "label": 0}]}

@@ -28,11 +28,12 @@ def load_parts(task, split: str, language: str = "en", world_dir: Path | str | N
     return _load_parts(task, split, language, world_dir, ccgbank=ccgbank)
 
 
-def source_for(task, split: str, language: str = "en"):
-    """The concrete source splits (`SourceSpec`s: dataset, config, split, revision, schema) behind a load."""
+def source_for(task, split: str, language: str = "en", *, strict_languages: bool = True):
+    """The concrete source splits (`SourceSpec`s: dataset, config, split, revision, schema) behind a load;
+    `strict_languages=False` accepts any registered language as a test language (a miniature world's)."""
     from xstilts.data.loaders import source_for as _source_for
 
-    return _source_for(task, split, language)
+    return _source_for(task, split, language, strict_languages=strict_languages)
 
 
 def write_source(world_dir: Path | str, task_or_source, config: str | None, split: str | None, records) -> Path:

@@ -56,12 +56,15 @@ def _task(task):
     return task if isinstance(task, Task) else get_task(task)
 
 
-def _check_language(task, split: str, language: str) -> None:
+def _check_language(task, split: str, language: str, strict: bool = True) -> None:
     """Test: one of the task's test languages ("all" for pooled LAReQA). Train: English only (zero-shot).
-    Dev: English, or a test language where dev data is per language (BUCC's sample set)."""
+    Dev: English, or a test language where dev data is per language (BUCC's sample set). Not `strict`
+    (a world dir): any registered language may be a test language, as a miniature has its own."""
     if language == "all" and task.format == F.ANSWER_RETRIEVAL:
         return
     get_language(language)
+    if not strict and split != "train":
+        return
     if split == "train" and language != "en":
         raise KeyError(f"task {task.key}: training data is English only (zero-shot protocol); got language {language!r}")
     if split == "dev" and task.format == F.BITEXT_MINING and language not in task.languages:
@@ -84,11 +87,12 @@ def specs_for_ref(ref: DataRef, language: str) -> list[SourceSpec]:
             for c in configs]
 
 
-def source_for(task, split: str, language: str = "en") -> list[SourceSpec]:
+def source_for(task, split: str, language: str = "en", *, strict_languages: bool = True) -> list[SourceSpec]:
     """Exactly which source splits `load(task, split, language)` reads, in order (parts of a mixture or
-    sequence included): the miniature writes these, `make data` fetches them."""
+    sequence included): the miniature writes these, `make data` fetches them. `strict_languages=False`
+    accepts any registered language as a test language (a miniature world's)."""
     task = _task(task)
-    _check_language(task, split, language)
+    _check_language(task, split, language, strict_languages)
     refs = task.refs(split, language)
     if not refs:
         raise KeyError(f"task {task.key} has no {split!r} data (train: {task.train_name or 'none'})")
@@ -387,6 +391,15 @@ def _lareqa(spec: SourceSpec, world_dir, languages=None) -> F.RetrievalSet:
     return F.RetrievalSet(spec.language, q_ids, q_text, c_ids, c_text, gold, q_lang)
 
 
+def _pool_languages(task, world_dir) -> tuple[str, ...]:
+    """LAReQA's pool: the task's languages; in a world dir whose files are another set of languages (a
+    miniature read through the registry entry), the languages whose XQuAD-R files the world holds."""
+    if world_dir is None:
+        return task.languages
+    present = sorted(p.stem for p in (Path(world_dir) / "lareqa" / "xquad-r").glob("*.json"))
+    return task.languages if set(task.languages) <= set(present) else tuple(present)
+
+
 def _sentence_of(breaks, char: int) -> int | None:
     for i, (lo, hi) in enumerate(breaks):
         if lo <= char < hi:
@@ -490,7 +503,7 @@ def _load_spec(task, spec: SourceSpec, world_dir, ccgbank):
         if spec.schema == "mewsli-x" and spec.config == "wikipedia_pairs":
             return _mewslix_pairs(spec, world_dir)
         if spec.schema == "xquad-r":
-            return _lareqa(spec, world_dir, task.languages)
+            return _lareqa(spec, world_dir, _pool_languages(task, world_dir))
         if spec.schema in _RETRIEVAL:
             return _RETRIEVAL[spec.schema](spec, world_dir)
         if spec.schema == "squad":  # LAReQA trains and selects on SQuAD in retrieval format
@@ -509,7 +522,7 @@ def load_parts(task, split: str, language: str = "en", world_dir: Path | str | N
     Parts without a name are merged under the task name."""
     task = _task(task)
     out: dict[str, list] = {}
-    for spec in source_for(task, split, language):
+    for spec in source_for(task, split, language, strict_languages=world_dir is None):
         out.setdefault(spec.part or task.name, []).append(_load_spec(task, spec, world_dir, ccgbank))
     return {name: _concat(items) for name, items in out.items()}
 
