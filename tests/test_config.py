@@ -23,7 +23,7 @@ def write_profile(tmp_path, body: dict, name="mine") -> Path:
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in params_dir().glob("*.yaml")))
 def test_every_shipped_profile_validates_and_derives_a_grid(name):
-    profile = load_profile(name)
+    profile = load_profile(name, check_licences=False)
     plan = plan_runs(profile)
     assert plan["data"] and plan["pretrained"] and plan["target"] and len(plan["analysis"]) == 1
 
@@ -102,3 +102,16 @@ def test_grid_arithmetic_of_the_mini_profile():
     trained = sum(not is_eval_only(t) for t in groups.values())
     eval_only = len(groups) - trained
     assert len(plan["target"]) == n_models * (seeds_per_model * trained + (1 + n_inter_arms) * eval_only)
+
+
+def test_a_profile_asking_for_ccg_without_ccgbank_is_rejected_saying_so(monkeypatch):
+    monkeypatch.delenv("XSTILTS_CCGBANK", raising=False)
+    with pytest.raises(ProfileError, match="arm 'ccg'.*licence-gated"):
+        load_profile("paper")
+
+
+def test_ccgbank_folder_from_the_environment_satisfies_the_licence_check(tmp_path, monkeypatch):
+    for split in ("train", "dev"):
+        (tmp_path / f"{split}.tsv").write_text("The\tNP/N\n")
+    monkeypatch.setenv("XSTILTS_CCGBANK", str(tmp_path))
+    assert "ccg" in load_profile("paper").cfg["arms"]

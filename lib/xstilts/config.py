@@ -58,6 +58,7 @@ SCHEMA: dict[str, Any] = {
     "device": (str, "auto", "auto | cpu | cuda"),
     "num_threads": (int, 0, "torch threads per worker (0: leave torch's default)"),
     "world": ((dict, type(None)), None, "miniature world parameters; null = real data from the hub"),
+    "ccgbank": ((str, type(None)), None, "folder of CCGbank (LDC2005T13, licence-gated); else $XSTILTS_CCGBANK"),
     "tokenizer": {
         "vocab_size": (int, 4000, "vocabulary of the tokenizer trained on the miniature corpus"),
     },
@@ -184,13 +185,18 @@ class Profile:
         return json.dumps(self.cfg, indent=2, sort_keys=True)
 
 
-def load_profile(name: str) -> Profile:
-    """Load, merge and validate `params/<name>.yaml`; raises ProfileError before any work starts."""
+def load_profile(name: str, check_licences: bool = True) -> Profile:
+    """Load, merge and validate `params/<name>.yaml`; raises ProfileError before any work starts.
+
+    `check_licences=False` skips the check that licence-gated data (CCGbank) is present: planning a
+    study (`xstilts plan`, `xstilts runs`) needs no data, running it does.
+    """
     raw, files = _read(name)
     cfg = _merge(_defaults(SCHEMA), raw)
     source = str(files[-1])
     _validate_models(cfg, source)
-    _validate_names(cfg, source)
+    _validate_world(cfg, source)
+    _validate_names(cfg, source, check_licences)
     profile = Profile(name=Path(name).stem, cfg=cfg, files=files)
     from .grid import plan_runs
 
@@ -239,7 +245,18 @@ def _validate_models(cfg: dict, source: str) -> None:
         raise ProfileError(f"{source}: 'retrieval.pooling' must be mean or cls, got {cfg['retrieval']['pooling']!r}")
 
 
-def _validate_names(cfg: dict, source: str) -> None:
+def _validate_world(cfg: dict, source: str) -> None:
+    if cfg["world"] is None:
+        return
+    from .miniworld import resolve_config
+
+    try:
+        resolve_config(cfg["world"])
+    except (KeyError, ValueError, TypeError) as err:
+        raise ProfileError(f"{source}: in 'world': {err.args[0] if err.args else err}") from None
+
+
+def _validate_names(cfg: dict, source: str, check_licences: bool = True) -> None:
     from . import tasks as registry
 
     intermediate = {t.name: t for t in registry.intermediate_tasks()}
@@ -264,9 +281,12 @@ def _validate_names(cfg: dict, source: str) -> None:
         if proto not in protocols:
             raise ProfileError(f"{source}: unknown target protocol '{proto}' in 'per_target'{nearest(proto, protocols)}")
         _check_section(cfg["per_target"][proto], TRAIN, f"per_target.{proto}.", source)
-    if "ccg" in cfg["arms"] or "ccg" in cfg["multitask_tasks"]:
-        if cfg["world"] is None:
-            registry.check_available(registry.get_task("intermediate.ccg"))
+    wants_ccg = "ccg" in cfg["arms"] or ("multitask" in cfg["arms"] and "ccg" in (cfg["multitask_tasks"] or cfg["arms"]))
+    if wants_ccg and cfg["world"] is None and check_licences:
+        try:
+            registry.check_available(registry.get_task("intermediate.ccg"), ccgbank=cfg["ccgbank"])
+        except registry.LicenceGatedError as err:
+            raise ProfileError(f"{source}: arm 'ccg': {err}") from None
     if cfg["eval_languages"] is not None:
         known = set(all_languages(cfg))
         for lang in cfg["eval_languages"]:

@@ -36,15 +36,20 @@ def load_split(task, split: str, language: str, world_dir: Path | None):
     return _load_cached(task.key, split, language, str(world_dir) if world_dir else None)
 
 
+@functools.lru_cache(maxsize=8)
+def _world_manifest(world: str) -> dict:
+    from .miniworld import load_world
+
+    return load_world(world)
+
+
 def test_languages(task, world_dir: Path | None, only: list[str] | None = None) -> list[str]:
     """The test languages of a registry entry: the official list, or the miniature world's analogue."""
     if world_dir is not None:
-        from .miniworld import task_languages
+        from .miniworld import world_task
 
-        langs = list(task_languages(world_dir, task))
-    else:
-        langs = list(task.languages)
-    return [lang for lang in langs if only is None or lang in only]
+        task = world_task(task, _world_manifest(str(world_dir)))
+    return [lang for lang in task.languages if only is None or lang in only]
 
 
 def _train_config(s, hp: dict, fmt: str):

@@ -185,12 +185,13 @@ def _train_config(hp: dict, s):
                        cache_dir=str(s.out / "cache" / "features"), progress=True)
 
 
-def _task_data(s, task, split_train="train", split_dev="validation"):
+def _task_data(s, task, split_train="train", split_dev="dev"):
     from .data import load
     from .engine import TaskData
 
-    wdir = world_dir(s)
-    return TaskData(task=task, train=load(task, split_train, "en", wdir), dev=load(task, split_dev, "en", wdir))
+    wdir, ccg = world_dir(s), s.profile["ccgbank"]
+    return TaskData(task=task, train=load(task, split_train, "en", wdir, ccgbank=ccg),
+                    dev=load(task, split_dev, "en", wdir, ccgbank=ccg))
 
 
 def _intermediate_work(s, run: Run, run_dir: Path) -> dict:

@@ -190,7 +190,7 @@ def _runs_cli(args) -> int:
     from .config import load_profile
     from .grid import plan_runs
 
-    profile = load_profile(args.profile)
+    profile = load_profile(args.profile, check_licences=False)
     runs = [run for phase_runs in plan_runs(profile).values() for run in phase_runs]
     store = RunStore(profile.name)
     status = store.status(runs)
