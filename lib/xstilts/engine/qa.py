@@ -49,10 +49,11 @@ def pair_template(tokenizer) -> tuple[list[int], list[int], list[int]]:
 
 
 def _windows(n_tokens: int, window: int, doc_stride: int) -> list[int]:
-    """Window starts as the legacy SQuAD loop: advance by ``doc_stride`` until a window reaches the end."""
+    """Window starts as the legacy SQuAD loop: advance by ``doc_stride`` until a window reaches the end
+    (by at most ``window`` tokens, so no context token is ever skipped when the question is long)."""
     starts = [0]
     while starts[-1] + window < n_tokens:
-        starts.append(starts[-1] + max(1, doc_stride))
+        starts.append(starts[-1] + max(1, min(doc_stride, window)))
     return starts
 
 

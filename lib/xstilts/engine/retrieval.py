@@ -30,6 +30,7 @@ import pandas as pd
 
 from xstilts import formats
 from xstilts.formats import RetrievalSet
+from xstilts.metrics import average_precision_at_k  # utils_lareqa's AP@k (Mewsli-X: 1/rank of the gold)
 
 log = logging.getLogger(__name__)
 
@@ -325,21 +326,6 @@ def dense_rank(query_emb: np.ndarray, cand_emb: np.ndarray, cand_ids: Sequence[s
     return [[cand_ids[j] for j in r if j >= 0] for r in rows], scores
 
 
-def average_precision_at_k(relevant: set[str] | Sequence[str], ranked: Sequence[str], k: int = TOP_K) -> float:
-    """AP@k as ``utils_lareqa.average_precision_at_k``: sum of precision at each relevant hit in the top
-    k, divided by ``min(|relevant|, k)``. With a single gold item this is Mewsli-X's reciprocal rank."""
-    relevant = set(relevant)
-    if not relevant:
-        raise ValueError("average_precision_at_k: empty relevant set")
-    hits, score, seen = 0, 0.0, set()
-    for i, pred in enumerate(list(ranked)[:k]):
-        if pred in relevant and pred not in seen:
-            hits += 1
-            score += hits / (i + 1)
-        seen.add(pred)
-    return score / min(len(relevant), k)
-
-
 # ---- evaluation of a retrieval task ---------------------------------------------------------------
 
 @dataclass
@@ -451,7 +437,7 @@ def retrieval_eval(encoder, task, retrieval_set: RetrievalSet, layer: int | None
     else:
         ranked, _ = dense_rank(q_emb, c_emb, rs.candidate_ids, k=k)
         predictions = dict(zip(rs.query_ids, ranked))
-        scored = [(q, average_precision_at_k(rs.gold[q], r, k)) for q, r in zip(rs.query_ids, ranked) if rs.gold.get(q)]
+        scored = [(q, average_precision_at_k(set(rs.gold[q]), r, k)) for q, r in zip(rs.query_ids, ranked) if rs.gold.get(q)]
         info["n_queries_without_gold"] = len(rs.query_ids) - len(scored)
         stats = pd.DataFrame(scored, columns=["id", "ap"])
     stats.insert(1, "language", rs.language)
