@@ -222,21 +222,22 @@ def _knn_ip(queries: np.ndarray, keys: np.ndarray, k: int) -> tuple[np.ndarray, 
 
 
 def _unique_rows(ids: Sequence[str], texts: Sequence[str] | None):
-    """Positions of the first occurrence of each text, and the ids usable in output.
+    """Rows to mine on (one per distinct text, in order of first appearance, holding the embedding of
+    its last occurrence) and the id each maps to in the output.
 
-    As XTREME's ``text_load_unify``/``read_sent2id``: mining runs on unique texts, and a text that
-    occurs more than once maps to no id, so pairs involving it are dropped."""
+    As XTREME's ``text_load_unify``/``unique_embeddings``/``read_sent2id``: mining runs on unique texts,
+    and a text that occurs more than once maps to no id, so pairs involving it are dropped."""
     if texts is None:
         return list(range(len(ids))), list(ids)
     if len(texts) != len(ids):
         raise ValueError(f"bucc_mine_pairs: {len(texts)} texts for {len(ids)} ids")
-    first: dict[str, int] = {}
+    last: dict[str, int] = {}
     count: dict[str, int] = {}
     for i, t in enumerate(texts):
         key = t.strip()
-        first.setdefault(key, i)
+        last[key] = i
         count[key] = count.get(key, 0) + 1
-    keep = sorted(first.values())
+    keep = list(last.values())  # dicts keep first-insertion order
     out_ids = [ids[i] if count[texts[i].strip()] == 1 else None for i in keep]
     return keep, out_ids
 
