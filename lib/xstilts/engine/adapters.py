@@ -29,6 +29,7 @@ Contract (what the trainer relies on):
 - ``example_stats(predictions, examples, task) -> dict[str, list]``
   Per-example sufficient statistics (project names: ``correct``; ``tp n_pred n_gold``; ``em f1``;
   ``ap``), one value per example; ``{}`` when the examples carry no gold labels.
+  ``zero_shot_eval`` passes ``language=<code>`` where the method has a ``language`` parameter (MLQA).
 - ``dev_score(predictions, examples, task) -> float``
   The model-selection metric on an English dev set, in points 0-100 (jiant's major metric).
 - Optional ``zero_shot(model_dir, task, data, **options) -> EvalResult``: formats evaluated without a
@@ -164,7 +165,8 @@ class BaseAdapter:
 
 def head_key(task) -> str:
     """Tasks with the same head key share one head (ANLI+ sub-tasks; jiant's task_to_taskmodel_map)."""
-    return str(getattr(task, "head", None) or getattr(task, "head_key", None) or task.key)
+    key = str(getattr(task, "head", None) or getattr(task, "head_key", None) or task.key)
+    return key.replace(".", "__")  # registry keys (`intermediate.mnli`) are not valid module names
 
 
 def num_labels(task) -> int:
