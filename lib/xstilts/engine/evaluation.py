@@ -7,6 +7,7 @@ them: accuracy 100*mean(correct); span F1 100*2*sum(tp)/(sum(n_pred)+sum(n_gold)
 
 from __future__ import annotations
 
+import inspect
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,7 +134,10 @@ def zero_shot_eval(run_dir, task, data_by_language: dict, out_dir: str | Path | 
         run = run_dir if isinstance(run_dir, LoadedRun) else load_run(run_dir)
         for lang, data in data_by_language.items():
             preds, _ = predict(run, task, data, **options)
-            stats = adapter.example_stats(preds, data, task)
+            if "language" in inspect.signature(adapter.example_stats).parameters:  # MLQA: language-aware normalisation
+                stats = adapter.example_stats(preds, data, task, language=lang)
+            else:
+                stats = adapter.example_stats(preds, data, task)
             if stats:
                 stats = {"example_id": list(data["id"]), **stats}
             results[lang] = EvalResult(predictions=preds, metrics=score_from_stats(

@@ -136,9 +136,10 @@ def finetune(encoder: str | Path, tasks: list[TaskData], hp: TrainConfig, seed: 
     if init_heads_from is not None:
         init_heads_from_run(model, Path(init_heads_from))
     n_steps = total_steps(tasks, hp)
-    fused = torch.cuda.is_available()
+    fused = torch.cuda.is_available()  # fused AdamW on CUDA; the multi-tensor (foreach) kernels on CPU
     model = acc.prepare_model(model)
-    optimizer = torch.optim.AdamW(param_groups(model, hp.weight_decay), lr=hp.lr, eps=hp.adam_eps, fused=fused)
+    optimizer = torch.optim.AdamW(param_groups(model, hp.weight_decay), lr=hp.lr, eps=hp.adam_eps,
+                                  fused=fused or None, foreach=None if fused else True)
     optimizer = acc.prepare_optimizer(optimizer)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(hp.warmup_ratio * n_steps), n_steps)
     device = acc.device
@@ -188,7 +189,7 @@ def finetune(encoder: str | Path, tasks: list[TaskData], hp: TrainConfig, seed: 
     best_score, best_scores, best_step, bad_evals = -math.inf, {}, 0, 0
     examples_seen = 0
     model.train()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     step = 0
     bar = tqdm(total=n_steps, desc=f"finetune {'+'.join(keys)}", disable=not (hp.progress and main))
     running, running_n = 0.0, 0
@@ -235,7 +236,7 @@ def finetune(encoder: str | Path, tasks: list[TaskData], hp: TrainConfig, seed: 
                     write_log({"step": step, "event": "early_stop", "evals_without_improvement": bad_evals})
                     break
     bar.close()
-    seconds = time.perf_counter() - t0
+    seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
     if not dev_sets:
         best_step, best_score = step, None
         save_checkpoint()
@@ -252,7 +253,8 @@ def finetune(encoder: str | Path, tasks: list[TaskData], hp: TrainConfig, seed: 
     return FinetuneResult(out_dir=out_dir, encoder_dir=out_dir / "encoder", best_step=best_step,
                           best_score=None if best_score is None or best_score == -math.inf else best_score,
                           best_scores=best_scores, steps=step, train_seconds=seconds,
-                          examples_per_second=examples_seen / seconds if seconds else float("nan"))
+                          examples_per_second=examples_seen / seconds if seconds else float("nan"),
+                          train_cpu_seconds=cpu_seconds)
 
 
 class _null:

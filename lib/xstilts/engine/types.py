@@ -27,6 +27,7 @@ class FinetuneResult:
     steps: int                   # optimiser steps run
     train_seconds: float
     examples_per_second: float
+    train_cpu_seconds: float = 0.0  # process CPU time of the training loop (robust on a shared machine)
 
 
 @dataclass

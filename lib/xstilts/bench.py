@@ -1,0 +1,315 @@
+"""``make bench``: the engine's speed, measured, not asserted (issue 5 item 8).
+
+In one run, on one tiny-but-realistic XLM-R (4 layers x 128 hidden, random init) and one pair-classification
+task whose lengths are long-tailed (Pareto, as real sentence lengths), with the same batch size, steps and
+threads for every contender:
+
+- ``trainer_vs_bare``: our ``finetune`` loop vs a bare PyTorch forward/backward/clip/step loop over the
+  very same (pre-collated) batches: the trainer's overhead; goal >= 0.95.
+- ``trainer_vs_hf_trainer``: vs the Hugging Face ``Trainer`` with its defaults (random batches) on the
+  same task, features padded to ``max_seq_len`` as ``run_glue.py`` does by default; goal >= 1.3.
+  ``trainer_vs_hf_trainer_dynamic_padding`` also gives the ``Trainer`` dynamic padding
+  (``DataCollatorWithPadding``), isolating the gain of length grouping.
+- ``eval_examples_per_second`` (our ``predict``) and ``eval_vs_hf_trainer`` (``Trainer.predict``).
+- On CUDA: ``mfu_xlmr_large_bf16``, model FLOPs utilisation of XLM-R-large-shaped bf16 fine-tuning
+  (random init), FLOPs = 6 N_non-embedding + 12 L H T per token (PaLM, Chowdhery et al. 2022, App. B).
+
+Contenders alternate over ``rounds`` and the median is reported. The headline ratios use process CPU
+time with one torch thread (``--timer cpu``, default): on a shared machine wall time measures the
+neighbours; on an idle machine the two agree, and the wall-clock ratios are written too (``wall_clock``).
+``extra_benchmarks``: callables ``() -> dict`` whose results are merged into bench.json (the lead adds
+e.g. the statistics helper's ``bench_paper_shape``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+extra_benchmarks: list[Callable[[], dict]] = []
+
+PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L40S": 362e12, "A10G": 125e12}
+
+
+def _setup(work: Path, layers: int, hidden: int, n_train: int, n_test: int, seed: int = 0):
+    from xstilts.engine import toydata
+
+    enc = toydata.make_tiny_encoder(work / "enc", layers=layers, hidden=hidden, heads=max(2, hidden // 64),
+                                    ffn=4 * hidden, vocab_size=1000, seed=seed, max_positions=512)
+    task = toydata.task("pawsx", "classification", ["0", "1"])
+    train = toydata.classification_set(n_train, 1, pair=True, long_tail=True)
+    test = toydata.classification_set(n_test, 2, pair=True, long_tail=True)
+    return enc, task, train, test
+
+
+class _Clock:
+    """Wall and process-CPU seconds of a block."""
+
+    def __enter__(self):
+        self.w, self.c = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall, self.cpu = time.perf_counter() - self.w, time.process_time() - self.c
+        return False
+
+
+def _rate(n: int, wall: float, cpu: float) -> dict:
+    return {"wall": n / wall, "cpu": n / cpu}
+
+
+def _time_ours(enc, task, train, hp, out: Path) -> dict:
+    from xstilts.engine import TaskData, finetune
+
+    res = finetune(enc, [TaskData(task, train, None)], hp, seed=0, out_dir=out)
+    n = hp.max_steps * hp.batch_size * hp.grad_accum
+    return _rate(n, res.train_seconds, res.train_cpu_seconds)
+
+
+def _bare_batches(enc, task, train, hp):
+    """The exact batches our trainer draws (same sampler, same dynamic padding), collated up front."""
+    from transformers import AutoTokenizer
+
+    from xstilts.engine.adapters import adapter_for
+    from xstilts.engine.cache import cached_featurize
+    from xstilts.engine.sampling import batch_stream
+    from xstilts.engine.trainer import _rows
+
+    tok = AutoTokenizer.from_pretrained(str(enc))
+    adapter = adapter_for(task.format)
+    feats = cached_featurize(adapter, train, tok, hp.max_seq_len, True, task, hp.cache_dir)
+    stream = batch_stream(feats["length"], hp.batch_size, 0, hp.group_by_length)
+    return [adapter.collate(_rows(feats, next(stream)), tok.pad_token_id) for _ in range(hp.max_steps)]
+
+
+def _time_bare(enc, task, batches, hp) -> dict:
+    """forward / backward / clip / AdamW step / linear schedule, nothing else."""
+    from transformers import get_linear_schedule_with_warmup
+
+    from xstilts.engine.modeling import EngineModel, load_encoder
+    from xstilts.engine.trainer import param_groups
+
+    torch.manual_seed(0)
+    model = EngineModel(load_encoder(str(enc)), [task]).train()
+    opt = torch.optim.AdamW(param_groups(model, 0.01), lr=hp.lr, eps=1e-8)
+    sched = get_linear_schedule_with_warmup(opt, int(0.1 * len(batches)), len(batches))
+    key = task.key
+    with _Clock() as clock:
+        for batch in batches:
+            loss, _ = model(key, batch)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            opt.zero_grad(set_to_none=True)
+    return _rate(len(batches) * hp.batch_size, clock.wall, clock.cpu)
+
+
+def _hf_dataset(enc, train, max_len: int, pad_to_max: bool):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(enc))
+
+    def enc_fn(b):  # run_glue.py preprocess_function
+        out = tok(b["text_a"], b["text_b"], padding="max_length" if pad_to_max else False, max_length=max_len, truncation=True)
+        out["labels"] = b["label"]
+        return out
+
+    return tok, train.map(enc_fn, batched=True, remove_columns=train.column_names)
+
+
+def _hf_trainer(enc, ds, tok, hp, out: Path, pad_to_max: bool, steps: int | None = None):
+    from transformers import (DataCollatorWithPadding, Trainer, TrainingArguments, XLMRobertaForSequenceClassification,
+                              default_data_collator)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    torch.manual_seed(0)
+    model = XLMRobertaForSequenceClassification.from_pretrained(str(enc), num_labels=2, attn_implementation="sdpa")
+    args = TrainingArguments(output_dir=str(out), max_steps=steps or hp.max_steps, per_device_train_batch_size=hp.batch_size,
+                             per_device_eval_batch_size=hp.batch_size * 2, learning_rate=hp.lr, report_to=[],
+                             save_strategy="no", logging_strategy="no", disable_tqdm=True, seed=0)
+    collator = default_data_collator if pad_to_max else DataCollatorWithPadding(tok)
+    return Trainer(model=model, args=args, train_dataset=ds, data_collator=collator)
+
+
+def _time_hf_train(enc, ds, tok, hp, out: Path, pad_to_max: bool) -> dict:
+    trainer = _hf_trainer(enc, ds, tok, hp, out, pad_to_max)
+    with _Clock() as clock:
+        trainer.train()
+    return _rate(hp.max_steps * hp.batch_size, clock.wall, clock.cpu)
+
+
+def _time_ours_eval(run_dir, task, test) -> dict:
+    from xstilts.engine import predict
+    from xstilts.engine.evaluation import load_run
+
+    run = load_run(run_dir)
+    predict(run, task, test.select(range(min(64, len(test)))))  # warm-up + featurize the slice
+    with _Clock() as clock:
+        predict(run, task, test, batch_size=64)
+    return _rate(len(test), clock.wall, clock.cpu)
+
+
+def _time_hf_eval(enc, test_ds, tok, hp, out: Path) -> dict:
+    trainer = _hf_trainer(enc, test_ds, tok, hp, out, True, steps=1)
+    trainer.args.per_device_eval_batch_size = 64
+    with _Clock() as clock:
+        trainer.predict(test_ds)
+    return _rate(len(test_ds), clock.wall, clock.cpu)
+
+
+def mfu_xlmr_large(work: Path, steps: int = 20, batch_size: int = 32, seq_len: int = 256,
+                   shape: dict | None = None) -> dict:
+    """MFU of XLM-R-large-shaped bf16 fine-tuning with our trainer (random init, fixed-length inputs)."""
+    import datasets
+    from transformers import XLMRobertaConfig, XLMRobertaModel
+
+    from xstilts.engine import TaskData, TrainConfig, finetune, toydata
+
+    shape = shape or dict(layers=24, hidden=1024, heads=16, ffn=4096, vocab=250002)
+    enc_dir = work / "large"
+    tok_dir = toydata.make_tiny_encoder(work / "tok", vocab_size=300)  # tokenizer only; ids drawn below
+    config = XLMRobertaConfig(vocab_size=shape["vocab"], hidden_size=shape["hidden"], num_hidden_layers=shape["layers"],
+                              num_attention_heads=shape["heads"], intermediate_size=shape["ffn"], max_position_embeddings=514,
+                              type_vocab_size=1, layer_norm_eps=1e-5, pad_token_id=1, bos_token_id=0, eos_token_id=2)
+    XLMRobertaModel(config, add_pooling_layer=False).save_pretrained(str(enc_dir))
+    from transformers import AutoTokenizer
+
+    AutoTokenizer.from_pretrained(str(tok_dir)).save_pretrained(str(enc_dir))
+    words = toydata.vocabulary(400)
+    rng = np.random.default_rng(0)
+    n = steps * batch_size
+    text = [" ".join(rng.choice(words, size=seq_len)) for _ in range(n)]
+    train = datasets.Dataset.from_dict({"id": [str(i) for i in range(n)], "text_a": text, "text_b": [None] * n,
+                                        "label": rng.integers(0, 2, n).tolist()})
+    task = toydata.task("mfu", "classification", ["0", "1"])
+    hp = TrainConfig(lr=1e-5, max_steps=steps, batch_size=batch_size, grad_accum=1, max_seq_len=seq_len,
+                     eval_every_steps=0, bf16=True, progress=False, cache_dir=str(work / "cache"))
+    warm = TrainConfig(**{**hp.to_dict(), "max_steps": 3})
+    finetune(enc_dir, [TaskData(task, train, None)], warm, seed=0, out_dir=work / "mfu_warm")
+    res = finetune(enc_dir, [TaskData(task, train, None)], hp, seed=0, out_dir=work / "mfu")
+    L, H = shape["layers"], shape["hidden"]
+    non_embedding = L * (4 * H * H + 2 * H * shape["ffn"]) + H * H  # attention + FFN + classification dense
+    flops_per_token = 6 * non_embedding + 12 * L * H * seq_len
+    achieved = res.examples_per_second * seq_len * flops_per_token
+    name = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+    peak = next((v for k, v in PEAK_BF16_FLOPS.items() if k in name), None)
+    return {"mfu_device": name, "mfu_achieved_tflops": achieved / 1e12,
+            "mfu_xlmr_large_bf16": achieved / peak if peak else None, "mfu_shape": {**shape, "batch": batch_size, "seq_len": seq_len}}
+
+
+def run_bench(out_path: Path, steps: int = 30, rounds: int = 5, layers: int = 4, hidden: int = 128, batch_size: int = 16,
+              max_seq_len: int = 128, n_train: int = 2000, n_test: int = 1000, threads: int | None = 1,
+              timer: str = "cpu") -> dict:
+    from xstilts.engine import TrainConfig
+
+    if threads:
+        torch.set_num_threads(threads)
+    work = Path(tempfile.mkdtemp(prefix="xstilts-bench-"))
+    enc, task, train, test = _setup(work, layers, hidden, n_train, n_test)
+    hp = TrainConfig(lr=1e-5, max_steps=steps, batch_size=batch_size, grad_accum=1, max_seq_len=max_seq_len,
+                     eval_every_steps=0, log_every_steps=1000, progress=False, cache_dir=str(work / "cache"),
+                     num_threads=threads)
+    batches = _bare_batches(enc, task, train, hp)
+    tok, hf_padded = _hf_dataset(enc, train, max_seq_len, pad_to_max=True)
+    _, hf_dynamic = _hf_dataset(enc, train, max_seq_len, pad_to_max=False)
+    _, hf_test = _hf_dataset(enc, test, max_seq_len, pad_to_max=True)
+    contenders = {
+        "ours": lambda r: _time_ours(enc, task, train, hp, work / f"ours{r}"),
+        "bare": lambda r: _time_bare(enc, task, batches, hp),
+        "hf_trainer": lambda r: _time_hf_train(enc, hf_padded, tok, hp, work / f"hf{r}", pad_to_max=True),
+        "hf_trainer_dynamic_padding": lambda r: _time_hf_train(enc, hf_dynamic, tok, hp, work / f"hfd{r}", pad_to_max=False),
+        "eval_ours": lambda r: _time_ours_eval(work / "ours0", task, test),
+        "eval_hf_trainer": lambda r: _time_hf_eval(enc, hf_test, tok, hp, work / f"hfe{r}"),
+    }
+    _time_bare(enc, task, batches[:5], hp)  # warm-up (allocator, kernels)
+    samples: dict[str, list[dict]] = {k: [] for k in contenders}
+    for r in range(rounds):
+        for name, fn in contenders.items():
+            samples[name].append(fn(r))
+            x = samples[name][-1]
+            print(f"  round {r + 1}/{rounds} {name}: {x['cpu']:.1f} examples per CPU-second, {x['wall']:.1f} per wall-second", flush=True)
+    wall = {k: statistics.median(x["wall"] for x in v) for k, v in samples.items()}
+    cpu = {k: statistics.median(x["cpu"] for x in v) for k, v in samples.items()}
+    med = cpu if timer == "cpu" else wall
+
+    def paired(a: str, b: str, clock: str = timer) -> float:
+        """Median over rounds of the ratio of two contenders measured back to back (drift cancels)."""
+        return statistics.median(x[clock] / y[clock] for x, y in zip(samples[a], samples[b]))
+    pad_tokens = sum(b["input_ids"].numel() for b in batches)
+    real_tokens = sum(int(b["attention_mask"].sum()) for b in batches)
+    result = {
+        "trainer_vs_bare": paired("ours", "bare"),
+        "trainer_vs_hf_trainer": paired("ours", "hf_trainer"),
+        "trainer_vs_hf_trainer_dynamic_padding": paired("ours", "hf_trainer_dynamic_padding"),
+        "eval_examples_per_second": med["eval_ours"],
+        "eval_vs_hf_trainer": paired("eval_ours", "eval_hf_trainer"),
+        "timer": timer,
+        "train_examples_per_second": {k: med[k] for k in ("ours", "bare", "hf_trainer", "hf_trainer_dynamic_padding")},
+        "wall_clock": {"trainer_vs_bare": paired("ours", "bare", "wall"),
+                       "trainer_vs_hf_trainer": paired("ours", "hf_trainer", "wall"),
+                       "trainer_vs_hf_trainer_dynamic_padding": paired("ours", "hf_trainer_dynamic_padding", "wall"),
+                       "eval_vs_hf_trainer": paired("eval_ours", "eval_hf_trainer", "wall"),
+                       "eval_examples_per_second": wall["eval_ours"]},
+        "samples": samples,
+        "padding_efficiency_ours": real_tokens / pad_tokens,
+        "setup": {"model": f"XLM-R {layers}x{hidden} random init", "task": "pair classification, Pareto lengths",
+                  "steps": steps, "batch_size": batch_size, "max_seq_len": max_seq_len, "rounds": rounds,
+                  "n_train": n_train, "n_test": n_test, "torch_threads": torch.get_num_threads()},
+        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                    "cpus": os.cpu_count(), "torch": torch.__version__,
+                    "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
+        "goals": {"trainer_vs_bare": 0.95, "trainer_vs_hf_trainer": 1.3, "mfu_xlmr_large_bf16": 0.45},
+    }
+    if torch.cuda.is_available():
+        result.update(mfu_xlmr_large(work))
+    for fn in extra_benchmarks:
+        result.update(fn())
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(result, indent=1))
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m xstilts.bench", description=__doc__.split("\n")[0])
+    p.add_argument("--out", default=None, help="bench.json path (default outputs/bench/bench.json)")
+    p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
+    p.add_argument("--timer", choices=["cpu", "wall"], default="cpu",
+                   help="headline ratios from process CPU time (robust on a shared machine) or wall time")
+    args = p.parse_args(argv)
+    if args.out:
+        out = Path(args.out)
+    else:
+        from xstilts.paths import repo_root
+
+        out = repo_root() / "outputs" / "bench" / "bench.json"
+    t0 = time.perf_counter()
+    res = run_bench(out, steps=args.steps, rounds=args.rounds, threads=args.threads or None, timer=args.timer)
+    for key in ("trainer_vs_bare", "trainer_vs_hf_trainer", "trainer_vs_hf_trainer_dynamic_padding", "eval_vs_hf_trainer",
+                "eval_examples_per_second", "padding_efficiency_ours", "mfu_xlmr_large_bf16"):
+        if key in res and res[key] is not None:
+            goal = res["goals"].get(key)
+            print(f"{key}: {res[key]:.3f}" + (f"  (goal >= {goal})" if goal else ""))
+    print(f"wrote {out} in {time.perf_counter() - t0:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
