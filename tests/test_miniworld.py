@@ -45,6 +45,20 @@ def test_same_seed_gives_byte_identical_files_and_another_seed_differs(world, tm
     assert "facebook/xnli/n1/test.jsonl" in differing and "corpus/n3.txt" in differing
 
 
+def test_same_seed_is_identical_across_processes_and_hash_seeds(world, tmp_path):
+    """Nothing may depend on Python's per-process string hashing (set or dict order of str keys)."""
+    import subprocess
+    import sys
+
+    out, manifest = world
+    code = ("import sys; from xstilts.miniworld import build_world; "
+            "print(build_world({'size': 'smoke'}, sys.argv[1])['fingerprint'])")
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    res = subprocess.run([sys.executable, "-c", code, str(tmp_path / "w")], env=env, capture_output=True, text=True,
+                         check=True)
+    assert res.stdout.strip().splitlines()[-1] == manifest["fingerprint"]
+
+
 def test_manifest_languages_codes_and_registration(world):
     out, manifest = world
     codes = [lang["code"] for lang in manifest["languages"]]
