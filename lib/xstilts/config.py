@@ -68,8 +68,7 @@ SCHEMA: dict[str, Any] = {
         "batch_size": (int, 32, "sequences per MLM step"),
         "seq_len": (int, 32, "tokens per MLM sequence"),
         "lr": ((int, float), 1e-3, "MLM peak learning rate"),
-        "warmup_ratio": ((int, float), 0.05, "MLM warm-up share"),
-        "mlm_probability": ((int, float), 0.15, "masked share (BERT 80/10/10)"),
+        "warmup_ratio": ((int, float), 0.05, "MLM warm-up share (15% of tokens masked, BERT 80/10/10)"),
     },
     "arms": (list, [ARM_NONE], "intermediate arms: none, intermediate task names, multitask"),
     "multitask_tasks": (list, [], "tasks mixed by the multitask arm (empty: every single arm listed)"),
@@ -99,7 +98,8 @@ MODEL_KEYS = {
     "params": ((int, type(None)), None, "parameter count (real models; miniature ones are counted)"),
     "arch": ((dict, type(None)), None, "miniature architecture {layers, hidden, heads, ffn}"),
 }
-ARCH_KEYS = {"layers": int, "hidden": int, "heads": int, "ffn": int}
+ARCH_KEYS = {"layers": int, "hidden": int, "heads": int, "ffn": int, "max_positions": int}
+ARCH_DEFAULTS = {"max_positions": 514}  # XLM-R's
 
 
 def _defaults(schema: dict) -> dict:
@@ -232,11 +232,12 @@ def _validate_models(cfg: dict, source: str) -> None:
                     raise ProfileError(f"{source}: unknown key '{where}.arch.{key}'{nearest(key, ARCH_KEYS)}")
                 if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                     raise ProfileError(f"{source}: '{where}.arch.{key}' must be a positive int, got {value!r}")
-            missing = set(ARCH_KEYS) - set(model["arch"])
+            missing = set(ARCH_KEYS) - set(model["arch"]) - set(ARCH_DEFAULTS)
             if missing:
                 raise ProfileError(f"{source}: '{where}.arch' lacks {sorted(missing)}")
             if model["arch"]["hidden"] % model["arch"]["heads"]:
                 raise ProfileError(f"{source}: '{where}.arch.hidden' must be divisible by 'heads'")
+            model["arch"] = {**ARCH_DEFAULTS, **model["arch"]}
         elif model.get("params") is None:
             raise ProfileError(f"{source}: '{where}.params' is required for hub model '{model['hub']}'")
     if cfg["device"] not in ("auto", "cpu", "cuda"):
