@@ -35,6 +35,22 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+def _heat(ax, m: pd.DataFrame, cmap: str, lim: float, annot: bool = False, cbar_label: str | None = None):
+    """A heatmap drawn with imshow (seaborn's heatmap redraws the whole figure once per panel)."""
+    im = ax.imshow(m.to_numpy(float), cmap=cmap, vmin=-lim, vmax=lim, aspect="auto", interpolation="nearest",
+                   extent=(0, m.shape[1], m.shape[0], 0))
+    ax.set_xticks(np.arange(m.shape[1]) + 0.5, [str(c) for c in m.columns], rotation=90)
+    ax.set_yticks(np.arange(m.shape[0]) + 0.5, [str(i) for i in m.index])
+    if annot:
+        for (i, j), v in np.ndenumerate(m.to_numpy(float)):
+            if np.isfinite(v):
+                ax.text(j + 0.5, i + 0.5, f"{v:.1f}", ha="center", va="center", fontsize=6,
+                        color="white" if abs(v) > 0.6 * lim else "black")
+    if cbar_label:
+        ax.figure.colorbar(im, ax=ax, label=cbar_label, fraction=0.04)
+    return im
+
+
 def _empty(path: Path, message: str) -> Path:
     fig, ax = plt.subplots(figsize=(6, 1.5))
     ax.axis("off")
@@ -160,11 +176,10 @@ def gain_heatmaps(est: pd.DataFrame, path: Path, task_slopes: pd.DataFrame | Non
              for t, n, b in zip(tg.target, tg.task.map(both), tg.bench)}
     targets = sorted(tg.target.unique(), key=lambda t: (group[t], t))
     fig, axes = plt.subplots(nrows, ncols, figsize=(0.6 * len(targets) * ncols + 2.5, (0.45 * len(arms) + 2.2) * nrows),
-                             squeeze=False, layout="constrained")
+                             squeeze=False, gridspec_kw={"hspace": 0.9, "wspace": 0.35})
     for ax, s in zip(axes.flat, sizes):
         m = tg[tg.params == s].pivot_table(index="arm", columns="target", values="estimate").reindex(index=arms, columns=targets)
-        sns.heatmap(m, ax=ax, cmap="RdBu_r", center=0, vmin=-lim, vmax=lim, annot=len(targets) <= 14, fmt=".1f",
-                    annot_kws={"fontsize": 6}, cbar_kws={"label": "Δ (points)"})
+        _heat(ax, m, "RdBu_r", lim, annot=len(targets) <= 14, cbar_label="Δ (points)")
         _hatch_same_data(ax, arms, targets)
         ax.set_title(f"Δ at {size_label(s)} params")
         ax.set_xlabel("")
@@ -176,7 +191,7 @@ def gain_heatmaps(est: pd.DataFrame, path: Path, task_slopes: pd.DataFrame | Non
         ax = axes.flat[len(sizes)]
         m = ts.pivot_table(index="arm", columns="target", values="estimate").reindex(index=arms, columns=targets)
         sl = float(np.nanmax(np.abs(m.to_numpy()))) or 1.0
-        sns.heatmap(m, ax=ax, cmap="PuOr_r", center=0, vmin=-sl, vmax=sl, cbar_kws={"label": "β (points/decade)"})
+        _heat(ax, m, "PuOr_r", sl, cbar_label="β (points/decade)")
         _hatch_same_data(ax, arms, targets)
         if task_slopes is not None and not task_slopes.empty:
             sig = task_slopes[task_slopes.p_bh < 0.05]
@@ -211,19 +226,19 @@ def language_heatmap(est: pd.DataFrame, path: Path, arm: str = "mean_single") ->
     nrows = int(np.ceil(len(targets) / ncols))
     max_l = lg.groupby("target").language.nunique().max()
     fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols, (0.2 * max_l + 1.2) * nrows + 0.5), squeeze=False,
-                             layout="constrained")
+                             gridspec_kw={"hspace": 0.6, "wspace": 0.4})
     for ax, t in zip(axes.flat, targets):
         d = lg[lg.target == t]
         m = d.pivot_table(index="language", columns="params", values="estimate")
         m.columns = [size_label(c) for c in m.columns]
-        sns.heatmap(m, ax=ax, cmap="RdBu_r", center=0, vmin=-lim, vmax=lim, cbar=False, yticklabels=True)
+        im = _heat(ax, m, "RdBu_r", lim)
         ax.set_title(t, fontsize=9)
         ax.set_xlabel("")
         ax.set_ylabel("")
         ax.tick_params(labelsize=6)
     for ax in list(axes.flat)[len(targets):]:
         ax.axis("off")
-    fig.colorbar(axes.flat[0].collections[0], ax=axes, shrink=0.6, label="Δ (points)")
+    fig.colorbar(im, ax=axes, shrink=0.6, label="Δ (points)")
     fig.suptitle(f"Per-language Δ ({arm}); rows: languages, columns: sizes", fontsize=10)
     return _save(fig, path)
 
