@@ -57,30 +57,37 @@ def _windows(n_tokens: int, window: int, doc_stride: int) -> list[int]:
     return starts
 
 
-def _max_context(start: int, length: int, all_starts: list[int], window: int, n_tokens: int) -> list[int]:
-    """1 where this window gives the token its maximal context (legacy ``_new_check_is_max_context``:
-    score = min(left, right context) + 0.01 * window length, first window wins ties)."""
-    flags = []
-    for p in range(start, start + length):
-        best_start, best_score = None, None
-        for s in all_starts:
-            ln = min(window, n_tokens - s)
-            if not s <= p < s + ln:
-                continue
-            score = min(p - s, s + ln - 1 - p) + 0.01 * ln
-            if best_score is None or score > best_score:
-                best_start, best_score = s, score
-        flags.append(int(best_start == start))
-    return flags
+def _max_context_owner(starts: list[int], window: int, n_tokens: int) -> np.ndarray:
+    """For each context token, the index of the window that gives it maximal context (legacy
+    ``_new_check_is_max_context``: score = min(left, right context) + 0.01 * window length; the first
+    window wins ties)."""
+    best = np.full(n_tokens, -np.inf)
+    owner = np.zeros(n_tokens, dtype=np.int64)
+    for w, s in enumerate(starts):
+        ln = min(window, n_tokens - s)
+        p = np.arange(s, s + ln)
+        score = np.minimum(p - s, s + ln - 1 - p) + 0.01 * ln
+        better = score > best[s:s + ln]
+        best[s:s + ln][better] = score[better]
+        owner[s:s + ln][better] = w
+    return owner
 
 
-def _token_span(offsets: Sequence[tuple[int, int]], start_char: int, end_char: int) -> tuple[int, int] | None:
-    """First token ending after ``start_char`` and last token starting before ``end_char``."""
-    first = next((i for i, (s, e) in enumerate(offsets) if e > start_char), None)
-    last = next((i for i in range(len(offsets) - 1, -1, -1) if offsets[i][0] < end_char), None)
-    if first is None or last is None or last < first:
+def _token_span(offsets: np.ndarray, start_char: int, end_char: int) -> tuple[int, int] | None:
+    """First token ending after ``start_char`` and last token starting before ``end_char``
+    (``offsets``: an (n, 2) array of character offsets)."""
+    after = np.flatnonzero(offsets[:, 1] > start_char)
+    before = np.flatnonzero(offsets[:, 0] < end_char)
+    if not len(after) or not len(before) or before[-1] < after[0]:
         return None
-    return first, last
+    return int(after[0]), int(before[-1])
+
+
+def _columns(examples, names) -> dict[str, list]:
+    """Plain python lists of ``names`` (a Dataset's lazy columns are slow to index row by row)."""
+    if hasattr(examples, "select_columns"):
+        return examples.select_columns(list(names)).to_dict()
+    return {n: list(examples[n]) for n in names}
 
 
 def featurize_qa(examples, tokenizer, max_seq_len: int = MAX_SEQ_LEN, train: bool = False,
@@ -100,13 +107,14 @@ def featurize_qa(examples, tokenizer, max_seq_len: int = MAX_SEQ_LEN, train: boo
     prefix, middle, suffix = pair_template(tokenizer)
     n_special = len(prefix) + len(middle) + len(suffix)
 
-    questions = [q.lstrip() for q in examples["question"]]  # legacy squad strips leading whitespace
+    cols = _columns(examples, ("id", "context", "question", "answers"))
+    questions = [q.lstrip() for q in cols["question"]]  # legacy squad strips leading whitespace
     q_ids = tokenizer(questions, add_special_tokens=False)["input_ids"]
-    contexts = examples["context"]
-    unique = {c: i for i, c in reversed(list(enumerate(contexts)))}
-    ctx_order = sorted(set(unique.values()))
-    ctx_enc = tokenizer([contexts[i] for i in ctx_order], add_special_tokens=False, return_offsets_mapping=True)
-    ctx_tokens = {contexts[i]: (ctx_enc["input_ids"][j], ctx_enc["offset_mapping"][j]) for j, i in enumerate(ctx_order)}
+    contexts = cols["context"]
+    unique = list(dict.fromkeys(contexts))  # SQuAD has ~5 questions per paragraph: tokenize each once
+    ctx_enc = tokenizer(unique, add_special_tokens=False, return_offsets_mapping=True)
+    ctx_tokens = {c: (ids, np.asarray(off, dtype=np.int64).reshape(-1, 2))
+                  for c, ids, off in zip(unique, ctx_enc["input_ids"], ctx_enc["offset_mapping"])}
 
     rows: dict[str, list] = {k: [] for k in ("input_ids", "length", "example_index", "window_start")}
     if train:
@@ -114,12 +122,12 @@ def featurize_qa(examples, tokenizer, max_seq_len: int = MAX_SEQ_LEN, train: boo
     else:
         rows.update(offsets=[], max_context=[])
     n_unaligned = 0
-    for ex_index, (question_ids, context, answers) in enumerate(zip(q_ids, contexts, examples["answers"])):
+    for ex_index, (question_ids, context, answers) in enumerate(zip(q_ids, contexts, cols["answers"])):
         question_ids = question_ids[:max_query_length]
         c_ids, c_off = ctx_tokens[context]
         window = max_seq_len - len(question_ids) - n_special
         if window < 1:
-            raise ValueError(f"qa example {examples['id'][ex_index]!r}: max_seq_len={max_seq_len} leaves no room for context after a {len(question_ids)}-token question")
+            raise ValueError(f"qa example {cols['id'][ex_index]!r}: max_seq_len={max_seq_len} leaves no room for context after a {len(question_ids)}-token question")
         starts = _windows(len(c_ids), window, doc_stride)
         answer_span = None
         if train:
@@ -132,7 +140,8 @@ def featurize_qa(examples, tokenizer, max_seq_len: int = MAX_SEQ_LEN, train: boo
                 else:
                     answer_span = _token_span(c_off, start_char, end_char)
         head = len(prefix) + len(question_ids) + len(middle)
-        for ws in starts:
+        owner = None if train else _max_context_owner(starts, window, len(c_ids))
+        for w, ws in enumerate(starts):
             length = min(window, len(c_ids) - ws)
             ids = prefix + question_ids + middle + c_ids[ws:ws + length] + suffix
             rows["input_ids"].append(ids)
@@ -147,8 +156,8 @@ def featurize_qa(examples, tokenizer, max_seq_len: int = MAX_SEQ_LEN, train: boo
                     rows["start_positions"].append(0)
                     rows["end_positions"].append(0)
             else:
-                offsets = [[NO_CONTEXT, NO_CONTEXT]] * head + [list(o) for o in c_off[ws:ws + length]] + [[NO_CONTEXT, NO_CONTEXT]] * len(suffix)
-                flags = [0] * head + _max_context(ws, length, starts, window, len(c_ids)) + [0] * len(suffix)
+                offsets = [[NO_CONTEXT, NO_CONTEXT]] * head + c_off[ws:ws + length].tolist() + [[NO_CONTEXT, NO_CONTEXT]] * len(suffix)
+                flags = [0] * head + (owner[ws:ws + length] == w).astype(int).tolist() + [0] * len(suffix)
                 rows["offsets"].append(offsets)
                 rows["max_context"].append(flags)
     if n_unaligned:
@@ -186,7 +195,7 @@ def postprocess_qa(examples, features, outputs: Sequence[np.ndarray], n_best: in
     window has a valid span. ``outputs[i]`` is feature i's (length, 2) start/end logits."""
     if len(outputs) != len(features):
         raise ValueError(f"postprocess_qa: {len(outputs)} outputs for {len(features)} features")
-    contexts = examples["context"]
+    contexts = _columns(examples, ("context",))["context"]
     columns = features.column_names if hasattr(features, "column_names") else list(features[0]) if len(features) else []
     if "offsets" not in columns:
         raise KeyError("postprocess_qa: features lack column 'offsets'; featurize with train=False for prediction")
@@ -216,10 +225,11 @@ def qa_example_stats(predictions: Sequence[str], examples, metric: str = "squad"
     ``metric == 'mlqa'``), in ``examples`` order; ``{}`` if any question has no gold answer text."""
     from xstilts import metrics
 
-    ids = list(examples["id"])
+    cols = _columns(examples, ("id", "answers"))
+    ids = cols["id"]
     if len(ids) != len(predictions):
         raise ValueError(f"qa example_stats: {len(predictions)} predictions for {len(ids)} examples")
-    gold = {qid: [t for t in a["text"] if t] for qid, a in zip(ids, examples["answers"])}
+    gold = {qid: [t for t in a["text"] if t] for qid, a in zip(ids, cols["answers"])}
     if not gold or any(not g for g in gold.values()):
         return {}
     preds = dict(zip(ids, predictions))
