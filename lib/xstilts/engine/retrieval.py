@@ -396,7 +396,7 @@ def retrieval_eval(encoder, task, retrieval_set: RetrievalSet, layer: int | None
       is read at ``retrieval_set.language``), else tuned on this set's gold with
       ``xstilts.metrics.bucc_optimize_threshold`` (dev: the BUCC "sample" split); ``info["threshold"]``.
     - Mewsli-X / LAReQA: ``dense_rank`` top ``k`` of the candidate pool per query; AP@k per query.
-    ``layer``/``pooling`` as in ``encode``. ``query_max_seq_len`` (LAReQA questions: 64 in XTREME-R)
+    ``layer``/``pooling`` as in ``encode``. ``query_max_seq_len`` (LAReQA questions: 96 in XTREME-R)
     defaults to ``max_seq_len``.
     """
     fmt = retrieval_format(task)
