@@ -5,7 +5,8 @@ Deshpande et al. 2022):
 
 - **lexicon relabelling**: every lexeme gets the language's own pseudo-word, built from the language's
   own syllable inventory, and every form (plural, past, base) its own suffix. `cognate_share` keeps that
-  fraction of content words in their English spelling (overlap, as between related languages);
+  fraction of content words (nouns, verbs, adjectives, adverbs) in their English spelling (overlap, as
+  between related languages; function words are always relabelled);
   `share_names` keeps person/organisation/place names (anchors, as real languages share names); digits
   are always shared.
 - **script change** (`script`): a character map from the Latin pseudo-spelling into another Unicode
@@ -51,6 +52,9 @@ ORDERS = ("svo", "sov", "vso", "reverse")
 PRECEDENCE = ["VERB", "NOUN", "PROPN", "PRON", "ADJ", "NUM", "ADV", "INTJ", "AUX", "ADP", "DET", "PART",
               "CCONJ", "SCONJ", "X", "PUNCT", "SYM"]
 VERB_GROUP = ("aux", "neg", "verb")
+# Cognates are content words (as between related languages); function words are always relabelled, so
+# which language keeps "not" or "the" is never left to chance.
+CONTENT = ("NOUN", "VERB", "ADJ", "ADV")
 CJK_PUNCT = {".": "。", "?": "？", ",": "，", "!": "！"}
 for _name, _table in SCRIPTS.items():
     assert len(_table) == 26 and len(set(_table)) == 26, f"script table {_name} must map a..z one-to-one"
@@ -142,7 +146,7 @@ class Vocabulary:
             if lex.kind == "name" and recipe.share_names:
                 self.stems[key] = [key]
                 continue
-            keep = lex.kind == "word" and rng_share.random() < recipe.cognate_share
+            keep = lex.upos in CONTENT and rng_share.random() < recipe.cognate_share
             if keep:
                 self.stems[key] = [key]
                 continue
