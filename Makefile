@@ -14,7 +14,7 @@ OUTPUTS ?= $(or $(XSTILTS_OUTPUTS),outputs)
 OUT := $(OUTPUTS)/$(PROFILE)
 export XSTILTS_OUTPUTS := $(abspath $(OUTPUTS))
 NOTEBOOKS := 0_data 1_pretrained 2_intermediate 3_target 4_analysis
-REPORTS := $(NOTEBOOKS:%=$(OUT)/notebooks/%.html)
+EXECUTED := $(NOTEBOOKS:%=$(OUT)/notebooks/%.ipynb)
 LIB := $(shell find lib -name '*.py' 2>/dev/null)
 export PYTHONUNBUFFERED := 1
 
@@ -39,7 +39,7 @@ validate: $(STAMP) ## check a profile in seconds, before any work starts
 
 reproduce: $(STAMP) ## the whole study on PROFILE (default mini): five executed notebooks + HTML reports
 	$(BIN)/xstilts validate $(PROFILE)
-	$(MAKE) --no-print-directory $(REPORTS) PROFILE=$(PROFILE) SHARDS=$(SHARDS)
+	$(MAKE) --no-print-directory $(OUT)/notebooks/html.stamp PROFILE=$(PROFILE) SHARDS=$(SHARDS)
 	$(BIN)/xstilts index $(PROFILE)
 	$(BIN)/xstilts runs $(PROFILE)
 
@@ -60,8 +60,10 @@ $(OUT)/notebooks/%.ipynb: notebooks/%.ipynb $(wildcard params/*.yaml) $(LIB) | $
 	@rm -f $(@D)/$*.shard*.tmp.ipynb
 	mv $@.tmp.ipynb $@
 
-$(OUT)/notebooks/%.html: $(OUT)/notebooks/%.ipynb
-	$(BIN)/jupyter nbconvert --to html --log-level WARN $<
+# HTML reports of the notebooks executed this time, in one nbconvert process.
+$(OUT)/notebooks/html.stamp: $(EXECUTED)
+	$(BIN)/jupyter nbconvert --to html --log-level WARN $?
+	touch $@
 
 data: $(STAMP) ## download and cache what PROFILE needs (on a connected machine); offline: list what is missing
 	$(BIN)/xstilts data $(PROFILE)
