@@ -281,3 +281,31 @@ def test_train_dual_encoder_learns_and_saves_an_encoder(tiny, tmp_path):
     log = [json.loads(x) for x in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
     losses = [r["loss"] for r in log if "loss" in r]
     assert losses[-1] < 0.5 * losses[0], losses
+
+
+def test_answer_retrieval_adapter_reads_squad_examples_and_scores_dev(tiny):
+    """LAReQA trains on SQuAD: the adapter turns QA examples into pairs; dev = rank each question against
+    the pool of distinct dev positives (two questions share one answer sentence here)."""
+    import datasets
+
+    from xstilts.engine.adapters import adapter_for
+
+    _, _, tok = tiny
+    ctx = "Ka to ri. Mo ne sa lu. Pe di bo."
+    ex = datasets.Dataset.from_dict({
+        "id": ["a", "b", "c"], "context": [ctx] * 3, "question": ["ka?", "mo?", "sa?"],
+        "answers": [{"text": ["to"], "answer_start": [3]}, {"text": ["ne"], "answer_start": [13]},
+                    {"text": ["sa"], "answer_start": [16]}]})
+    adapter = adapter_for(formats.ANSWER_RETRIEVAL)
+    feats = adapter.featurize(ex, tok, 64, False)
+    assert feats["pair_id"] == ["a", "b", "c"] and feats["positive"][1] == feats["positive"][2] == "Mo ne sa lu." + ctx
+    assert max(len(x) for x in feats["input_ids"]) <= adapter.max_query_len
+    batch = adapter.collate([feats[i] for i in range(3)], tok.pad_token_id)
+    assert set(batch) == {"input_ids", "attention_mask", "positive_ids", "positive_mask"}
+    # outputs: (query, positive) embeddings; query c points at the shared sentence like b does
+    e = np.eye(4, dtype=np.float32)
+    outputs = [np.stack([e[0], e[0]]), np.stack([e[1], e[1]]), np.stack([e[1] + 0.1 * e[2], e[1]])]
+    preds = adapter.decode(outputs, feats, ex, None)
+    assert [p[0] for p in preds] == ["a", "b", "b"] and all(len(p) == 2 for p in preds)  # pool: a, b
+    assert adapter.example_stats(preds, ex, None) == {"ap": [1.0, 1.0, 1.0]}
+    assert adapter.dev_score([["b", "a"], ["b", "a"], ["b", "a"]], ex, None) == pytest.approx(100 * (0.5 + 1 + 1) / 3)
