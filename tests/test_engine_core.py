@@ -183,3 +183,15 @@ def test_feature_cache_is_reused(encoder, tmp_path):
     cached_featurize(CLS, ex, tok, 16, True, task, tmp_path / "fc")  # another max length: a new entry
     assert len(list((tmp_path / "fc").iterdir())) == 2
     assert max(first["length"]) <= 32 and all(r[0] == tok.bos_token_id for r in first["input_ids"])
+
+
+def test_gradient_checkpointing_gives_the_same_model(encoder, tmp_path):
+    task = toydata.task("sst2", "classification", ["n", "p"])
+    data = TaskData(task, toydata.classification_set(64, 1, pair=False), None)
+    finetune(encoder, [data], hp(max_steps=4, batch_size=8), seed=0, out_dir=tmp_path / "plain")
+    finetune(encoder, [data], hp(max_steps=4, batch_size=8, gradient_checkpointing=True), seed=0, out_dir=tmp_path / "ckpt")
+    a = load_file(str(tmp_path / "plain" / "encoder" / "model.safetensors"))
+    b = load_file(str(tmp_path / "ckpt" / "encoder" / "model.safetensors"))
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
+    assert json.loads((tmp_path / "ckpt" / "finetune.json").read_text())["best_step"] == 4  # no dev set: the last step

@@ -72,3 +72,22 @@ def test_mask_tokens_80_10_10(tok_dir):
     assert masked.sum() / selected.sum() == pytest.approx(0.8, abs=0.03)
     assert unchanged.sum() / selected.sum() == pytest.approx(0.1 + 0.1 / len(tok), abs=0.03)
     assert torch.equal(inputs[~selected], ids[~selected])
+
+
+def test_xxl_style_config_loads_xl_encoder_with_its_weights(tmp_path):
+    """XLM-R XXL's hub config says model_type 'xlm-roberta' but architectures 'XLMRobertaXLForMaskedLM'."""
+    from transformers import XLMRobertaXLConfig, XLMRobertaXLForMaskedLM, XLMRobertaXLModel
+
+    from xstilts.engine.modeling import load_encoder
+
+    cfg = XLMRobertaXLConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                             intermediate_size=64, max_position_embeddings=66)
+    torch.manual_seed(0)
+    mlm = XLMRobertaXLForMaskedLM(cfg)
+    mlm.save_pretrained(str(tmp_path))
+    raw = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**raw, "model_type": "xlm-roberta"}))
+    enc = load_encoder(str(tmp_path))
+    assert isinstance(enc, XLMRobertaXLModel)
+    ref = mlm.roberta.encoder.layer[1].output.dense.weight
+    assert torch.equal(enc.encoder.layer[1].output.dense.weight, ref)

@@ -77,7 +77,7 @@ def load_encoder(path: str, gradient_checkpointing: bool = False, dtype=None):
     finally:
         hf_logging.set_verbosity(level)
     if gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     return model
 
 
