@@ -100,3 +100,12 @@ def _restrict(table, keep):
                              run_scores=[c.run_scores[k] for k in sel], seeds=[c.seeds[k] for k in sel],
                              within_var=c.within_var[sel]))
     return CellTable([table.systems[j] for j in keep], cells, table.lookup, table.bench_tasks)
+
+
+def test_size_contrasts_are_differences_of_benchmark_gains(study):
+    _, _, table, b, ests, W = study
+    est = b.layout.score_vector() @ W
+    s = table.sizes
+    g = [_get(ests, est, "benchmark_gain_xtreme", "mean_single", p) for p in s]
+    assert _get(ests, est, "size_contrast_xtreme", "mean_single", s[2]) == pytest.approx(g[2] - g[1])
+    assert _get(ests, est, "endpoint_contrast_xtreme", "mean_single", s[-1]) == pytest.approx(g[-1] - g[0])

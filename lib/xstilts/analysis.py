@@ -6,6 +6,20 @@ bootstrap (xstilts.stats.bootstrap), Holm over the confirmatory family, BH over 
 slopes, the secondary tests, the §8 figures and a paragraph stating the answer. The analysis notebook
 calls the same function on the study's runs; `xstilts calibrate` runs the simulation study that shows
 the bootstrap is calibrated.
+
+estimates.csv: estimand, arm, estimate, ci_low, ci_high, p_value, params (params filled for per-size
+rows). Scores in points (0-100), slopes in points per decade of parameters. Estimand values:
+  baseline_{B}                 `none` score of benchmark B per size (no test)
+  benchmark_gain_{B}           G_B(s, i) per size and arm (B = xtreme | xtreme-r)
+  core_gain, slope_core        the common core (shared tasks, common languages; §4 B)
+  slope_{B}                    β_B(i), per arm
+  size_contrast_{B}            G(s_k) - G(s_k-1), params = the larger size; endpoint_contrast_{B}: largest - smallest
+  interaction                  γ(i) = β_xtreme-r(i) - β_xtreme(i), per arm
+  interaction_unique_tasks, interaction_added_languages, interaction_task_weights   its exact parts (§3.5)
+  task_gain_{B}:{task}, task_slope_{B}:{task}   per target (B's language list), per size / per arm
+  language_gain:{target}:{language}   per (task, language) cell, confirmatory arms only (no test)
+Arms: each intermediate arm present, `multitask`, and `mean_single` (mean of the single arms present).
+Also written: confirmatory.csv (Holm), task_slopes.csv (BH, BY), secondary_tests.csv, answer.md, figures.
 """
 
 from __future__ import annotations

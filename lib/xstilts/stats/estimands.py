@@ -207,6 +207,12 @@ class EstimandBuilder:
                 sl = self.slope(g[b])
                 if sl is not None:
                     out.append(Estimand(f"slope_{b}", arm, None, sl))
+                if not confirmatory_only and all(w is not None for w in g[b]) and len(self.sizes) >= 2:
+                    # §3.4: adjacent-size contrasts (params = the larger size) and the endpoint contrast
+                    for k in range(1, len(self.sizes)):
+                        out.append(Estimand(f"size_contrast_{b}", arm, self.sizes[k], _add((1.0, g[b][k]), (-1.0, g[b][k - 1]))))
+                    if len(self.sizes) > 2:
+                        out.append(Estimand(f"endpoint_contrast_{b}", arm, self.sizes[-1], _add((1.0, g[b][-1]), (-1.0, g[b][0]))))
             shared = self.shared_tasks()
             if len(benches) == 2 and shared and not confirmatory_only:
                 tx = self.table.bench_tasks[XTREME]
