@@ -261,7 +261,7 @@ def test_train_dual_encoder_learns_and_saves_an_encoder(tiny, tmp_path):
 
     path, _, _ = tiny
     train, dev = word_pairs(64, 8), word_pairs(24, 9)
-    t = task("mewslix", formats.ENTITY_RETRIEVAL, metric="mewslix_map20")  # registry keys hold "." (see report)
+    t = task("xtreme-r.mewslix", formats.ENTITY_RETRIEVAL, metric="mewslix_map20")
     adapter = adapter_for(formats.ENTITY_RETRIEVAL)
     hp = dual_encoder_config(formats.ENTITY_RETRIEVAL, lr=5e-4, max_steps=40, batch_size=16, grad_accum=1,
                              eval_every_steps=20, eval_subset=0, progress=False, cache_dir=str(tmp_path / "cache"))
