@@ -64,6 +64,15 @@ def test_windows_advance_by_doc_stride_and_cover_the_context(tokenizer):
         assert sorted(owner) == list(range(n_ctx)) and all(len(v) == 1 for v in owner.values())
 
 
+def test_adapter_doc_stride_follows_max_seq_len(tokenizer):
+    ex = qa_set([EXAMPLES[4]])
+    feats = Q.QAAdapter().featurize(ex, tokenizer, 24, False)
+    assert feats["window_start"][:3] == [0, 8, 16]  # 24 // 3 below the paper's 384 tokens
+    big = Q.QAAdapter().featurize(ex, tokenizer, 384, False)
+    assert big["window_start"] == [0]
+    assert Q.QAAdapter(doc_stride=5).featurize(ex, tokenizer, 24, False)["window_start"][:3] == [0, 5, 10]
+
+
 def test_question_truncated_to_max_query_length(tokenizer):
     long_q = " ".join(["where is the capital of china"] * 10)
     ex = qa_set([("q", EN, long_q, "cat")])

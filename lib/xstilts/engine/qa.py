@@ -278,7 +278,7 @@ class QAAdapter(BaseAdapter):
 
     format = formats.QA
 
-    def __init__(self, doc_stride: int = DOC_STRIDE, max_query_length: int = MAX_QUERY_LENGTH,
+    def __init__(self, doc_stride: int | None = None, max_query_length: int = MAX_QUERY_LENGTH,
                  n_best: int = N_BEST, max_answer_length: int = MAX_ANSWER_LENGTH):
         self.doc_stride = doc_stride
         self.max_query_length = max_query_length
@@ -286,8 +286,11 @@ class QAAdapter(BaseAdapter):
         self.max_answer_length = max_answer_length
 
     def featurize(self, examples, tokenizer, max_seq_len: int, train: bool):
+        """``doc_stride`` None: 128 at the paper's 384 tokens, a third of ``max_seq_len`` below that, so that
+        short profiles (e.g. 96 tokens) still get overlapping windows."""
+        stride = self.doc_stride if self.doc_stride is not None else min(DOC_STRIDE, max(1, max_seq_len // 3))
         return featurize_qa(examples, tokenizer, max_seq_len=max_seq_len, train=train,
-                            doc_stride=self.doc_stride, max_query_length=self.max_query_length)
+                            doc_stride=stride, max_query_length=self.max_query_length)
 
     def collate(self, features: list[dict], pad_token_id: int) -> dict[str, torch.Tensor]:
         ids = pad_sequences([f["input_ids"] for f in features], pad_token_id)
