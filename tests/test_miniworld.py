@@ -286,3 +286,18 @@ def test_panx_entities_are_names_of_the_world(world):
         assert any(t.startswith("B-") for t in tags)
         for tok, tag in zip(tokens, tags):
             assert (tag != "O") == (tok in names), (tokens, tags)
+
+
+def test_codeswitching_touches_only_the_corpus_and_follows_its_rates():
+    from xstilts.miniworld.corpus import corpus_lines
+
+    world = G.make_world(random.Random(0))
+    en = Language(ENGLISH, 0)
+    cyr = Language(Recipe("t3", "T3", script="Cyrl"), 0)
+    none = corpus_lines(cyr, world, 200, random.Random(1), en, 0.0, 0.5)
+    assert not any(ch.isascii() and ch.isalpha() for line in none for ch in line)
+    every = corpus_lines(cyr, world, 50, random.Random(1), en, 1.0, 1.0)
+    assert all(not any("CYRILLIC" in unicodedata.name(ch, "") for ch in line) for line in every)
+    some = corpus_lines(cyr, world, 400, random.Random(1), en, 0.2, 0.5)
+    mixed = sum(any(ch.isascii() and ch.isalpha() for ch in line) for line in some) / len(some)
+    assert 0.1 < mixed < 0.3

@@ -2,9 +2,24 @@
 
 `build_world(cfg, out_dir)` is the entry point (the `0_data` phase calls it with the profile's `world:`
 section); `load_world(out_dir)` re-registers the world's languages in `xstilts.languages` and returns
-the manifest. Every file is written through `xstilts.data.write_source`, so the miniature goes through
-the same loaders as the hub data; the build then checks, with `xstilts.data.source_for`, that every
-split a benchmark task reads exists.
+the manifest. Every dataset file is written through `xstilts.data.write_source`, so the miniature goes
+through the same loaders as the hub data; the build then checks, with `xstilts.data.source_for`, that
+every split a benchmark or intermediate task reads exists. The corpus (`corpus/<lang>.txt`) and
+`manifest.json` are written here. The manifest's `fingerprint` is the sha256 over every file's path and
+sha256 (manifest excluded): the run store's key for this world.
+
+Default languages (distance from English grows down the list; see `languages.Recipe.distance`):
+
+| code | tier | recipe |
+|---|---|---|
+| n1 | near | Latin script, half the content words are cognates, names shared |
+| n2 | near | Latin script, 15% cognates, adjective after the noun |
+| n3 | near | Cyrillic script, names transliterated (no surface anchors but digits) |
+| n4 | near | Greek script, verb-final, postpositions, names transliterated |
+| n5 | near | one CJK character per syllable, no spaces, names kept in Latin script |
+| f1 | far  | Armenian script, fully inverted order, fused affixes |
+| f2 | far  | Devanagari script, verb-final, fused postpositions, names not shared |
+| f3 | far  | Thai script, no spaces, verb-initial, adjective after the noun, names not shared |
 """
 
 from __future__ import annotations
@@ -81,6 +96,8 @@ DEFAULT_WORLD = {
     "task_languages": DEFAULT_TASK_LANGUAGES,  # test languages per benchmark analogue and task
     "share_names": None,         # null: per recipe; true/false: force name anchors on/off in every language
     "cognate_share": None,       # null: per recipe; a number in [0, 1]: the same overlap for every language
+    "codeswitch_sentences": 0.1,  # fraction of non-English corpus sentences that borrow English words
+    "codeswitch_words": 0.3,     # in such a sentence, the chance that each word is written as in English
 }
 
 BENCHMARK_TASKS = {
@@ -282,7 +299,8 @@ def build_world(cfg: dict | None, out_dir: Path | str) -> dict:
     for name, gen in tqdm(GENERATORS.items(), desc="miniworld tasks", leave=False):
         outputs += gen(ctx)
     _write(out_dir, outputs)
-    corpus = write_corpus(languages, world, int(cfg["sizes"]["corpus"]), out_dir, ctx.rng)
+    corpus = write_corpus(languages, world, int(cfg["sizes"]["corpus"]), out_dir, ctx.rng,
+                          float(cfg["codeswitch_sentences"]), float(cfg["codeswitch_words"]))
     missing = check_coverage(out_dir, manifest)
     if missing:
         raise RuntimeError("miniworld: files the task registry reads were not written:\n  " + "\n  ".join(missing[:20]))

@@ -29,7 +29,7 @@ class Tok:
 
     @property
     def upos(self) -> str:
-        return L.LEXICON[self.key].upos  # noqa: the lexicon is a flat dict lookup
+        return L.LEXICON[self.key].upos
 
     @property
     def kind(self) -> str:

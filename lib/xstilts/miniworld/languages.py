@@ -317,17 +317,23 @@ class Language:
             self._surface[(key, form)] = hit
         return hit
 
-    def realize(self, root: Node) -> Sentence:
+    def realize(self, root: Node, borrowed: frozenset = frozenset(), donor: "Language | None" = None) -> Sentence:
+        """The sentence in this language; leaves in `borrowed` are written as `donor` writes them
+        (code-switching: a donor word in this language's order and morphology)."""
         leaves = linearize(root, self.recipe)
+
+        def word(n: Node) -> str:
+            lang = donor if (donor is not None and n.index in borrowed) else self
+            return lang.surface(n.tok.key, n.tok.form)
+
         if self.recipe.fuse:
-            words = [{"text": self.surface(n.tok.key, n.tok.form), "upos": [n.tok.upos], "src": [n.index],
-                      "role": n.role} for n in leaves]
+            words = [{"text": word(n), "upos": [n.tok.upos], "src": [n.index], "role": n.role} for n in leaves]
             words = _fuse(words, prefix_adp=self.recipe.adp == "pre" and self.recipe.order != "reverse")
             tokens = [w["text"] for w in words]
             upos = [min(w["upos"], key=PRECEDENCE.index) for w in words]
             src = [tuple(w["src"]) for w in words]
         else:
-            tokens = [self.surface(n.tok.key, n.tok.form) for n in leaves]
+            tokens = [word(n) for n in leaves]
             upos = [n.tok.upos for n in leaves]
             src = [(n.index,) for n in leaves]
         text, offsets = self.join(tokens, upos)
