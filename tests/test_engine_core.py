@@ -74,7 +74,7 @@ def test_classification_trains_selects_on_dev_and_writes(encoder, tmp_path):
     assert res.best_score > 75  # chance is ~50
     meta = json.loads((out / "heads.json").read_text())
     assert meta == {"sst2": {"format": "classification", "task": "sst2", "num_labels": 2}}
-    assert set(load_file(str(out / "heads.safetensors"))) == {"sst2.dense.weight", "sst2.dense.bias", "sst2.out_proj.weight", "sst2.out_proj.bias"}
+    assert set(load_file(str(out / "heads.safetensors"))) == {"sst2/dense.weight", "sst2/dense.bias", "sst2/out_proj.weight", "sst2/out_proj.bias"}
     # the selected encoder is an ordinary transformers checkpoint
     AutoModel.from_pretrained(str(out / "encoder"))
     AutoTokenizer.from_pretrained(str(out / "encoder"))
@@ -128,10 +128,10 @@ def test_windows_split_at_word_boundaries():
 
 
 def test_carry_over_keeps_encoder_not_head(encoder, tmp_path):
-    inter_task = toydata.task("mnli", "classification", ["e", "n", "c"])
+    inter_task = toydata.task("intermediate.mnli", "classification", ["e", "n", "c"])  # registry-style keys
     inter = finetune(encoder, [TaskData(inter_task, toydata.classification_set(200, 1), toydata.classification_set(40, 2))],
                      hp(max_steps=20, eval_every_steps=0), seed=1, out_dir=tmp_path / "inter")
-    target_task = toydata.task("pawsx", "classification", ["0", "1"])
+    target_task = toydata.task("xtreme.pawsx", "classification", ["0", "1"])
     target_data = TaskData(target_task, toydata.classification_set(100, 3), toydata.classification_set(40, 4))
     # lr 0: what the target run saves is exactly what it loaded / initialised
     target = finetune(tmp_path / "inter", [target_data], hp(lr=0.0, max_steps=2, eval_every_steps=0), seed=2, out_dir=tmp_path / "target")
@@ -143,9 +143,9 @@ def test_carry_over_keeps_encoder_not_head(encoder, tmp_path):
     assert any(not torch.equal(base_enc[k], inter_enc[k]) for k in inter_enc)  # the intermediate run did train
     inter_head = load_file(str(tmp_path / "inter" / "heads.safetensors"))
     target_head = load_file(str(tmp_path / "target" / "heads.safetensors"))
-    assert set(target_head) == {"pawsx.dense.weight", "pawsx.dense.bias", "pawsx.out_proj.weight", "pawsx.out_proj.bias"}
-    assert not torch.equal(inter_head["mnli.dense.weight"], target_head["pawsx.dense.weight"])
-    assert not target_head["pawsx.dense.bias"].any()  # freshly initialised: zero bias
+    assert set(target_head) == {"xtreme__pawsx/dense.weight", "xtreme__pawsx/dense.bias", "xtreme__pawsx/out_proj.weight", "xtreme__pawsx/out_proj.bias"}
+    assert not torch.equal(inter_head["intermediate__mnli/dense.weight"], target_head["xtreme__pawsx/dense.weight"])
+    assert not target_head["xtreme__pawsx/dense.bias"].any()  # freshly initialised: zero bias
     # XCOPA's SIQA -> COPA sequence: init_heads_from carries the head too
     siqa = toydata.task("siqa", "multiple_choice", num_choices=3)
     finetune(encoder, [TaskData(siqa, toydata.multiple_choice_set(100, 1), None)], hp(max_steps=10), seed=0, out_dir=tmp_path / "siqa")
@@ -153,7 +153,7 @@ def test_carry_over_keeps_encoder_not_head(encoder, tmp_path):
     finetune(tmp_path / "siqa", [TaskData(copa, toydata.multiple_choice_set(50, 2), None)], hp(lr=0.0, max_steps=1),
              seed=0, out_dir=tmp_path / "copa", init_heads_from=tmp_path / "siqa")
     a, b = load_file(str(tmp_path / "siqa" / "heads.safetensors")), load_file(str(tmp_path / "copa" / "heads.safetensors"))
-    assert torch.equal(a["siqa.out_proj.weight"], b["xcopa.out_proj.weight"])
+    assert torch.equal(a["siqa/out_proj.weight"], b["xcopa/out_proj.weight"])
 
 
 def test_cpu_runs_bitwise_reproducible(encoder, tmp_path):

@@ -37,7 +37,7 @@ def test_multitask_heads_sampling_and_selection(encoder, tmp_path):
     nli = ["entailment", "neutral", "contradiction"]
     anli_r1 = toydata.task("anli_r1", "classification", nli, head="nli")
     snli = toydata.task("snli", "classification", nli, head="nli")
-    mc = toydata.task("hellaswag", "multiple_choice", num_choices=3)
+    mc = toydata.task("intermediate.hellaswag", "multiple_choice", num_choices=3)  # registry-style key
     tag = toydata.task("ccg", "tagging", toydata.TAGS, metric="token_accuracy")
     tasks = [
         TaskData(anli_r1, toydata.classification_set(300, 1), toydata.classification_set(40, 2)),
@@ -50,20 +50,20 @@ def test_multitask_heads_sampling_and_selection(encoder, tmp_path):
     res = finetune(encoder, tasks, hp, seed=0, out_dir=tmp_path / "mt")
     out = tmp_path / "mt"
     meta = json.loads((out / "heads.json").read_text())
-    assert sorted(meta) == ["ccg", "hellaswag", "nli"]  # ANLI+ sub-tasks share the "nli" head
+    assert sorted(meta) == ["ccg", "intermediate__hellaswag", "nli"]  # ANLI+ sub-tasks share the "nli" head
     assert meta["nli"]["num_labels"] == 3 and meta["ccg"]["format"] == "tagging"
-    keys = {k.split(".")[0] for k in load_file(str(out / "heads.safetensors"))}
-    assert keys == {"ccg", "hellaswag", "nli"}
+    keys = {k.split("/")[0] for k in load_file(str(out / "heads.safetensors"))}
+    assert keys == {"ccg", "intermediate__hellaswag", "nli"}
     log = [json.loads(l) for l in (out / "train_log.jsonl").read_text().splitlines()]
     steps = [r for r in log if "loss" in r]
     assert [r["step"] for r in steps] == list(range(1, 121))  # one record, hence one task, per optimiser step
     counts = Counter(r["task"] for r in steps)
-    assert set(counts) == {"anli_r1", "snli", "hellaswag", "ccg"}
+    assert set(counts) == {"anli_r1", "snli", "intermediate.hellaswag", "ccg"}
     assert counts["anli_r1"] > counts["snli"]  # sizes 300 vs 100: p = 0.5 vs 0.17
     evals = [r for r in log if "eval" in r]
     assert [r["step"] for r in evals] == [40, 80, 120]
     for r in evals:  # selection metric: the mean of the tasks' English dev metrics
-        assert set(r["eval"]) == {"anli_r1", "snli", "hellaswag", "ccg"}
+        assert set(r["eval"]) == {"anli_r1", "snli", "intermediate.hellaswag", "ccg"}
         assert r["score"] == pytest.approx(np.mean(list(r["eval"].values())))
     assert res.best_score == pytest.approx(max(r["score"] for r in evals))
 

@@ -33,7 +33,7 @@ class LoadedRun:
 
     def head_for(self, task) -> str:
         key = head_key(task)
-        if key in self.model.heads:
+        if key in self.model.head_formats:
             return key
         same = [k for k, m in self.meta.items() if m.get("task") == task.key]
         if same:
@@ -61,7 +61,7 @@ def load_run(run_dir: str | Path, device: str | torch.device | None = None) -> L
 
     model = EngineModel(encoder, [_T(k, m) for k, m in meta.items()])
     for k, sd in heads.items():
-        model.heads[k].load_state_dict(sd)
+        model.head(k).load_state_dict(sd)
     model.to(device).eval()
     return LoadedRun(run_dir, model, AutoTokenizer.from_pretrained(enc_dir), meta, device)
 

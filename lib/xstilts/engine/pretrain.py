@@ -142,7 +142,7 @@ def pretrain_mlm(arch: dict, tokenizer_dir, corpus_files: list, steps: int, batc
         "seed": seed, "blocks": len(blocks), "tokens_seen": steps * batch_size * seq_len,
         "first_loss": float(np.mean(losses[:10])), "final_loss": float(np.mean(losses[-10:])),
         "params": sum(p.numel() for p in model.parameters()), "non_embedding_params": non_embedding,
-        "train_seconds": seconds, "model_class": model_cls.__name__, "device": str(device),
+        "train_seconds": seconds, "seconds": seconds, "model_class": model_cls.__name__, "device": str(device),
     }
     (out_dir / "pretrain.json").write_text(json.dumps(summary, indent=1))
     return summary

@@ -181,9 +181,7 @@ def finetune(encoder: str | Path, tasks: list[TaskData], hp: TrainConfig, seed: 
             enc_out = out_dir / "encoder"
             unwrapped.encoder.save_pretrained(str(enc_out), state_dict=enc_sd, safe_serialization=True)
             tokenizer.save_pretrained(str(enc_out))
-            heads = {hk: {k[len(f"heads.{hk}."):]: v for k, v in state.items() if k.startswith(f"heads.{hk}.")}
-                     for hk in unwrapped.heads}
-            save_heads(heads, unwrapped.heads_meta(), out_dir)
+            save_heads(unwrapped.heads_state(state), unwrapped.heads_meta(), out_dir)
         acc.wait_for_everyone()
 
     best_score, best_scores, best_step, bad_evals = -math.inf, {}, 0, 0
