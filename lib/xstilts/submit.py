@@ -321,11 +321,11 @@ def run(args) -> int:
         print(f"dry run: wrote {len(paths) - 1} sbatch scripts and {paths[-1]} (nothing submitted)")
         return 0
     if args.executor == "local":
-        from submitit.core.utils import FailedJobError
+        from submitit.core.utils import FailedJobError, UncompletedJobError
 
         try:
             results = run_local(profile.name, jobs, out / "logs", args.runner, args.time, tuple(args.phase or ()))
-        except FailedJobError as err:
+        except (FailedJobError, UncompletedJobError) as err:   # a worker raised / was killed
             print(f"a worker failed; completed runs are kept, rerun the same command to resume:\n{err}", file=sys.stderr)
             return 1
         (out / "local_results.json").write_text(json.dumps(results, indent=2) + "\n")
