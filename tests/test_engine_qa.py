@@ -108,6 +108,14 @@ def test_training_labels_point_at_the_answer(tokenizer, max_len, stride):
     assert inside >= len(EXAMPLES)  # every answer lies inside at least one window
 
 
+def test_training_skips_misaligned_answers(tokenizer):
+    bad = datasets.Dataset.from_dict({"id": ["ok", "bad"], "context": [EN, EN], "question": ["q", "q"],
+                                      "answers": [{"text": ["cat"], "answer_start": [4]},
+                                                  {"text": ["cat"], "answer_start": [5]}]})
+    assert Q.featurize_qa(bad, tokenizer, 64, train=True)["example_index"] == [0]
+    assert Q.featurize_qa(bad, tokenizer, 64, train=False)["example_index"] == [0, 1]
+
+
 def one_hot_logits(length, start, end):
     logits = np.full((length, 2), -10.0, dtype=np.float32)
     logits[start, 0] = 5.0

@@ -136,9 +136,9 @@ def featurize_qa(examples, tokenizer, max_seq_len: int = MAX_SEQ_LEN, train: boo
                 start_char = int(answer_starts[0])
                 end_char = start_char + len(texts[0])
                 if context[start_char:end_char] != texts[0]:
-                    n_unaligned += 1
-                else:
-                    answer_span = _token_span(c_off, start_char, end_char)
+                    n_unaligned += 1  # legacy squad skips "Could not find answer" examples
+                    continue
+                answer_span = _token_span(c_off, start_char, end_char)
         head = len(prefix) + len(question_ids) + len(middle)
         owner = None if train else _max_context_owner(starts, window, len(c_ids))
         for w, ws in enumerate(starts):
@@ -161,7 +161,7 @@ def featurize_qa(examples, tokenizer, max_seq_len: int = MAX_SEQ_LEN, train: boo
                 rows["offsets"].append(offsets)
                 rows["max_context"].append(flags)
     if n_unaligned:
-        log.warning("qa featurize: %d training examples whose answers[text][0] does not match context[answer_start:] were left without an answer label (labelled on <s>)", n_unaligned)
+        log.warning("qa featurize: skipped %d training examples whose answers[text][0] does not match the context at answer_start", n_unaligned)
     return datasets.Dataset.from_dict(rows)
 
 
