@@ -300,6 +300,11 @@ def main(argv: list[str] | None = None) -> int:
         from xstilts.paths import repo_root
 
         out = repo_root() / "outputs" / "bench" / "bench.json"
+    import datasets
+    from transformers.utils import logging as hf_logging
+
+    datasets.disable_progress_bars()
+    hf_logging.set_verbosity_error()
     t0 = time.perf_counter()
     res = run_bench(out, steps=args.steps, rounds=args.rounds, threads=args.threads or None, timer=args.timer)
     for key in ("trainer_vs_bare", "trainer_vs_hf_trainer", "trainer_vs_hf_trainer_dynamic_padding", "eval_vs_hf_trainer",

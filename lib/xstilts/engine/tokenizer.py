@@ -36,7 +36,7 @@ def train_tokenizer(files: list[str | Path], vocab_size: int, out_dir: str | Pat
     Returns the loaded ``PreTrainedTokenizerFast``.
     """
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
     files = [Path(f) for f in files]
@@ -47,7 +47,7 @@ def train_tokenizer(files: list[str | Path], vocab_size: int, out_dir: str | Pat
         raise ValueError(f"train_tokenizer: vocab_size={vocab_size} is too small (need > {len(SPECIAL_TOKENS) + 1})")
 
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Replace(r"\s+", " ")])
+    tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Replace(Regex(r"\s+"), " ")])
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
     tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
     trainer = trainers.BpeTrainer(
