@@ -235,7 +235,9 @@ def finetune(encoder: str | Path, tasks: list[TaskData], hp: TrainConfig, seed: 
                     break
     bar.close()
     seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
-    if not dev_sets:
+    if not dev_sets or best_step == 0:  # nothing to select on (or no finite dev score): keep the last step
+        if dev_sets:
+            write_log({"step": step, "event": "no_finite_dev_score", "kept": "last step"})
         best_step, best_score = step, None
         save_checkpoint()
     write_log({"event": "end", "steps": step, "best_step": best_step, "best_score": best_score,
