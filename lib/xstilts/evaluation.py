@@ -96,7 +96,7 @@ def _evaluate(s, task, model_dir: str, languages: list[str], world_dir, out_dir:
     from .engine import zero_shot_eval
 
     options = {}
-    if task.format in F.RETRIEVAL_FORMATS:
+    if task.format in (F.BITEXT_MINING, F.SENTENCE_RETRIEVAL):  # dual encoders keep their trained pooling
         options = _retrieval_options(s, model_dir)
     if task.format == F.BITEXT_MINING:  # threshold tuned on the dev (BUCC sample) gold, applied to test
         results = {}
