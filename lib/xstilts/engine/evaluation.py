@@ -78,8 +78,11 @@ def predict(run_dir_or_model, task, examples, max_seq_len: int | None = None, ba
     from xstilts.engine.cache import cached_featurize
 
     run = run_dir_or_model if isinstance(run_dir_or_model, LoadedRun) else load_run(run_dir_or_model)
+    hp = _run_hp(run)
     if max_seq_len is None:
-        max_seq_len = _run_max_seq_len(run)
+        max_seq_len = int(hp.get("max_seq_len") or 256)
+    if cache_dir is None:
+        cache_dir = hp.get("cache_dir")  # the training run's feature cache
     adapter = adapter_for(task.format)
     features = cached_featurize(adapter, examples, run.tokenizer, max_seq_len, False, task, cache_dir)
     with _autocast(run.device):
@@ -88,11 +91,12 @@ def predict(run_dir_or_model, task, examples, max_seq_len: int | None = None, ba
     return adapter.decode(outputs, features, examples, task), outputs
 
 
-def _run_max_seq_len(run: LoadedRun) -> int:
+def _run_hp(run: LoadedRun) -> dict:
+    """The training run's TrainConfig as written in ``finetune.json`` ({} if absent)."""
     spec = run.run_dir / "finetune.json" if run.run_dir else None
     if spec and spec.is_file():
-        return int(json.loads(spec.read_text())["hp"]["max_seq_len"])
-    return 256
+        return json.loads(spec.read_text()).get("hp", {})
+    return {}
 
 
 def score_from_stats(stats: dict[str, list]) -> dict[str, float]:
