@@ -301,3 +301,15 @@ def test_codeswitching_touches_only_the_corpus_and_follows_its_rates():
     some = corpus_lines(cyr, world, 400, random.Random(1), en, 0.2, 0.5)
     mixed = sum(any(ch.isascii() and ch.isalpha() for ch in line) for line in some) / len(some)
     assert 0.1 < mixed < 0.3
+
+
+def test_overlap_knobs_share_the_right_word_classes():
+    dialect = Language(Recipe("t1", "T1", cognate_share=0.0, function_share=1.0), 0)
+    distant = Language(Recipe("t2", "T2", cognate_share=1.0, function_share=0.0, share_names=False), 0)
+    for key in ("not", "the", "did", "in", "because"):
+        assert dialect.surface(key, "") == key and distant.surface(key, "") != key
+    for key, form in (("apple", "pl"), ("buy", "past"), ("red", "")):
+        assert dialect.surface(key, form) != L.english_form(key, form)
+        assert distant.surface(key, form) == L.english_form(key, form)
+    assert dialect.surface("Tolmar", "") == "Tolmar" and distant.surface("Tolmar", "") != "Tolmar"
+    assert distant.surface("7", "") == "7"  # digits are always shared

@@ -12,7 +12,7 @@ Default languages (distance from English grows down the list; see `languages.Rec
 
 | code | tier | recipe |
 |---|---|---|
-| n1 | near | Latin script, half the content words are cognates, names shared |
+| n1 | near | Latin script, every function word and half the content words shared, names shared (dialect-like) |
 | n2 | near | Latin script, 15% cognates, adjective after the noun |
 | n3 | near | Cyrillic script, names transliterated (no surface anchors but digits) |
 | n4 | near | Greek script, verb-final, postpositions, names transliterated |
@@ -65,7 +65,7 @@ SIZE_PRESETS = {
 # The derived languages: nearer ones are tested by the XTREME analogue; the XTREME-R analogue adds the
 # far ones (as XTREME-R adds typologically diverse languages). `tier` says which.
 DEFAULT_LANGUAGES = [
-    {"code": "n1", "name": "MiniN1", "tier": "near", "cognate_share": 0.5},
+    {"code": "n1", "name": "MiniN1", "tier": "near", "cognate_share": 0.5, "function_share": 1.0},
     {"code": "n2", "name": "MiniN2", "tier": "near", "cognate_share": 0.15, "adj": "after"},
     {"code": "n3", "name": "MiniN3", "tier": "near", "script": "Cyrl"},
     {"code": "n4", "name": "MiniN4", "tier": "near", "script": "Grek", "order": "sov", "adp": "post"},
@@ -95,7 +95,8 @@ DEFAULT_WORLD = {
     "languages": DEFAULT_LANGUAGES,   # derived-language recipes (xstilts.miniworld.languages.Recipe + tier)
     "task_languages": DEFAULT_TASK_LANGUAGES,  # test languages per benchmark analogue and task
     "share_names": None,         # null: per recipe; true/false: force name anchors on/off in every language
-    "cognate_share": None,       # null: per recipe; a number in [0, 1]: the same overlap for every language
+    "cognate_share": None,       # null: per recipe; a number in [0, 1]: the same content-word overlap everywhere
+    "function_share": None,      # null: per recipe; a number in [0, 1]: the same function-word overlap everywhere
     "codeswitch_sentences": 0.1,  # fraction of non-English corpus sentences that borrow English words
     "codeswitch_words": 0.3,     # in such a sentence, the chance that each word is written as in English
 }
@@ -155,8 +156,9 @@ def recipes(cfg: dict) -> dict[str, tuple[Recipe, str]]:
             raise ValueError(f"world.languages {spec.get('code')}: tier {tier!r}, expected near or far")
         if cfg["share_names"] is not None:
             spec["share_names"] = bool(cfg["share_names"])
-        if cfg["cognate_share"] is not None:
-            spec["cognate_share"] = float(cfg["cognate_share"])
+        for knob in ("cognate_share", "function_share"):
+            if cfg[knob] is not None:
+                spec[knob] = float(cfg[knob])
         recipe = Recipe.from_dict(spec)
         if recipe.code in out:
             raise ValueError(f"world.languages: code {recipe.code!r} appears twice")

@@ -6,7 +6,8 @@ Deshpande et al. 2022):
 - **lexicon relabelling**: every lexeme gets the language's own pseudo-word, built from the language's
   own syllable inventory, and every form (plural, past, base) its own suffix. `cognate_share` keeps that
   fraction of content words (nouns, verbs, adjectives, adverbs) in their English spelling (overlap, as
-  between related languages; function words are always relabelled);
+  between related languages) and `function_share` that fraction of function words (a dialect-like
+  neighbour shares its grammar words);
   `share_names` keeps person/organisation/place names (anchors, as real languages share names); digits
   are always shared.
 - **script change** (`script`): a character map from the Latin pseudo-spelling into another Unicode
@@ -52,8 +53,8 @@ ORDERS = ("svo", "sov", "vso", "reverse")
 PRECEDENCE = ["VERB", "NOUN", "PROPN", "PRON", "ADJ", "NUM", "ADV", "INTJ", "AUX", "ADP", "DET", "PART",
               "CCONJ", "SCONJ", "X", "PUNCT", "SYM"]
 VERB_GROUP = ("aux", "neg", "verb")
-# Cognates are content words (as between related languages); function words are always relabelled, so
-# which language keeps "not" or "the" is never left to chance.
+# Content words are shared at `cognate_share`, function words (determiners, auxiliaries, negation,
+# adpositions, conjunctions, pronouns) at `function_share`, so the two kinds of overlap are separate knobs.
 CONTENT = ("NOUN", "VERB", "ADJ", "ADV")
 CJK_PUNCT = {".": "。", "?": "？", ",": "，", "!": "！"}
 for _name, _table in SCRIPTS.items():
@@ -67,6 +68,7 @@ class Recipe:
     code: str
     name: str
     cognate_share: float = 0.0
+    function_share: float = 0.0
     share_names: bool = True
     script: str = "Latn"
     script_names: bool = True
@@ -86,8 +88,9 @@ class Recipe:
             raise ValueError(f"recipe {self.code}: order={self.order!r}, expected one of {ORDERS}")
         if self.adj not in ("before", "after") or self.adp not in ("pre", "post"):
             raise ValueError(f"recipe {self.code}: adj must be before/after and adp pre/post")
-        if not 0.0 <= self.cognate_share <= 1.0:
-            raise ValueError(f"recipe {self.code}: cognate_share={self.cognate_share} not in [0, 1]")
+        for name in ("cognate_share", "function_share"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"recipe {self.code}: {name}={getattr(self, name)} not in [0, 1]")
 
     @classmethod
     def from_dict(cls, d: dict) -> "Recipe":
@@ -105,7 +108,7 @@ class Recipe:
         """A documented distance score from English (0 = English): each transform adds its weight."""
         if self.code == "en":
             return 0.0
-        d = 1.0 - self.cognate_share
+        d = 1.0 - self.cognate_share + 0.5 * (1.0 - self.function_share)
         d += 0.0 if self.share_names else 0.5
         d += 1.0 if self.script != "Latn" else 0.0
         d += 0.5 if (self.script != "Latn" and self.script_names) else 0.0
@@ -116,7 +119,7 @@ class Recipe:
         return round(d, 3)
 
 
-ENGLISH = Recipe("en", "English", cognate_share=1.0)
+ENGLISH = Recipe("en", "English", cognate_share=1.0, function_share=1.0)
 
 
 def _stable_seed(*parts) -> int:
@@ -146,7 +149,8 @@ class Vocabulary:
             if lex.kind == "name" and recipe.share_names:
                 self.stems[key] = [key]
                 continue
-            keep = lex.upos in CONTENT and rng_share.random() < recipe.cognate_share
+            share = recipe.cognate_share if lex.upos in CONTENT else recipe.function_share
+            keep = lex.kind == "word" and rng_share.random() < share
             if keep:
                 self.stems[key] = [key]
                 continue
