@@ -190,12 +190,12 @@ def finetune(encoder: str | Path, tasks: list[TaskData], hp: TrainConfig, seed: 
     t0, c0 = time.perf_counter(), time.process_time()
     step = 0
     bar = tqdm(total=n_steps, desc=f"finetune {'+'.join(keys)}", disable=not (hp.progress and main))
-    running, running_n = 0.0, 0
+    running, running_n = torch.zeros((), device=device), 0  # a device tensor: no host sync per step
     for step in range(1, n_steps + 1):
         k = sampler()
         task = by_key[k].task
         hk, adapter, feats, stream = head_key(task), adapter_for(task.format), train_feats[k], streams[k]
-        step_loss = 0.0
+        step_loss = torch.zeros((), device=device)
         for m in range(hp.grad_accum):
             idx = next(stream)[rank::world]
             batch = _to_device(adapter.collate(_rows(feats, idx), pad_id), device)
@@ -204,7 +204,7 @@ def finetune(encoder: str | Path, tasks: list[TaskData], hp: TrainConfig, seed: 
             with ctx:
                 loss, _ = model(hk, batch)
                 acc.backward(loss / hp.grad_accum)
-            step_loss += float(loss.detach()) / hp.grad_accum
+            step_loss += loss.detach().float() / hp.grad_accum
             examples_seen += len(idx) * world
         if hp.max_grad_norm:
             acc.clip_grad_norm_(model.parameters(), hp.max_grad_norm)
@@ -215,10 +215,11 @@ def finetune(encoder: str | Path, tasks: list[TaskData], hp: TrainConfig, seed: 
         running_n += 1
         bar.update(1)
         if step % hp.log_every_steps == 0 or step == n_steps:
-            write_log({"step": step, "task": k, "loss": running / running_n, "lr": scheduler.get_last_lr()[0],
+            mean_loss = float(running) / running_n
+            write_log({"step": step, "task": k, "loss": mean_loss, "lr": scheduler.get_last_lr()[0],
                        "seconds": time.perf_counter() - t0})
-            bar.set_postfix(loss=f"{running / running_n:.4f}")
-            running, running_n = 0.0, 0
+            bar.set_postfix(loss=f"{mean_loss:.4f}")
+            running, running_n = torch.zeros((), device=device), 0
         last = step == n_steps
         if dev_sets and ((hp.eval_every_steps and step % hp.eval_every_steps == 0) or last):
             scores = evaluate()
