@@ -348,6 +348,7 @@ def add_cli(sub) -> None:
     c.add_argument("--n-sims", type=int, default=200, help="simulated studies per scenario (default 200)")
     c.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates per study (default 1000)")
     c.add_argument("--design", choices=("planned", "small"), default="planned", help="simulated design")
+    c.add_argument("--n-examples", type=int, default=None, help="test examples per (task, language) (planned: 400)")
     c.add_argument("--gamma", type=float, default=1.0, help="γ of the power scenario, points per decade (default 1)")
     c.add_argument("--seed", type=int, default=0)
     c.set_defaults(func=run_calibrate)
@@ -373,7 +374,8 @@ def run_analyze(args: argparse.Namespace) -> int:
 def run_calibrate(args: argparse.Namespace) -> int:
     from xstilts.stats.calibration import calibrate
 
-    summary = calibrate(args.n_sims, args.n_boot, args.out, design=args.design, gamma=args.gamma, seed=args.seed)
+    summary = calibrate(args.n_sims, args.n_boot, args.out, design=args.design, gamma=args.gamma, seed=args.seed,
+                        n_examples=args.n_examples)
     print(summary.to_string(index=False))
     return 0
 

@@ -10,6 +10,7 @@ on the same studies for comparison (statistics.md §7.4's warning).
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -83,9 +84,11 @@ def calibrate(n_sims: int = 200, n_boot: int = 1000, out_dir: Path | str = "cali
         design = planned_design(**kw) if design == "planned" else small_design(**kw)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
     sims = pd.concat([coverage_study(design, n_sims, n_boot, 0.0, seed, schemes, progress),
                       coverage_study(design, n_sims, n_boot, gamma, seed + 1, schemes, progress)], ignore_index=True)
     summary = summarise(sims)
+    elapsed = time.perf_counter() - t0
     sims.to_csv(out_dir / "calibration_sims.csv", index=False)
     summary.to_csv(out_dir / "calibration.csv", index=False)
     gam = summary[summary.estimand == "interaction"].copy()
@@ -94,7 +97,8 @@ def calibrate(n_sims: int = 200, n_boot: int = 1000, out_dir: Path | str = "cali
     cols = ["gamma", "scheme", "arm", "n", "coverage", "rejection_rate", "se_ratio"]
     print(f"Calibration of the joint bootstrap: {n_sims} studies per scenario, {n_boot} replicates each, "
           f"{len(design.sizes)} sizes, {len(design.arms)} intermediate arms, seeds {design.seeds_arm} per arm / "
-          f"{design.seeds_none} for none, {design.n_examples} examples per (task, language).")
+          f"{design.seeds_none} for none, {design.n_examples} examples per (task, language); "
+          f"{elapsed:.0f} s ({elapsed / (2 * n_sims):.1f} s per study, {len(schemes)} schemes).")
     print("γ rows (coverage target 0.95; rejection target 0.05 at γ = 0, power otherwise):")
     print(gam[cols].to_string(index=False))
     return summary
