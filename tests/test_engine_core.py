@@ -195,3 +195,21 @@ def test_gradient_checkpointing_gives_the_same_model(encoder, tmp_path):
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
     assert json.loads((tmp_path / "ckpt" / "finetune.json").read_text())["best_step"] == 4  # no dev set: the last step
+
+
+
+def test_tagging_stats_match_official_seqeval():
+    import random
+    import warnings
+
+    from xstilts import metrics
+    from xstilts.engine.tagging import span_f1_points, span_stats
+
+    r = random.Random(0)
+    for tags in (toydata.TAGS, ["NOUN", "VERB", "ADJ", "DET", "PUNCT"]):  # NER and un-prefixed POS tags
+        gold = [[r.choice(tags) for _ in range(r.randint(1, 12))] for _ in range(200)]
+        pred = [[t if r.random() < 0.7 else r.choice(tags) for t in g] for g in gold]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            official = metrics.seqeval_f1(gold, pred).scores["f1"]
+        assert span_f1_points(span_stats(pred, gold)) == pytest.approx(official, abs=1e-9)

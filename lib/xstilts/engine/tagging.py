@@ -9,6 +9,8 @@ metric is token accuracy (jiant's CCG), word accuracy.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from seqeval.metrics.sequence_labeling import get_entities
 
@@ -39,8 +41,10 @@ def _fallback_tag(labels) -> str:
 def span_stats(predictions: list[list[str]], gold: list[list[str]]) -> dict[str, list]:
     """Per-sentence seqeval counts; their sums give exactly seqeval's micro F1 over all sentences."""
     tp, n_pred, n_gold = [], [], []
-    for p, g in zip(predictions, gold):
-        pe, ge = set(get_entities(list(p))), set(get_entities(list(g)))
+    with warnings.catch_warnings():  # un-prefixed POS tags: seqeval warns "... seems not to be NE tag" per chunk
+        warnings.simplefilter("ignore", UserWarning)
+        pairs = [(set(get_entities(list(p))), set(get_entities(list(g)))) for p, g in zip(predictions, gold)]
+    for pe, ge in pairs:
         tp.append(len(pe & ge))
         n_pred.append(len(pe))
         n_gold.append(len(ge))
