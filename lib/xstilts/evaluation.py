@@ -17,7 +17,6 @@ from pathlib import Path
 import pandas as pd
 
 from . import formats as F
-from .grid import is_eval_only
 
 log = logging.getLogger("xstilts")
 STAT_COLUMNS = ("correct", "tp", "n_pred", "n_gold", "em", "f1", "ap")
@@ -131,44 +130,44 @@ def run_target(s, run, run_dir: Path, encoder: str, world_dir: Path | None) -> d
     from .tasks import get_task
 
     tasks = [get_task(k) for k in run.spec["tasks"]]
-    lead = tasks[0]
+    trained = [t for t in tasks if t.train_schedule != "none"]
     fit = None
     if run.spec.get("train") is not None:
-        fit = _finetune(s, run, run_dir, encoder, lead, world_dir)
+        fit = _finetune(s, run, run_dir, encoder, trained[0], world_dir)
         model_dir = str(run_dir)
     else:
-        model_dir = encoder  # BUCC/Tatoeba: the parent encoder; Tatoeba-R: the SQuAD-trained run's
+        model_dir = encoder  # BUCC, XTREME Tatoeba: the parent encoder, untouched
     only = run.spec.get("eval_languages")
-    union: dict[str, None] = {}
+    by_name: dict[str, list] = {}  # entries of one task (both benchmarks) are evaluated once
     for task in tasks:
-        union.update(dict.fromkeys(test_languages(task, world_dir, only)))
-    results = _evaluate(s, lead, model_dir, list(union), world_dir, run_dir / "eval" / lead.name)
-    frames, score_rows = [], []
-    for task in tasks:
-        bench = task.benchmarks[0]
-        for lang in test_languages(task, world_dir, only):
-            res = results[lang]
-            frame = _stats_frame(res, task, lang)
-            frame.insert(0, "task", task.name)
-            frame.insert(0, "benchmark", bench)
-            frames.append(frame)
-            metrics = score_from_stats({c: frame[c].tolist() for c in STAT_COLUMNS if c in frame.columns})
-            score_rows.append({"benchmark": bench, "task": task.name, "language": lang, "metric": task.metric,
-                               "score": metrics.get("score", float("nan")),
-                               "chance": chance_score(task, lang, world_dir)})
+        by_name.setdefault(task.name, []).append(task)
+    frames, score_rows, union = [], [], set()
+    for name, entries in by_name.items():
+        languages = list(dict.fromkeys(lang for t in entries for lang in test_languages(t, world_dir, only)))
+        union |= set(languages)
+        results = _evaluate(s, entries[0], model_dir, languages, world_dir, run_dir / "eval" / name)
+        _write_submission(results, entries[0], run_dir / "submission", world_dir)
+        for task in entries:
+            bench = task.benchmarks[0]
+            for lang in test_languages(task, world_dir, only):
+                frame = _stats_frame(results[lang], task, lang)
+                frame.insert(0, "task", task.name)
+                frame.insert(0, "benchmark", bench)
+                frames.append(frame)
+                metrics = score_from_stats({c: frame[c].tolist() for c in STAT_COLUMNS if c in frame.columns})
+                score_rows.append({"benchmark": bench, "task": task.name, "language": lang, "metric": task.metric,
+                                   "score": metrics.get("score", float("nan")),
+                                   "chance": chance_score(task, lang, world_dir)})
     examples = pd.concat(frames, ignore_index=True)
     examples.to_parquet(run_dir / "examples.parquet", index=False)
     scores = pd.DataFrame(score_rows)
     scores.to_csv(run_dir / "scores.csv", index=False)
-    _write_submission(results, lead, run_dir / "submission", world_dir)
     summary = {"model": run.spec["model"], "arm": run.spec["arm"], "protocol": run.spec["protocol"],
                "seed": run.spec["seed_index"], "mean_score": round(float(scores["score"].mean()), 3),
                "languages": len(union)}
     if fit is not None:
         summary.update(dev_score=fit.best_score, best_step=fit.best_step, steps=fit.steps,
                        seconds=round(fit.train_seconds, 2))
-    if not is_eval_only(tasks) and fit is None:
-        summary["encoder_from"] = encoder
     return summary
 
 

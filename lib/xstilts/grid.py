@@ -77,55 +77,52 @@ def intermediate_runs(cfg: dict, data: Run, pretrained: dict[str, Run]) -> dict[
 
 
 def protocols(cfg: dict) -> dict[str, list]:
-    """Target protocols of the profile: entries sharing a protocol share runs (evaluated on the union)."""
+    """Target protocols of the profile: entries sharing a protocol share runs (evaluated on the union).
+
+    Tatoeba-R is scored from the encoder of the SQuAD-trained run (XTREME-R's run_tatoeba.sh), so it
+    joins the `xquad` protocol: that run evaluates it after training, and no checkpoint is kept for it.
+    """
     groups = defaultdict(list)
     for task in target_tasks(cfg):
         groups[task.protocol].append(task)
+    for protocol in list(groups):
+        borrow = encoder_protocol(groups[protocol])
+        if borrow:
+            if borrow not in groups:
+                raise ProfileError(f"target {groups[protocol][0].key} is scored from the encoder of the '{borrow}' "
+                                   f"run: add xtreme.{borrow} or xtreme-r.{borrow} to 'targets'")
+            groups[borrow].extend(groups.pop(protocol))
     return dict(groups)
 
 
 def is_eval_only(tasks) -> bool:
     """BUCC and XTREME Tatoeba: scored straight from the parent encoder, no fine-tuning, no seeds."""
-    return all(t.train_schedule == "none" and not dict(t.extra).get("encoder") for t in tasks)
+    return all(t.train_schedule == "none" for t in tasks)
 
 
 def encoder_protocol(tasks) -> str | None:
-    """Tatoeba-R is scored from the encoder of the SQuAD-trained target run (XTREME-R's run_tatoeba.sh)."""
+    """The protocol whose trained encoder scores these tasks (Tatoeba-R: the SQuAD-trained `xquad`)."""
     return "xquad" if any(dict(t.extra).get("encoder") == "squad-fine-tuned" for t in tasks) else None
 
 
 def target_runs(cfg: dict, data: Run, pretrained: dict[str, Run],
                 intermediate: dict[tuple[str, str], Run]) -> list[Run]:
-    """Target runs in dependency order: runs that borrow another run's encoder come after it."""
-    groups = protocols(cfg)
-    order = sorted(groups, key=lambda p: encoder_protocol(groups[p]) is not None)
-    runs: dict[tuple, Run] = {}
+    runs = []
     for model in cfg["models"]:
         for arm in cfg["arms"]:
+            parent = pretrained[model["name"]] if arm == ARM_NONE else intermediate[model["name"], arm]
             n_seeds = cfg["seeds"]["none" if arm == ARM_NONE else "intermediate"]
-            for protocol in order:
-                tasks = groups[protocol]
-                parent = pretrained[model["name"]] if arm == ARM_NONE else intermediate[model["name"], arm]
-                spec = {"data": data.id, "protocol": protocol, "model": model["name"], "arm": arm,
-                        "tasks": sorted(t.key for t in tasks), "eval_languages": cfg["eval_languages"],
-                        "retrieval": cfg["retrieval"]}
+            for protocol, tasks in protocols(cfg).items():
                 eval_only = is_eval_only(tasks)
-                if not eval_only and not encoder_protocol(tasks):
+                spec = {"parent": parent.id, "data": data.id, "protocol": protocol, "model": model["name"],
+                        "arm": arm, "tasks": sorted(t.key for t in tasks), "eval_languages": cfg["eval_languages"],
+                        "retrieval": cfg["retrieval"]}
+                if not eval_only:
                     spec["train"] = train_config(cfg, "target", protocol)
                 for seed in range(1 if eval_only else n_seeds):
-                    borrow = encoder_protocol(tasks)
-                    if borrow:
-                        if (model["name"], arm, borrow, seed) not in runs:
-                            raise ProfileError(f"target {tasks[0].key} is scored from the encoder of the '{borrow}' "
-                                             f"run: add xtreme.{borrow} or xtreme-r.{borrow} to 'targets'")
-                        run_parent = runs[model["name"], arm, borrow, seed]
-                    else:
-                        run_parent = parent
-                    runs[model["name"], arm, protocol, seed] = Run(
-                        "target", f"{model['name']}-{arm}-{protocol}-s{seed}",
-                        {**spec, "parent": run_parent.id, "seed": cfg["seed"] + seed, "seed_index": seed})
-    by_protocol = {p: i for i, p in enumerate(order)}
-    return sorted(runs.values(), key=lambda r: by_protocol[r.spec["protocol"]])
+                    runs.append(Run("target", f"{model['name']}-{arm}-{protocol}-s{seed}",
+                                    {**spec, "seed": cfg["seed"] + seed, "seed_index": seed}))
+    return runs
 
 
 def plan_runs(profile: Profile) -> dict[str, list[Run]]:

@@ -10,8 +10,8 @@ throughput (outputs/bench/bench.json) overrides them. Everything is an upper bou
 stopping (patience) only shortens runs.
 
 Disk hygiene priced here: an intermediate checkpoint lives until every target run of its (size, arm)
-is done; a target run keeps no checkpoint unless a later run scores its encoder (Tatoeba-R uses the
-SQuAD-trained xquad encoder); hub checkpoints, raw datasets and tokenized features are cached once.
+is done; a target run keeps no checkpoint unless a later run scores its encoder (none does: Tatoeba-R
+is scored inside the SQuAD-trained xquad run); hub checkpoints, raw datasets and tokenized features are cached once.
 """
 
 from __future__ import annotations
@@ -324,25 +324,24 @@ class Pricer:
         spec = run.spec
         model = spec["model"]
         tasks = [self.registry[k] for k in spec["tasks"]]
-        name = tasks[0].name
-        langs: dict[str, None] = {}
+        trained = next((t for t in tasks if t.train_schedule != "none"), tasks[0])
+        by_name: dict[str, dict[str, None]] = {}  # each task (both benchmarks' entries) is evaluated once
         for t in tasks:
-            langs.update(dict.fromkeys(t.languages))
-        if spec.get("eval_languages"):
-            langs = {lang: None for lang in langs if lang in spec["eval_languages"]}
+            by_name.setdefault(t.name, {}).update(dict.fromkeys(t.languages))
         cost = RunCost("target", run.id, model=model, arm=spec["arm"], protocol=spec["protocol"],
                        params=self.params[model])
         hp = spec.get("train")
         if hp is not None:
             cost.steps, cost.train_examples, cost.train_tokens, dev_tokens, dev_examples = self._train(
-                [(name, tasks[0])], hp)
+                [(trained.name, trained)], hp)
             cost.eval_tokens += dev_tokens
             cost.eval_examples += dev_examples
-        test = self.sizes.per_language(name, "test", list(langs))
-        corpus = self.sizes.corpus(name, list(langs))
-        for split in (*test, *corpus):
-            cost.eval_examples += split.examples
-            cost.eval_tokens += split.total_tokens
+        for name, langs in by_name.items():
+            if spec.get("eval_languages"):
+                langs = {lang: None for lang in langs if lang in spec["eval_languages"]}
+            for split in (*self.sizes.per_language(name, "test", list(langs)), *self.sizes.corpus(name, list(langs))):
+                cost.eval_examples += split.examples
+                cost.eval_tokens += split.total_tokens
         return self._finish(cost, hp)
 
 
@@ -536,7 +535,7 @@ def format_plan(plan: Plan) -> str:
     out.append(f"disk: peak {si(d['peak'], 'B')} with hygiene (without: {si(d['peak_without_hygiene'], 'B')}) = "
                f"hub models {si(d['hub_models'], 'B')} + datasets {si(d['datasets'], 'B')} + features "
                f"{si(d['features'], 'B')} + intermediate ckpts {si(d['intermediate_checkpoints'], 'B')} + ckpts "
-               f"kept for Tatoeba-R {si(d['borrowed_target_checkpoints'], 'B')} + in flight "
+               f"kept for later runs {si(d['borrowed_target_checkpoints'], 'B')} + in flight "
                f"{si(d['in_flight_target_checkpoints'], 'B')} + run outputs {si(d['run_outputs'], 'B')}")
     u = plan.reuse
     out.append(f"reuse: intermediate checkpoints shared by every target save {hours(u['intermediate_gpu_hours_saved'])} "
@@ -626,7 +625,7 @@ def run(args) -> int:
     from .tasks import LicenceGatedError
 
     try:
-        profile = load_profile(args.profile)
+        profile = load_profile(args.profile, check_licences=False)
     except (ProfileError, LicenceGatedError) as err:
         print(f"xstilts {args.command}: {err}", file=sys.stderr)
         return 2
