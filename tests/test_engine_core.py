@@ -183,6 +183,8 @@ def test_feature_cache_is_reused(encoder, tmp_path):
     cached_featurize(CLS, ex, tok, 16, True, task, tmp_path / "fc")  # another max length: a new entry
     assert len(list((tmp_path / "fc").iterdir())) == 2
     assert max(first["length"]) <= 32 and all(r[0] == tok.bos_token_id for r in first["input_ids"])
+    subset = cached_featurize(CLS, ex.select(range(10)), tok, 32, True, task, tmp_path / "fc")  # a view of the same table
+    assert len(subset) == 10 and len(list((tmp_path / "fc").iterdir())) == 3
 
 
 def test_gradient_checkpointing_gives_the_same_model(encoder, tmp_path):

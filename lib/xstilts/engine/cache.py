@@ -54,17 +54,25 @@ def data_fingerprint(examples: datasets.Dataset) -> str:
     from the files and the transforms, so it is stable across processes)."""
     if examples.cache_files:
         return "fp-" + examples._fingerprint
-    sink = io.BytesIO()
     import pyarrow as pa
 
-    table = examples.data.table if hasattr(examples.data, "table") else examples.data
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return hashlib.sha256(sink.getvalue()).hexdigest()[:16]
+    digest = hashlib.sha256()
+    tables = [examples.data]
+    if examples._indices is not None:  # a select()/shuffle() view: the rows it shows, not the whole table
+        tables.append(examples._indices)
+    for t in tables:
+        table = t.table if hasattr(t, "table") else t
+        sink = io.BytesIO()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        digest.update(sink.getvalue())
+    return digest.hexdigest()[:16]
 
 
 def cache_key(task_key: str, adapter: FormatAdapter, tokenizer, max_seq_len: int, train: bool, examples) -> str:
-    parts = [str(task_key), adapter.format, str(FEATURIZER_VERSION), tokenizer_fingerprint(tokenizer),
+    # an adapter may carry ``featurizer_version`` (bump it when its features change) and ``featurizer_options``
+    version = f"{FEATURIZER_VERSION}.{getattr(adapter, 'featurizer_version', 0)}:{getattr(adapter, 'featurizer_options', '')}"
+    parts = [str(task_key), adapter.format, version, tokenizer_fingerprint(tokenizer),
              str(max_seq_len), "train" if train else "eval", data_fingerprint(examples)]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
 
