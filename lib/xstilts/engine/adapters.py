@@ -36,6 +36,9 @@ Contract (what the trainer relies on):
   trained head (retrieval from pooled encoder states) implement this; ``zero_shot_eval`` calls it
   instead of the featurize/forward/decode path.
 
+- Optional attributes ``featurizer_version`` (int) and ``featurizer_options`` (str): part of the
+  tokenized-feature cache key (engine/cache.py); bump/set them when the features an adapter writes change.
+
 ``ADAPTERS`` maps a format name of ``xstilts.formats`` to its adapter; ``register_adapter`` adds one.
 ``adapter_for(format)`` imports the built-in adapter modules lazily so that importing the engine
 stays cheap.
