@@ -6,7 +6,6 @@ Inputs ``<s> A </s></s> B </s>`` truncated longest-first to ``max_seq_len``; RoB
 from __future__ import annotations
 
 import numpy as np
-import torch
 import torch.nn.functional as F
 
 from xstilts import formats

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from xstilts import formats
-from xstilts.engine.adapters import BaseAdapter, pad_sequences, register_adapter
+from xstilts.engine.adapters import BaseAdapter, register_adapter
 from xstilts.engine.classification import accuracy_points, accuracy_stats
 from xstilts.engine.heads import ClassificationHead
 

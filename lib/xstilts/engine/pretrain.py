@@ -9,7 +9,6 @@ into ``seq_len`` blocks (``<s> ... </s>``), as RoBERTa's full-sentences packing.
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 

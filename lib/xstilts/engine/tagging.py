@@ -17,7 +17,7 @@ from seqeval.metrics.sequence_labeling import get_entities
 import torch.nn.functional as F
 
 from xstilts import formats
-from xstilts.engine.adapters import BaseAdapter, num_labels, pad_sequences, register_adapter
+from xstilts.engine.adapters import BaseAdapter, num_labels, register_adapter
 from xstilts.engine.heads import TokenHead
 
 
