@@ -270,12 +270,15 @@ def decomposition_plot(est: pd.DataFrame, path: Path, arms=("mean_single", "mult
 
 def calibration_plot(summary: pd.DataFrame, path: Path) -> Path:
     """Coverage / rejection rates of each bootstrap scheme against the 95% / 5% targets."""
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    n_bars = summary.scheme.nunique()
+    fig, axes = plt.subplots(1, 2, figsize=(max(9, 1.1 * n_bars * 2), 4.2))
     for ax, col, target, title in ((axes[0], "coverage", 0.95, "95% CI coverage of γ"),
                                    (axes[1], "rejection_rate", 0.05, "rejection of γ = 0")):
         sns.barplot(data=summary, x="scheme", y=col, hue="scenario", ax=ax)
         ax.axhline(target, color="k", ls="--", lw=0.8)
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("")
-        ax.tick_params(axis="x", labelsize=8)
+        ax.set_ylim(0, 1.05)
+        ax.tick_params(axis="x", labelsize=7, rotation=60)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.35), ncol=2)
     return _save(fig, path)
