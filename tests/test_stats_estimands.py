@@ -109,3 +109,23 @@ def test_size_contrasts_are_differences_of_benchmark_gains(study):
     g = [_get(ests, est, "benchmark_gain_xtreme", "mean_single", p) for p in s]
     assert _get(ests, est, "size_contrast_xtreme", "mean_single", s[2]) == pytest.approx(g[2] - g[1])
     assert _get(ests, est, "endpoint_contrast_xtreme", "mean_single", s[-1]) == pytest.approx(g[-1] - g[0])
+
+
+def test_protocol_part_appears_when_shared_cells_differ_and_keeps_the_identity():
+    import pandas as pd
+
+    from xstilts.stats.cells import cells_from_table
+    from xstilts.stats.simulate import simulate_table
+
+    df = simulate_table(small_design(n_examples=20), gamma=0.0, seed=2)
+    m = (df.benchmark == "xtreme-r") & (df.task == "udpos")
+    df.loc[m, "tp"] = (df.loc[m, "tp"] - 1).clip(lower=0)       # XTREME-R scores udpos differently
+    for frame, expect in ((df, True), (simulate_table(small_design(n_examples=20), gamma=0.0, seed=2), False)):
+        b = EstimandBuilder(cells_from_table(frame))
+        ests = b.build(confirmatory_only=True)
+        est = b.layout.score_vector() @ weight_matrix(ests, b.layout.n_columns)
+        names = {e.name for e in ests}
+        assert ("interaction_protocol" in names) is expect
+        parts = [n for n in names if n.startswith("interaction_")]
+        g = _get(ests, est, "interaction", "mean_single")
+        assert sum(_get(ests, est, n, "mean_single") for n in parts) == pytest.approx(g, abs=1e-9)

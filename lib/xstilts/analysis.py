@@ -15,7 +15,8 @@ rows). Scores in points (0-100), slopes in points per decade of parameters. Esti
   slope_{B}                    β_B(i), per arm
   size_contrast_{B}            G(s_k) - G(s_k-1), params = the larger size; endpoint_contrast_{B}: largest - smallest
   interaction                  γ(i) = β_xtreme-r(i) - β_xtreme(i), per arm
-  interaction_unique_tasks, interaction_added_languages, interaction_task_weights   its exact parts (§3.5)
+  interaction_unique_tasks, interaction_added_languages, interaction_task_weights   its exact parts (§3.5);
+  interaction_protocol         the fourth part, only where a shared task's XTREME and XTREME-R cells differ
   task_gain_{B}:{task}, task_slope_{B}:{task}   per target (B's language list), per size / per arm
   language_gain:{target}:{language}   per (task, language) cell, confirmatory arms only (no test)
 Arms: each intermediate arm present, `multitask`, and `mean_single` (mean of the single arms present).
@@ -209,8 +210,10 @@ def answer_paragraph(est: pd.DataFrame, conf: pd.DataFrame, notes: list[str], n_
             s += f"; the difference γ = {_fmt(g)} points per decade{ph}"
             comp = {n: get(n) for n in ("interaction_unique_tasks", "interaction_added_languages", "interaction_task_weights")}
             if all(v is not None for v in comp.values()):
+                prot = get("interaction_protocol")
                 s += (f" (unique tasks {_fmt(comp['interaction_unique_tasks'])}, added languages "
-                      f"{_fmt(comp['interaction_added_languages'])}, task weights {_fmt(comp['interaction_task_weights'])})")
+                      f"{_fmt(comp['interaction_added_languages'])}, task weights {_fmt(comp['interaction_task_weights'])}"
+                      + (f", protocol/data version of shared tasks {_fmt(prot)}" if prot is not None else "") + ")")
             verdict = ("the CI excludes 0" if (g.ci_low > 0 or g.ci_high < 0) else
                        "the CI includes 0, which is not evidence of no difference")
             s += f": {verdict}"

@@ -245,12 +245,14 @@ def language_heatmap(est: pd.DataFrame, path: Path, arm: str = "mean_single") ->
 
 def decomposition_plot(est: pd.DataFrame, path: Path, arms=("mean_single", "multitask")) -> Path:
     """γ and its components (unique tasks, added languages, task weights) with 95% CIs."""
-    names = ["interaction", "interaction_unique_tasks", "interaction_added_languages", "interaction_task_weights"]
+    names = ["interaction", "interaction_unique_tasks", "interaction_added_languages", "interaction_task_weights",
+             "interaction_protocol"]
     d = est[est.estimand.isin(names) & est.arm.isin(arms)].copy()
     if d.empty:
         return _empty(path, "γ and its decomposition need both benchmarks and >= 2 sizes")
     d["component"] = d.estimand.str.replace("interaction_", "").str.replace("interaction", "γ (total)").str.replace("_", " ")
-    order = ["γ (total)", "unique tasks", "added languages", "task weights"]
+    order = ["γ (total)", "unique tasks", "added languages", "task weights", "protocol"]
+    order = [o for o in order if o in set(d.component)]
     arms = [a for a in arms if a in set(d.arm)]
     fig, ax = plt.subplots(figsize=(1.6 * len(order) * len(arms) / 1.5 + 2, 3.6))
     width = 0.8 / len(arms)
@@ -263,7 +265,8 @@ def decomposition_plot(est: pd.DataFrame, path: Path, arms=("mean_single", "mult
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xticks(range(len(order)), order)
     ax.set_ylabel("points per decade of params")
-    ax.set_title("γ = β(XTREME-R) − β(XTREME) and its parts (protocol part not estimable)", fontsize=9)
+    note = "" if "protocol" in order else " (protocol part: not estimable, shared cells identical)"
+    ax.set_title("γ = β(XTREME-R) − β(XTREME) and its parts" + note, fontsize=9)
     ax.legend(fontsize=8)
     return _save(fig, path)
 

@@ -4,7 +4,8 @@ Every quantity the study reports is linear in the seed-mean scores ybar(s, i, t,
 Δ(s,i,t,l) = ybar(s,i,t,l) - ybar(s,none,t,l); the task gain (language mean, per benchmark's language
 list); the benchmark gain G_B(s,i) (uniform task mean, XTREME-style); the slope β_B(i) (OLS over
 x = log10 params, points per decade); γ(i) = β_XTREME-R(i) - β_XTREME(i) and its exact decomposition
-(§3.5) into unique-task, added-language and task-weight parts. So each estimand is a weight vector
+(§3.5) into unique-task, added-language and task-weight parts, plus a protocol part (§3.5 d) where the
+two benchmarks score a shared task differently (its cells differ). So each estimand is a weight vector
 over the columns (cell, system), and one bootstrap replicate of the cell scores gives every estimand
 at once (`weight_matrix`). XTREME-R Tatoeba is a different protocol from XTREME Tatoeba (§2.4), so
 Tatoeba counts as a unique task on both sides even when its test sentences coincide.
@@ -25,6 +26,7 @@ SINGLE_ARMS = ("anli_plus", "mnli", "qqp", "sst2", "squad", "hellaswag", "cosmos
 MULTITASK, MEAN_SINGLE = "multitask", "mean_single"
 CONFIRMATORY_ARMS = (MEAN_SINGLE, MULTITASK)
 DECOMPOSITION = ("interaction_unique_tasks", "interaction_added_languages", "interaction_task_weights")
+DECOMPOSITION_ALL = DECOMPOSITION + ("interaction_protocol",)   # protocol: only where the shared cells differ
 
 Weights = dict[int, float]
 
@@ -146,29 +148,34 @@ class EstimandBuilder:
     def decomposition(self, size: float, arm_w) -> dict[str, Weights | None]:
         tx, tr = self.table.bench_tasks.get(XTREME, {}), self.table.bench_tasks.get(XTREME_R, {})
         if not tx or not tr:
-            return {k: None for k in DECOMPOSITION}
+            return {k: None for k in DECOMPOSITION_ALL}
         shared = self.shared_tasks()
         nx, nr = len(tx), len(tr)
         uniq_r = [(1.0 / nr, self.lang_mean(XTREME_R, t, tr[t], size, arm_w)) for t in tr if t not in shared]
         uniq_x = [(-1.0 / nx, self.lang_mean(XTREME, t, tx[t], size, arm_w)) for t in tx if t not in shared]
-        added, weights = [], []
+        added, weights, protocol = [], [], []
         for t in shared:
             lx, lr = set(tx[t]), set(tr[t])
             common = sorted(lx & lr)
             if not common:
-                return {k: None for k in DECOMPOSITION}
-            mc = self.lang_mean(XTREME_R, t, common, size, arm_w)
+                return {k: None for k in DECOMPOSITION_ALL}
+            mc_r = self.lang_mean(XTREME_R, t, common, size, arm_w)
+            mc_x = self.lang_mean(XTREME, t, common, size, arm_w)
             new, old = sorted(lr - lx), sorted(lx - lr)
             if new:
-                diff = _add((1.0, self.lang_mean(XTREME_R, t, new, size, arm_w)), (-1.0, mc))
+                diff = _add((1.0, self.lang_mean(XTREME_R, t, new, size, arm_w)), (-1.0, mc_r))
                 added.append((len(new) / len(lr) / nr, diff))
             if old:
-                diff = _add((1.0, self.lang_mean(XTREME, t, old, size, arm_w)), (-1.0, mc))
+                diff = _add((1.0, self.lang_mean(XTREME, t, old, size, arm_w)), (-1.0, mc_x))
                 added.append((-len(old) / len(lx) / nx, diff))
-            weights.append((1.0 / nr - 1.0 / nx, mc))
+            weights.append((1.0 / nr - 1.0 / nx, mc_r))
+            # (d) the same task scored differently per benchmark (e.g. another NER/POS data version):
+            # zero when the two benchmarks' cells are one and the same
+            protocol.extend([(1.0 / nx, mc_r), (-1.0 / nx, mc_x)])
         return {"interaction_unique_tasks": _add(*uniq_r, *uniq_x),
                 "interaction_added_languages": _add(*added),
-                "interaction_task_weights": _add(*weights)}
+                "interaction_task_weights": _add(*weights),
+                "interaction_protocol": _add(*protocol)}
 
     # -- all estimands -----------------------------------------------------------------------------
     def gain_arms(self) -> list[str]:
@@ -232,9 +239,12 @@ class EstimandBuilder:
                 else:
                     out.append(Estimand("interaction", arm, None, gam))
                     parts = [self.decomposition(s, aw) for s in self.sizes]
-                    for name in DECOMPOSITION:
+                    for name in DECOMPOSITION_ALL:
                         sl = self.slope([p[name] for p in parts])
-                        if sl is not None:
+                        if sl is None:
+                            continue
+                        sl = {c: v for c, v in sl.items() if abs(v) > 1e-12}
+                        if name in DECOMPOSITION or sl:
                             out.append(Estimand(name, arm, None, sl))
             elif arm == self.gain_arms()[0]:
                 self.notes.append("the table holds one benchmark only: no interaction γ")
