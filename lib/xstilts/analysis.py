@@ -282,7 +282,7 @@ def bench_paper_shape(n_boot: int = 10_000, seed: int = 0, examples_total: int =
     24 GiB, so the cells are generated and summarised one at a time, streaming, straight into the
     analysis' cell summaries (xstilts.stats.simulate); the run-level arrays of a cell are freed
     before the next is drawn. Returns timings (s), sizes and peak RSS (GiB)."""
-    from xstilts.stats.simulate import cells_to_table, planned_design, simulate_cells
+    from xstilts.stats.simulate import cells_to_table, planned_design, simulate_cells, unique_r_slope
 
     base = planned_design(n_examples=1)
     n_cells = sum(len(dict.fromkeys(t.langs_x + t.langs_r)) if not t.protocol_specific else len(t.langs_x) + len(t.langs_r)
@@ -291,7 +291,6 @@ def bench_paper_shape(n_boot: int = 10_000, seed: int = 0, examples_total: int =
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
     cells, rows = [], 0
-    from xstilts.stats.simulate import unique_r_slope
     slope_r = unique_r_slope(design, 0.0)
     for task in design.tasks:   # one task at a time keeps the run-level arrays of one task in memory
         one = simulate_cells(_one_task(design, task), 0.0, rng, slope_r=slope_r)
