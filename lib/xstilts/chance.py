@@ -41,7 +41,10 @@ def _chance(task_key: str, language: str, world: str | None) -> float:
         else:
             label = Counter(train["label"]).most_common(1)[0][0]
             predictions = [label] * len(test)
-    stats = adapter.example_stats(predictions, test, task)
+    if task.format == F.QA:  # MLQA's normalisation is language-aware
+        stats = adapter.example_stats(predictions, test, task, language=language)
+    else:
+        stats = adapter.example_stats(predictions, test, task)
     return float(score_from_stats(dict(stats)).get("score", float("nan")))
 
 

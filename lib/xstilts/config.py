@@ -57,6 +57,7 @@ SCHEMA: dict[str, Any] = {
     "seed": (int, 0, "base seed; every run's seed derives from it"),
     "device": (str, "auto", "auto | cpu | cuda"),
     "num_threads": (int, 0, "torch threads per worker (0: leave torch's default)"),
+    "workers": (int, 1, "worker processes per phase on one machine (CPU profiles; GPUs use SHARDS)"),
     "world": ((dict, type(None)), None, "miniature world parameters; null = real data from the hub"),
     "ccgbank": ((str, type(None)), None, "folder of CCGbank (LDC2005T13, licence-gated); else $XSTILTS_CCGBANK"),
     "tokenizer": {

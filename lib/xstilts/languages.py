@@ -133,3 +133,22 @@ def by_name(name: str) -> Language:
             return lang
     near = difflib.get_close_matches(name, [x.name for x in _TABLE.values()], n=3, cutoff=0.0)
     raise KeyError(f"unknown language name {name!r}; nearest valid: {', '.join(near)}")
+
+
+MLQA_LANGUAGES = ("en", "es", "de", "ar", "hi", "vi", "zh")
+
+
+def mlqa_normalisation_language(code: str) -> str:
+    """The language whose MLQA normalisation (evaluate_mlqa.py) scores answers in `code`.
+
+    A real MLQA language is itself. A miniature language (registered by the world) is scored as the real
+    language whose orthography it imitates: Han script written without spaces as `zh` (mixed
+    segmentation: one token per CJK character), every other script as `en` (whitespace tokens; the
+    English articles matter only where the language shares English function words).
+    """
+    if code in MLQA_LANGUAGES:
+        return code
+    lang = get_language(code)
+    if code in BUILTIN_CODES:
+        raise ValueError(f"MLQA normalisation is defined only for {' '.join(MLQA_LANGUAGES)}; got real language {code!r}")
+    return "zh" if lang.script == "Hani" else "en"

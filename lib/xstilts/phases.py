@@ -29,12 +29,42 @@ def _plan(s):
 
 
 def _execute_mine(s, runs: list[Run], work, desc: str) -> None:
-    """Execute this shard's runs with a progress bar; completed runs cost nothing."""
+    """Execute this shard's runs with a progress bar; completed runs cost nothing.
+
+    With `workers: N > 1` in the profile (CPU profiles: tiny models barely use a second thread), an
+    unsharded phase starts N worker processes, one per shard, and waits for them; each executes its
+    shard's runs through the run store, so the result is the same as with one worker.
+    """
     mine = [r for r in runs if s.mine(r)]
     todo = [r for r in mine if not s.store.is_complete(r)]
     log.info("%s: %d runs planned, %d for this shard, %d to do", desc, len(runs), len(mine), len(todo))
+    workers = s.profile["workers"]
+    if workers > 1 and s.num_shards == 1 and len(todo) > 1:
+        _run_workers(s, todo, desc, workers)
     for run in tqdm(mine, desc=desc, unit="run", disable=not todo):
         s.store.execute(run, lambda run_dir, run=run: work(s, run, run_dir))
+
+
+def _run_workers(s, todo: list[Run], desc: str, workers: int) -> None:
+    import multiprocessing as mp
+    import time as _time
+
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=run_phase, args=(s.profile.name, s.phase, shard, workers), daemon=False)
+             for shard in range(workers)]
+    for proc in procs:
+        proc.start()
+    with tqdm(total=len(todo), desc=f"{desc} ({workers} workers)", unit="run") as bar:
+        while any(p.is_alive() for p in procs):
+            _time.sleep(1.0)
+            bar.n = sum(s.store.is_complete(r) for r in todo)
+            bar.refresh()
+        bar.n = sum(s.store.is_complete(r) for r in todo)
+        bar.refresh()
+    failed = [p.exitcode for p in procs if p.exitcode]
+    if failed:
+        raise RuntimeError(f"{desc}: {len(failed)} of {workers} worker processes failed (exit codes {failed}); "
+                           f"see the log.txt of the incomplete runs under {s.store.root / s.phase}")
 
 
 def _ensure(s, run: Run, work) -> Path:

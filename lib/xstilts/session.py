@@ -61,6 +61,16 @@ def setup_logging(level: int = logging.INFO) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     for noisy in ("datasets", "transformers", "accelerate", "httpx", "filelock", "urllib3", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_library_progress()
+
+
+def quiet_library_progress() -> None:
+    """Keep the reports readable: one progress bar per phase step, not one per dataset map or weight load."""
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
 
 
 def versions() -> dict[str, str]:

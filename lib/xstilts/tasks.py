@@ -205,8 +205,9 @@ _TARGETS: list[Task] = [
            notes="SQuAD v1.1 script (ASCII normalisation, whitespace tokens even for zh/th). XTREME-R adds ro "
                  "(google/xquad xquad.ro). " + _SAME_DATA["xquad"] + "."),
     *_both("mlqa", format=F.QA, metric="mlqa", train_name="squad", train=_SQUAD_TRAIN, dev=_SQUAD_DEV,
-           test=(_r("xtreme.mlqa", "test"),),
+           test=(_r("xtreme.mlqa", "test"),), protocol="xquad",
            notes="MLQA.xx.xx only (context language = question language); language-aware MLQA normalisation. "
+                 "Shares the SQuAD v1.1 fine-tune of XQuAD (same data and recipe): one run scores both. "
                  + _SAME_DATA["mlqa"] + "."),
     *_both("tydiqa", format=F.QA, metric="squad", train_name="tydiqa",
            train=(_r("xtreme.tydiqa", "train", lang_filter=True),),

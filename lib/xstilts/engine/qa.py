@@ -240,7 +240,9 @@ def qa_example_stats(predictions: Sequence[str], examples, metric: str = "squad"
         if language is None:
             raise ValueError("qa example_stats: metric 'mlqa' needs the test language (argument `language` or an "
                              "examples column 'language' with one value)")
-        result = metrics.mlqa_em_f1(gold, preds, language)
+        from xstilts.languages import mlqa_normalisation_language
+
+        result = metrics.mlqa_em_f1(gold, preds, mlqa_normalisation_language(language))
     else:
         result = metrics.squad_em_f1(gold, preds)
     by_id = result.stats.set_index("id")
