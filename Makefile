@@ -74,7 +74,7 @@ plan: $(STAMP) ## the cost of PROFILE before compute: runs, tokens, FLOPs, GPU-h
 test: $(STAMP) ## the test suite (offline, CPU)
 	$(BIN)/python -m pytest
 
-bench: $(STAMP) ## measured speed ratios -> outputs/bench/bench.json
+bench: $(STAMP) ## measured speed: trainer ratios, eval throughput, the analysis at paper scale -> outputs/bench/bench.json
 	$(BIN)/python -m xstilts.bench
 
 calibrate: $(STAMP) ## simulation study of the bootstrap: coverage, type-I error, power

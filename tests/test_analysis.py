@@ -23,14 +23,15 @@ def result(table, tmp_path_factory):
 
 def test_estimates_contract(result):
     est = result.estimates
-    assert list(est.columns) == ["estimand", "arm", "estimate", "ci_low", "ci_high", "p_value", "params"]
+    assert list(est.columns) == ["estimand", "arm", "estimate", "ci_low", "ci_high", "p_value", "params", "benchmark"]
     names = set(est.estimand)
-    for n in ("benchmark_gain_xtreme", "benchmark_gain_xtreme-r", "slope_xtreme", "slope_xtreme-r", "interaction",
+    assert set(est[est.estimand == "benchmark_gain"].benchmark) == {"xtreme", "xtreme-r"}
+    for n in ("benchmark_gain", "slope_xtreme", "slope_xtreme-r", "interaction",
               "interaction_unique_tasks", "interaction_added_languages", "interaction_task_weights"):
         assert n in names
     for arm in ("mean_single", "multitask", "mnli", "squad"):
         assert ((est.estimand == "interaction") & (est.arm == arm)).sum() == 1
-    bg = est[est.estimand == "benchmark_gain_xtreme"]
+    bg = est[(est.estimand == "benchmark_gain") & (est.benchmark == "xtreme")]
     assert bg.params.notna().all() and len(bg) == 4 * 4            # sizes x (2 single + multitask + mean_single)
     assert est[est.estimand.str.startswith(("slope_", "interaction"))].params.isna().all()
     assert (est.ci_low <= est.estimate + 1e-9).all() and (est.estimate <= est.ci_high + 1e-9).all()
@@ -71,7 +72,7 @@ def test_subsets_say_what_cannot_be_computed(table, tmp_path):
     one_size = table[table.params == table.params.min()]
     res = analysis.analyze(one_size, tmp_path / "one", n_boot=100, progress=False, max_cell_tests=0)
     assert "slope_xtreme" not in set(res.estimates.estimand)
-    assert "benchmark_gain_xtreme" in set(res.estimates.estimand)
+    assert "benchmark_gain" in set(res.estimates.estimand)
     assert "need >= 2" in res.answer
     only_x = table[(table.benchmark == "xtreme") & table.arm.isin(["none", "mnli"])]
     res = analysis.analyze(only_x, tmp_path / "x", n_boot=100, progress=False, max_cell_tests=0)

@@ -284,6 +284,13 @@ def run_bench(out_path: Path, steps: int = 30, rounds: int = 5, layers: int = 4,
     return result
 
 
+def _analysis_paper_shape() -> dict:
+    """The joint bootstrap at the paper's design (about 2 million test examples, 10,000 replicates)."""
+    from xstilts.analysis import bench_paper_shape
+
+    return {"analysis_paper_shape": bench_paper_shape(n_boot=10_000)}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m xstilts.bench", description=__doc__.split("\n")[0])
     p.add_argument("--out", default=None, help="bench.json path (default outputs/bench/bench.json)")
@@ -292,7 +299,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
     p.add_argument("--timer", choices=["cpu", "wall"], default="cpu",
                    help="headline ratios from process CPU time (robust on a shared machine) or wall time")
+    p.add_argument("--skip-analysis", action="store_true",
+                   help="skip timing the analysis on a synthetic table of the paper's shape (several minutes)")
     args = p.parse_args(argv)
+    if not args.skip_analysis:
+        extra_benchmarks.append(_analysis_paper_shape)
     if args.out:
         out = Path(args.out)
     else:

@@ -304,7 +304,9 @@ def _analysis_work(s, run: Run, run_dir: Path) -> dict:
 
     examples = pd.read_parquet(s.results_dir / "examples.parquet")
     cfg = s.profile["analysis"]
-    result = run_analysis(examples, run_dir, n_boot=cfg["n_boot"], seed=cfg["seed"])
+    source = (f"the miniature world (profile {s.profile.name}), not XLM-R" if s.profile.is_miniature
+              else f"profile {s.profile.name}")
+    result = run_analysis(examples, run_dir, n_boot=cfg["n_boot"], seed=cfg["seed"], source=source)
     (run_dir / "answer.md").write_text(result.answer)
     return {"estimates": len(result.estimates), "figures": sorted(result.figures)}
 

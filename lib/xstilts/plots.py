@@ -81,8 +81,8 @@ def forest_plot(est: pd.DataFrame, path: Path, arms=("mean_single", "multitask")
     tg["group"] = tg.apply(group, axis=1)
     tg["row"] = tg.task + np.where(tg.task.isin(shared), np.where(tg.bench == "xtreme", " (XTREME langs)", " (XTREME-R langs)"),
                                    np.where(tg.bench == "xtreme", " [XTREME]", " [XTREME-R]"))
-    bg = est[est.estimand.str.startswith("benchmark_gain_")].copy()
-    bg["row"] = "G " + bg.estimand.str.replace("benchmark_gain_", "").map(BENCH_LABEL)
+    bg = est[est.estimand == "benchmark_gain"].copy()
+    bg["row"] = "G " + bg.benchmark.map(BENCH_LABEL)
     bg["group"] = 4
     data = pd.concat([tg, bg], ignore_index=True)
     rows = data.sort_values(["group", "row"]).row.drop_duplicates().tolist()
@@ -114,8 +114,10 @@ def scaling_plot(est: pd.DataFrame, path: Path, arms=("mean_single", "multitask"
     fig, axes = plt.subplots(1, len(arms) + 1, figsize=(4.8 * (len(arms) + 1), 3.8), squeeze=False)
     for ax, arm in zip(axes[0], arms):
         for bench in ("xtreme", "xtreme-r", "core"):
-            name = "core_gain" if bench == "core" else f"benchmark_gain_{bench}"
-            d = est[(est.estimand == name) & (est.arm == arm)].sort_values("params")
+            if bench == "core":
+                d = est[(est.estimand == "core_gain") & (est.arm == arm)].sort_values("params")
+            else:
+                d = est[(est.estimand == "benchmark_gain") & (est.benchmark == bench) & (est.arm == arm)].sort_values("params")
             if d.empty:
                 continue
             x = np.log10(d.params.to_numpy(float))
