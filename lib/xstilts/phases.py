@@ -401,7 +401,7 @@ def _data_cli(args) -> int:
     from .config import ProfileError, load_profile
 
     try:
-        profile = load_profile(args.profile)
+        profile = load_profile(args.profile, check_licences=False)  # missing licensed data is listed below
     except ProfileError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
