@@ -99,3 +99,16 @@ def test_page_wilcoxon_and_mixedlm_run_through_scipy_statsmodels():
                           for t in ("a", "b") for l in range(5) for x in (8.4, 8.7, 9.5, 10.0)])
     m = inference.mixedlm_slope(cells)
     assert m["ci_low"] < -0.8 < m["ci_high"] and m["p_value"] < 0.01
+
+
+def test_adjustments_leave_untestable_p_values_out_of_the_family():
+    import numpy as np
+    from scipy import stats as sps
+
+    from xstilts.stats import inference
+
+    p = np.array([0.01, np.nan, 0.04, 0.03])
+    bh = inference.fdr(p, "bh")
+    assert np.isnan(bh[1]) and np.allclose(bh[[0, 2, 3]], sps.false_discovery_control(p[[0, 2, 3]]))
+    reject, adj = inference.holm(p)
+    assert np.isnan(adj[1]) and not reject[1]

@@ -108,7 +108,9 @@ def _notes(tasks, manifest) -> str:
         lines = [head, "", "Derived languages, nearest first:"]
         lines += [f"- `{x['code']}` ({x.get('name', '')}, {x.get('script', '')}): distance {x.get('distance')}, "
                   f"tier {x.get('tier')}" for x in langs]
-        return "\n".join(lines)
+        from xstilts.miniworld.findings import FINDINGS
+
+        return "\n".join(lines + ["", FINDINGS])
     lines = ["Hub data at the revisions in `lib/xstilts/data/revisions.lock.json`; protocol notes per task:", ""]
     lines += [f"- **{t.key}**: {t.notes}" for t in tasks]
     return "\n".join(lines)

@@ -39,14 +39,25 @@ def bootstrap_p_value(replicates: np.ndarray, null: float = 0.0) -> np.ndarray:
 
 def holm(p_values, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
     """Holm step-down over the confirmatory family: (reject, adjusted p)."""
-    reject, p_adj, _, _ = multipletests(np.asarray(p_values, float), alpha=alpha, method="holm")
+    p = np.asarray(p_values, float)
+    reject, p_adj = np.zeros(p.shape, bool), np.full(p.shape, np.nan)
+    ok = np.isfinite(p)
+    if ok.any():
+        reject[ok], p_adj[ok], _, _ = multipletests(p[ok], alpha=alpha, method="holm")
     return reject, p_adj
 
 
 def fdr(p_values, method: str = "bh") -> np.ndarray:
-    """Benjamini-Hochberg ('bh') or Benjamini-Yekutieli ('by') adjusted p-values."""
+    """Benjamini-Hochberg ('bh') or Benjamini-Yekutieli ('by') adjusted p-values.
+
+    Untestable entries (NaN p-values, e.g. a cell whose two systems agree on every example) stay NaN
+    and do not count in the family."""
     p = np.asarray(p_values, float)
-    return stats.false_discovery_control(p, method=method) if p.size else p
+    out = np.full(p.shape, np.nan)
+    ok = np.isfinite(p)
+    if ok.any():
+        out[ok] = stats.false_discovery_control(p[ok], method=method)
+    return out
 
 
 def page_trend(blocks: np.ndarray, decreasing: bool = True):
