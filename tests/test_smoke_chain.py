@@ -126,3 +126,16 @@ def test_index_page_loads_every_image_and_link_in_a_real_browser(study):
 
     for href in re.findall(r"href=\"([^\"#]+)\"", dom):
         assert (index.parent / href).exists(), f"broken link {href}"
+
+
+def test_two_shard_workers_give_the_same_results_as_one(study, tmp_path):
+    env = {**study["env"], "XSTILTS_OUTPUTS": str(tmp_path)}
+    make = subprocess.run(["make", "reproduce", "PROFILE=smoke", "SHARDS=2"], cwd=ROOT, env=env, text=True,
+                          capture_output=True)
+    assert make.returncode == 0, make.stdout[-3000:] + make.stderr[-3000:]
+    assert make.stdout.strip().splitlines()[-1] == study["make"].stdout.strip().splitlines()[-1]
+    one = pd.read_csv(study["out"] / "results" / "scores.csv").drop(columns="run")
+    two = pd.read_csv(tmp_path / "smoke" / "results" / "scores.csv").drop(columns="run")
+    pd.testing.assert_frame_equal(one, two)
+    assert sorted(p.name for p in (tmp_path / "smoke" / "runs" / "target").iterdir()) == \
+        sorted(p.name for p in (study["out"] / "runs" / "target").iterdir())

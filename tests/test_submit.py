@@ -121,7 +121,7 @@ def test_submit_cli_dry_run_for_the_paper_profile(outputs, tmp_path):
     target = (sub / "3_target.sbatch").read_text()
     assert "#SBATCH --array=0-15%16" in target and "#SBATCH --gpus-per-node=1" in target
     assert "export HF_HUB_OFFLINE=1" in target                   # compute nodes read the `make data` cache
-    assert "1804 runs" in target
+    assert "1492 runs" in target
     assert not (sub / "logs").exists() or not any((sub / "logs").glob("*.pkl"))   # nothing submitted
 
 

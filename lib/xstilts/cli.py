@@ -11,24 +11,19 @@ SUBCOMMAND_MODULES = [
     "xstilts.runstore",    # runs
     "xstilts.tasks",       # tasks
     "xstilts.scoring",     # score
-    "xstilts.analysis",    # analyze
+    "xstilts.analysis",    # analyze, calibrate, bench-analysis
     "xstilts.plan",        # plan
     "xstilts.submit",      # submit
-    "xstilts.phases",      # validate, data
+    "xstilts.phases",      # validate, data, phase, index
 ]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="xstilts", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="xstilts", description="X-STILTs at scale: tasks, runs, scoring, "
+                                     "analysis, planning and submission of the study")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in SUBCOMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as err:
-            if err.name == name:  # module not written yet
-                continue
-            raise
-        module.add_cli(sub)
+        importlib.import_module(name).add_cli(sub)
     return parser
 
 

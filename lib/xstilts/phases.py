@@ -216,12 +216,19 @@ def _train_config(hp: dict, s):
 
 
 def _task_data(s, task, split_train="train", split_dev="dev"):
+    """English train and dev of an intermediate task; a tag set read from the data (CCG) becomes `labels`."""
+    import dataclasses
+
     from .data import load
     from .engine import TaskData
 
     wdir, ccg = world_dir(s), s.profile["ccgbank"]
-    return TaskData(task=task, train=load(task, split_train, "en", wdir, ccgbank=ccg),
-                    dev=load(task, split_dev, "en", wdir, ccgbank=ccg))
+    train = load(task, split_train, "en", wdir, ccgbank=ccg)
+    dev = load(task, split_dev, "en", wdir, ccgbank=ccg)
+    if task.format == "tagging" and not task.labels:
+        tags = sorted({tag for data in (train, dev) for tags in data["tags"] for tag in tags})
+        task = dataclasses.replace(task, labels=tuple(tags))
+    return TaskData(task=task, train=train, dev=dev)
 
 
 def _intermediate_work(s, run: Run, run_dir: Path) -> dict:
