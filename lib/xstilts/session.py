@@ -56,21 +56,25 @@ class Session:
         return run.shard(self.num_shards) == self.shard
 
 
+MODEL_PHASES = ("pretrained", "intermediate", "target")  # the phases that import torch and transformers
+
+
 def setup_logging(level: int = logging.INFO) -> None:
     logging.basicConfig(level=level, stream=sys.stdout, force=True,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     for noisy in ("datasets", "transformers", "accelerate", "httpx", "filelock", "urllib3", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    quiet_library_progress()
 
 
-def quiet_library_progress() -> None:
+def quiet_library_progress(models: bool) -> None:
     """Keep the reports readable: one progress bar per phase step, not one per dataset map or weight load."""
     import datasets
-    import transformers
 
     datasets.disable_progress_bars()
-    transformers.utils.logging.disable_progress_bar()
+    if models:
+        import transformers
+
+        transformers.utils.logging.disable_progress_bar()
 
 
 def versions() -> dict[str, str]:
@@ -101,18 +105,24 @@ def start(profile: str, phase: str, shard: int = 0, num_shards: int = 1) -> Sess
     if not (isinstance(shard, int) and isinstance(num_shards, int) and 0 <= shard < num_shards):
         raise ValueError(f"shard must satisfy 0 <= shard < num_shards, got shard={shard}, num_shards={num_shards}")
     prof = load_profile(profile)
-    import torch
+    models = phase in MODEL_PHASES
+    quiet_library_progress(models)
+    threads = "-"
+    if models:  # data and analysis never touch a model: they skip importing torch
+        import torch
 
-    if prof["num_threads"]:
-        torch.set_num_threads(prof["num_threads"])
-    device = resolve_device(prof["device"])
+        if prof["num_threads"]:
+            torch.set_num_threads(prof["num_threads"])
+        device, threads = resolve_device(prof["device"]), torch.get_num_threads()
+    else:
+        device = "cpu (no model in this phase)"
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     if prof.is_miniature:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the miniature never needs the hub
         os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     log.info("profile %s (%s), phase %s, shard %d/%d", prof.name, " <- ".join(str(f.name) for f in prof.files),
              phase, shard, num_shards)
-    log.info("device %s, torch threads %d, seed %d", device, torch.get_num_threads(), prof["seed"])
+    log.info("device %s, torch threads %s, seed %d", device, threads, prof["seed"])
     log.info("versions %s", " ".join(f"{k}={v}" for k, v in versions().items()))
     log.info("effective configuration:\n%s", yaml.safe_dump(prof.cfg, sort_keys=False, width=110))
     return Session(profile=prof, phase=phase, shard=shard, num_shards=num_shards, device=device,
