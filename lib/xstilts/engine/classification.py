@@ -25,7 +25,23 @@ def accuracy_points(stats: dict[str, list]) -> float:
     return 100.0 * float(np.mean(c)) if c else float("nan")
 
 
-class ClassificationAdapter(BaseAdapter):
+class ArgmaxAccuracy:
+    """Prediction = the argmax label (or choice) per example; scored by 0/1 accuracy (classification, MC)."""
+
+    def decode(self, outputs, features, examples, task):
+        preds = [0] * len(examples)
+        for out, ex in zip(outputs, features["example_index"]):
+            preds[ex] = int(np.argmax(out))
+        return preds
+
+    def example_stats(self, predictions, examples, task):
+        return accuracy_stats(predictions, examples)
+
+    def dev_score(self, predictions, examples, task):
+        return accuracy_points(self.example_stats(predictions, examples, task))
+
+
+class ClassificationAdapter(ArgmaxAccuracy, BaseAdapter):
     format = formats.CLASSIFICATION
 
     def featurize(self, examples, tokenizer, max_seq_len: int, train: bool):
@@ -59,18 +75,6 @@ class ClassificationAdapter(BaseAdapter):
         logits = head(self.encode(encoder, batch))
         loss = F.cross_entropy(logits.float(), batch["labels"]) if "labels" in batch else None
         return loss, logits
-
-    def decode(self, outputs, features, examples, task):
-        preds = [0] * len(examples)
-        for out, ex in zip(outputs, features["example_index"]):
-            preds[ex] = int(np.argmax(out))
-        return preds
-
-    def example_stats(self, predictions, examples, task):
-        return accuracy_stats(predictions, examples)
-
-    def dev_score(self, predictions, examples, task):
-        return accuracy_points(self.example_stats(predictions, examples, task))
 
 
 ADAPTER = register_adapter(ClassificationAdapter())

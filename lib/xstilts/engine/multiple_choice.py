@@ -3,17 +3,16 @@ encoded separately and scored with one logit (jiant MultipleChoiceModel); softma
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from xstilts import formats
 from xstilts.engine.adapters import BaseAdapter, register_adapter
-from xstilts.engine.classification import accuracy_points, accuracy_stats
+from xstilts.engine.classification import ArgmaxAccuracy
 from xstilts.engine.heads import ClassificationHead
 
 
-class MultipleChoiceAdapter(BaseAdapter):
+class MultipleChoiceAdapter(ArgmaxAccuracy, BaseAdapter):
     format = formats.MULTIPLE_CHOICE
 
     def featurize(self, examples, tokenizer, max_seq_len: int, train: bool):
@@ -70,18 +69,6 @@ class MultipleChoiceAdapter(BaseAdapter):
         arr = logits.detach().float().cpu().numpy()
         counts = batch["choice_mask"].sum(dim=1).tolist()
         return [arr[i, : int(n)] for i, n in enumerate(counts)]
-
-    def decode(self, outputs, features, examples, task):
-        preds = [0] * len(examples)
-        for out, ex in zip(outputs, features["example_index"]):
-            preds[ex] = int(np.argmax(out))
-        return preds
-
-    def example_stats(self, predictions, examples, task):
-        return accuracy_stats(predictions, examples)
-
-    def dev_score(self, predictions, examples, task):
-        return accuracy_points(self.example_stats(predictions, examples, task))
 
 
 ADAPTER = register_adapter(MultipleChoiceAdapter())
