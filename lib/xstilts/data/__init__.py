@@ -44,8 +44,8 @@ def write_source(world_dir: Path | str, task_or_source, config: str | None, spli
 
 
 def describe(tasks, world_dir: Path | str | None = None, **kw) -> dict:
-    """Phase-0 tables: languages, tasks (sizes via `load`), parallel examples, notes (xstilts.data.describe)."""
-    from xstilts.data.describe import describe as _describe
+    """Phase-0 tables: languages, tasks (sizes via `load`), parallel examples, notes (xstilts.data.summary)."""
+    from xstilts.data.summary import describe as _describe
 
     return _describe(tasks, world_dir, **kw)
 
