@@ -34,7 +34,8 @@ def _markers(out: Path) -> dict[str, float]:
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     outputs = tmp_path_factory.mktemp("outputs")
-    env = {**os.environ, "XSTILTS_OUTPUTS": str(outputs), "PYTHONUNBUFFERED": "1"}
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}  # as a user runs it
+    env.update(XSTILTS_OUTPUTS=str(outputs), PYTHONUNBUFFERED="1")
     out = outputs / "smoke"
     for phase in ["data", "pretrained", "intermediate"]:
         proc = _xstilts("phase", "smoke", phase, env=env)
