@@ -3,7 +3,6 @@
 .DELETE_ON_ERROR:
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
-MAKEFLAGS += --no-print-directory  # `make reproduce` ends on `runs: N/M complete`, also when nested
 
 PROFILE ?= mini
 SHARDS ?= 1
