@@ -15,3 +15,20 @@ def outputs(tmp_path, monkeypatch):
     out = tmp_path / "outputs"
     monkeypatch.setenv("XSTILTS_OUTPUTS", str(out))
     return out
+
+
+@pytest.fixture(scope="module")
+def encoder(tmp_path_factory):
+    """A tiny random XLM-R checkpoint (2 x 32) with its tokenizer, for engine tests."""
+    from xstilts.engine import toydata
+
+    return toydata.make_tiny_encoder(tmp_path_factory.mktemp("enc"), layers=2, hidden=32, seed=0)
+
+
+@pytest.fixture
+def feature_cache(tmp_path, monkeypatch):
+    """A fresh tokenized-feature cache (disk and memory) for one test."""
+    from xstilts.engine.cache import _MEMORY
+
+    monkeypatch.setenv("XSTILTS_FEATURE_CACHE", str(tmp_path / "cache"))
+    _MEMORY.clear()

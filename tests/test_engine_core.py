@@ -22,15 +22,7 @@ from xstilts.engine.classification import ADAPTER as CLS
 from xstilts.engine.tagging import _windows
 
 
-@pytest.fixture(scope="module")
-def encoder(tmp_path_factory):
-    return toydata.make_tiny_encoder(tmp_path_factory.mktemp("enc"), layers=2, hidden=32, seed=0)
-
-
-@pytest.fixture(autouse=True)
-def feature_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("XSTILTS_FEATURE_CACHE", str(tmp_path / "cache"))
-    _MEMORY.clear()
+pytestmark = pytest.mark.usefixtures("feature_cache")  # encoder, feature_cache: tests/conftest.py
 
 
 def hp(**kw):

@@ -17,20 +17,11 @@ from safetensors.torch import load_file
 
 from xstilts.engine import TaskData, TrainConfig, finetune
 from xstilts.engine import toydata
-from xstilts.engine.cache import _MEMORY
 from xstilts.engine.sampling import ProportionalTaskSampler, batch_stream
 from xstilts.engine.trainer import total_steps
 
 
-@pytest.fixture(scope="module")
-def encoder(tmp_path_factory):
-    return toydata.make_tiny_encoder(tmp_path_factory.mktemp("enc"), layers=2, hidden=32, seed=0)
-
-
-@pytest.fixture(autouse=True)
-def feature_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("XSTILTS_FEATURE_CACHE", str(tmp_path / "cache"))
-    _MEMORY.clear()
+pytestmark = pytest.mark.usefixtures("feature_cache")  # encoder, feature_cache: tests/conftest.py
 
 
 def test_multitask_heads_sampling_and_selection(encoder, tmp_path):
