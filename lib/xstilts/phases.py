@@ -172,7 +172,8 @@ def _pretrained_work(s, run: Run, run_dir: Path) -> dict:
     pre = spec["pretrain"]
     result = pretrain_mlm(arch=spec["arch"], tokenizer_dir=tok_dir, corpus_files=_corpus_files(s),
                           steps=pre["steps"], batch_size=pre["batch_size"], seq_len=pre["seq_len"], lr=pre["lr"],
-                          warmup=pre["warmup_ratio"], seed=spec["seed"], out_dir=run_dir / "model",
+                          warmup=pre["warmup_ratio"], mlm_probability=pre["mlm_probability"], dropout=pre["dropout"],
+                          seed=spec["seed"], out_dir=run_dir / "model",
                           num_threads=s.profile["num_threads"] or None)
     return {**result, "source": "miniature"}
 

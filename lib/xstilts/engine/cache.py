@@ -7,6 +7,7 @@ once per (task, tokenizer)"; jiant tokenizes and caches as its own step).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -39,14 +40,22 @@ def tokenizer_fingerprint(tokenizer) -> str:
     """Hash of the tokenizer's full serialized state (vocab, normalizer, templates, special tokens)."""
     backend = getattr(tokenizer, "backend_tokenizer", None) or getattr(tokenizer, "_tokenizer", None)
     if backend is not None:
-        state = json.loads(backend.to_str())
-        state.pop("truncation", None)  # set as a side effect of each call, not part of the tokenizer
-        state.pop("padding", None)
-        payload = json.dumps(state, sort_keys=True)
-    else:
-        payload = json.dumps(tokenizer.get_vocab(), sort_keys=True)
+        extra = json.dumps({"special": tokenizer.all_special_tokens, "cls": tokenizer.cls_token_id,
+                            "sep": tokenizer.sep_token_id})
+        return _backend_fingerprint(backend.to_str(), extra)
+    payload = json.dumps(tokenizer.get_vocab(), sort_keys=True)
     payload += json.dumps({"special": tokenizer.all_special_tokens, "cls": tokenizer.cls_token_id, "sep": tokenizer.sep_token_id})
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=16)
+def _backend_fingerprint(serialized: str, extra: str) -> str:
+    """Memoised per process: every run of a phase loads the same tokenizer anew, and parsing its vocabulary
+    costs more than a tiny model's fine-tuning step."""
+    state = json.loads(serialized)
+    state.pop("truncation", None)  # set as a side effect of each call, not part of the tokenizer
+    state.pop("padding", None)
+    return hashlib.sha256((json.dumps(state, sort_keys=True) + extra).encode()).hexdigest()[:16]
 
 
 def data_fingerprint(examples: datasets.Dataset) -> str:

@@ -77,13 +77,26 @@ def mask_tokens(input_ids: torch.Tensor, tokenizer, generator: torch.Generator, 
     return inputs, labels
 
 
+def masked_lm_loss(model, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The MLM loss of ``XLMRobertaForMaskedLM`` (mean cross-entropy over the selected tokens), with the LM
+    head applied to the selected positions only: the same value and gradients, without vocabulary-sized
+    logits for the 85% of positions that carry no label (most of the compute for the smallest models)."""
+    hidden = model.base_model(input_ids=inputs, attention_mask=torch.ones_like(inputs)).last_hidden_state
+    selected = labels != -100
+    logits = model.lm_head(hidden[selected])
+    return torch.nn.functional.cross_entropy(logits.float(), labels[selected])
+
+
 def pretrain_mlm(arch: dict, tokenizer_dir, corpus_files: list, steps: int, batch_size: int, seq_len: int,
                  lr: float, warmup: float | int, seed: int, out_dir, weight_decay: float = 0.01,
-                 num_threads: int | None = None, progress: bool = True) -> dict:
+                 num_threads: int | None = None, progress: bool = True, mlm_probability: float = 0.15,
+                 dropout: float = 0.1) -> dict:
     """Pretrain an XLM-R-architecture MLM from scratch; returns a summary (also ``pretrain.json``).
 
     ``warmup``: a fraction of ``steps`` if < 1, else a step count. ``arch`` may set ``xl: True`` for the
-    pre-LayerNorm XLM-R XL/XXL architecture (``XLMRobertaXLForMaskedLM``).
+    pre-LayerNorm XLM-R XL/XXL architecture (``XLMRobertaXLForMaskedLM``). ``mlm_probability``: the share of
+    tokens selected (BERT/XLM-R: 0.15; Wettig et al. 2023 find larger shares train faster). ``dropout``:
+    hidden and attention dropout, saved in the config (so fine-tunes use it too).
     """
     from transformers import AutoTokenizer, get_linear_schedule_with_warmup
 
@@ -98,13 +111,13 @@ def pretrain_mlm(arch: dict, tokenizer_dir, corpus_files: list, steps: int, batc
         raise ValueError(f"pretrain_mlm: seq_len={seq_len} exceeds arch max_positions={arch['max_positions']}")
     blocks = torch.from_numpy(pack_corpus(tokenizer, corpus_files, seq_len))
     set_seed(seed)
-    config = mlm_config(arch, tokenizer, xl=bool(arch.get("xl", False)))
+    config = mlm_config(arch, tokenizer, xl=bool(arch.get("xl", False)), dropout=dropout)
     model_cls = mlm_class(config)
     model = model_cls(config)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device).train()
     opt = torch.optim.AdamW(param_groups(model, weight_decay), lr=lr, eps=1e-6, betas=(0.9, 0.98),
-                            fused=device.type == "cuda")
+                            fused=True)
     n_warm = int(warmup * steps) if warmup < 1 else int(warmup)
     sched = get_linear_schedule_with_warmup(opt, n_warm, steps)
     gen = torch.Generator().manual_seed(seed)
@@ -117,10 +130,9 @@ def pretrain_mlm(arch: dict, tokenizer_dir, corpus_files: list, steps: int, batc
         while len(order) < batch_size:
             order.extend(order_rng.permutation(len(blocks)).tolist())
         idx, order = order[:batch_size], order[batch_size:]
-        inputs, labels = mask_tokens(blocks[idx], tokenizer, gen)
+        inputs, labels = mask_tokens(blocks[idx], tokenizer, gen, mlm_probability)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            loss = model(input_ids=inputs.to(device), attention_mask=torch.ones_like(inputs).to(device),
-                         labels=labels.to(device)).loss
+            loss = masked_lm_loss(model, inputs.to(device), labels.to(device))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
@@ -138,6 +150,7 @@ def pretrain_mlm(arch: dict, tokenizer_dir, corpus_files: list, steps: int, batc
     non_embedding = sum(p.numel() for n, p in model.named_parameters() if "embeddings" not in n and "lm_head" not in n)
     summary = {
         "arch": arch, "steps": steps, "batch_size": batch_size, "seq_len": seq_len, "lr": lr, "warmup_steps": n_warm,
+        "mlm_probability": mlm_probability, "dropout": dropout,
         "seed": seed, "blocks": len(blocks), "tokens_seen": steps * batch_size * seq_len,
         "first_loss": float(np.mean(losses[:10])), "final_loss": float(np.mean(losses[-10:])),
         "params": sum(p.numel() for p in model.parameters()), "non_embedding_params": non_embedding,

@@ -3,7 +3,7 @@
 - Steps: ``max_steps`` or sum over tasks of ``epochs * ceil(N_t / (batch_size * grad_accum))``.
 - One task per optimiser step, all its grad-accum micro-batches from it; tasks sampled in proportion to
   their training-set size (jiant ``ProportionalMultiTaskSampler``, ``runner.py::run_train_step``).
-- AdamW (eps 1e-8, weight decay 0.01 except bias/LayerNorm; fused on CUDA), linear warmup over
+- AdamW (eps 1e-8, weight decay 0.01 except bias/LayerNorm; the fused kernel, on CPU too), linear warmup over
   ``warmup_ratio`` then linear decay, gradient clipping at ``max_grad_norm``.
 - Model selection: every ``eval_every_steps`` the first ``eval_subset`` examples of each training task's
   **English dev set** are scored; the selection metric is their mean; the best checkpoint is kept
@@ -136,10 +136,10 @@ def finetune(encoder: str | Path, tasks: list[TaskData], hp: TrainConfig, seed: 
     if init_heads_from is not None:
         init_heads_from_run(model, Path(init_heads_from))
     n_steps = total_steps(tasks, hp)
-    fused = torch.cuda.is_available()  # fused AdamW on CUDA; the multi-tensor (foreach) kernels on CPU
     model = acc.prepare_model(model)
-    optimizer = torch.optim.AdamW(param_groups(model, hp.weight_decay), lr=hp.lr, eps=hp.adam_eps,
-                                  fused=fused or None, foreach=None if fused else True)
+    # fused AdamW: one kernel for all parameters, on CPU too (3.6x faster than foreach for the miniature's
+    # 0.9M parameters, where the optimiser step was a quarter of the training step)
+    optimizer = torch.optim.AdamW(param_groups(model, hp.weight_decay), lr=hp.lr, eps=hp.adam_eps, fused=True)
     optimizer = acc.prepare_optimizer(optimizer)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(hp.warmup_ratio * n_steps), n_steps)
     device = acc.device
