@@ -11,8 +11,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.stamp-setup
 OUTPUTS ?= $(or $(XSTILTS_OUTPUTS),outputs)
-OUT := $(OUTPUTS)/$(PROFILE)
 export XSTILTS_OUTPUTS := $(abspath $(OUTPUTS))
+# absolute, so the nested make (which inherits XSTILTS_OUTPUTS) names the same files
+OUT := $(XSTILTS_OUTPUTS)/$(PROFILE)
 NOTEBOOKS := 0_data 1_pretrained 2_intermediate 3_target 4_analysis
 EXECUTED := $(NOTEBOOKS:%=$(OUT)/notebooks/%.ipynb)
 LIB := $(shell find lib -name '*.py' 2>/dev/null)
