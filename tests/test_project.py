@@ -40,3 +40,16 @@ def test_make_help_is_the_default_and_lists_every_target():
 def test_outputs_are_not_tracked():
     tracked = subprocess.run(["git", "ls-files", "outputs"], cwd=ROOT, capture_output=True, text=True).stdout.split()
     assert tracked == []  # outputs/ is made by the runs, never committed
+
+
+def test_make_reproduce_plans_the_notebooks_whether_or_not_outputs_are_set(tmp_path):
+    """The nested make inherits XSTILTS_OUTPUTS: both levels must name the same files (a plain
+    `make reproduce`, with nothing set, once stopped at 'No rule to make target .../html.stamp')."""
+    import os
+
+    for extra in ({}, {"XSTILTS_OUTPUTS": str(tmp_path)}):
+        env = {k: v for k, v in os.environ.items() if k != "XSTILTS_OUTPUTS"} | extra
+        run = subprocess.run(["make", "-n", "reproduce", "PROFILE=smoke"], cwd=ROOT, env=env, capture_output=True,
+                             text=True)
+        assert run.returncode == 0, run.stderr
+        assert "papermill notebooks/0_data.ipynb" in run.stdout and "4_analysis" in run.stdout

@@ -111,3 +111,45 @@ def test_shards_partition_the_runs_deterministically():
     assert sorted(sum(shards, [])) == sorted(r.id for r in runs)
     assert all(len(s) > 30 for s in shards)
     assert shards == [[r.id for r in runs if r.shard(3) == k] for k in range(3)]
+
+
+CLAIM_SCRIPT = textwrap.dedent("""
+    import os, sys, time
+    from pathlib import Path
+    from xstilts.runstore import Run, RunStore
+    store = RunStore("t", root=Path(sys.argv[1]))
+    log = Path(sys.argv[2])
+    for i in range(int(sys.argv[3])):
+        def work(run_dir, i=i):
+            with log.open("a") as fh:
+                fh.write(f"start {i} {os.getpid()}\\n")
+            time.sleep(0.3)
+            return {"i": i}
+        store.execute(Run("target", f"r{i}", {"i": i}), work, wait=False)
+""")
+
+
+def test_claiming_workers_share_the_runs_without_waiting_or_repeating(tmp_path):
+    """`execute(wait=False)` (local `workers:`) skips a run another live worker holds, so two workers
+    walking the same list split it between them instead of queueing behind each other."""
+    script = tmp_path / "worker.py"
+    script.write_text(CLAIM_SCRIPT)
+    root, log = tmp_path / "runs", tmp_path / "log.txt"
+    procs = [subprocess.Popen([sys.executable, str(script), str(root), str(log), "8"]) for _ in range(2)]
+    for p in procs:
+        assert p.wait(timeout=60) == 0
+    starts = [line.split() for line in log.read_text().splitlines()]
+    assert sorted(int(s[1]) for s in starts) == list(range(8))  # every run once
+    assert len({s[2] for s in starts}) == 2  # both workers did some
+
+
+def test_a_run_held_by_a_live_worker_is_skipped_when_not_waiting(tmp_path):
+    store = RunStore("t", root=tmp_path)
+    run = Run("target", "r", {"x": 1})
+    lock = store.path(run).with_name(store.path(run).name + ".lock")
+    lock.parent.mkdir(parents=True)
+    lock.write_text(f"{__import__('socket').gethostname()} {os.getpid()}\n")  # this live process holds it
+    assert store.execute(run, lambda d: {"done": True}, wait=False) is None
+    assert not store.is_complete(run)
+    lock.unlink()
+    assert store.execute(run, lambda d: {"done": True}, wait=False) == {"done": True}

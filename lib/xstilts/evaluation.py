@@ -177,7 +177,7 @@ def _write_submission(results: dict, task, folder: Path, world_dir) -> None:
 
     for lang, res in results.items():
         data = load_split(task, "test", lang, world_dir)
-        ids = list(data.query_ids) if isinstance(data, F.RetrievalSet) else list(data["id"])
+        ids = list(data.query_ids) if isinstance(data, F.RetrievalSet) else data["id"][:]
         try:
             write_predictions(folder, task.name, lang, res.predictions, task=task, ids=ids)
         except (TypeError, ValueError, KeyError) as err:  # a format the official layout cannot hold

@@ -25,16 +25,26 @@ log = logging.getLogger("xstilts")
 # --- helpers shared by the phases ----------------------------------------------------------------
 
 def _plan(s):
-    return grid.plan_runs(s.profile)
+    """The grid of the session's profile (planned once per session: run ids hash every spec)."""
+    if s._grid is None:
+        s._grid = grid.plan_runs(s.profile)
+    return s._grid
 
 
 def _execute_mine(s, runs: list[Run], work, desc: str) -> None:
     """Execute this shard's runs with a progress bar; completed runs cost nothing.
 
     With `workers: N > 1` in the profile (CPU profiles: tiny models barely use a second thread), an
-    unsharded phase starts N worker processes, one per shard, and waits for them; each executes its
-    shard's runs through the run store, so the result is the same as with one worker.
+    unsharded phase starts N local worker processes and waits for them. They claim work rather than
+    split it by shards: each walks the runs largest model first (the grid lists sizes smallest first)
+    and takes any run no other worker holds (the run store's lock), so they finish together however
+    unequal the runs are. Every run still goes through the run store: the result is the same as with one
+    worker.
     """
+    if s.claim:
+        for run in reversed(runs):
+            s.store.execute(run, lambda run_dir, run=run: work(s, run, run_dir), wait=False)
+        return
     mine = [r for r in runs if s.mine(r)]
     todo = [r for r in mine if not s.store.is_complete(r)]
     log.info("%s: %d runs planned, %d for this shard, %d to do", desc, len(runs), len(mine), len(todo))
@@ -50,8 +60,8 @@ def _run_workers(s, todo: list[Run], desc: str, workers: int) -> None:
     import time as _time
 
     ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=run_phase, args=(s.profile.name, s.phase, shard, workers), daemon=False)
-             for shard in range(workers)]
+    procs = [ctx.Process(target=run_phase, args=(s.profile.name, s.phase, 0, 1, True), daemon=False)
+             for _ in range(workers)]
     for proc in procs:
         proc.start()
     with tqdm(total=len(todo), desc=f"{desc} ({workers} workers)", unit="run") as bar:
@@ -356,11 +366,12 @@ PHASE_STEPS = {
 }
 
 
-def run_phase(profile: str, phase: str, shard: int = 0, num_shards: int = 1) -> None:
-    """Run one phase's work for one shard, as its notebook would (used by `xstilts submit`)."""
+def run_phase(profile: str, phase: str, shard: int = 0, num_shards: int = 1, claim: bool = False) -> None:
+    """Run one phase's work for one shard, as its notebook would (used by `xstilts submit`); `claim`: as
+    a local worker process that takes any run no other worker holds (`workers:`)."""
     from .session import start
 
-    s = start(profile, phase, shard, num_shards)
+    s = start(profile, phase, shard, num_shards, claim=claim)
     if phase == "analysis" and num_shards > 1 and shard > 0:
         return
     for step in PHASE_STEPS[phase]:

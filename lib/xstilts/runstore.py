@@ -85,17 +85,20 @@ class RunStore:
             raise FileNotFoundError(f"run {run.phase}/{run.id} is not complete")
         return json.loads((self.path(run) / "metrics.json").read_text())
 
-    def execute(self, run: Run, work: Callable[[Path], dict]) -> dict:
+    def execute(self, run: Run, work: Callable[[Path], dict], wait: bool = True) -> dict | None:
         """Run `work(run_dir) -> metrics` unless the run is complete; resumable and atomic.
 
         An incomplete directory left by a crash is cleared and redone. Another live process holding
-        the run's lock makes this call wait for it instead of doing the run twice.
+        the run's lock makes this call wait for it instead of doing the run twice; with `wait=False`
+        it returns None at once (a local worker then takes the next run: work claiming).
         """
         if self.is_complete(run):
             return self.result(run)
         run_dir = self.path(run)
         run_dir.parent.mkdir(parents=True, exist_ok=True)
         with _RunLock(run_dir.with_name(run_dir.name + ".lock")) as lock:
+            if not lock.acquired and not wait:
+                return None
             if not lock.acquired:  # a live worker is on it: wait, then reuse its result
                 lock.wait()
                 if self.is_complete(run):

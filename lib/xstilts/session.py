@@ -11,7 +11,7 @@ import logging
 import os
 import platform
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
@@ -34,6 +34,8 @@ class Session:
     num_shards: int
     device: str
     store: RunStore
+    claim: bool = False  # a local worker process (`workers:`): take any run no other worker holds
+    _grid: dict | None = field(default=None, repr=False)  # the planned runs, once per session
 
     @property
     def out(self) -> Path:
@@ -97,7 +99,7 @@ def resolve_device(wanted: str) -> str:
     return wanted
 
 
-def start(profile: str, phase: str, shard: int = 0, num_shards: int = 1) -> Session:
+def start(profile: str, phase: str, shard: int = 0, num_shards: int = 1, claim: bool = False) -> Session:
     """Validate the profile and the shard settings, set threads, log the effective setup."""
     setup_logging()
     if phase not in PHASES:
@@ -126,4 +128,4 @@ def start(profile: str, phase: str, shard: int = 0, num_shards: int = 1) -> Sess
     log.info("versions %s", " ".join(f"{k}={v}" for k, v in versions().items()))
     log.info("effective configuration:\n%s", yaml.safe_dump(prof.cfg, sort_keys=False, width=110))
     return Session(profile=prof, phase=phase, shard=shard, num_shards=num_shards, device=device,
-                   store=RunStore(prof.name))
+                   store=RunStore(prof.name), claim=claim)

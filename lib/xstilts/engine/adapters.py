@@ -13,6 +13,8 @@ Contract (what the trainer relies on):
     ``example_index``  int, the row of ``examples`` it came from,
   plus whatever the adapter's own ``collate``/``forward`` need (``labels``, ``word_ids``...).
   Never pad here: ``collate`` pads each batch to its own longest feature (dynamic padding).
+  Read whole columns as ``ds["col"][:]`` (one Arrow read): iterating a ``datasets`` column reads it
+  row by row, which cost more than a tiny model's evaluation.
 - ``collate(features: list[dict], pad_token_id: int) -> dict[str, Tensor]``
   Pads a list of feature rows into tensors; ``attention_mask`` included.
 - ``build_head(config, task) -> torch.nn.Module``

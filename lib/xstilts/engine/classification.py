@@ -14,7 +14,7 @@ from xstilts.engine.heads import ClassificationHead
 
 
 def accuracy_stats(predictions: list, examples) -> dict[str, list]:
-    gold = list(examples["label"])
+    gold = examples["label"][:]
     if any(g is None or int(g) < 0 for g in gold):
         return {}
     return {"correct": [int(int(p) == int(g)) for p, g in zip(predictions, gold)]}
@@ -30,7 +30,7 @@ class ArgmaxAccuracy:
 
     def decode(self, outputs, features, examples, task):
         preds = [0] * len(examples)
-        for out, ex in zip(outputs, features["example_index"]):
+        for out, ex in zip(outputs, features["example_index"][:]):
             preds[ex] = int(np.argmax(out))
         return preds
 

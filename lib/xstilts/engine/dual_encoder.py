@@ -199,20 +199,20 @@ class DualEncoderAdapter(BaseAdapter):
     def decode(self, outputs, features, examples, task):
         """Top-20 candidate ids per example (``examples`` order; ``[]`` for an example without a pair).
         The pool is the distinct positive texts, each named by the first pair id that has it."""
-        pair_ids = list(features["pair_id"])
-        pool = _pool_ids(pair_ids, list(features["positive"]))
+        pair_ids = features["pair_id"][:]
+        pool = _pool_ids(pair_ids, features["positive"][:])
         row_of = {pid: i for i, pid in enumerate(pair_ids)}
         emb = np.stack(outputs) if len(outputs) else np.zeros((0, 2, 1), dtype=np.float32)
         pool_ids = list(dict.fromkeys(pool))
         ranked, _ = dense_rank(emb[:, 0], emb[[row_of[p] for p in pool_ids], 1], pool_ids, k=TOP_K)
-        return [ranked[row_of[qid]] if qid in row_of else [] for qid in examples["id"]]
+        return [ranked[row_of[qid]] if qid in row_of else [] for qid in examples["id"][:]]
 
     def example_stats(self, predictions, examples, task):
         """``ap`` per example: AP@20 of its own positive (the pool id of its text); NaN without a pair."""
         pairs = as_pairs(examples)
         gold = dict(zip(pairs["id"], _pool_ids(list(pairs["id"]), list(pairs["positive"]))))
         return {"ap": [average_precision_at_k([gold[q]], r, TOP_K) if q in gold else float("nan")
-                       for q, r in zip(examples["id"], predictions)]}
+                       for q, r in zip(examples["id"][:], predictions)]}
 
     def dev_score(self, predictions, examples, task):
         ap = np.asarray(self.example_stats(predictions, examples, task)["ap"], dtype=float)

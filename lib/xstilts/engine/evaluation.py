@@ -143,7 +143,7 @@ def zero_shot_eval(run_dir, task, data_by_language: dict, out_dir: str | Path | 
             else:
                 stats = adapter.example_stats(preds, data, task)
             if stats:
-                stats = {"example_id": list(data["id"]), **stats}
+                stats = {"example_id": data["id"][:], **stats}
             results[lang] = EvalResult(predictions=preds, metrics=score_from_stats(
                 {k: v for k, v in stats.items() if k != "example_id"}), per_example_stats=stats)
     if out_dir is not None:
@@ -155,7 +155,7 @@ def write_eval(results: dict[str, EvalResult], data_by_language: dict, out_dir: 
     out_dir.mkdir(parents=True, exist_ok=True)
     for lang, res in results.items():
         data = data_by_language[lang]
-        ids = list(data["id"]) if hasattr(data, "column_names") else list(getattr(data, "query_ids", []))
+        ids = data["id"][:] if hasattr(data, "column_names") else list(getattr(data, "query_ids", []))
         with open(out_dir / f"{lang}.predictions.jsonl", "w") as fh:
             for i, p in enumerate(res.predictions):
                 fh.write(json.dumps({"example_id": ids[i] if i < len(ids) else i, "prediction": p}) + "\n")

@@ -214,7 +214,7 @@ def postprocess_qa(examples, features, outputs: Sequence[np.ndarray], n_best: in
 
 def qa_predictions(examples, answers: Sequence[str]) -> dict[str, str]:
     """``{qid: answer_text}``, the submission form of XQuAD, MLQA and TyDiQA."""
-    ids = examples["id"]
+    ids = examples["id"][:]
     if len(ids) != len(answers):
         raise ValueError(f"qa_predictions: {len(answers)} answers for {len(ids)} examples")
     return dict(zip(ids, answers))

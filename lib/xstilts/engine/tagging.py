@@ -119,9 +119,9 @@ class TaggingAdapter(BaseAdapter):
 
     def decode(self, outputs, features, examples, task):
         labels = list(task.labels)
-        n_words = [len(t) for t in examples["tokens"]]
+        n_words = [len(t) for t in examples["tokens"][:]]
         preds = [[None] * n for n in n_words]
-        for out, widx, ex in zip(outputs, features["word_index"], features["example_index"]):
+        for out, widx, ex in zip(outputs, features["word_index"][:], features["example_index"][:]):
             for pos, w in enumerate(widx):
                 if w >= 0 and pos < len(out):
                     preds[ex][w] = labels[int(np.argmax(out[pos]))]
@@ -129,7 +129,7 @@ class TaggingAdapter(BaseAdapter):
         return [[p if p is not None else fallback for p in row] for row in preds]
 
     def example_stats(self, predictions, examples, task):
-        gold = [list(t) for t in examples["tags"]]
+        gold = [list(t) for t in examples["tags"][:]]
         if any(any(t is None for t in g) for g in gold):
             return {}
         if _is_accuracy(task):
