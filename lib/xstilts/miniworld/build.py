@@ -49,7 +49,7 @@ SIZE_PRESETS = {
     "default": {
         "train": 500,                  # English training examples per task (QA: questions)
         "dev": 100,                    # English dev examples per task
-        "test": 120,                   # test examples per language
+        "test": 40,                    # test examples per language (evaluation multiplies by languages)
         "copa_train": 200,             # English COPA train (the real one has 400)
         "tatoeba": 150,                # aligned pairs per language
         "bucc_gold": 100,              # gold pairs in the BUCC "training" (test) split; sample split has half
