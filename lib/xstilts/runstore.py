@@ -166,8 +166,13 @@ class _RunLock:
                 return True  # another machine's worker: trust it
             os.kill(int(pid), 0)
             return True
-        except (FileNotFoundError, ValueError):
+        except FileNotFoundError:
             return False
+        except ValueError:  # created but not yet written by its owner (O_EXCL, then the pid): fresh means alive
+            try:
+                return time.time() - self.path.stat().st_mtime < 10
+            except FileNotFoundError:
+                return False
         except ProcessLookupError:
             return False
         except PermissionError:

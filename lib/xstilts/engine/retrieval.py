@@ -19,6 +19,8 @@ The default layer is jiant's choice (layer 14 of XLM-R Large's 24) scaled to the
 
 from __future__ import annotations
 
+import functools
+
 import logging
 import os
 from dataclasses import dataclass, field
@@ -86,13 +88,23 @@ def default_retrieval_layer(num_layers: int) -> int:
 
 def load_retrieval_encoder(encoder_dir: str | Path, device: str | None = None):
     """``(model, tokenizer)`` from a checkpoint folder or a run folder (``<run>/encoder/``), loaded as the
-    trainer loads encoders (``engine.modeling.load_encoder``); on CUDA when available unless ``device``."""
+    trainer loads encoders (``engine.modeling.load_encoder``); on CUDA when available unless ``device``.
+    Memoised per process on the folder and its files' modification times: a run evaluates one encoder on
+    every language, and the (inference-only) model is loaded once for all of them."""
+    from xstilts.engine.modeling import resolve_encoder_dir
+
+    path = Path(resolve_encoder_dir(encoder_dir))  # or a hub id
+    stamp = tuple(sorted((f.name, f.stat().st_mtime_ns) for f in path.iterdir() if f.is_file())) if path.is_dir() else ()
+    return _load_retrieval_encoder(str(path), stamp, device)
+
+
+@functools.lru_cache(maxsize=2)
+def _load_retrieval_encoder(path: str, stamp: tuple, device: str | None):
     import torch
     from transformers import AutoTokenizer
 
-    from xstilts.engine.modeling import load_encoder, resolve_encoder_dir
+    from xstilts.engine.modeling import load_encoder
 
-    path = resolve_encoder_dir(encoder_dir)
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = load_encoder(path)
     model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))

@@ -51,7 +51,7 @@ SIZE_PRESETS = {
         "dev": 100,                    # English dev examples per task
         "test": 40,                    # test examples per language (evaluation multiplies by languages)
         "copa_train": 200,             # English COPA train (the real one has 400)
-        "tatoeba": 150,                # aligned pairs per language
+        "tatoeba": 100,                # aligned pairs per language
         "bucc_gold": 100,              # gold pairs in the BUCC "training" (test) split; sample split has half
         "bucc_distractor_ratio": 1.0,  # monolingual sentences per gold pair, on each side
         "corpus": 5000,                # pretraining sentences per language
