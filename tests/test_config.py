@@ -115,3 +115,26 @@ def test_ccgbank_folder_from_the_environment_satisfies_the_licence_check(tmp_pat
         (tmp_path / f"{split}.tsv").write_text("The\tNP/N\n")
     monkeypatch.setenv("XSTILTS_CCGBANK", str(tmp_path))
     assert "ccg" in load_profile("paper").cfg["arms"]
+
+
+def test_the_mini_profile_is_the_design_the_miniature_promises():
+    """miniworld.md: 4 sizes spanning >= 20x in non-embedding parameters; every target of both benchmarks;
+    `none`, >= 3 single arms of different formats and multi-task; >= 2 seeds per arm, more for `none`."""
+    from transformers import XLMRobertaConfig, XLMRobertaModel
+
+    from xstilts.tasks import REGISTRY
+
+    cfg = load_profile("mini").cfg
+    counts = []
+    for model in cfg["models"]:
+        a = model["arch"]
+        enc = XLMRobertaModel(XLMRobertaConfig(vocab_size=100, hidden_size=a["hidden"], num_hidden_layers=a["layers"],
+                                               num_attention_heads=a["heads"], intermediate_size=a["ffn"]),
+                              add_pooling_layer=False)
+        counts.append(sum(p.numel() for n, p in enc.named_parameters() if "embeddings" not in n))
+    assert len(counts) == 4 and counts == sorted(counts) and counts[-1] >= 20 * counts[0]
+    assert set(cfg["targets"]) == {"xtreme", "xtreme-r"}
+    single = [a for a in cfg["arms"] if a not in ("none", "multitask")]
+    assert "none" in cfg["arms"] and "multitask" in cfg["arms"] and len(single) >= 3
+    assert len({REGISTRY[f"intermediate.{a}"].format for a in single}) >= 3
+    assert cfg["seeds"]["intermediate"] >= 2 and cfg["seeds"]["none"] > cfg["seeds"]["intermediate"]

@@ -16,8 +16,10 @@ TRAIN_KEYS = ("lr", "epochs", "max_steps", "batch_size", "grad_accum", "max_seq_
 
 
 def data_run(cfg: dict) -> Run:
-    if cfg["world"] is not None:
-        return Run("data", "world", {"world": cfg["world"], "seed": cfg["seed"]})
+    if cfg["world"] is not None:  # the resolved world (defaults and size preset included): new defaults, new world
+        from .miniworld import resolve_config
+
+        return Run("data", "world", {"world": resolve_config(cfg["world"]), "seed": cfg["seed"]})
     from .tasks import REGISTRY
 
     keys = sorted({t.key for t in target_tasks(cfg)} | {REGISTRY[k].key for k in _intermediate_keys(cfg)})
