@@ -91,3 +91,31 @@ def test_xxl_style_config_loads_xl_encoder_with_its_weights(tmp_path):
     assert isinstance(enc, XLMRobertaXLModel)
     ref = mlm.roberta.encoder.layer[1].output.dense.weight
     assert torch.equal(enc.encoder.layer[1].output.dense.weight, ref)
+
+
+@pytest.mark.parametrize("xl", [False, True])
+def test_masked_only_lm_loss_equals_the_transformers_mlm_loss(xl):
+    """`masked_lm_loss` applies the LM head to the selected positions only: same value and gradients as
+    `XLMRoberta(XL)ForMaskedLM(labels=...)`, which computes logits everywhere."""
+    from transformers import (XLMRobertaConfig, XLMRobertaForMaskedLM, XLMRobertaXLConfig,
+                              XLMRobertaXLForMaskedLM)
+
+    from xstilts.engine.pretrain import masked_lm_loss
+
+    cfg_cls, model_cls = (XLMRobertaXLConfig, XLMRobertaXLForMaskedLM) if xl else (XLMRobertaConfig, XLMRobertaForMaskedLM)
+    torch.manual_seed(0)
+    model = model_cls(cfg_cls(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                              intermediate_size=32, max_position_embeddings=40)).eval()
+    inputs = torch.randint(3, 50, (4, 12))
+    labels = torch.full_like(inputs, -100)
+    labels[:, ::3] = inputs[:, ::3]
+    ours = masked_lm_loss(model, inputs, labels)
+    ours.backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad()
+    ref = model(input_ids=inputs, attention_mask=torch.ones_like(inputs), labels=labels).loss
+    ref.backward()
+    assert torch.allclose(ours, ref, atol=1e-6)
+    for n, p in model.named_parameters():
+        if p.grad is not None:
+            assert torch.allclose(grads[n], p.grad, atol=1e-6), n
