@@ -416,7 +416,7 @@ def retrieval_eval(encoder, task, retrieval_set: RetrievalSet, layer: int | None
     model, tokenizer = _as_model_and_tokenizer(encoder)
     if layer is None:
         layer = default_retrieval_layer(_num_layers(model))
-    opts = dict(layer=layer, pooling=pooling, batch_size=batch_size)
+    opts = dict(layer=layer, pooling=pooling, batch_size=batch_size, progress=False)  # one language: seconds
     q_emb = encode((model, tokenizer), retrieval_set.queries, max_seq_len=query_max_seq_len or max_seq_len, **opts)
     c_emb = encode((model, tokenizer), retrieval_set.candidates, max_seq_len=max_seq_len, **opts)
     rs = retrieval_set
