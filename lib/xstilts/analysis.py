@@ -45,6 +45,7 @@ from xstilts.stats.estimands import CONFIRMATORY_ARMS, MEAN_SINGLE, SINGLE_ARMS,
 log = logging.getLogger(__name__)
 
 ESTIMATE_COLUMNS = ["estimand", "arm", "estimate", "ci_low", "ci_high", "p_value", "params", "benchmark"]
+CONFIRMATORY_ESTIMANDS = ("slope_xtreme", "slope_xtreme-r", "interaction")
 
 
 def _benchmark_of(name: str) -> str | None:
@@ -54,7 +55,6 @@ def _benchmark_of(name: str) -> str | None:
         if stem.endswith(f"_{bench}"):
             return bench
     return None
-CONFIRMATORY_ESTIMANDS = ("slope_xtreme", "slope_xtreme-r", "interaction")
 
 
 @dataclass

@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
+from . import formats as F
 from . import grid
 from .runstore import Run
 
@@ -236,7 +237,7 @@ def _task_data(s, task, split_train="train", split_dev="dev"):
     wdir, ccg = world_dir(s), s.profile["ccgbank"]
     train = load(task, split_train, "en", wdir, ccgbank=ccg)
     dev = load(task, split_dev, "en", wdir, ccgbank=ccg)
-    if task.format == "tagging" and not task.labels:
+    if task.format == F.TAGGING and not task.labels:
         tags = sorted({tag for data in (train, dev) for tags in data["tags"] for tag in tags})
         task = dataclasses.replace(task, labels=tuple(tags))
     return TaskData(task=task, train=train, dev=dev)

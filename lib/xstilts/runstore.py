@@ -97,9 +97,9 @@ class RunStore:
         run_dir = self.path(run)
         run_dir.parent.mkdir(parents=True, exist_ok=True)
         with _RunLock(run_dir.with_name(run_dir.name + ".lock")) as lock:
-            if not lock.acquired and not wait:
-                return None
-            if not lock.acquired:  # a live worker is on it: wait, then reuse its result
+            if not lock.acquired:  # a live worker is on it: wait, then reuse its result (or move on)
+                if not wait:
+                    return None
                 lock.wait()
                 if self.is_complete(run):
                     return self.result(run)

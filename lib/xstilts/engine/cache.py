@@ -39,13 +39,11 @@ def default_cache_dir() -> Path:
 def tokenizer_fingerprint(tokenizer) -> str:
     """Hash of the tokenizer's full serialized state (vocab, normalizer, templates, special tokens)."""
     backend = getattr(tokenizer, "backend_tokenizer", None) or getattr(tokenizer, "_tokenizer", None)
+    special = json.dumps({"special": tokenizer.all_special_tokens, "cls": tokenizer.cls_token_id,
+                          "sep": tokenizer.sep_token_id})
     if backend is not None:
-        extra = json.dumps({"special": tokenizer.all_special_tokens, "cls": tokenizer.cls_token_id,
-                            "sep": tokenizer.sep_token_id})
-        return _backend_fingerprint(backend.to_str(), extra)
-    payload = json.dumps(tokenizer.get_vocab(), sort_keys=True)
-    payload += json.dumps({"special": tokenizer.all_special_tokens, "cls": tokenizer.cls_token_id, "sep": tokenizer.sep_token_id})
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+        return _backend_fingerprint(backend.to_str(), special)
+    return hashlib.sha256((json.dumps(tokenizer.get_vocab(), sort_keys=True) + special).encode()).hexdigest()[:16]
 
 
 @functools.lru_cache(maxsize=16)

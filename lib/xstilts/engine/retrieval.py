@@ -20,7 +20,6 @@ The default layer is jiant's choice (layer 14 of XLM-R Large's 24) scaled to the
 from __future__ import annotations
 
 import functools
-
 import logging
 import os
 from dataclasses import dataclass, field
