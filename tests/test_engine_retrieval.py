@@ -292,6 +292,38 @@ def test_train_dual_encoder_learns_and_saves_an_encoder(tiny, tmp_path):
     assert losses[-1] < 0.5 * losses[0], losses
 
 
+def test_embedding_layer_is_trained_saved_and_ranked_with(tiny, tmp_path):
+    """``embedding_layer`` (a fraction of depth) pools that layer in training, is recorded in the saved
+    encoder's config, and ranking reads it back: the dev mAP of model selection equals the ranked one."""
+    from xstilts.engine.adapters import adapter_for
+    from xstilts.engine.dual_encoder import dual_encoder_config, train_dual_encoder
+    from xstilts.engine.toydata import task
+
+    path, _, _ = tiny
+    train, dev = word_pairs(48, 10), word_pairs(20, 11)
+    t = task("xtreme-r.mewslix", formats.ENTITY_RETRIEVAL, metric="mewslix_map20")
+    rs = RetrievalSet("en", list(dev["id"]), list(dev["query"]), list(dev["id"]), list(dev["positive"]),
+                      {i: [i] for i in dev["id"]})
+    scores = {}
+    for layer in (None, 0.5):
+        hp = dual_encoder_config(formats.ENTITY_RETRIEVAL, lr=5e-4, max_steps=10, batch_size=16, grad_accum=1,
+                                 eval_every_steps=0, eval_subset=0, progress=False, embedding_layer=layer,
+                                 cache_dir=str(tmp_path / "cache"))
+        out = tmp_path / f"run-{layer}"
+        result = train_dual_encoder(path, train, hp, seed=0, out_dir=out, dev=dev, task=t)
+        saved = json.loads((out / "encoder" / "config.json").read_text()).get(R.EMBEDDING_LAYER_KEY)
+        ranked = adapter_for(formats.ENTITY_RETRIEVAL).zero_shot(out, t, rs).metrics
+        assert saved == (None if layer is None else 1) and ranked["layer"] == (-1 if layer is None else 1)
+        assert ranked["score"] == pytest.approx(result.best_score, abs=1e-6)
+        scores[layer] = ranked["score"]
+    assert scores[None] != scores[0.5]  # a different layer really is read
+
+
+def test_resolve_layer():
+    assert R.resolve_layer(0.5, 2) == 1 and R.resolve_layer(0.58, 24) == 14 and R.resolve_layer(0.1, 2) == 1
+    assert R.resolve_layer(1.0, 4) == 4 and R.resolve_layer(3, 24) == 3 and R.resolve_layer(-1, 24) == -1
+
+
 def test_answer_retrieval_adapter_reads_squad_examples_and_scores_dev(tiny):
     """LAReQA trains on SQuAD: the adapter turns QA examples into pairs; dev = rank each question against
     the pool of distinct dev positives (two questions share one answer sentence here)."""

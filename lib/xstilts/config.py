@@ -50,6 +50,9 @@ TRAIN = {
     "eval_subset": (int, 500, "English-dev examples used for model selection"),
     "patience": (int, 30, "stop after this many evaluations without improvement"),
     "gradient_checkpointing": (bool, False, "trade compute for memory"),
+    "embedding_layer": ((int, float, type(None)), None,
+                        "dual encoders (Mewsli-X, LAReQA): hidden layer to pool, an index or a fraction of depth; "
+                        "null: the last (XTREME-R)"),
 }
 
 SCHEMA: dict[str, Any] = {

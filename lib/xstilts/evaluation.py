@@ -83,12 +83,10 @@ def _retrieval_options(s, model_dir: str) -> dict:
     from transformers import AutoConfig
 
     from .engine.modeling import resolve_encoder_dir
+    from .engine.retrieval import resolve_layer
 
-    layer = s.profile["retrieval"]["layer"]
-    if isinstance(layer, float) and layer <= 1:
-        depth = AutoConfig.from_pretrained(resolve_encoder_dir(model_dir)).num_hidden_layers
-        layer = max(1, round(layer * depth))
-    return {"layer": int(layer), "pooling": s.profile["retrieval"]["pooling"]}
+    depth = AutoConfig.from_pretrained(resolve_encoder_dir(model_dir)).num_hidden_layers
+    return {"layer": resolve_layer(s.profile["retrieval"]["layer"], depth), "pooling": s.profile["retrieval"]["pooling"]}
 
 
 def _evaluate(s, task, model_dir: str, languages: list[str], world_dir, out_dir: Path) -> dict:

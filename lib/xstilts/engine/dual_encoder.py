@@ -6,7 +6,9 @@ logit scale (initialised to 100), and a softmax over the in-batch candidates (ev
 the micro-batch is a negative) gives the loss. XTREME-R embeds with the HF pooler (dense + tanh on
 ``<s>``). The engine's encoders carry no pooler and only the encoder is carried over, so the embedding
 here is parameter-free: the mean of the last layer's states over the attention mask (jiant's
-``MeanPoolerHead``), and ``retrieval_eval`` ranks Mewsli-X and LAReQA with the same pooling. Mean rather
+``MeanPoolerHead``), and ``retrieval_eval`` ranks Mewsli-X and LAReQA with the same pooling. A run's
+``embedding_layer`` pools an earlier layer instead and records it in the encoder's config
+(``retrieval.set_embedding_layer``), so training and ranking read the same layer. Mean rather
 than ``<s>``: on the tiny test encoders ``<s>`` pooling trained to a collapsed ranking (dev mAP 28-56
 vs 85-87 with mean pooling, same data and steps); ``pooling='cls'`` remains available.
 
@@ -29,8 +31,8 @@ from torch import nn
 
 from xstilts import formats
 from xstilts.engine.adapters import BaseAdapter, pad_sequences, register_adapter
-from xstilts.engine.retrieval import (TOP_K, average_precision_at_k, dense_rank, lareqa_candidate_text,
-                                      pool_hidden, retrieval_eval, to_eval_result)
+from xstilts.engine.retrieval import (TOP_K, average_precision_at_k, dense_rank, embedding_layer,
+                                      lareqa_candidate_text, pool_hidden, retrieval_eval, to_eval_result)
 from xstilts.engine.types import EvalResult
 
 log = logging.getLogger(__name__)
@@ -182,8 +184,9 @@ class DualEncoderAdapter(BaseAdapter):
         return LogitScale()
 
     def embed(self, encoder, input_ids, attention_mask) -> torch.Tensor:
-        out = encoder(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=self.layer != -1)
-        hidden = out.last_hidden_state if self.layer == -1 else out.hidden_states[self.layer]
+        layer = embedding_layer(encoder.config, self.layer)
+        out = encoder(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=layer != -1)
+        hidden = out.last_hidden_state if layer == -1 else out.hidden_states[layer]
         return pool_hidden(hidden, attention_mask, self.pooling)
 
     def forward(self, encoder, head, batch):
@@ -221,8 +224,13 @@ class DualEncoderAdapter(BaseAdapter):
     # -- evaluation on a RetrievalSet
     def zero_shot(self, model_dir, task, data, **options) -> EvalResult:
         """``retrieval_eval`` with this dual encoder's pooling and XTREME-R's query/candidate lengths."""
+        from transformers import AutoConfig
+
+        from xstilts.engine.modeling import resolve_encoder_dir
+
         recipe = RECIPES[self.format]
-        options.setdefault("layer", self.layer)
+        if "layer" not in options:  # the layer the dual encoder was trained to pool
+            options["layer"] = embedding_layer(AutoConfig.from_pretrained(resolve_encoder_dir(model_dir)), self.layer)
         options.setdefault("pooling", self.pooling)
         options.setdefault("max_seq_len", recipe["max_seq_len"])
         options.setdefault("query_max_seq_len", recipe["max_query_len"])

@@ -85,6 +85,33 @@ def default_retrieval_layer(num_layers: int) -> int:
     return max(1, min(num_layers, round(14 * num_layers / 24)))
 
 
+def resolve_layer(layer: int | float, num_layers: int) -> int:
+    """A ``hidden_states`` index: an int as given, a float in (0, 1] as that fraction of the depth (at
+    least 1), so one setting means the same relative depth for every size of the ladder."""
+    if isinstance(layer, float) and layer <= 1:
+        return max(1, round(layer * num_layers))
+    return int(layer)
+
+
+EMBEDDING_LAYER_KEY = "xstilts_embedding_layer"  # encoder-config attribute: a dual encoder's pooled layer
+
+
+def set_embedding_layer(config, layer: int | float) -> int:
+    """Record on an encoder's ``config`` the hidden layer (``resolve_layer``) its dual-encoder embedding
+    pools; ``save_pretrained`` writes it to ``config.json``, so evaluation reads what training used."""
+    n = config.num_hidden_layers
+    index = resolve_layer(layer, n)
+    if not -(n + 1) <= index <= n:
+        raise ValueError(f"embedding_layer {layer!r} out of range for a {n}-layer encoder")
+    setattr(config, EMBEDDING_LAYER_KEY, index)
+    return index
+
+
+def embedding_layer(config, default: int = -1) -> int:
+    """The layer ``set_embedding_layer`` recorded on ``config``, else ``default`` (-1: the last)."""
+    return int(getattr(config, EMBEDDING_LAYER_KEY, default))
+
+
 def load_retrieval_encoder(encoder_dir: str | Path, device: str | None = None):
     """``(model, tokenizer)`` from a checkpoint folder or a run folder (``<run>/encoder/``), loaded as the
     trainer loads encoders (``engine.modeling.load_encoder``); on CUDA when available unless ``device``.

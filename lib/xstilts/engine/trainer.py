@@ -31,6 +31,7 @@ from xstilts.engine.config import TrainConfig
 from xstilts.engine.distributed import fsdp_plugin_for, make_accelerator
 from xstilts.engine.modeling import (EngineModel, init_heads_from_run, is_xl_config, load_encoder,
                                      resolve_encoder_dir, save_heads)
+from xstilts.engine.retrieval import set_embedding_layer
 from xstilts.engine.sampling import ProportionalTaskSampler, batch_stream, eval_batches
 from xstilts.engine.types import FinetuneResult, TaskData
 
@@ -132,7 +133,10 @@ def finetune(encoder: str | Path, tasks: list[TaskData], hp: TrainConfig, seed: 
             dev_sets[t.task.key] = (dev, cached_featurize(adapter, dev, tokenizer, hp.max_seq_len, False, t.task, hp.cache_dir))
 
     set_seed(seed)
-    model = EngineModel(load_encoder(enc_dir, hp.gradient_checkpointing), [t.task for t in tasks])
+    encoder_model = load_encoder(enc_dir, hp.gradient_checkpointing)
+    if hp.embedding_layer is not None:  # the dual encoders' readout travels with the checkpoint
+        set_embedding_layer(encoder_model.config, hp.embedding_layer)
+    model = EngineModel(encoder_model, [t.task for t in tasks])
     if init_heads_from is not None:
         init_heads_from_run(model, Path(init_heads_from))
     n_steps = total_steps(tasks, hp)

@@ -106,6 +106,9 @@ BENCHMARK_TASKS = {
     "xtreme-r": ("xnli", "xcopa", "udpos", "panx", "xquad", "mlqa", "tydiqa", "mewslix", "lareqa", "tatoeba"),
 }
 MARKER = ".miniworld"
+# Bump when the generators write different files for the same config: the world's run id includes it, so a
+# new version of the code never reuses a world (and the models pretrained on it) built by an older one.
+GENERATOR_VERSION = 2
 
 
 def _nearest(key: str, valid) -> str:

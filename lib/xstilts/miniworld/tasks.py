@@ -85,6 +85,14 @@ def _uid(*parts) -> str:
 # NLI
 
 
+def balanced_labels(rng: random.Random, n: int, k: int) -> list[int]:
+    """`n` labels of `k` classes in shuffled order, each class `n // k` or `n // k + 1` times: the test sets
+    of the pair-classification analogues are balanced (as XNLI's are), so the majority class is chance."""
+    labels = [i % k for i in range(n)]
+    rng.shuffle(labels)
+    return labels
+
+
 def _generalize(ev: G.Event, rng: random.Random) -> G.Event | None:
     """A strictly more general event (entailed by `ev` when positive)."""
     ops = []
@@ -211,11 +219,11 @@ def gen_nli(ctx: Ctx) -> list[Output]:
 # Paraphrase: PAWS-X and QQP
 
 
-def paws_example(ctx: Ctx, rng: random.Random):
+def paws_example(ctx: Ctx, rng: random.Random, label: int | None = None):
     """(tree1, tree2, label): high word overlap; label 1 iff same meaning. Paraphrases move a constituent
     (a fronted place, swapped conjuncts); non-paraphrases swap agent and patient (PAWS's word swapping)
-    or replace one word (a different person, place or thing)."""
-    label = rng.randrange(2)
+    or replace one word (a different person, place or thing). `label`: drawn at random unless given."""
+    label = rng.randrange(2) if label is None else label
     if rng.random() < 0.6:
         ev = G.random_event(rng, ctx.world, transitive=True, p_loc=1.0)
         while ev.verb not in L.PERSON_VERBS:
@@ -255,7 +263,8 @@ def gen_pawsx(ctx: Ctx) -> list[Output]:
     langs = sorted(set(ctx.langs("pawsx")) | {"en"})
     for split, n in (("train", s["train"]), ("validation", s["dev"]), ("test", s["test"])):
         rng = ctx.rng("pawsx", split)
-        items = [paws_example(ctx, rng) for _ in range(n)]
+        labels = [None] * n if split == "train" else balanced_labels(rng, n, 2)
+        items = [paws_example(ctx, rng, y) for y in labels]
         for code in (["en"] if split == "train" else langs):
             out.append(Output("paws-x", code, split, [
                 {"id": i + 1, "sentence1": ctx.text(a, code), "sentence2": ctx.text(b, code), "label": y}
@@ -611,15 +620,16 @@ def _distractors(spec: tuple, forward: bool, rng: random.Random, k: int) -> list
     return rng.sample(pool, k)
 
 
-def copa_item(ctx: Ctx, rng: random.Random):
+def copa_item(ctx: Ctx, rng: random.Random, label: int | None = None):
     """(premise tree, question, choice trees, label): the premise is a cause (question 'effect') or an
-    effect (question 'cause'); one choice follows the rules, the other is unreachable."""
+    effect (question 'cause'); one choice follows the rules, the other is unreachable. `label` (the
+    right choice's index): drawn at random unless given."""
     cause, effect = rng.choice(G.CAUSAL_RULES)
     agent = rng.choice(ctx.world.persons)
     question = rng.choice(["cause", "effect"])
     premise, right = (cause, effect) if question == "effect" else (effect, cause)
     wrong = _distractors(premise, question == "effect", rng, 1)[0]
-    label = rng.randrange(2)
+    label = rng.randrange(2) if label is None else label
     choices = [right, wrong] if label == 0 else [wrong, right]
     trees = [G.sentence(G.spec_clause(c, agent)) for c in choices]
     return G.sentence(G.spec_clause(premise, agent)), question, trees, label
@@ -638,7 +648,7 @@ def gen_copa(ctx: Ctx) -> list[Output]:
     langs = sorted(ctx.langs("xcopa"))
     for split, n in (("validation", s["dev"] // 2), ("test", s["test"])):
         rng = ctx.rng("xcopa", split)
-        items = [copa_item(ctx, rng) for _ in range(n)]
+        items = [copa_item(ctx, rng, y) for y in balanced_labels(rng, n, 2)]
         for code in langs:
             out.append(Output("xcopa", code, split, [
                 {"premise": ctx.text(p, code), "choice1": ctx.text(c1, code), "choice2": ctx.text(c2, code),
