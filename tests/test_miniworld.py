@@ -274,6 +274,23 @@ def test_parallel_tasks_share_labels_and_targets_across_languages(world):
     assert all(len(t) == len(w) for t, w in zip(n1["tags"], n1["tokens"]))
 
 
+def test_pair_classification_test_sets_are_label_balanced(world):
+    """XCOPA and PAWS-X test (and XCOPA dev) labels: each class half the items, so the majority class --
+    the `chance` column -- is 50 (with 40 random labels it was 57.5 for XCOPA)."""
+    from xstilts.chance import chance_score
+    from xstilts.data import load
+    from xstilts.tasks import REGISTRY
+
+    out, manifest = world
+    for key in ("xtreme-r.xcopa", "xtreme.pawsx"):
+        task = world_task(REGISTRY[key], manifest)
+        for lang in task.languages:
+            labels = load(task, "test", lang, world_dir=out)["label"]
+            assert abs(2 * sum(labels) - len(labels)) <= 1, (key, lang, labels)
+            assert chance_score(task, lang, out) == pytest.approx(50.0, abs=100 / len(labels)), (key, lang)
+    assert T.balanced_labels(random.Random(0), 7, 3).count(0) == 3 and sorted(T.balanced_labels(random.Random(1), 6, 2)) == [0, 0, 0, 1, 1, 1]
+
+
 def test_panx_entities_are_names_of_the_world(world):
     from xstilts.data import load
     from xstilts.tasks import REGISTRY
