@@ -32,7 +32,8 @@ from torch import nn
 from xstilts import formats
 from xstilts.engine.adapters import BaseAdapter, pad_sequences, register_adapter
 from xstilts.engine.retrieval import (TOP_K, average_precision_at_k, dense_rank, embedding_layer,
-                                      lareqa_candidate_text, pool_hidden, retrieval_eval, to_eval_result)
+                                      lareqa_candidate_text, _as_model_and_tokenizer, pool_hidden, retrieval_eval,
+                                      to_eval_result)
 from xstilts.engine.types import EvalResult
 
 log = logging.getLogger(__name__)
@@ -224,17 +225,13 @@ class DualEncoderAdapter(BaseAdapter):
     # -- evaluation on a RetrievalSet
     def zero_shot(self, model_dir, task, data, **options) -> EvalResult:
         """``retrieval_eval`` with this dual encoder's pooling and XTREME-R's query/candidate lengths."""
-        from transformers import AutoConfig
-
-        from xstilts.engine.modeling import resolve_encoder_dir
-
         recipe = RECIPES[self.format]
-        if "layer" not in options:  # the layer the dual encoder was trained to pool
-            options["layer"] = embedding_layer(AutoConfig.from_pretrained(resolve_encoder_dir(model_dir)), self.layer)
+        encoder = _as_model_and_tokenizer(model_dir)  # a folder is loaded once (memoised) for every language
+        options.setdefault("layer", embedding_layer(encoder[0].config, self.layer))  # the layer it was trained to pool
         options.setdefault("pooling", self.pooling)
         options.setdefault("max_seq_len", recipe["max_seq_len"])
         options.setdefault("query_max_seq_len", recipe["max_query_len"])
-        return to_eval_result(retrieval_eval(model_dir, task, data, **options))
+        return to_eval_result(retrieval_eval(encoder, task, data, **options))
 
 
 def dual_encoder_config(format: str = formats.ANSWER_RETRIEVAL, **overrides):

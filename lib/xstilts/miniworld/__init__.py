@@ -6,5 +6,4 @@ from .build import (BENCHMARK_TASKS, DEFAULT_LANGUAGES, DEFAULT_TASK_LANGUAGES, 
                     SIZE_PRESETS, build_world, load_world, planned_languages, resolve_config, world_task)
 
 __all__ = ["BENCHMARK_TASKS", "DEFAULT_LANGUAGES", "DEFAULT_TASK_LANGUAGES", "DEFAULT_WORLD", "GENERATOR_VERSION",
-           "SIZE_PRESETS",
-           "build_world", "load_world", "planned_languages", "resolve_config", "world_task"]
+           "SIZE_PRESETS", "build_world", "load_world", "planned_languages", "resolve_config", "world_task"]
