@@ -104,6 +104,21 @@ def test_grid_arithmetic_of_the_mini_profile():
     assert len(plan["target"]) == n_models * (seeds_per_model * trained + (1 + n_inter_arms) * eval_only)
 
 
+def test_per_target_overrides_reach_only_their_protocols_runs():
+    """`per_target.<protocol>` changes the training of that protocol's target runs and of no other run."""
+    profile = load_profile("mini")
+    cfg, plan = profile.cfg, plan_runs(profile)
+    by_protocol = {}
+    for run in plan["target"]:
+        if run.spec.get("train") is not None:
+            by_protocol.setdefault(run.spec["protocol"], []).append(run.spec["train"])
+    for protocol, trains in by_protocol.items():
+        expected = {**{k: cfg["target"][k] for k in trains[0]}, **cfg["per_target"].get(protocol, {})}
+        assert all(t == expected for t in trains), protocol
+    assert by_protocol["pawsx"][0]["lr"] != cfg["target"]["lr"] == by_protocol["xnli"][0]["lr"]
+    assert all(r.spec["train"]["lr"] == cfg["intermediate"]["lr"] for r in plan["intermediate"])
+
+
 def test_a_profile_asking_for_ccg_without_ccgbank_is_rejected_saying_so(monkeypatch):
     monkeypatch.delenv("XSTILTS_CCGBANK", raising=False)
     with pytest.raises(ProfileError, match="arm 'ccg'.*licence-gated"):
