@@ -107,13 +107,15 @@ def test_grid_arithmetic_of_the_mini_profile():
 def test_per_target_overrides_reach_only_their_protocols_runs():
     """`per_target.<protocol>` changes the training of that protocol's target runs and of no other run."""
     profile = load_profile("mini")
+    from xstilts.grid import TRAIN_KEYS
+
     cfg, plan = profile.cfg, plan_runs(profile)
     by_protocol = {}
     for run in plan["target"]:
         if run.spec.get("train") is not None:
             by_protocol.setdefault(run.spec["protocol"], []).append(run.spec["train"])
     for protocol, trains in by_protocol.items():
-        expected = {**{k: cfg["target"][k] for k in trains[0]}, **cfg["per_target"].get(protocol, {})}
+        expected = {**{k: cfg["target"][k] for k in TRAIN_KEYS}, **cfg["per_target"].get(protocol, {})}
         assert all(t == expected for t in trains), protocol
     assert by_protocol["pawsx"][0]["lr"] != cfg["target"]["lr"] == by_protocol["xnli"][0]["lr"]
     assert all(r.spec["train"]["lr"] == cfg["intermediate"]["lr"] for r in plan["intermediate"])
