@@ -28,7 +28,7 @@ def encoder(tmp_path_factory):
 @pytest.fixture
 def feature_cache(tmp_path, monkeypatch):
     """A fresh tokenized-feature cache (disk and memory) for one test."""
-    from xstilts.engine.cache import _MEMORY
+    from xstilts.engine.feature_cache import _MEMORY
 
     monkeypatch.setenv("XSTILTS_FEATURE_CACHE", str(tmp_path / "cache"))
     _MEMORY.clear()

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xstilts import analysis
-from xstilts.stats.simulate import simulate_table, small_design
+from xstilts.analysis import analyze as analysis
+from xstilts.analysis.simulate import simulate_table, small_design
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +83,7 @@ def test_subsets_say_what_cannot_be_computed(table, tmp_path):
 
 
 def test_calibrate_and_bench_helpers(tmp_path, capsys):
-    from xstilts.stats.calibration import calibrate
+    from xstilts.analysis.calibration import calibrate
 
     summary = calibrate(n_sims=2, n_boot=50, out_dir=tmp_path, design="small", n_examples=20, progress=False)
     assert {"coverage", "rejection_rate", "se_ratio", "scheme"} <= set(summary.columns)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from xstilts.config import ProfileError, load_profile
-from xstilts.grid import plan_runs
+from xstilts.study.profile import ProfileError, load_profile
+from xstilts.study.grid import plan_runs
 from xstilts.paths import params_dir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,7 +96,7 @@ def test_grid_arithmetic_of_the_mini_profile():
     n_inter_arms = len([a for a in cfg["arms"] if a != "none"])
     assert len(plan["intermediate"]) == n_models * n_inter_arms
     seeds_per_model = cfg["seeds"]["none"] + n_inter_arms * cfg["seeds"]["intermediate"]
-    from xstilts.grid import is_eval_only, protocols
+    from xstilts.study.grid import is_eval_only, protocols
 
     groups = protocols(cfg)
     trained = sum(not is_eval_only(t) for t in groups.values())
@@ -107,7 +107,7 @@ def test_grid_arithmetic_of_the_mini_profile():
 def test_per_target_overrides_reach_only_their_protocols_runs():
     """`per_target.<protocol>` changes the training of that protocol's target runs and of no other run."""
     profile = load_profile("mini")
-    from xstilts.grid import TRAIN_KEYS
+    from xstilts.study.grid import TRAIN_KEYS
 
     cfg, plan = profile.cfg, plan_runs(profile)
     by_protocol = {}
@@ -139,7 +139,7 @@ def test_the_mini_profile_is_the_design_the_miniature_promises():
     `none`, >= 3 single arms of different formats and multi-task; >= 2 seeds per arm, more for `none`."""
     from transformers import XLMRobertaConfig, XLMRobertaModel
 
-    from xstilts.tasks import REGISTRY
+    from xstilts.benchmarks.registry import REGISTRY
 
     cfg = load_profile("mini").cfg
     counts = []

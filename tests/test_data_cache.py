@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from xstilts.data import cache
+from xstilts.data import hub_cache as cache
 from xstilts.data.lock import read_lock, write_lock
-from xstilts.tasks import REGISTRY
+from xstilts.benchmarks.registry import REGISTRY
 
 FIX = Path(__file__).parent / "fixtures" / "hub"
 

@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 
 from xstilts.engine import TaskData, TrainConfig, finetune, predict, train_tokenizer, zero_shot_eval
 from xstilts.engine import toydata
-from xstilts.engine.cache import _MEMORY, cached_featurize
+from xstilts.engine.feature_cache import _MEMORY, cached_featurize
 from xstilts.engine.classification import ADAPTER as CLS
 from xstilts.engine.tagging import _windows
 
@@ -196,7 +196,7 @@ def test_tagging_stats_match_official_seqeval():
     import random
     import warnings
 
-    from xstilts import metrics
+    from xstilts.benchmarks import metrics
     from xstilts.engine.tagging import span_f1_points, span_stats
 
     r = random.Random(0)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from xstilts import formats
+from xstilts.benchmarks import formats
 from xstilts.engine import qa as Q
 
 ZH = "北京是中华人民共和国的首都，也是全国的政治和文化中心。上海是最大的城市。"
@@ -220,8 +220,8 @@ def test_qa_trains_and_predicts_through_the_engine(tokenizer, tmp_path):
     """finetune + predict + zero_shot_eval with the QA adapter on a tiny XLM-R that memorises 5 questions."""
     from transformers import XLMRobertaConfig, XLMRobertaModel
 
-    from xstilts.engine.config import TrainConfig
-    from xstilts.engine.evaluation import predict, zero_shot_eval
+    from xstilts.engine.train_config import TrainConfig
+    from xstilts.engine.predict import predict, zero_shot_eval
     from xstilts.engine.toydata import task
     from xstilts.engine.trainer import finetune
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from xstilts import formats
+from xstilts.benchmarks import formats
 from xstilts.engine import retrieval as R
-from xstilts.formats import RetrievalSet
+from xstilts.benchmarks.formats import RetrievalSet
 
 WORDS = ["ka", "to", "ri", "mo", "ne", "sa", "lu", "pe", "di", "bo", "gu", "fa"]
 
@@ -92,7 +92,7 @@ def brute_force_margin(x, y, k):
 
 
 def test_bucc_mining_recovers_planted_pairs_and_dev_threshold():
-    from xstilts.metrics import bucc_f1
+    from xstilts.benchmarks.metrics import bucc_f1
 
     rng = np.random.default_rng(1)
     shared = rng.normal(size=(20, 24))
@@ -112,7 +112,7 @@ def test_bucc_mining_recovers_planted_pairs_and_dev_threshold():
         assert sc == pytest.approx(margin[src_ids.index(s), tgt_ids.index(t)], rel=1e-4)
 
     rs = RetrievalSet("de", src_ids, [f"s{i}" for i in range(len(src))], tgt_ids, [f"t{i}" for i in range(len(tgt))], gold)
-    from xstilts.metrics import bucc_optimize_threshold
+    from xstilts.benchmarks.metrics import bucc_optimize_threshold
 
     th = bucc_optimize_threshold({(s, t): sc for s, t, sc in cands}, [(s, ts[0]) for s, ts in gold.items()])
     pred = R.bucc_apply_threshold(cands, th)
@@ -200,7 +200,7 @@ def test_retrieval_eval_errors(tiny):
 
 
 def test_zero_shot_eval_delegates_retrieval_to_the_encoder(tiny, tmp_path):
-    from xstilts.engine.evaluation import zero_shot_eval
+    from xstilts.engine.predict import zero_shot_eval
     from xstilts.engine.toydata import task
 
     path, _, _ = tiny

@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from xstilts import phases
-from xstilts.config import load_profile
-from xstilts.grid import plan_runs
-from xstilts.runstore import RunStore
-from xstilts.tasks import INTERMEDIATE_NAMES, REGISTRY
+from xstilts.study import steps as phases
+from xstilts.study.profile import load_profile
+from xstilts.study.grid import plan_runs
+from xstilts.study.runstore import RunStore
+from xstilts.benchmarks.registry import INTERMEDIATE_NAMES, REGISTRY
 
 pytestmark = pytest.mark.slow
 TRAIN = {"max_steps": 2, "eval_every_steps": 2, "eval_subset": 8, "batch_size": 8}
@@ -57,7 +57,7 @@ def test_the_multitask_run_trained_a_head_for_every_intermediate_task(study):
 
 
 def test_every_target_task_is_scored_on_every_test_language(study):
-    from xstilts.evaluation import test_languages
+    from xstilts.study.target_run import test_languages
 
     world = study["store"].path(study["plan"]["data"][0]) / "world"
     frames = [pd.read_csv(study["store"].path(r) / "scores.csv") for r in study["plan"]["target"]]

@@ -10,12 +10,12 @@ from pathlib import Path
 import datasets
 import pytest
 
-from xstilts import formats as F
+from xstilts.benchmarks import formats as F
 from xstilts.data import load, load_parts, source_for, write_source
 from xstilts.data import loaders
 from xstilts.data.lock import RevisionNotLocked
 from xstilts.data.schemas import HUB_FEATURES, SchemaError
-from xstilts.tasks import REGISTRY, get_task
+from xstilts.benchmarks.registry import REGISTRY, get_task
 
 FIX = Path(__file__).parent / "fixtures" / "hub"
 
@@ -223,7 +223,7 @@ def test_write_source_reproduces_fixture_bytes(tmp_path):
 
 def test_world_dirs_accept_registered_languages_through_the_registry_entry(tmp_path):
     """The miniature reads its own languages through registry entries (strict lists are for the hub)."""
-    from xstilts.languages import Language, register, unregister
+    from xstilts.benchmarks.languages import Language, register, unregister
 
     register(Language("q7", "Quuxian", "qqq", "Latn"))
     try:

@@ -1,4 +1,4 @@
-"""The official XTREME metrics (xstilts.metrics): exact behaviour, quirks, and per-example statistics.
+"""The official XTREME metrics (xstilts.benchmarks.metrics): exact behaviour, quirks, and per-example statistics.
 
 The numbers of the official code on our own inputs are in tests/fixtures/scoring/expected_official.json
 (recorded by make_fixtures.py from google-research/xtreme); no official code is imported here.
@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xstilts import metrics as m
+from xstilts.benchmarks import metrics as m
 
 FIXTURES = Path(__file__).parent / "fixtures" / "scoring"
 

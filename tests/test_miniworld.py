@@ -13,12 +13,12 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-from xstilts import formats as F  # noqa: E402
+from xstilts.benchmarks import formats as F  # noqa: E402
 from xstilts.miniworld import build_world, load_world, planned_languages, resolve_config, world_task  # noqa: E402
 from xstilts.miniworld import grammar as G  # noqa: E402
 from xstilts.miniworld import lexicon as L  # noqa: E402
-from xstilts.miniworld import tasks as T  # noqa: E402
-from xstilts.miniworld.languages import ENGLISH, PRECEDENCE, Language, Recipe  # noqa: E402
+from xstilts.miniworld import generators as T  # noqa: E402
+from xstilts.miniworld.derivation import ENGLISH, PRECEDENCE, Language, Recipe  # noqa: E402
 
 SMOKE = {"size": "smoke"}
 
@@ -84,7 +84,7 @@ def test_manifest_languages_codes_and_registration(world):
     for code, rel in manifest["corpus"].items():
         lines = (out / rel).read_text(encoding="utf-8").splitlines()
         assert len(lines) == resolve_config(SMOKE)["sizes"]["corpus"] and all(lines)
-    from xstilts.languages import get_language
+    from xstilts.benchmarks.languages import get_language
 
     assert load_world(out)["fingerprint"] == manifest["fingerprint"]
     assert get_language("n3").iso3 == "qn3"
@@ -205,7 +205,7 @@ def test_semantic_labels_follow_the_meaning():
 # --- every task through the real data layer ------------------------------------------------------------
 
 def _loads(manifest):
-    from xstilts.tasks import REGISTRY
+    from xstilts.benchmarks.registry import REGISTRY
 
     for key, task in REGISTRY.items():
         wt = world_task(task, manifest)
@@ -219,7 +219,7 @@ def _loads(manifest):
 
 def test_every_task_loads_into_the_canonical_format(world):
     from xstilts.data import load
-    from xstilts.tasks import REGISTRY
+    from xstilts.benchmarks.registry import REGISTRY
 
     out, manifest = world
     failures = []
@@ -242,7 +242,7 @@ def test_every_task_loads_into_the_canonical_format(world):
 
 def test_parallel_tasks_share_labels_and_targets_across_languages(world):
     from xstilts.data import load
-    from xstilts.tasks import REGISTRY
+    from xstilts.benchmarks.registry import REGISTRY
 
     out, manifest = world
     xnli = world_task(REGISTRY["xtreme.xnli"], manifest)
@@ -277,9 +277,9 @@ def test_parallel_tasks_share_labels_and_targets_across_languages(world):
 def test_pair_classification_test_sets_are_label_balanced(world):
     """XCOPA and PAWS-X test (and XCOPA dev) labels: each class half the items, so the majority class --
     the `chance` column -- is 50 (with 40 random labels it was 57.5 for XCOPA)."""
-    from xstilts.chance import chance_score
+    from xstilts.study.chance import chance_score
     from xstilts.data import load
-    from xstilts.tasks import REGISTRY
+    from xstilts.benchmarks.registry import REGISTRY
 
     out, manifest = world
     for key in ("xtreme-r.xcopa", "xtreme.pawsx"):
@@ -293,7 +293,7 @@ def test_pair_classification_test_sets_are_label_balanced(world):
 
 def test_panx_entities_are_names_of_the_world(world):
     from xstilts.data import load
-    from xstilts.tasks import REGISTRY
+    from xstilts.benchmarks.registry import REGISTRY
 
     out, manifest = world
     panx = world_task(REGISTRY["xtreme.panx"], manifest)

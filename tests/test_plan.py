@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from xstilts.config import load_profile
-from xstilts.fsdp import (HUB_SHAPES, count_params, fsdp_config, min_gpus, needs_fsdp, train_memory_gb,
+from xstilts.study.profile import load_profile
+from xstilts.compute.memory import (HUB_SHAPES, count_params, fsdp_config, min_gpus, needs_fsdp, train_memory_gb,
                           write_fsdp_config)
-from xstilts.grid import plan_runs
-from xstilts.plan import Assumptions, Sizes, build_plan, format_plan, write_csv
+from xstilts.study.grid import plan_runs
+from xstilts.compute.plan import Assumptions, Sizes, build_plan, format_plan, write_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -151,7 +151,7 @@ def test_disk_hygiene_and_reuse(paper):
 
 
 def test_sizes_file_has_every_target_and_intermediate_task():
-    from xstilts.tasks import INTERMEDIATE_NAMES, TARGET_NAMES, REGISTRY
+    from xstilts.benchmarks.registry import INTERMEDIATE_NAMES, TARGET_NAMES, REGISTRY
 
     sizes = Sizes.from_csv()
     for name in INTERMEDIATE_NAMES:

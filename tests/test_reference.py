@@ -3,8 +3,8 @@
 import pandas as pd
 import pytest
 
-from xstilts.reference import describe_check, published, reproduction_check
-from xstilts.tasks import TARGET_NAMES
+from xstilts.benchmarks.published import describe_check, published, reproduction_check
+from xstilts.benchmarks.registry import TARGET_NAMES
 
 
 def test_published_file_has_a_source_for_every_number():

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from xstilts.runstore import MARKER, Run, RunStore
+from xstilts.study.runstore import MARKER, Run, RunStore
 
 
 def test_id_is_readable_prefix_plus_hash_of_the_spec():
@@ -58,7 +58,7 @@ def test_a_failed_run_leaves_no_marker_and_is_redone(tmp_path):
 SCRIPT = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from xstilts.runstore import Run, RunStore
+    from xstilts.study.runstore import Run, RunStore
     store = RunStore("t", root=Path(sys.argv[1]))
     log = Path(sys.argv[2])
     for i in range(int(sys.argv[3])):
@@ -116,7 +116,7 @@ def test_shards_partition_the_runs_deterministically():
 CLAIM_SCRIPT = textwrap.dedent("""
     import os, sys, time
     from pathlib import Path
-    from xstilts.runstore import Run, RunStore
+    from xstilts.study.runstore import Run, RunStore
     store = RunStore("t", root=Path(sys.argv[1]))
     log = Path(sys.argv[2])
     for i in range(int(sys.argv[3])):

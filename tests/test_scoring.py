@@ -16,7 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from xstilts import cli, metrics, scoring, submission
+from xstilts import cli
+from xstilts.benchmarks import metrics
+from xstilts.benchmarks import scoring
+from xstilts.benchmarks import submission
 
 FIXTURES = Path(__file__).parent / "fixtures" / "scoring"
 TOL = 1e-6
@@ -196,7 +199,7 @@ def test_engine_shaped_predictions(tmp_path):
     """What a target run hands over: label indices with the registry entry, answer lists with ids."""
     import numpy as np
 
-    from xstilts.tasks import get_task
+    from xstilts.benchmarks.registry import get_task
 
     xnli = get_task("xtreme.xnli")
     submission.write_predictions(tmp_path, "xnli", "de", [0, np.int64(2), "neutral"], task=xnli)

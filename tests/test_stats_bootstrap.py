@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from xstilts.stats.bootstrap import _POISSON_LUT, example_weights, joint_bootstrap
-from xstilts.stats.cells import cells_from_table
-from xstilts.stats.estimands import EstimandBuilder, Estimand, weight_matrix
-from xstilts.stats.simulate import cells_to_table, simulate_cells, small_design
+from xstilts.analysis.bootstrap import _POISSON_LUT, example_weights, joint_bootstrap
+from xstilts.analysis.cells import cells_from_table
+from xstilts.analysis.estimands import EstimandBuilder, Estimand, weight_matrix
+from xstilts.analysis.simulate import cells_to_table, simulate_cells, small_design
 
 
 def _paired_table(n=400, seed=0):

@@ -9,8 +9,8 @@ The seed of the simulation is fixed; it was not chosen by looking at the outcome
 
 import numpy as np
 
-from xstilts.stats.calibration import coverage_study, summarise
-from xstilts.stats.simulate import small_design
+from xstilts.analysis.calibration import coverage_study, summarise
+from xstilts.analysis.simulate import small_design
 
 N_SIMS, N_BOOT = 300, 1000
 

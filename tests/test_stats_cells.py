@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xstilts.stats.cells import F1, MEAN, cells_from_table, f1_points, pseudo_values, run_score
+from xstilts.analysis.cells import F1, MEAN, cells_from_table, f1_points, pseudo_values, run_score
 
 
 def _rows(bench, task, lang, params, arm, seed, stats_per_example):

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from xstilts.stats.estimands import EstimandBuilder, slope_coefficients, weight_matrix
-from xstilts.stats.simulate import cells_to_table, simulate_cells, small_design, truth_vector
+from xstilts.analysis.estimands import EstimandBuilder, slope_coefficients, weight_matrix
+from xstilts.analysis.simulate import cells_to_table, simulate_cells, small_design, truth_vector
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +72,7 @@ def test_tatoeba_counts_as_unique_on_both_sides(study):
 
 def test_one_size_or_one_benchmark_says_what_cannot_be_computed(study):
     _, _, table, _, _, _ = study
-    from xstilts.stats.cells import CellTable
+    from xstilts.analysis.cells import CellTable
     one_size = table.sizes[0]
     keep = [j for j, s in enumerate(table.systems) if s[0] == one_size]
     b = EstimandBuilder(_restrict(table, keep))
@@ -91,7 +91,7 @@ def _restrict(table, keep):
     """The table with only the systems in `keep` (re-indexed)."""
     from dataclasses import replace
 
-    from xstilts.stats.cells import CellTable
+    from xstilts.analysis.cells import CellTable
     new_index = {j: k for k, j in enumerate(keep)}
     cells = []
     for c in table.cells:
@@ -114,8 +114,8 @@ def test_size_contrasts_are_differences_of_benchmark_gains(study):
 def test_protocol_part_appears_when_shared_cells_differ_and_keeps_the_identity():
     import pandas as pd
 
-    from xstilts.stats.cells import cells_from_table
-    from xstilts.stats.simulate import simulate_table
+    from xstilts.analysis.cells import cells_from_table
+    from xstilts.analysis.simulate import simulate_table
 
     df = simulate_table(small_design(n_examples=20), gamma=0.0, seed=2)
     m = (df.benchmark == "xtreme-r") & (df.task == "udpos")

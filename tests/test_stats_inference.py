@@ -8,8 +8,8 @@ import pytest
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from xstilts.stats import inference
-from xstilts.stats.cells import F1, MEAN, f1_points, within_run_variance
+from xstilts.analysis import inference
+from xstilts.analysis.cells import F1, MEAN, f1_points, within_run_variance
 
 
 def test_percentile_ci_equals_scipy_percentile_interval():
@@ -105,7 +105,7 @@ def test_adjustments_leave_untestable_p_values_out_of_the_family():
     import numpy as np
     from scipy import stats as sps
 
-    from xstilts.stats import inference
+    from xstilts.analysis import inference
 
     p = np.array([0.01, np.nan, 0.04, 0.03])
     bh = inference.fdr(p, "bh")

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from xstilts.config import load_profile
-from xstilts.grid import plan_runs
-from xstilts.runstore import MARKER, RunStore
-from xstilts.submit import (PhaseJob, PhaseWorker, SlurmOptions, job_plan, phase_status, run_local, submit_phase,
+from xstilts.study.profile import load_profile
+from xstilts.study.grid import plan_runs
+from xstilts.study.runstore import MARKER, RunStore
+from xstilts.compute.submit import (PhaseJob, PhaseWorker, SlurmOptions, job_plan, phase_status, run_local, submit_phase,
                             write_dry_run)
 
 TESTS = Path(__file__).resolve().parent
@@ -31,7 +31,7 @@ DELAY_S = float(os.environ.get("XSTILTS_FAKE_RUN_DELAY", "0.6"))
 
 
 def fake_run_phase(profile: str, phase: str, shard: int = 0, num_shards: int = 1) -> None:
-    """Stand-in for xstilts.phases.run_phase: the phase's real runs of this shard, each a short sleep."""
+    """Stand-in for xstilts.study.steps.run_phase: the phase's real runs of this shard, each a short sleep."""
     prof = load_profile(profile)
     store = RunStore(prof.name)
     for run in plan_runs(prof)[phase]:
@@ -201,7 +201,7 @@ def test_killed_job_is_resumed_by_resubmitting(fake_env):
 
 @pytest.mark.slow
 def test_submit_smoke_end_to_end(outputs):
-    """The real smoke study through submitit's local executor (needs the whole chain: xstilts.phases)."""
+    """The real smoke study through submitit's local executor (needs the whole chain: xstilts.study.steps)."""
     env = {**os.environ, "XSTILTS_OUTPUTS": str(outputs), "XSTILTS_ROOT": str(ROOT)}
     proc = subprocess.run([sys.executable, "-m", "xstilts.cli", "submit", "smoke", "--executor", "local"],
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=900)
@@ -212,7 +212,7 @@ def test_submit_smoke_end_to_end(outputs):
 
 def test_slurm_submission_chains_phase_arrays_with_afterok(outputs, tmp_path, monkeypatch):
     """Against a stand-in `sbatch` on PATH that records each script and answers with a job id."""
-    from xstilts.submit import run_slurm
+    from xstilts.compute.submit import run_slurm
 
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()

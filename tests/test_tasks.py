@@ -5,12 +5,12 @@ import re
 
 import pytest
 
-from xstilts import formats as F
+from xstilts.benchmarks import formats as F
 from xstilts.cli import main
 from xstilts.data.schemas import HUB_FEATURES
-from xstilts.data.sources import LOCKED, SOURCES, TYDIQA_PREFIX
-from xstilts.languages import BUILTIN_CODES, Language, by_iso3, by_name, get_language, register, unregister
-from xstilts.tasks import (REGISTRY, LicenceGatedError, check_available, get_task, intermediate_tasks,
+from xstilts.benchmarks.sources import LOCKED, SOURCES, TYDIQA_PREFIX
+from xstilts.benchmarks.languages import BUILTIN_CODES, Language, by_iso3, by_name, get_language, register, unregister
+from xstilts.benchmarks.registry import (REGISTRY, LicenceGatedError, check_available, get_task, intermediate_tasks,
                            protocol_languages, targets)
 
 # google-research/xtreme evaluate.py XTREME_TASK2LANGS / XTREME_R_TASK2LANGS, copied as literals on purpose

@@ -8,13 +8,13 @@ import importlib
 import sys
 
 SUBCOMMAND_MODULES = [
-    "xstilts.runstore",    # runs
-    "xstilts.tasks",       # tasks
-    "xstilts.scoring",     # score
-    "xstilts.analysis",    # analyze, calibrate, bench-analysis
-    "xstilts.plan",        # plan
-    "xstilts.submit",      # submit
-    "xstilts.phases",      # validate, data, phase, index
+    "xstilts.study.runstore",    # runs
+    "xstilts.benchmarks.registry",       # tasks
+    "xstilts.benchmarks.scoring",     # score
+    "xstilts.analysis.analyze",    # analyze, calibrate, bench-analysis
+    "xstilts.compute.plan",        # plan
+    "xstilts.compute.submit",      # submit
+    "xstilts.study.steps",      # validate, data, phase, index
 ]
 
 

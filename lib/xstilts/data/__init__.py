@@ -1,9 +1,9 @@
-"""Data access: one path from a source's schema to the canonical formats of `xstilts.formats`.
+"""Data access: one path from a source's schema to the canonical formats of `xstilts.benchmarks.formats`.
 
 `load(task, split, language, world_dir=None)` reads the hub (`datasets.load_dataset` at the locked
 revision) or official release files from the local cache, or -- with `world_dir` -- the same sources
 written as local files by the miniature (`write_source`). `source_for` says exactly which source
-splits a (task, split, language) reads. Imports are lazy so `xstilts.tasks` can import `.sources`.
+splits a (task, split, language) reads. Imports are lazy so `xstilts.benchmarks.registry` can import `.sources`.
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ def write_source(world_dir: Path | str, task_or_source, config: str | None, spli
 
 
 def describe(tasks, world_dir: Path | str | None = None, **kw) -> dict:
-    """Phase-0 tables: languages, tasks (sizes via `load`), parallel examples, notes (xstilts.data.summary)."""
-    from xstilts.data.summary import describe as _describe
+    """Phase-0 tables: languages, tasks (sizes via `load`), parallel examples, notes (xstilts.reports.data_summary)."""
+    from xstilts.reports.data_summary import describe as _describe
 
     return _describe(tasks, world_dir, **kw)
 

@@ -1,4 +1,4 @@
-"""Source schema -> canonical format (xstilts.formats), for the hub and for a local world dir alike.
+"""Source schema -> canonical format (xstilts.benchmarks.formats), for the hub and for a local world dir alike.
 
 `source_for` resolves (task, split, language) to concrete `SourceSpec`s; `read_source` reads one of them
 in its exact hub schema (hub: `datasets.load_dataset(id, config, split=, revision=locked)`, features
@@ -18,11 +18,11 @@ from pathlib import Path
 import datasets
 from datasets import Dataset, Features, List, Value
 
-from xstilts import formats as F
+from xstilts.benchmarks import formats as F
 from xstilts.data import readers
 from xstilts.data.schemas import HUB_FEATURES, SchemaError, validate_features, validate_record
-from xstilts.data.sources import HUB, LOCAL, SOURCES, TYDIQA_PREFIX, DataRef, Source
-from xstilts.languages import get_language
+from xstilts.benchmarks.sources import HUB, LOCAL, SOURCES, TYDIQA_PREFIX, DataRef, Source
+from xstilts.benchmarks.languages import get_language
 
 DEFAULT_CONFIG = "default"  # folder name for hub datasets without a config
 
@@ -51,7 +51,7 @@ class SourceSpec:
 
 
 def _task(task):
-    from xstilts.tasks import Task, get_task
+    from xstilts.benchmarks.registry import Task, get_task
 
     return task if isinstance(task, Task) else get_task(task)
 
@@ -354,7 +354,7 @@ def _tatoeba(spec: SourceSpec, world_dir) -> F.RetrievalSet:
 
 
 def lareqa_languages() -> tuple[str, ...]:
-    from xstilts.tasks import XTREME_R_TASK2LANGS
+    from xstilts.benchmarks.registry import XTREME_R_TASK2LANGS
 
     return XTREME_R_TASK2LANGS["lareqa"]
 
@@ -463,7 +463,7 @@ def _mewslix_pairs(spec: SourceSpec, world_dir) -> Dataset:
 # --- CCGbank ---------------------------------------------------------------------------------------------
 
 def _ccg(task, spec: SourceSpec, world_dir, ccgbank) -> Dataset:
-    from xstilts.tasks import ccgbank_dir, check_available
+    from xstilts.benchmarks.registry import ccgbank_dir, check_available
 
     if world_dir is not None and (Path(world_dir) / "ccgbank").is_dir() and ccgbank is None:
         root = Path(world_dir) / "ccgbank"

@@ -1,6 +1,6 @@
 """The revision lock: which hub commit of every dataset and model, and which bytes of every release file.
 
-Like a package lock: `make data` (xstilts.data.cache.prepare) on a connected machine resolves the hub
+Like a package lock: `make data` (xstilts.data.hub_cache.prepare) on a connected machine resolves the hub
 commit of each dataset/model it fetches and the sha256 of each release file, and writes them here; every
 later hub load passes the locked commit as `revision=` and fails clearly when a source is not locked.
 Never an invented hash: entries are only ever written from what the hub or the file returned.
@@ -12,7 +12,7 @@ import json
 import os
 from pathlib import Path
 
-from xstilts.data.sources import LOCKED, Source
+from xstilts.benchmarks.sources import LOCKED, Source
 
 LOCK_ENV = "XSTILTS_LOCK"
 _DEFAULT = Path(__file__).with_name("revisions.lock.json")
@@ -47,7 +47,7 @@ def write_lock(updates: dict[str, dict[str, str]], path: Path | None = None) -> 
         if section not in SECTIONS:
             raise KeyError(f"unknown lock section {section!r}; expected one of {SECTIONS}")
         data[section].update(entries)
-    out = {"comment": "written by `make data` (xstilts.data.cache.prepare); do not edit by hand",
+    out = {"comment": "written by `make data` (xstilts.data.hub_cache.prepare); do not edit by hand",
            **{s: dict(sorted(data[s].items())) for s in SECTIONS}}
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -14,7 +14,7 @@ from pathlib import Path
 from xstilts.data import readers
 from xstilts.data.loaders import DEFAULT_CONFIG, SourceSpec
 from xstilts.data.schemas import HUB_FEATURES, SchemaError, validate_record
-from xstilts.data.sources import HUB, SOURCES, Source, get_source
+from xstilts.benchmarks.sources import HUB, SOURCES, Source, get_source
 
 
 def _resolve(task_or_source) -> Source:
@@ -25,7 +25,7 @@ def _resolve(task_or_source) -> Source:
     if isinstance(task_or_source, str):
         if task_or_source in SOURCES:
             return SOURCES[task_or_source]
-        from xstilts.tasks import REGISTRY
+        from xstilts.benchmarks.registry import REGISTRY
 
         if task_or_source not in REGISTRY:
             return get_source(task_or_source)  # raises with the nearest source key

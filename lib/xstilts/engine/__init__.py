@@ -6,9 +6,9 @@ Public API: ``finetune``, ``predict``, ``zero_shot_eval``, ``TrainConfig``, ``Ta
 """
 
 from xstilts.engine.adapters import ADAPTERS, FormatAdapter, adapter_for, register_adapter
-from xstilts.engine.config import TrainConfig
+from xstilts.engine.train_config import TrainConfig
 from xstilts.engine.distributed import fsdp_plugin_for
-from xstilts.engine.evaluation import EvalResult, load_run, predict, score_from_stats, zero_shot_eval
+from xstilts.engine.predict import EvalResult, load_run, predict, score_from_stats, zero_shot_eval
 from xstilts.engine.pretrain import pretrain_mlm
 from xstilts.engine.tokenizer import train_tokenizer
 from xstilts.engine.trainer import finetune

@@ -41,7 +41,7 @@ Contract (what the trainer relies on):
 - Optional attributes ``featurizer_version`` (int) and ``featurizer_options`` (str): part of the
   tokenized-feature cache key (engine/cache.py); bump/set them when the features an adapter writes change.
 
-``ADAPTERS`` maps a format name of ``xstilts.formats`` to its adapter; ``register_adapter`` adds one.
+``ADAPTERS`` maps a format name of ``xstilts.benchmarks.formats`` to its adapter; ``register_adapter`` adds one.
 ``adapter_for(format)`` imports the built-in adapter modules lazily so that importing the engine
 stays cheap.
 """
@@ -54,7 +54,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import torch
 
-from xstilts import formats
+from xstilts.benchmarks import formats
 
 Tensor = torch.Tensor
 
@@ -96,9 +96,9 @@ _BUILTIN_MODULES = {
 
 
 def register_adapter(adapter: FormatAdapter) -> FormatAdapter:
-    """Register ``adapter`` under ``adapter.format`` (one of ``xstilts.formats.FORMATS``)."""
+    """Register ``adapter`` under ``adapter.format`` (one of ``xstilts.benchmarks.formats.FORMATS``)."""
     if adapter.format not in formats.FORMATS:
-        raise ValueError(f"adapter format {adapter.format!r} is not one of xstilts.formats.FORMATS {formats.FORMATS}")
+        raise ValueError(f"adapter format {adapter.format!r} is not one of xstilts.benchmarks.formats.FORMATS {formats.FORMATS}")
     ADAPTERS[adapter.format] = adapter
     return adapter
 

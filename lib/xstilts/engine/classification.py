@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch.nn.functional as F
 
-from xstilts import formats
+from xstilts.benchmarks import formats
 from xstilts.engine.adapters import BaseAdapter, num_labels, register_adapter
 from xstilts.engine.heads import ClassificationHead
 

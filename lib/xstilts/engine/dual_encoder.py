@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from xstilts import formats
+from xstilts.benchmarks import formats
 from xstilts.engine.adapters import BaseAdapter, pad_sequences, register_adapter
 from xstilts.engine.retrieval import (TOP_K, average_precision_at_k, dense_rank, embedding_layer,
                                       lareqa_candidate_text, _as_model_and_tokenizer, pool_hidden, retrieval_eval,
@@ -236,7 +236,7 @@ class DualEncoderAdapter(BaseAdapter):
 
 def dual_encoder_config(format: str = formats.ANSWER_RETRIEVAL, **overrides):
     """A ``TrainConfig`` with XTREME-R's recipe for ``format`` (``RECIPES``), ``overrides`` on top."""
-    from xstilts.engine.config import TrainConfig
+    from xstilts.engine.train_config import TrainConfig
 
     recipe = {k: v for k, v in RECIPES[format].items() if k != "max_query_len"}
     return TrainConfig(**{**recipe, **overrides})

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from xstilts import formats
+from xstilts.benchmarks import formats
 from xstilts.engine.adapters import BaseAdapter, register_adapter
 from xstilts.engine.classification import ArgmaxAccuracy
 from xstilts.engine.heads import ClassificationHead

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from xstilts import formats
+from xstilts.benchmarks import formats
 from xstilts.engine.adapters import BaseAdapter, pad_sequences, register_adapter
 from xstilts.engine.heads import init_linear
 
@@ -221,9 +221,9 @@ def qa_predictions(examples, answers: Sequence[str]) -> dict[str, str]:
 
 
 def qa_example_stats(predictions: Sequence[str], examples, metric: str = "squad", language: str | None = None) -> dict[str, list]:
-    """Per-question ``em``/``f1`` from ``xstilts.metrics`` (``squad_em_f1``, or ``mlqa_em_f1`` for
+    """Per-question ``em``/``f1`` from ``xstilts.benchmarks.metrics`` (``squad_em_f1``, or ``mlqa_em_f1`` for
     ``metric == 'mlqa'``), in ``examples`` order; ``{}`` if any question has no gold answer text."""
-    from xstilts import metrics
+    from xstilts.benchmarks import metrics
 
     cols = _columns(examples, ("id", "answers"))
     ids = cols["id"]
@@ -240,7 +240,7 @@ def qa_example_stats(predictions: Sequence[str], examples, metric: str = "squad"
         if language is None:
             raise ValueError("qa example_stats: metric 'mlqa' needs the test language (argument `language` or an "
                              "examples column 'language' with one value)")
-        from xstilts.languages import mlqa_normalisation_language
+        from xstilts.benchmarks.languages import mlqa_normalisation_language
 
         result = metrics.mlqa_em_f1(gold, preds, mlqa_normalisation_language(language))
     else:

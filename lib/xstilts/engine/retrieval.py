@@ -29,9 +29,9 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from xstilts import formats
-from xstilts.formats import RetrievalSet
-from xstilts.metrics import average_precision_at_k  # utils_lareqa's AP@k (Mewsli-X: 1/rank of the gold)
+from xstilts.benchmarks import formats
+from xstilts.benchmarks.formats import RetrievalSet
+from xstilts.benchmarks.metrics import average_precision_at_k  # utils_lareqa's AP@k (Mewsli-X: 1/rank of the gold)
 
 log = logging.getLogger(__name__)
 
@@ -432,7 +432,7 @@ def retrieval_eval(encoder, task, retrieval_set: RetrievalSet, layer: int | None
     - BUCC: queries are the xx sentences, candidates the English ones; ``bucc_mine_pairs`` then the
       threshold: ``threshold`` if given (the dev-tuned value, for test; a ``{language: value}`` mapping
       is read at ``retrieval_set.language``), else tuned on this set's gold with
-      ``xstilts.metrics.bucc_optimize_threshold`` (dev: the BUCC "sample" split); ``info["threshold"]``.
+      ``xstilts.benchmarks.metrics.bucc_optimize_threshold`` (dev: the BUCC "sample" split); ``info["threshold"]``.
     - Mewsli-X / LAReQA: ``dense_rank`` top ``k`` of the candidate pool per query; AP@k per query.
     ``layer``/``pooling`` as in ``encode``. ``query_max_seq_len`` (LAReQA questions: 96 in XTREME-R)
     defaults to ``max_seq_len``.
@@ -462,7 +462,7 @@ def retrieval_eval(encoder, task, retrieval_set: RetrievalSet, layer: int | None
                 raise KeyError(f"bucc threshold: no dev-tuned threshold for language {rs.language!r}; have {sorted(threshold)}")
             threshold = threshold[rs.language]
         if threshold is None:
-            from xstilts.metrics import bucc_optimize_threshold
+            from xstilts.benchmarks.metrics import bucc_optimize_threshold
 
             gold_pairs = [(s, t) for s, ts in rs.gold.items() for t in ts]
             threshold = bucc_optimize_threshold({(s, t): sc for s, t, sc in candidates}, gold_pairs)
@@ -492,7 +492,7 @@ def to_eval_result(result: RetrievalEval):
     ``id`` renamed ``example_id``."""
     from xstilts.engine.types import EvalResult
 
-    from xstilts.engine.evaluation import score_from_stats
+    from xstilts.engine.predict import score_from_stats
 
     stats = result.stats.rename(columns={"id": "example_id"})
     cols = {c: stats[c].tolist() for c in stats.columns}

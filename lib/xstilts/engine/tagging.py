@@ -16,7 +16,7 @@ from seqeval.metrics.sequence_labeling import get_entities
 
 import torch.nn.functional as F
 
-from xstilts import formats
+from xstilts.benchmarks import formats
 from xstilts.engine.adapters import BaseAdapter, num_labels, register_adapter
 from xstilts.engine.heads import TokenHead
 

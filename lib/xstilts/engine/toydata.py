@@ -1,5 +1,5 @@
 """Tiny, seeded data and encoders for the engine's tests and benchmark (canonical schemas of
-``xstilts.formats``). Not the miniature world (that is ``xstilts.miniworld``): just enough structure
+``xstilts.benchmarks.formats``). Not the miniature world (that is ``xstilts.miniworld``): just enough structure
 that a 2-layer model learns each format in a few dozen steps."""
 
 from __future__ import annotations

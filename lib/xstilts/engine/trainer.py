@@ -26,8 +26,8 @@ import torch
 from tqdm.auto import tqdm
 
 from xstilts.engine.adapters import adapter_for, head_key
-from xstilts.engine.cache import cached_featurize
-from xstilts.engine.config import TrainConfig
+from xstilts.engine.feature_cache import cached_featurize
+from xstilts.engine.train_config import TrainConfig
 from xstilts.engine.distributed import fsdp_plugin_for, make_accelerator
 from xstilts.engine.modeling import (EngineModel, init_heads_from_run, is_xl_config, load_encoder,
                                      resolve_encoder_dir, save_heads)

@@ -10,7 +10,7 @@ from typing import Any
 @dataclass
 class TaskData:
     """One training task: the registry's Task (``.key .name .format .labels .num_choices .metric``) and its
-    English train and model-selection dev sets, in the canonical schemas of ``xstilts.formats``."""
+    English train and model-selection dev sets, in the canonical schemas of ``xstilts.benchmarks.formats``."""
 
     task: Any
     train: Any

@@ -1,7 +1,7 @@
 """Build the miniature world: languages, every dataset in its hub schema, the corpus, and a manifest.
 
 `build_world(cfg, out_dir)` is the entry point (the `0_data` phase calls it with the profile's `world:`
-section); `load_world(out_dir)` re-registers the world's languages in `xstilts.languages` and returns
+section); `load_world(out_dir)` re-registers the world's languages in `xstilts.benchmarks.languages` and returns
 the manifest. Every dataset file is written through `xstilts.data.write_source`, so the miniature goes
 through the same loaders as the hub data; the build then checks, with `xstilts.data.source_for`, that
 every split a benchmark or intermediate task reads exists. The corpus (`corpus/<lang>.txt`) and
@@ -39,8 +39,8 @@ from tqdm.auto import tqdm
 
 from . import grammar as G
 from .corpus import write_corpus
-from .languages import ENGLISH, Language, Recipe
-from .tasks import GENERATORS, Ctx, Output, iso3_of
+from .derivation import ENGLISH, Language, Recipe
+from .generators import GENERATORS, Ctx, Output, iso3_of
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ DEFAULT_WORLD = {
     "sizes": {},                 # overrides of single preset entries (keys of SIZE_PRESETS["default"])
     "n_persons": 48,             # people in the world (first names repeat across them)
     "n_orgs": 12,                # organisations
-    "languages": DEFAULT_LANGUAGES,   # derived-language recipes (xstilts.miniworld.languages.Recipe + tier)
+    "languages": DEFAULT_LANGUAGES,   # derived-language recipes (xstilts.miniworld.derivation.Recipe + tier)
     "task_languages": DEFAULT_TASK_LANGUAGES,  # test languages per benchmark analogue and task
     "share_names": None,         # null: per recipe; true/false: force name anchors on/off in every language
     "cognate_share": None,       # null: per recipe; a number in [0, 1]: the same content-word overlap everywhere
@@ -176,9 +176,9 @@ def planned_languages(cfg: dict | None) -> list[str]:
 
 
 def register_languages(manifest: dict) -> None:
-    """Add the world's derived languages to `xstilts.languages` (English is already there)."""
-    from xstilts.languages import Language as TableLanguage
-    from xstilts.languages import register
+    """Add the world's derived languages to `xstilts.benchmarks.languages` (English is already there)."""
+    from xstilts.benchmarks.languages import Language as TableLanguage
+    from xstilts.benchmarks.languages import register
 
     for lang in manifest["languages"]:
         if lang["code"] == "en":
@@ -189,7 +189,7 @@ def register_languages(manifest: dict) -> None:
 def world_task(task, manifest: dict):
     """The registry task with its test languages replaced by the world's (intermediate tasks unchanged), so
     `xstilts.data.load(world_task(t, m), split, lang, world_dir)` reads the miniature."""
-    from xstilts.tasks import INTERMEDIATE, get_task
+    from xstilts.benchmarks.registry import INTERMEDIATE, get_task
 
     task = get_task(task) if isinstance(task, str) else task
     if task.benchmark == INTERMEDIATE:
@@ -218,7 +218,7 @@ def _prepare_dir(out_dir: Path) -> None:
 
 def _write(out_dir: Path, outputs: list[Output]) -> None:
     from xstilts.data import write_source
-    from xstilts.data.sources import SOURCES
+    from xstilts.benchmarks.sources import SOURCES
 
     for o in tqdm(outputs, desc="miniworld write", leave=False):
         src = SOURCES[o.source]
@@ -243,7 +243,7 @@ def check_coverage(out_dir: Path, manifest: dict) -> list[str]:
     """Every (task, split, language) a benchmark analogue reads, per `source_for`: the files that are missing."""
     from xstilts.data import source_for
     from xstilts.data import readers
-    from xstilts.tasks import REGISTRY
+    from xstilts.benchmarks.registry import REGISTRY
 
     missing = []
     for task in REGISTRY.values():

@@ -21,8 +21,8 @@ from tqdm.auto import tqdm
 
 from . import grammar as G
 from . import lexicon as L
-from .languages import Language
-from .tasks import fixed_question, which_question
+from .derivation import Language
+from .generators import fixed_question, which_question
 
 
 def corpus_tree(rng: random.Random, world: G.World) -> G.Node:

@@ -16,9 +16,9 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from . import formats as F
-from . import grid
-from .runstore import Run
+from xstilts.benchmarks import formats as F
+from xstilts.study import grid
+from xstilts.study.runstore import Run
 
 log = logging.getLogger("xstilts")
 
@@ -118,12 +118,12 @@ def world_dir(s) -> Path | None:
 def _data_work(s, run: Run, run_dir: Path) -> dict:
     cfg = s.profile.cfg
     if cfg["world"] is not None:
-        from .miniworld import build_world
+        from xstilts.miniworld import build_world
 
         manifest = build_world(cfg["world"], run_dir / "world")
         return {"fingerprint": manifest["fingerprint"], "languages": len(manifest["languages"]),
                 "source": "miniature"}
-    from .data.cache import missing, report_missing
+    from xstilts.data.hub_cache import missing, report_missing
 
     tasks = run.spec["tasks"]
     models = [hub for hub, _ in run.spec["models"]]
@@ -141,7 +141,7 @@ def prepare_data(s) -> DataReport:
 
 
 def describe_data(s) -> DataReport:
-    from .data import describe
+    from xstilts.data import describe
 
     wdir = world_dir(s)
     tasks = [t for t in _all_tasks(s)]
@@ -151,8 +151,8 @@ def describe_data(s) -> DataReport:
 
 
 def _all_tasks(s):
-    from .config import target_tasks
-    from .tasks import get_task
+    from xstilts.study.profile import target_tasks
+    from xstilts.benchmarks.registry import get_task
 
     inter = [get_task(k) for k in grid._intermediate_keys(s.profile.cfg)]
     return [*target_tasks(s.profile.cfg), *inter]
@@ -167,16 +167,16 @@ def _corpus_files(s) -> list[Path]:
 def _pretrained_work(s, run: Run, run_dir: Path) -> dict:
     spec = run.spec
     if run.prefix == "tokenizer":
-        from .engine import train_tokenizer
+        from xstilts.engine import train_tokenizer
 
         tok = train_tokenizer(_corpus_files(s), spec["vocab_size"], run_dir / "tokenizer", seed=spec["seed"])
         return {"vocab_size": len(tok)}
     if "hub" in spec:
-        from .data.cache import resolve_model
+        from xstilts.data.hub_cache import resolve_model
 
         path = resolve_model(spec["hub"], spec["revision"])
         return {"encoder": str(path), "params": spec["params"], "source": "hub"}
-    from .engine import pretrain_mlm
+    from xstilts.engine import pretrain_mlm
 
     tok_run = grid.tokenizer_run(s.profile.cfg, grid.data_run(s.profile.cfg))
     tok_dir = _ensure(s, tok_run, _pretrained_work) / "tokenizer"
@@ -213,7 +213,7 @@ def pretrain_models(s) -> pd.DataFrame:
 
 
 def plot_pretraining(s):
-    from .plots_phases import plot_pretraining as _plot
+    from xstilts.reports.phase_figures import plot_pretraining as _plot
 
     return _plot(s, _plan(s)["pretrained"])
 
@@ -221,7 +221,7 @@ def plot_pretraining(s):
 # --- phase 2: intermediate training ---------------------------------------------------------------
 
 def _train_config(hp: dict, s):
-    from .engine import TrainConfig
+    from xstilts.engine import TrainConfig
 
     return TrainConfig(**hp, num_threads=s.profile["num_threads"] or None,
                        cache_dir=str(s.out / "cache" / "features"), progress=True)
@@ -231,8 +231,8 @@ def _task_data(s, task, split_train="train", split_dev="dev"):
     """English train and dev of an intermediate task; a tag set read from the data (CCG) becomes `labels`."""
     import dataclasses
 
-    from .data import load
-    from .engine import TaskData
+    from xstilts.data import load
+    from xstilts.engine import TaskData
 
     wdir, ccg = world_dir(s), s.profile["ccgbank"]
     train = load(task, split_train, "en", wdir, ccgbank=ccg)
@@ -244,8 +244,8 @@ def _task_data(s, task, split_train="train", split_dev="dev"):
 
 
 def _intermediate_work(s, run: Run, run_dir: Path) -> dict:
-    from .engine import finetune
-    from .tasks import get_task
+    from xstilts.engine import finetune
+    from xstilts.benchmarks.registry import get_task
 
     pretrained = _plan_pretrained(s)
     parent = next(r for r in pretrained if r.id == run.spec["parent"])
@@ -268,7 +268,7 @@ def train_intermediate(s) -> pd.DataFrame:
 
 
 def plot_dev_curves(s, phase: str):
-    from .plots_phases import plot_dev_curves as _plot
+    from xstilts.reports.phase_figures import plot_dev_curves as _plot
 
     return _plot(s, _plan(s)[phase])
 
@@ -281,7 +281,7 @@ def _parent_run(s, run: Run) -> Run:
 
 
 def _target_work(s, run: Run, run_dir: Path) -> dict:
-    from .evaluation import run_target
+    from xstilts.study.target_run import run_target
 
     return run_target(s, run, run_dir, encoder=encoder_dir(s, _parent_run(s, run)), world_dir=world_dir(s))
 
@@ -295,7 +295,7 @@ def train_targets(s) -> pd.DataFrame:
 
 def collect_scores(s) -> pd.DataFrame:
     """The tidy results table `results/scores.csv` and the per-example table for the analysis."""
-    from .evaluation import collect
+    from xstilts.study.target_run import collect
 
     scores, examples = collect(s, _plan(s)["target"])
     scores.to_csv(s.results_dir / "scores.csv", index=False)
@@ -311,7 +311,7 @@ def score_overview(scores: pd.DataFrame) -> pd.DataFrame:
 
 
 def plot_languages(s, scores: pd.DataFrame):
-    from .plots_phases import plot_languages as _plot
+    from xstilts.reports.phase_figures import plot_languages as _plot
 
     return _plot(s, scores)
 
@@ -319,7 +319,7 @@ def plot_languages(s, scores: pd.DataFrame):
 # --- phase 4: analysis --------------------------------------------------------------------------
 
 def _analysis_work(s, run: Run, run_dir: Path) -> dict:
-    from .analysis import analyze as run_analysis
+    from xstilts.analysis.analyze import analyze as run_analysis
 
     examples = pd.read_parquet(s.results_dir / "examples.parquet")
     cfg = s.profile["analysis"]
@@ -370,7 +370,7 @@ PHASE_STEPS = {
 def run_phase(profile: str, phase: str, shard: int = 0, num_shards: int = 1, claim: bool = False) -> None:
     """Run one phase's work for one shard, as its notebook would (used by `xstilts submit`); `claim`: as
     a local worker process that takes any run no other worker holds (`workers:`)."""
-    from .session import start
+    from xstilts.study.session import start
 
     s = start(profile, phase, shard, num_shards, claim=claim)
     if phase == "analysis" and num_shards > 1 and shard > 0:
@@ -403,7 +403,7 @@ def add_cli(sub) -> None:
 def _validate_cli(args) -> int:
     import sys
 
-    from .config import ProfileError, load_profile
+    from xstilts.study.profile import ProfileError, load_profile
 
     try:
         profile = load_profile(args.profile)
@@ -418,7 +418,7 @@ def _validate_cli(args) -> int:
 def _data_cli(args) -> int:
     import sys
 
-    from .config import ProfileError, load_profile
+    from xstilts.study.profile import ProfileError, load_profile
 
     try:
         profile = load_profile(args.profile, check_licences=False)  # missing licensed data is listed below
@@ -428,7 +428,7 @@ def _data_cli(args) -> int:
     if profile.is_miniature:
         print(f"profile {profile.name} is a miniature: its data is generated by `make reproduce` (phase 0); nothing to fetch")
         return 0
-    from .data.cache import missing, prepare, report_missing
+    from xstilts.data.hub_cache import missing, prepare, report_missing
 
     run = grid.data_run(profile.cfg)
     tasks, models = run.spec["tasks"], [hub for hub, _ in run.spec["models"]]
@@ -440,7 +440,7 @@ def _data_cli(args) -> int:
 
 
 def _index_cli(args) -> int:
-    from .report import write_index
+    from xstilts.reports.index import write_index
 
     path = write_index(args.profile)
     print(f"index: {path}")

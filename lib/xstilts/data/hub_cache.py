@@ -23,7 +23,7 @@ from pathlib import Path
 from xstilts.data import readers
 from xstilts.data.lock import dataset_revision, model_revision, read_lock, write_lock
 from xstilts.data.loaders import DEFAULT_CONFIG, SourceSpec, source_for
-from xstilts.data.sources import HUB, LOCAL, RELEASE, SOURCES
+from xstilts.benchmarks.sources import HUB, LOCAL, RELEASE, SOURCES
 
 log = logging.getLogger(__name__)
 FETCH_COMMAND = "make data PROFILE=paper"
@@ -52,7 +52,7 @@ def _hub_cache() -> Path:
 
 def needed_specs(task_keys) -> list[SourceSpec]:
     """Every source split the tasks read: English train/dev, every test language (deduplicated, in order)."""
-    from xstilts.tasks import get_task
+    from xstilts.benchmarks.registry import get_task
 
     out: dict[tuple, SourceSpec] = {}
     for key in task_keys:
@@ -100,8 +100,8 @@ def model_cached(model_id: str, revision: str | None) -> bool:
 
 def release_files(spec: SourceSpec, root: Path) -> list[Path]:
     """The files one release spec reads under `root`."""
-    from xstilts.languages import get_language
-    from xstilts.tasks import XTREME_R_TASK2LANGS
+    from xstilts.benchmarks.languages import get_language
+    from xstilts.benchmarks.registry import XTREME_R_TASK2LANGS
 
     if spec.schema == "bucc2018":
         return list(readers.bucc_paths(root, spec.language, spec.split).values())
@@ -119,7 +119,7 @@ def release_files(spec: SourceSpec, root: Path) -> list[Path]:
 
 def missing(task_keys, model_ids=(), *, ccgbank=None) -> list[MissingItem]:
     """Everything the tasks and models need that is not on this machine (local checks only, no network)."""
-    from xstilts.tasks import LicenceGatedError, check_available, get_task
+    from xstilts.benchmarks.registry import LicenceGatedError, check_available, get_task
 
     lock = read_lock()
     items: dict[tuple[str, str], MissingItem] = {}
@@ -209,8 +209,8 @@ def _download(url: str, dest: Path) -> Path:
 
 
 def _fetch_release(spec: SourceSpec, root: Path) -> None:
-    from xstilts.languages import get_language
-    from xstilts.tasks import XTREME_R_TASK2LANGS
+    from xstilts.benchmarks.languages import get_language
+    from xstilts.benchmarks.registry import XTREME_R_TASK2LANGS
 
     src = SOURCES[spec.source]
     if spec.schema == "bucc2018":
@@ -251,7 +251,7 @@ def fetch(task_keys, model_ids=(), *, ccgbank=None) -> list[MissingItem]:
     from huggingface_hub import HfApi, snapshot_download
     from tqdm.auto import tqdm
 
-    from xstilts.tasks import get_task
+    from xstilts.benchmarks.registry import get_task
 
     api = HfApi()
     lock = read_lock()

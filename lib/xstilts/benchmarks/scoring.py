@@ -31,7 +31,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from xstilts import metrics, submission
+from xstilts.benchmarks import metrics
+from xstilts.benchmarks import submission
 
 EXTENSION_TASKS = ("lareqa",)
 

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .paths import outputs_dir
+from xstilts.paths import outputs_dir
 
 PHASES = ("data", "pretrained", "intermediate", "target", "analysis")
 MARKER = "COMPLETE"
@@ -195,8 +195,8 @@ def add_cli(sub) -> None:
 
 
 def _runs_cli(args) -> int:
-    from .config import load_profile
-    from .grid import plan_runs
+    from xstilts.study.profile import load_profile
+    from xstilts.study.grid import plan_runs
 
     profile = load_profile(args.profile, check_licences=False)
     runs = [run for phase_runs in plan_runs(profile).values() for run in phase_runs]

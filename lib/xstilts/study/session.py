@@ -17,9 +17,9 @@ from pathlib import Path
 
 import yaml
 
-from .config import Profile, load_profile
-from .paths import outputs_dir
-from .runstore import PHASES, RunStore
+from xstilts.study.profile import Profile, load_profile
+from xstilts.paths import outputs_dir
+from xstilts.study.runstore import PHASES, RunStore
 
 log = logging.getLogger("xstilts")
 LIBRARIES = ("xstilts", "torch", "transformers", "tokenizers", "datasets", "accelerate", "numpy", "scipy",

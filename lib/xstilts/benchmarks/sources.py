@@ -5,7 +5,7 @@ its config template, split names, schema name (key into `xstilts.data.schemas`) 
 `DataRef` is what a task points at: one split of one source, optionally with explicit configs (UD
 treebanks merged per language) and a part name (ANLI+'s mixture, XCOPA's SIQA->COPA sequence).
 
-Config templates are filled from `xstilts.languages`: `{code}` (XTREME 2-letter), `{name}` (English name,
+Config templates are filled from `xstilts.benchmarks.languages`: `{code}` (XTREME 2-letter), `{name}` (English name,
 `udpos.German`), `{iso3}` (`tatoeba.pes`). Ids and schemas follow docs/benchmarks.md.
 
 Revisions: no public source gives the commit of these hub repos, so every hub source is `LOCKED`: `make
@@ -49,7 +49,7 @@ class Source:
         """The config for one language (`udpos.{name}` -> `udpos.German`)."""
         if self.config is None or "{" not in self.config:
             return self.config
-        from xstilts.languages import get_language
+        from xstilts.benchmarks.languages import get_language
 
         lang = get_language(language or "en")
         return self.config.format(code=lang.code, name=lang.name, iso3=lang.iso3)

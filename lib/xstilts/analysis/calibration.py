@@ -1,6 +1,6 @@
 """Is the joint bootstrap calibrated? A simulation study with a known γ (issue 6, item 5).
 
-Each simulated study (xstilts.stats.simulate) is analysed exactly as real data are: cells ->
+Each simulated study (xstilts.analysis.simulate) is analysed exactly as real data are: cells ->
 confirmatory estimands (β_XTREME, β_XTREME-R, γ and its parts for mean_single and multitask) ->
 joint bootstrap -> 95% percentile CI and inverted p-value. Over many studies we count how often the CI
 covers the true value (target 95%) and how often γ = 0 is rejected at α = 0.05 when the true γ is 0
@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from xstilts.stats import inference
-from xstilts.stats.bootstrap import joint_bootstrap
-from xstilts.stats.estimands import EstimandBuilder, weight_matrix
-from xstilts.stats.simulate import SimDesign, cells_to_table, planned_design, simulate_cells, small_design, truth_vector
+from xstilts.analysis import inference
+from xstilts.analysis.bootstrap import joint_bootstrap
+from xstilts.analysis.estimands import EstimandBuilder, weight_matrix
+from xstilts.analysis.simulate import SimDesign, cells_to_table, planned_design, simulate_cells, small_design, truth_vector
 
 
 def one_study(design: SimDesign, gamma: float, rng: np.random.Generator, n_boot: int, boot_seed: int,
@@ -75,7 +75,7 @@ def calibrate(n_sims: int = 200, n_boot: int = 1000, out_dir: Path | str = "cali
     """The calibration study at a design: γ = 0 (coverage, type-I error) and γ = `gamma` (coverage,
     power), every scheme on the same studies. Writes calibration.csv (summary), calibration_sims.csv
     and calibration.png to `out_dir`, prints the γ rows, and returns the summary."""
-    from xstilts import plots
+    from xstilts.analysis import figures as plots
 
     if isinstance(design, str):
         if design not in ("planned", "small"):

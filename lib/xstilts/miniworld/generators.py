@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 
 from . import grammar as G
 from . import lexicon as L
-from .languages import Language, Sentence
+from .derivation import Language, Sentence
 
 NLI_LABELS = ("entailment", "neutral", "contradiction")
 UPOS_LABELS = ("ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN",
@@ -40,7 +40,7 @@ NER_LABELS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
 
 @dataclass
 class Output:
-    """Records for one source split: `source` is a key of xstilts.data.sources.SOURCES; `language` the
+    """Records for one source split: `source` is a key of xstilts.benchmarks.sources.SOURCES; `language` the
     language whose config they fill (None: the source holds all languages in one file)."""
 
     source: str

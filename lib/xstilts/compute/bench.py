@@ -84,7 +84,7 @@ def _bare_batches(enc, task, train, hp):
     from transformers import AutoTokenizer
 
     from xstilts.engine.adapters import adapter_for
-    from xstilts.engine.cache import cached_featurize
+    from xstilts.engine.feature_cache import cached_featurize
     from xstilts.engine.sampling import batch_stream
     from xstilts.engine.trainer import _rows
 
@@ -155,7 +155,7 @@ def _time_hf_train(enc, ds, tok, hp, out: Path, pad_to_max: bool) -> dict:
 
 def _time_ours_eval(run_dir, task, test) -> dict:
     from xstilts.engine import predict
-    from xstilts.engine.evaluation import load_run
+    from xstilts.engine.predict import load_run
 
     run = load_run(run_dir)
     predict(run, task, test.select(range(min(64, len(test)))))  # warm-up + featurize the slice
@@ -286,13 +286,13 @@ def run_bench(out_path: Path, steps: int = 30, rounds: int = 5, layers: int = 4,
 
 def _analysis_paper_shape() -> dict:
     """The joint bootstrap at the paper's design (about 2 million test examples, 10,000 replicates)."""
-    from xstilts.analysis import bench_paper_shape
+    from xstilts.analysis.analyze import bench_paper_shape
 
     return {"analysis_paper_shape": bench_paper_shape(n_boot=10_000)}
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m xstilts.bench", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m xstilts.compute.bench", description=__doc__.split("\n")[0])
     p.add_argument("--out", default=None, help="bench.json path (default outputs/bench/bench.json)")
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--rounds", type=int, default=5)

@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from xstilts import formats as F
-from xstilts.languages import get_language
+from xstilts.benchmarks import formats as F
+from xstilts.benchmarks.languages import get_language
 
 
 def _size(obj) -> int:

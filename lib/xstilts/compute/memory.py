@@ -168,7 +168,7 @@ def profile_fsdp(profile, out_dir: str | Path | None = None, gpu_memory_gb: floa
     Writes `fsdp-<model>.yaml` into `out_dir` for every model that needs more than one GPU.
     """
     cfg = profile.cfg
-    from .grid import train_config
+    from xstilts.study.grid import train_config
 
     shapes = []
     for phase in ("intermediate", "target"):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import formats as F
+from xstilts.benchmarks import formats as F
 
 log = logging.getLogger("xstilts")
 STAT_COLUMNS = ("correct", "tp", "n_pred", "n_gold", "em", "f1", "ap")
@@ -24,8 +24,8 @@ STAT_COLUMNS = ("correct", "tp", "n_pred", "n_gold", "em", "f1", "ap")
 
 @functools.lru_cache(maxsize=512)
 def _load_cached(task_key: str, split: str, language: str, world: str | None):
-    from .data import load
-    from .tasks import get_task
+    from xstilts.data import load
+    from xstilts.benchmarks.registry import get_task
 
     return load(get_task(task_key), split, language, Path(world) if world else None)
 
@@ -37,7 +37,7 @@ def load_split(task, split: str, language: str, world_dir: Path | None):
 
 @functools.lru_cache(maxsize=8)
 def _world_manifest(world: str) -> dict:
-    from .miniworld import load_world
+    from xstilts.miniworld import load_world
 
     return load_world(world)
 
@@ -45,14 +45,14 @@ def _world_manifest(world: str) -> dict:
 def test_languages(task, world_dir: Path | None, only: list[str] | None = None) -> list[str]:
     """The test languages of a registry entry: the official list, or the miniature world's analogue."""
     if world_dir is not None:
-        from .miniworld import world_task
+        from xstilts.miniworld import world_task
 
         task = world_task(task, _world_manifest(str(world_dir)))
     return [lang for lang in task.languages if only is None or lang in only]
 
 
 def _train_config(s, hp: dict, fmt: str):
-    from .engine import TrainConfig
+    from xstilts.engine import TrainConfig
 
     return TrainConfig(**hp, num_threads=s.profile["num_threads"] or None,
                        cache_dir=str(s.out / "cache" / "features"), progress=False)
@@ -60,8 +60,8 @@ def _train_config(s, hp: dict, fmt: str):
 
 def _finetune(s, run, run_dir: Path, encoder: str, lead, world_dir):
     """Target-task training on English: one task, or XCOPA's SIQA-then-COPA sequence."""
-    from .data import load_parts
-    from .engine import TaskData, finetune
+    from xstilts.data import load_parts
+    from xstilts.engine import TaskData, finetune
 
     hp = _train_config(s, run.spec["train"], lead.format)
     seed = run.spec["seed"]
@@ -82,15 +82,15 @@ def _finetune(s, run, run_dir: Path, encoder: str, lead, world_dir):
 def _retrieval_options(s, model_dir: str) -> dict:
     from transformers import AutoConfig
 
-    from .engine.modeling import resolve_encoder_dir
-    from .engine.retrieval import resolve_layer
+    from xstilts.engine.modeling import resolve_encoder_dir
+    from xstilts.engine.retrieval import resolve_layer
 
     depth = AutoConfig.from_pretrained(resolve_encoder_dir(model_dir)).num_hidden_layers
     return {"layer": resolve_layer(s.profile["retrieval"]["layer"], depth), "pooling": s.profile["retrieval"]["pooling"]}
 
 
 def _evaluate(s, task, model_dir: str, languages: list[str], world_dir, out_dir: Path) -> dict:
-    from .engine import zero_shot_eval
+    from xstilts.engine import zero_shot_eval
 
     options = {}
     if task.format in (F.BITEXT_MINING, F.SENTENCE_RETRIEVAL):  # dual encoders keep their trained pooling
@@ -123,9 +123,9 @@ def _stats_frame(result, task, language: str) -> pd.DataFrame:
 
 def run_target(s, run, run_dir: Path, encoder: str, world_dir: Path | None) -> dict:
     """Train (unless eval-only or borrowing an encoder), evaluate every language, write every table."""
-    from .chance import chance_score
-    from .engine import score_from_stats
-    from .tasks import get_task
+    from xstilts.study.chance import chance_score
+    from xstilts.engine import score_from_stats
+    from xstilts.benchmarks.registry import get_task
 
     tasks = [get_task(k) for k in run.spec["tasks"]]
     trained = [t for t in tasks if t.train_schedule != "none"]
@@ -170,8 +170,8 @@ def run_target(s, run, run_dir: Path, encoder: str, world_dir: Path | None) -> d
 
 
 def _write_submission(results: dict, task, folder: Path, world_dir) -> None:
-    """Test predictions in the official layout `<task>/test-<lang>.<ext>` (xstilts.submission)."""
-    from .submission import write_predictions
+    """Test predictions in the official layout `<task>/test-<lang>.<ext>` (xstilts.benchmarks.submission)."""
+    from xstilts.benchmarks.submission import write_predictions
 
     for lang, res in results.items():
         data = load_split(task, "test", lang, world_dir)
@@ -184,7 +184,7 @@ def _write_submission(results: dict, task, folder: Path, world_dir) -> None:
 
 def collect(s, target_runs) -> tuple[pd.DataFrame, pd.DataFrame]:
     """All complete target runs as two tables: scores (one row per cell) and per-example statistics."""
-    from .phases import model_params
+    from xstilts.study.steps import model_params
 
     params = {m["name"]: model_params(s, m["name"]) for m in s.profile["models"]}
     score_frames, example_frames = [], []

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from xstilts.stats.cells import BASELINE_ARM, F1, MEAN, CellTable, summarise_cell
+from xstilts.analysis.cells import BASELINE_ARM, F1, MEAN, CellTable, summarise_cell
 
 XTREME, XTREME_R = "xtreme", "xtreme-r"
 PAPER_PARAMS = (270e6, 550e6, 3.5e9, 10.7e9)

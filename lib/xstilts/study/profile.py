@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from .paths import params_dir
+from xstilts.paths import params_dir
 
 ARM_NONE = "none"
 ARM_MULTITASK = "multitask"
@@ -204,7 +204,7 @@ def load_profile(name: str, check_licences: bool = True) -> Profile:
     _validate_world(cfg, source)
     _validate_names(cfg, source, check_licences)
     profile = Profile(name=Path(name).stem, cfg=cfg, files=files)
-    from .grid import plan_runs
+    from xstilts.study.grid import plan_runs
 
     try:
         plan_runs(profile)  # the grid must derive (e.g. Tatoeba-R needs the SQuAD-trained xquad runs)
@@ -255,7 +255,7 @@ def _validate_models(cfg: dict, source: str) -> None:
 def _validate_world(cfg: dict, source: str) -> None:
     if cfg["world"] is None:
         return
-    from .miniworld import resolve_config
+    from xstilts.miniworld import resolve_config
 
     try:
         resolve_config(cfg["world"])
@@ -264,7 +264,7 @@ def _validate_world(cfg: dict, source: str) -> None:
 
 
 def _validate_names(cfg: dict, source: str, check_licences: bool = True) -> None:
-    from . import tasks as registry
+    from xstilts.benchmarks import registry as registry
 
     intermediate = {t.name: t for t in registry.intermediate_tasks()}
     valid_arms = [ARM_NONE, *intermediate, ARM_MULTITASK]
@@ -303,7 +303,7 @@ def _validate_names(cfg: dict, source: str, check_licences: bool = True) -> None
 
 def target_tasks(cfg: dict) -> list:
     """The registry entries a profile targets, in registry order (benchmark names expand)."""
-    from . import tasks as registry
+    from xstilts.benchmarks import registry as registry
 
     wanted = set()
     for target in cfg["targets"]:
@@ -317,7 +317,7 @@ def target_tasks(cfg: dict) -> list:
 def all_languages(cfg: dict) -> list[str]:
     """Every test language a profile can evaluate: the registry's, or the miniature world's."""
     if cfg["world"] is not None:
-        from .miniworld import planned_languages
+        from xstilts.miniworld import planned_languages
 
         return planned_languages(cfg["world"])
     return sorted({lang for t in target_tasks(cfg) for lang in t.languages})

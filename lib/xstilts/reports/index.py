@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from .paths import outputs_dir
+from xstilts.paths import outputs_dir
 
 NOTEBOOK_TITLES = {
     "0_data": "Phase 0 · Data",

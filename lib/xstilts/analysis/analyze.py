@@ -2,7 +2,7 @@
 
 `analyze(table, out_dir)` computes every estimand of §3 (gains, benchmark gains, slopes per decade of
 parameters, the interaction γ and its decomposition) with CIs and p-values from the calibrated joint
-bootstrap (xstilts.stats.bootstrap), Holm over the confirmatory family, BH over the per-(arm, task)
+bootstrap (xstilts.analysis.bootstrap), Holm over the confirmatory family, BH over the per-(arm, task)
 slopes, the secondary tests, the §8 figures and a paragraph stating the answer. The analysis notebook
 calls the same function on the study's runs; `xstilts calibrate` runs the simulation study that shows
 the bootstrap is calibrated.
@@ -36,11 +36,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from xstilts import plots
-from xstilts.stats import inference
-from xstilts.stats.bootstrap import joint_bootstrap
-from xstilts.stats.cells import BASELINE_ARM, CellTable, cells_from_table
-from xstilts.stats.estimands import CONFIRMATORY_ARMS, MEAN_SINGLE, SINGLE_ARMS, EstimandBuilder, weight_matrix
+from xstilts.analysis import figures as plots
+from xstilts.analysis import inference
+from xstilts.analysis.bootstrap import joint_bootstrap
+from xstilts.analysis.cells import BASELINE_ARM, CellTable, cells_from_table
+from xstilts.analysis.estimands import CONFIRMATORY_ARMS, MEAN_SINGLE, SINGLE_ARMS, EstimandBuilder, weight_matrix
 
 log = logging.getLogger(__name__)
 
@@ -293,9 +293,9 @@ def bench_paper_shape(n_boot: int = 10_000, seed: int = 0, examples_total: int =
     4 sizes x (none + 9 single + multitask) with 3 seeds per arm and 9 for `none`, and about
     `examples_total` test examples over all cells. A pandas table of that (~3e8 rows) would not fit
     24 GiB, so the cells are generated and summarised one at a time, streaming, straight into the
-    analysis' cell summaries (xstilts.stats.simulate); the run-level arrays of a cell are freed
+    analysis' cell summaries (xstilts.analysis.simulate); the run-level arrays of a cell are freed
     before the next is drawn. Returns timings (s), sizes and peak RSS (GiB)."""
-    from xstilts.stats.simulate import cells_to_table, planned_design, simulate_cells, unique_r_slope
+    from xstilts.analysis.simulate import cells_to_table, planned_design, simulate_cells, unique_r_slope
 
     base = planned_design(n_examples=1)
     n_cells = sum(len(dict.fromkeys(t.langs_x + t.langs_r)) if not t.protocol_specific else len(t.langs_x) + len(t.langs_r)
@@ -387,7 +387,7 @@ def run_analyze(args: argparse.Namespace) -> int:
 
 
 def run_calibrate(args: argparse.Namespace) -> int:
-    from xstilts.stats.calibration import calibrate
+    from xstilts.analysis.calibration import calibrate
 
     summary = calibrate(args.n_sims, args.n_boot, args.out, design=args.design, gamma=args.gamma, seed=args.seed,
                         n_examples=args.n_examples)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from .config import ARM_MULTITASK, ARM_NONE, Profile, ProfileError, target_tasks
-from .runstore import Run
+from xstilts.study.profile import ARM_MULTITASK, ARM_NONE, Profile, ProfileError, target_tasks
+from xstilts.study.runstore import Run
 
 TRAIN_KEYS = ("lr", "epochs", "max_steps", "batch_size", "grad_accum", "max_seq_len", "warmup_ratio",
               "weight_decay", "eval_every_steps", "eval_subset", "patience", "gradient_checkpointing",
@@ -18,11 +18,11 @@ TRAIN_KEYS = ("lr", "epochs", "max_steps", "batch_size", "grad_accum", "max_seq_
 
 def data_run(cfg: dict) -> Run:
     if cfg["world"] is not None:  # the resolved world (defaults and size preset included): new defaults, new world
-        from .miniworld import GENERATOR_VERSION, resolve_config
+        from xstilts.miniworld import GENERATOR_VERSION, resolve_config
 
         return Run("data", "world", {"world": resolve_config(cfg["world"]), "seed": cfg["seed"],
                                      "generator": GENERATOR_VERSION})
-    from .tasks import REGISTRY
+    from xstilts.benchmarks.registry import REGISTRY
 
     keys = sorted({t.key for t in target_tasks(cfg)} | {REGISTRY[k].key for k in _intermediate_keys(cfg)})
     return Run("data", "hub", {"tasks": keys, "models": [(m["hub"], m.get("revision")) for m in cfg["models"]]})

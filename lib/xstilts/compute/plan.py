@@ -1,6 +1,6 @@
 """The cost of a profile before compute: runs, examples, tokens, FLOPs, GPU-hours, disk, reuse, FSDP.
 
-`xstilts plan PROFILE` (`make plan`) is offline and takes seconds: it walks the grid (xstilts.grid
+`xstilts plan PROFILE` (`make plan`) is offline and takes seconds: it walks the grid (xstilts.study.grid
 .plan_runs, so counts are the grid's own) and prices each run from dataset sizes (data/task_sizes.csv,
 with sources; the miniature's from `xstilts.miniworld.planned_sizes` when it provides them) and the
 training recipe (jiant: optimiser steps = epochs x ceil(N / effective batch), Part C of
@@ -25,11 +25,11 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .config import ARM_NONE, Profile, load_profile
-from .fsdp import Shape, count_params, min_gpus, model_shape, train_memory_gb
-from .paths import outputs_dir
+from xstilts.study.profile import ARM_NONE, Profile, load_profile
+from xstilts.compute.memory import Shape, count_params, min_gpus, model_shape, train_memory_gb
+from xstilts.paths import outputs_dir
 
-SIZES_FILE = Path(__file__).with_name("data") / "task_sizes.csv"
+SIZES_FILE = Path(__file__).with_name("task_sizes.csv")
 PHASES = ("data", "pretrained", "intermediate", "target", "analysis")
 
 
@@ -112,7 +112,7 @@ class Sizes:
         if cfg["world"] is None:
             return cls.from_csv()
         try:
-            from .miniworld import planned_sizes
+            from xstilts.miniworld import planned_sizes
         except ImportError:
             return cls({}, "miniature (sizes not stated by xstilts.miniworld: upper bounds from max_steps "
                            "and max_seq_len; evaluation not priced)")
@@ -198,7 +198,7 @@ def _cap(tokens: float, hp: dict, sequences: int) -> float:
 
 def _sequences(task) -> int:
     """Sequences the encoder runs per example: one per choice (multiple choice), two for dual encoders."""
-    from . import formats as F
+    from xstilts.benchmarks import formats as F
 
     if task.format == F.MULTIPLE_CHOICE:
         return task.num_choices or 2
@@ -211,7 +211,7 @@ class Pricer:
     """Prices every run of a profile; one instance per plan."""
 
     def __init__(self, profile: Profile, assumptions: Assumptions, sizes: Sizes | None = None):
-        from . import tasks as registry
+        from xstilts.benchmarks import registry as registry
 
         self.profile = profile
         self.cfg = profile.cfg
@@ -403,8 +403,8 @@ def _tokenizer_group(pricer: Pricer, model: str) -> str:
 
 
 def build_plan(profile: Profile, assumptions: Assumptions | None = None, sizes: Sizes | None = None) -> Plan:
-    """Price every run of `profile` (xstilts.grid.plan_runs) and account disk and reuse."""
-    from .grid import plan_runs
+    """Price every run of `profile` (xstilts.study.grid.plan_runs) and account disk and reuse."""
+    from xstilts.study.grid import plan_runs
 
     started = time.perf_counter()
     a = assumptions or Assumptions()
@@ -545,7 +545,7 @@ def format_plan(plan: Plan) -> str:
                f"({si(u['tokenized_tokens_uncached'])} tokens)")
     if plan.fsdp:
         out.append("FSDP: " + ", ".join(f"{m} needs up to {g} GPUs per run" for m, g in plan.fsdp.items())
-                   + f" (full fine-tuning > 90% of {a.gpu_memory_gb:.0f} GB; accelerate config: xstilts.fsdp)")
+                   + f" (full fine-tuning > 90% of {a.gpu_memory_gb:.0f} GB; accelerate config: xstilts.compute.memory)")
     else:
         out.append(f"FSDP: no run needs it (every run fits one {a.gpu_memory_gb:.0f} GB GPU)")
     basis = f"{a.mfu:.0%} MFU" + (f" ({a.bench_source})" if a.bench_source and not a.throughput else "")
@@ -621,8 +621,8 @@ def assumptions_from_args(args) -> Assumptions:
 
 
 def run(args) -> int:
-    from .config import ProfileError
-    from .tasks import LicenceGatedError
+    from xstilts.study.profile import ProfileError
+    from xstilts.benchmarks.registry import LicenceGatedError
 
     try:
         profile = load_profile(args.profile, check_licences=False)
@@ -634,7 +634,7 @@ def run(args) -> int:
     write_csv(plan, out_dir / "plan.csv")
     if args.csv:
         write_csv(plan, Path(args.csv))
-    from .fsdp import profile_fsdp
+    from xstilts.compute.memory import profile_fsdp
 
     profile_fsdp(profile, out_dir, plan.assumptions.gpu_memory_gb)
     print(format_plan(plan))

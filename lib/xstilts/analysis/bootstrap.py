@@ -9,7 +9,7 @@ Resampling examples AND seeds counts σ²_w/R twice (once through the examples, 
 run scores): too wide. Resampling only seeds misses the test-set part; only examples misses σ²_u/R:
 too narrow. With R = 3 a seed bootstrap also shrinks its variance by (R-1)/R.
 
-What this module does. Every estimand θ is linear in the seed-mean cell scores (xstilts.stats.estimands),
+What this module does. Every estimand θ is linear in the seed-mean cell scores (xstilts.analysis.estimands),
 θ = Σ_c W_c ybar_c, so one replicate is θ* = θ̂ + θ*_examples + c_θ · θ*_seeds:
 
 1. Examples (the test-set part and σ²_w/R, once). Inside each (task, language) test set, example
@@ -38,7 +38,7 @@ So each estimand's replicate variance estimates σ²_u/R + σ²_w/R + test-set v
 all estimands share the same example and seed draws (γ and its components come from the same
 replicates, and both benchmarks from the same draw). CIs are percentile intervals; p-values invert
 them (`inference.bootstrap_p_value`). Calibration (coverage 93-97 %, type-I 3-7 % at the planned
-design) is shown by simulation in xstilts.stats.calibration and tests/test_stats_calibration.py.
+design) is shown by simulation in xstilts.analysis.calibration and tests/test_stats_calibration.py.
 
 Not captured (statistics.md §5): intermediate-checkpoint seeds (inference is conditional on the one
 intermediate checkpoint per (size, arm)) and language or task sampling (benchmarks are fixed sets).
@@ -54,8 +54,8 @@ import numpy as np
 import scipy.sparse as sp
 from tqdm.auto import tqdm
 
-from xstilts.stats.cells import MEAN, CellTable, f1_points
-from xstilts.stats.estimands import Layout
+from xstilts.analysis.cells import MEAN, CellTable, f1_points
+from xstilts.analysis.estimands import Layout
 
 try:  # threadpoolctl comes with scikit-learn (a seqeval dependency); without it BLAS keeps its default
     from threadpoolctl import threadpool_limits

@@ -1,7 +1,7 @@
 """`xstilts submit PROFILE`: the study on a cluster through its own scheduler (Slurm via submitit).
 
 Each phase becomes a job array of shard workers: worker i runs the phase's steps for shard i of N
-through the run store (xstilts.phases.run_phase), then exits; one final single-worker pass per phase
+through the run store (xstilts.study.steps.run_phase), then exits; one final single-worker pass per phase
 then finds every run complete and writes the phase's tables, as the Makefile's `SHARDS=N` does. Each
 phase's array waits for the previous phase's final pass (`--dependency=afterok:<id>`). No scheduler of
 our own: Slurm orders, places and requeues the jobs; locally, submitit's LocalExecutor runs them and
@@ -30,11 +30,11 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .config import load_profile
-from .paths import outputs_dir
-from .runstore import PHASES, RunStore
+from xstilts.study.profile import load_profile
+from xstilts.paths import outputs_dir
+from xstilts.study.runstore import PHASES, RunStore
 
-RUNNER = "xstilts.phases:run_phase"
+RUNNER = "xstilts.study.steps:run_phase"
 GPU_PHASES = ("pretrained", "intermediate", "target")
 
 
@@ -83,7 +83,7 @@ class PhaseWorker(Checkpointable):
 
 def phase_status(profile: str, phase: str) -> dict:
     """{'complete': n, 'planned': m} for one phase of a profile, from the run store."""
-    from .grid import plan_runs
+    from xstilts.study.grid import plan_runs
 
     prof = load_profile(profile, check_licences=False)
     runs = plan_runs(prof)[phase]
@@ -108,7 +108,7 @@ class PhaseJob:
 def job_plan(profile_name: str, max_parallel: int) -> list[PhaseJob]:
     """Per phase: shards = min(max_parallel, runs in the phase); GPUs per worker from the profile
     (0 for data and analysis, and for a miniature profile, which runs on CPU)."""
-    from .grid import plan_runs
+    from xstilts.study.grid import plan_runs
 
     if max_parallel < 1:
         raise ValueError(f"--max-parallel must be >= 1, got {max_parallel}")
@@ -153,7 +153,7 @@ class SlurmOptions:
 def default_setup(profile) -> list[str]:
     """Shell lines every worker runs first: the repository as working directory, and for real data the
     offline switches (compute nodes read what `make data` cached; design.md §6)."""
-    from .paths import repo_root
+    from xstilts.paths import repo_root
 
     lines = [f"cd {shlex.quote(str(repo_root()))}", f"export XSTILTS_ROOT={shlex.quote(str(repo_root()))}"]
     for var in ("XSTILTS_OUTPUTS", "XSTILTS_CCGBANK", "XSTILTS_LOCK", "HF_HOME", "HF_DATASETS_CACHE"):
@@ -300,8 +300,8 @@ def add_cli(sub) -> None:
 
 def run(args) -> int:
     max_parallel = args.max_parallel or (2 if args.executor == "local" else 8)
-    from .config import ProfileError
-    from .tasks import LicenceGatedError
+    from xstilts.study.profile import ProfileError
+    from xstilts.benchmarks.registry import LicenceGatedError
 
     try:
         profile = load_profile(args.profile, check_licences=not args.dry_run)  # scripts need no data

@@ -75,7 +75,7 @@ def _autocast(device):
 def predict(run_dir_or_model, task, examples, max_seq_len: int | None = None, batch_size: int = 64,
             cache_dir=None, progress: bool = False):
     """Predictions (one per example, official form) and the per-feature outputs of a run on ``examples``."""
-    from xstilts.engine.cache import cached_featurize
+    from xstilts.engine.feature_cache import cached_featurize
 
     run = run_dir_or_model if isinstance(run_dir_or_model, LoadedRun) else load_run(run_dir_or_model)
     hp = _run_hp(run)

@@ -6,7 +6,7 @@ that share training and evaluation share a `protocol` id, so one fine-tune serve
 protocol differs the ids differ (`tatoeba` on the raw or intermediate encoder, `tatoeba-r` on the
 encoder after SQuAD fine-tuning). Test languages are exactly `XTREME_TASK2LANGS` /
 `XTREME_R_TASK2LANGS` of google-research/xtreme `evaluate.py`; LAReQA (listed empty there) pools the 11
-XQuAD-R languages. Sources and pitfalls: docs/benchmarks.md; where each source lives: xstilts.data.sources.
+XQuAD-R languages. Sources and pitfalls: docs/benchmarks.md; where each source lives: xstilts.benchmarks.sources.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xstilts import formats as F
-from xstilts.data.sources import CCGBANK_ENV, SOURCES, UD27_TREEBANKS, DataRef
+from xstilts.benchmarks import formats as F
+from xstilts.benchmarks.sources import CCGBANK_ENV, SOURCES, UD27_TREEBANKS, DataRef
 
 XTREME, XTREME_R, INTERMEDIATE = "xtreme", "xtreme-r", "intermediate"
 BENCHMARKS = (XTREME, XTREME_R)
@@ -33,7 +33,7 @@ PANX_LABELS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
 
 @dataclass(frozen=True)
 class Task:
-    """One registry entry. `train`/`dev`/`test` point at source splits (xstilts.data.sources);
+    """One registry entry. `train`/`dev`/`test` point at source splits (xstilts.benchmarks.sources);
     `test_overrides` routes single languages to other sources (XTREME-R additions);
     `train_schedule` says how several train parts combine: a `mixture` sharing one head (ANLI+) or a
     `sequence` trained one after another (XCOPA: SIQA then COPA)."""

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from xstilts.stats.cells import BASELINE_ARM, PROTOCOL_SPECIFIC, CellTable
+from xstilts.analysis.cells import BASELINE_ARM, PROTOCOL_SPECIFIC, CellTable
 
 XTREME, XTREME_R = "xtreme", "xtreme-r"
-# the nine English intermediate tasks (names fixed across the project; xstilts.tasks.INTERMEDIATE_NAMES)
+# the nine English intermediate tasks (names fixed across the project; xstilts.benchmarks.registry.INTERMEDIATE_NAMES)
 SINGLE_ARMS = ("anli_plus", "mnli", "qqp", "sst2", "squad", "hellaswag", "cosmosqa", "commonsenseqa", "ccg")
 MULTITASK, MEAN_SINGLE = "multitask", "mean_single"
 CONFIRMATORY_ARMS = (MEAN_SINGLE, MULTITASK)
