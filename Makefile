@@ -76,7 +76,7 @@ test: $(STAMP) ## the test suite (offline, CPU)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP) ## measured speed: trainer ratios, eval throughput, the analysis at paper scale -> outputs/bench/bench.json
-	$(BIN)/python -m xstilts.compute.bench
+	$(BIN)/xstilts bench
 
 calibrate: $(STAMP) ## simulation study of the bootstrap: coverage, type-I error, power
 	$(BIN)/xstilts calibrate --out outputs/calibration

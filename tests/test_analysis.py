@@ -1,12 +1,12 @@
 """`xstilts analyze` / `analyze()`: the estimates table contract, figures, the answer, the CLI, subsets."""
 
-import argparse
 
 import matplotlib.image as mpimg
 import numpy as np
 import pandas as pd
 import pytest
 
+from xstilts import cli
 from xstilts.analysis import analyze as analysis
 from xstilts.analysis.simulate import simulate_table, small_design
 
@@ -58,14 +58,10 @@ def test_tests_figures_and_answer(result):
 def test_cli_analyze(table, tmp_path):
     csv = tmp_path / "scores.csv"
     table[table.arm.isin(["none", "mnli", "multitask"])].to_csv(csv, index=False)
-    parser = argparse.ArgumentParser()
-    analysis.add_cli(parser.add_subparsers())
-    args = parser.parse_args(["analyze", "--table", str(csv), "--out", str(tmp_path / "out"), "--n-boot", "200"])
-    assert args.func(args) == 0
+    assert cli.main(["analyze", "--table", str(csv), "--out", str(tmp_path / "out"), "--n-boot", "200"]) == 0
     est = pd.read_csv(tmp_path / "out" / "estimates.csv")
     assert "interaction" in set(est.estimand)
-    args = parser.parse_args(["analyze", "--table", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "o2")])
-    assert args.func(args) == 2
+    assert cli.main(["analyze", "--table", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "o2")]) == 2
 
 
 def test_subsets_say_what_cannot_be_computed(table, tmp_path):
@@ -90,7 +86,9 @@ def test_calibrate_and_bench_helpers(tmp_path, capsys):
     assert set(summary.scheme) == {"calibrated", "naive", "examples", "seeds"}
     assert (tmp_path / "calibration.csv").is_file() and (tmp_path / "calibration.png").is_file()
     assert "coverage" in capsys.readouterr().out
-    res = analysis.bench_paper_shape(n_boot=20, examples_total=3000, progress=False)
+    from xstilts.compute.bench import bench_paper_shape
+
+    res = bench_paper_shape(n_boot=20, examples_total=3000, progress=False)
     assert res["examples"] >= 2000 and res["systems"] == 44 and res["peak_rss_gib"] > 0
     assert res["rows_represented"] == res["examples"] * 4 * (9 + 10 * 3)    # sizes x (none seeds + arms x seeds)
     assert np.isfinite(res["bootstrap_s"])

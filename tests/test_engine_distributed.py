@@ -13,9 +13,15 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 import torch
 from safetensors.torch import load_file
 
-from xstilts.engine import TaskData, TrainConfig, finetune, fsdp_plugin_for
+from xstilts.engine.distributed import fsdp_plugin_for
+
+from xstilts.engine.train_config import TrainConfig
+
+from xstilts.engine.trainer import finetune
+
+from xstilts.engine.types import TaskData
 from xstilts.engine import toydata
-from xstilts.engine.distributed import finetune_multiprocess_cpu
+from xstilts.engine.launch import finetune_multiprocess_cpu
 
 
 def test_two_processes_match_one(tmp_path, monkeypatch):

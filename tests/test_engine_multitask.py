@@ -15,7 +15,11 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 from safetensors.torch import load_file
 
-from xstilts.engine import TaskData, TrainConfig, finetune
+from xstilts.engine.train_config import TrainConfig
+
+from xstilts.engine.trainer import finetune
+
+from xstilts.engine.types import TaskData
 from xstilts.engine import toydata
 from xstilts.engine.sampling import ProportionalTaskSampler, batch_stream
 from xstilts.engine.trainer import total_steps

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from xstilts.benchmarks import formats
+from xstilts.engine import layers as L
 from xstilts.engine import retrieval as R
 from xstilts.benchmarks.formats import RetrievalSet
 
@@ -40,11 +41,11 @@ def sentences(n, seed):
 # ---- encode -----------------------------------------------------------------------------------------
 
 def test_default_layer_scales_jiant_choice():
-    assert R.default_retrieval_layer(24) == 14
-    assert R.default_retrieval_layer(12) == 7
-    assert R.default_retrieval_layer(36) == 21
-    assert R.default_retrieval_layer(48) == 28
-    assert R.default_retrieval_layer(2) == 1
+    assert L.default_retrieval_layer(24) == 14
+    assert L.default_retrieval_layer(12) == 7
+    assert L.default_retrieval_layer(36) == 21
+    assert L.default_retrieval_layer(48) == 28
+    assert L.default_retrieval_layer(2) == 1
 
 
 @pytest.mark.parametrize("layer", [0, 1, 2, -1])
@@ -149,10 +150,17 @@ def test_dense_rank_and_average_precision():
 
 
 def test_query_and_candidate_texts():
-    assert R.mewslix_query_text("Smith", "The verdict for", ", who left {x}.") == \
-        "Smith: The verdict for { Smith } , who left (x)."
-    assert R.mewslix_candidate_text(["Paris is a city.", "It is\nin France."]) == "Paris is a city. It is in France."
-    assert R.lareqa_candidate_text("B c.", "A b.\nB c.") == "B c.A b.B c."
+    from xstilts.benchmarks.retrieval_texts import entity_description, lareqa_candidate, mewslix_query
+
+    text = "It rained. The verdict for Smith, who left {x}."
+    context = {"text": text, "sentence_spans": [{"start": 0, "end": 10}, {"start": 11, "end": len(text)}]}
+    start = text.index("Smith")
+    mention = {"mention_span": {"start": start, "end": start + 5, "text": "Smith"}}
+    assert mewslix_query(context, mention) == "Smith: The verdict for { Smith } , who left (x)."
+    description = "Paris is a city. It is\nin France."
+    entity = {"description": description, "sentence_spans": [{"start": 0, "end": 16}, {"start": 17, "end": len(description)}]}
+    assert entity_description(entity) == "Paris is a city. It is in France."
+    assert lareqa_candidate("B c.", "A b.\nB c.") == "B c.A b.B c."
 
 
 # ---- retrieval_eval ---------------------------------------------------------------------------------
@@ -218,18 +226,15 @@ def test_zero_shot_eval_delegates_retrieval_to_the_encoder(tiny, tmp_path):
 # ---- dual encoder -----------------------------------------------------------------------------------
 
 def test_sentence_breaks_and_squad_pairs():
-    import datasets
-
-    from xstilts.engine.dual_encoder import sentence_breaks, squad_retrieval_pairs
+    from xstilts.benchmarks.retrieval_texts import sentence_breaks, squad_pairs
 
     text = 'Dr. Smith came in 1990. He left "soon." Then 2 more came! Why? Mr. J. Doe stayed.'
     got = [text[s:e] for s, e in sentence_breaks(text)]
     assert got == ["Dr. Smith came in 1990.", 'He left "soon."', "Then 2 more came!", "Why?", "Mr. J. Doe stayed."]
     assert [("北京很大。他们来了。")[s:e] for s, e in sentence_breaks("北京很大。他们来了。")] == ["北京很大。", "他们来了。"]
-    ex = datasets.Dataset.from_dict({"id": ["q1", "q2"], "context": [text, text], "question": ["Who came?", "When?"],
-                                     "answers": [{"text": ["Smith"], "answer_start": [4]},
-                                                 {"text": ["Why"], "answer_start": [text.index("Why")]}]})
-    pairs = squad_retrieval_pairs(ex)
+    answers = [{"text": ["Smith"], "answer_start": [4]}, {"text": ["Why"], "answer_start": [text.index("Why")]},
+               {"text": [""], "answer_start": [text.index(" He left")]}]   # starts between two sentences: skipped
+    pairs = squad_pairs(["q1", "q2", "q3"], [text] * 3, ["Who came?", "When?", "Where?"], answers)
     assert pairs["id"] == ["q1", "q2"] and pairs["query"] == ["Who came?", "When?"]
     assert pairs["positive"] == ["Dr. Smith came in 1990." + text, "Why?" + text]
 
@@ -264,8 +269,10 @@ def word_pairs(n, seed):
 
 
 def test_train_dual_encoder_learns_and_saves_an_encoder(tiny, tmp_path):
-    from xstilts.engine.adapters import adapter_for
-    from xstilts.engine.dual_encoder import dual_encoder_config, train_dual_encoder
+    from xstilts.engine.adapter_table import adapter_for
+    from xstilts.engine.dual_encoder import dual_encoder_config
+    from xstilts.engine.trainer import finetune
+    from xstilts.engine.types import TaskData
     from xstilts.engine.toydata import task
 
     path, _, _ = tiny
@@ -282,7 +289,7 @@ def test_train_dual_encoder_learns_and_saves_an_encoder(tiny, tmp_path):
         return adapter.zero_shot(encoder_dir, t, rs).metrics["score"]
 
     before = dev_map(path)
-    result = train_dual_encoder(path, train, hp, seed=0, out_dir=tmp_path / "run", dev=dev, task=t)
+    result = finetune(path, [TaskData(t, train, dev)], hp, 0, tmp_path / "run")
     assert (tmp_path / "run" / "encoder" / "config.json").is_file()
     assert result.best_score is not None and 0 <= result.best_score <= 100
     after = dev_map(tmp_path / "run")
@@ -295,8 +302,10 @@ def test_train_dual_encoder_learns_and_saves_an_encoder(tiny, tmp_path):
 def test_embedding_layer_is_trained_saved_and_ranked_with(tiny, tmp_path):
     """``embedding_layer`` (a fraction of depth) pools that layer in training, is recorded in the saved
     encoder's config, and ranking reads it back: the dev mAP of model selection equals the ranked one."""
-    from xstilts.engine.adapters import adapter_for
-    from xstilts.engine.dual_encoder import dual_encoder_config, train_dual_encoder
+    from xstilts.engine.adapter_table import adapter_for
+    from xstilts.engine.dual_encoder import dual_encoder_config
+    from xstilts.engine.trainer import finetune
+    from xstilts.engine.types import TaskData
     from xstilts.engine.toydata import task
 
     path, _, _ = tiny
@@ -310,8 +319,8 @@ def test_embedding_layer_is_trained_saved_and_ranked_with(tiny, tmp_path):
                                  eval_every_steps=0, eval_subset=0, progress=False, embedding_layer=layer,
                                  cache_dir=str(tmp_path / "cache"))
         out = tmp_path / f"run-{layer}"
-        result = train_dual_encoder(path, train, hp, seed=0, out_dir=out, dev=dev, task=t)
-        saved = json.loads((out / "encoder" / "config.json").read_text()).get(R.EMBEDDING_LAYER_KEY)
+        result = finetune(path, [TaskData(t, train, dev)], hp, 0, out)
+        saved = json.loads((out / "encoder" / "config.json").read_text()).get(L.EMBEDDING_LAYER_KEY)
         ranked = adapter_for(formats.ENTITY_RETRIEVAL).zero_shot(out, t, rs).metrics
         assert saved == (None if layer is None else 1) and ranked["layer"] == (-1 if layer is None else 1)
         assert ranked["score"] == pytest.approx(result.best_score, abs=1e-6)
@@ -320,8 +329,8 @@ def test_embedding_layer_is_trained_saved_and_ranked_with(tiny, tmp_path):
 
 
 def test_resolve_layer():
-    assert R.resolve_layer(0.5, 2) == 1 and R.resolve_layer(0.58, 24) == 14 and R.resolve_layer(0.1, 2) == 1
-    assert R.resolve_layer(1.0, 4) == 4 and R.resolve_layer(3, 24) == 3 and R.resolve_layer(-1, 24) == -1
+    assert L.resolve_layer(0.5, 2) == 1 and L.resolve_layer(0.58, 24) == 14 and L.resolve_layer(0.1, 2) == 1
+    assert L.resolve_layer(1.0, 4) == 4 and L.resolve_layer(3, 24) == 3 and L.resolve_layer(-1, 24) == -1
 
 
 def test_answer_retrieval_adapter_reads_squad_examples_and_scores_dev(tiny):
@@ -329,7 +338,7 @@ def test_answer_retrieval_adapter_reads_squad_examples_and_scores_dev(tiny):
     the pool of distinct dev positives (two questions share one answer sentence here)."""
     import datasets
 
-    from xstilts.engine.adapters import adapter_for
+    from xstilts.engine.adapter_table import adapter_for
 
     _, _, tok = tiny
     ctx = "Ka to ri. Mo ne sa lu. Pe di bo."

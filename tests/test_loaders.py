@@ -11,10 +11,11 @@ import datasets
 import pytest
 
 from xstilts.benchmarks import formats as F
-from xstilts.data import load, load_parts, source_for, write_source
 from xstilts.data import loaders
+from xstilts.data.loaders import load, load_parts, source_for
+from xstilts.data.writers import write_source
 from xstilts.data.lock import RevisionNotLocked
-from xstilts.data.schemas import HUB_FEATURES, SchemaError
+from xstilts.data.schemas import SchemaError
 from xstilts.benchmarks.registry import REGISTRY, get_task
 
 FIX = Path(__file__).parent / "fixtures" / "hub"
@@ -304,7 +305,7 @@ def test_hub_features_that_drift_are_rejected(tmp_path, monkeypatch):
 
 
 def test_describe_reports_sizes_languages_and_parallel_examples(monkeypatch):
-    from xstilts.data import describe
+    from xstilts.reports.data_summary import describe
 
     monkeypatch.setenv("XSTILTS_CCGBANK", str(FIX / "ccgbank"))
     xnli = dataclasses.replace(get_task("xtreme.xnli"), languages=("ar", "zh", "th"))

@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from xstilts.benchmarks import aggregation
+from xstilts.benchmarks import official as tables
 from xstilts.benchmarks import metrics as m
 
 FIXTURES = Path(__file__).parent / "fixtures" / "scoring"
@@ -328,21 +330,21 @@ def test_cell_score_resampled_rows_give_the_resampled_metric():
 
 # -------------------------------------------------------------------------------------- aggregation
 def test_language_lists_are_the_official_ones():
-    x, xr = m.TASK2LANGS["xtreme"], m.TASK2LANGS["xtreme-r"]
+    x, xr = tables.TASK2LANGS["xtreme"], tables.TASK2LANGS["xtreme-r"]
     assert len(x) == 9 and len(xr) == 10
     assert len(set().union(*x.values())) == 40
     assert len(set().union(*xr.values())) == 50
-    assert xr["lareqa"] == [] and len(m.LAREQA_LANGS) == 11
+    assert xr["lareqa"] == () and len(tables.LAREQA_LANGUAGES) == 11
     assert [len(x[t]) for t in ("panx", "udpos", "tatoeba", "xquad")] == [40, 33, 36, 11]
     assert [len(xr[t]) for t in ("panx", "udpos", "tatoeba", "xquad", "xcopa", "mewslix")] == [48, 38, 41, 12, 11, 11]
-    assert m.scored_languages("lareqa", "xtreme-r", extensions=False) == []
+    assert tables.scored_languages("lareqa", "xtreme-r", extensions=False) == []
     with pytest.raises(ValueError, match="not part of xtreme"):
-        m.scored_languages("xcopa", "xtreme")
+        tables.scored_languages("xcopa", "xtreme")
 
 
 def _per_lang(task, version, value):
     kind = m.TASK_KIND[task]
-    langs = m.scored_languages(task, version)
+    langs = tables.scored_languages(task, version)
     if kind == "qa":
         return {lg: {"exact_match": value, "f1": value + 10} for lg in langs}
     if kind == "f1":
@@ -351,43 +353,43 @@ def _per_lang(task, version, value):
 
 
 def test_task_scores_avg_metric_rules():
-    qa = m.task_scores(_per_lang("mlqa", "xtreme", 50.0), "mlqa", "xtreme")
+    qa = aggregation.task_scores(_per_lang("mlqa", "xtreme", 50.0), "mlqa", "xtreme")
     assert list(qa) == ["exact_match", "f1", "avg_exact_match", "avg_f1", "avg_metric"]
     assert qa["avg_metric"] == 55.0
-    assert m.task_scores(_per_lang("panx", "xtreme", 40.0), "panx", "xtreme")["avg_metric"] == 40.0
-    assert m.task_scores(_per_lang("mewslix", "xtreme-r", 7.0), "mewslix", "xtreme-r")["avg_metric"] == 7.0
+    assert aggregation.task_scores(_per_lang("panx", "xtreme", 40.0), "panx", "xtreme")["avg_metric"] == 40.0
+    assert aggregation.task_scores(_per_lang("mewslix", "xtreme-r", 7.0), "mewslix", "xtreme-r")["avg_metric"] == 7.0
     per = _per_lang("xnli", "xtreme", 0.0)
     per["en"] = {"accuracy": 150.0}  # English counts like every other language
-    assert m.task_scores(per, "xnli", "xtreme")["avg_accuracy"] == 10.0
+    assert aggregation.task_scores(per, "xnli", "xtreme")["avg_accuracy"] == 10.0
     del per["sw"]
     with pytest.raises(KeyError, match="no scores for sw"):
-        m.task_scores(per, "xnli", "xtreme")
+        aggregation.task_scores(per, "xnli", "xtreme")
 
 
 def test_overall_scores_xtreme_and_xtreme_r():
-    values = {t: float(10 * i) for i, t in enumerate(m.TASK2LANGS["xtreme-r"], start=1)}
-    detailed = {t: m.task_scores(_per_lang(t, "xtreme-r", v), t, "xtreme-r") for t, v in values.items()}
+    values = {t: float(10 * i) for i, t in enumerate(tables.TASK2LANGS["xtreme-r"], start=1)}
+    detailed = {t: aggregation.task_scores(_per_lang(t, "xtreme-r", v), t, "xtreme-r") for t, v in values.items()}
     metric = {t: d["avg_metric"] for t, d in detailed.items()}
-    out = m.overall_scores(detailed, "xtreme-r")
+    out = aggregation.overall_scores(detailed, "xtreme-r")
     assert out["all_task"] == pytest.approx(sum(metric.values()) / 10)
     assert out["retrieval"] == pytest.approx((metric["tatoeba"] + metric["mewslix"]) / 2)  # official: no LAReQA
     assert out["multi_choice"] == metric["xcopa"]
-    cats = {name: sum(metric[t] for t in ts) / len(ts) for name, ts in m.XTREME_R_CATEGORIES.items()}
+    cats = {name: sum(metric[t] for t in ts) / len(ts) for name, ts in tables.XTREME_R_CATEGORIES.items()}
     assert out["category_retrieval"] == pytest.approx(cats["retrieval"])
     assert out["all_task_category_mean"] == pytest.approx(sum(cats.values()) / 4)
     assert out["all_task"] != pytest.approx(out["all_task_category_mean"])
     # official keys only: LAReQA has no language, so evaluate.py crashes computing all_task
-    official = {t: m.task_scores(_per_lang(t, "xtreme-r", v), t, "xtreme-r", extensions=False)
+    official = {t: aggregation.task_scores(_per_lang(t, "xtreme-r", v), t, "xtreme-r", extensions=False)
                 for t, v in values.items() if t != "lareqa"}
-    official["lareqa"] = m.task_scores({}, "lareqa", "xtreme-r", extensions=False)
+    official["lareqa"] = aggregation.task_scores({}, "lareqa", "xtreme-r", extensions=False)
     assert official["lareqa"] == {}
-    with pytest.raises(m.OfficialScriptWouldCrash, match="KeyError 'avg_metric'"):
-        m.overall_scores(official, "xtreme-r", extensions=False)
+    with pytest.raises(aggregation.OfficialScriptWouldCrash, match="KeyError 'avg_metric'"):
+        aggregation.overall_scores(official, "xtreme-r", extensions=False)
     del official["lareqa"]
-    partial = m.overall_scores(official, "xtreme-r", extensions=False)
+    partial = aggregation.overall_scores(official, "xtreme-r", extensions=False)
     assert "all_task" not in partial and list(partial) == ["classification", "tagging", "qa", "retrieval", "multi_choice"]
     # XTREME: 9 tasks, no extension keys
-    x = {t: m.task_scores(_per_lang(t, "xtreme", 20.0), t, "xtreme") for t in m.TASK2LANGS["xtreme"]}
-    out = m.overall_scores(x, "xtreme")
+    x = {t: aggregation.task_scores(_per_lang(t, "xtreme", 20.0), t, "xtreme") for t in tables.TASK2LANGS["xtreme"]}
+    out = aggregation.overall_scores(x, "xtreme")
     assert list(out) == ["all_task", "classification", "tagging", "qa", "retrieval"]
     assert out["all_task"] == pytest.approx((20.0 * 6 + 25.0 * 3) / 9)

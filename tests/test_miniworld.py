@@ -14,7 +14,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 from xstilts.benchmarks import formats as F  # noqa: E402
-from xstilts.miniworld import build_world, load_world, planned_languages, resolve_config, world_task  # noqa: E402
+from xstilts.miniworld.build import build_world, load_world, world_task  # noqa: E402
+from xstilts.miniworld.world_config import planned_languages, resolve_config  # noqa: E402
 from xstilts.miniworld import grammar as G  # noqa: E402
 from xstilts.miniworld import lexicon as L  # noqa: E402
 from xstilts.miniworld import generators as T  # noqa: E402
@@ -51,7 +52,7 @@ def test_same_seed_is_identical_across_processes_and_hash_seeds(world, tmp_path)
     import sys
 
     out, manifest = world
-    code = ("import sys; from xstilts.miniworld import build_world; "
+    code = ("import sys; from xstilts.miniworld.build import build_world; "
             "print(build_world({'size': 'smoke'}, sys.argv[1])['fingerprint'])")
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     res = subprocess.run([sys.executable, "-c", code, str(tmp_path / "w")], env=env, capture_output=True, text=True,
@@ -218,7 +219,7 @@ def _loads(manifest):
 
 
 def test_every_task_loads_into_the_canonical_format(world):
-    from xstilts.data import load
+    from xstilts.data.loaders import load
     from xstilts.benchmarks.registry import REGISTRY
 
     out, manifest = world
@@ -241,7 +242,7 @@ def test_every_task_loads_into_the_canonical_format(world):
 
 
 def test_parallel_tasks_share_labels_and_targets_across_languages(world):
-    from xstilts.data import load
+    from xstilts.data.loaders import load
     from xstilts.benchmarks.registry import REGISTRY
 
     out, manifest = world
@@ -278,7 +279,7 @@ def test_pair_classification_test_sets_are_label_balanced(world):
     """XCOPA and PAWS-X test (and XCOPA dev) labels: each class half the items, so the majority class --
     the `chance` column -- is 50 (with 40 random labels it was 57.5 for XCOPA)."""
     from xstilts.study.chance import chance_score
-    from xstilts.data import load
+    from xstilts.data.loaders import load
     from xstilts.benchmarks.registry import REGISTRY
 
     out, manifest = world
@@ -292,7 +293,7 @@ def test_pair_classification_test_sets_are_label_balanced(world):
 
 
 def test_panx_entities_are_names_of_the_world(world):
-    from xstilts.data import load
+    from xstilts.data.loaders import load
     from xstilts.benchmarks.registry import REGISTRY
 
     out, manifest = world

@@ -13,7 +13,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
 
-from xstilts.engine import pretrain_mlm, train_tokenizer
+from xstilts.engine.pretrain import pretrain_mlm
+
+from xstilts.engine.tokenizer import train_tokenizer
 from xstilts.engine import toydata
 from xstilts.engine.pretrain import mask_tokens
 
@@ -78,7 +80,7 @@ def test_xxl_style_config_loads_xl_encoder_with_its_weights(tmp_path):
     """XLM-R XXL's hub config says model_type 'xlm-roberta' but architectures 'XLMRobertaXLForMaskedLM'."""
     from transformers import XLMRobertaXLConfig, XLMRobertaXLForMaskedLM, XLMRobertaXLModel
 
-    from xstilts.engine.modeling import load_encoder
+    from xstilts.engine.encoders import load_encoder
 
     cfg = XLMRobertaXLConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                              intermediate_size=64, max_position_embeddings=66)

@@ -1,6 +1,5 @@
 """The project's contracts: notebooks committed clean, one pin list, the Makefile's targets."""
 
-import json
 import subprocess
 from pathlib import Path
 

@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 
 from xstilts import cli
+from xstilts.benchmarks import aggregation
+from xstilts.benchmarks import official as tables
 from xstilts.benchmarks import metrics
 from xstilts.benchmarks import scoring
 from xstilts.benchmarks import submission
@@ -86,7 +88,7 @@ def test_messy_extensions_only_add_documented_keys(name, bundle, expected, tmp_p
         else:
             assert abs(ours[key] - want) <= TOL
     extra = set(ours) - set(official)
-    allowed = {metrics.ALL_TASK_CATEGORY_MEAN} | {metrics.CATEGORY_PREFIX + c for c in metrics.XTREME_R_CATEGORIES}
+    allowed = {aggregation.ALL_TASK_CATEGORY_MEAN} | {aggregation.CATEGORY_PREFIX + c for c in tables.XTREME_R_CATEGORIES}
     assert extra <= allowed
     if version == "xtreme":
         assert not extra
@@ -95,14 +97,14 @@ def test_messy_extensions_only_add_documented_keys(name, bundle, expected, tmp_p
 def test_xtreme_r_with_lareqa_official_crashes_ours_scores_all(bundle, expected, tmp_path):
     assert expected["scenarios"]["messy/xtreme-r"]["error"] == "KeyError: 'avg_metric'"
     pred, labels = mf.materialize(bundle, tmp_path)
-    with pytest.raises(metrics.OfficialScriptWouldCrash):
+    with pytest.raises(aggregation.OfficialScriptWouldCrash):
         scoring.score(pred, labels, "xtreme-r", extensions=False)
     ours = scoring.score(pred, labels, "xtreme-r")
-    tasks = metrics.TASK2LANGS["xtreme-r"]
+    tasks = tables.TASK2LANGS["xtreme-r"]
     assert ours["all_task"] == pytest.approx(sum(ours[t]["avg_metric"] for t in tasks) / 10)
-    cats = [ours[metrics.CATEGORY_PREFIX + c] for c in metrics.XTREME_R_CATEGORIES]
-    assert ours[metrics.ALL_TASK_CATEGORY_MEAN] == pytest.approx(sum(cats) / 4)
-    assert list(ours["lareqa"]["map@20"]) == metrics.LAREQA_LANGS
+    cats = [ours[aggregation.CATEGORY_PREFIX + c] for c in tables.XTREME_R_CATEGORIES]
+    assert ours[aggregation.ALL_TASK_CATEGORY_MEAN] == pytest.approx(sum(cats) / 4)
+    assert list(ours["lareqa"]["map@20"]) == list(tables.LAREQA_LANGUAGES)
     # the other nine tasks are exactly those of the official run without lareqa/
     no_lareqa = expected["scenarios"]["messy-no-lareqa/xtreme-r"]["output"]
     for task in tasks:
@@ -112,7 +114,7 @@ def test_xtreme_r_with_lareqa_official_crashes_ours_scores_all(bundle, expected,
 
 def test_every_cell_statistics_reproduce_the_cell(bundle, tmp_path):
     pred, labels = mf.materialize(bundle, tmp_path)
-    for version in metrics.VERSIONS:
+    for version in tables.BENCHMARKS:
         _, detailed, results = scoring.evaluate_folders(pred, labels, version)
         assert {t for t, _ in results} == set(detailed)
         for (task, lang), result in results.items():
@@ -142,7 +144,7 @@ def test_bad_cell_errors_name_the_file(bundle, tmp_path):
     (pred / "pawsx").rename(pred / "pawsx_")
     (pred / "mlqa").mkdir()
     (labels / "mlqa").mkdir()
-    for lg in metrics.scored_languages("mlqa", "xtreme"):
+    for lg in tables.scored_languages("mlqa", "xtreme"):
         (pred / "mlqa" / f"test-{lg}.json").write_text("{}")
         (labels / "mlqa" / f"test-{lg}.json").write_text('{"data": [}')
     with pytest.raises(ValueError, match="cannot read label file .*test-en.json' as mlqa"):
@@ -265,7 +267,7 @@ def test_official_evaluate_py_live(name, bundle, tmp_path):
     record = mf.run_official_evaluate(Path(XTREME_REPO), pred, labels, version, tmp_path / "official.json")
     if "output" not in record:
         assert record["error"] == "KeyError: 'avg_metric'"
-        with pytest.raises(metrics.OfficialScriptWouldCrash):
+        with pytest.raises(aggregation.OfficialScriptWouldCrash):
             scoring.score(pred, labels, version, extensions=False)
         return
     assert_same_report(record["output"], scoring.score(pred, labels, version, extensions=False))
@@ -291,8 +293,8 @@ def test_official_mock_test_data(expected, tmp_path):
                       "tydiqa": {"avg_exact_match": 88.88888888888889, "avg_f1": 97.22222222222223}}.items():
         per_lang = {lg: scoring.score_file_pair(task, submission.submission_path(pred, task, lg),
                                                 submission.submission_path(labels, task, lg), lg).scores
-                    for lg in metrics.scored_languages(task, "xtreme-r")}
-        got = metrics.task_scores(per_lang, task, "xtreme-r")
+                    for lg in tables.scored_languages(task, "xtreme-r")}
+        got = aggregation.task_scores(per_lang, task, "xtreme-r")
         for key, value in avg.items():
             assert got[key] == pytest.approx(value, abs=TOL)
 

@@ -5,7 +5,6 @@ SIGKILL mid-way, then `make reproduce`, which resumes it and executes the five n
 assert on what the notebooks and runs wrote.
 """
 
-import json
 import os
 import shutil
 import signal

@@ -112,7 +112,6 @@ def test_size_contrasts_are_differences_of_benchmark_gains(study):
 
 
 def test_protocol_part_appears_when_shared_cells_differ_and_keeps_the_identity():
-    import pandas as pd
 
     from xstilts.analysis.cells import cells_from_table
     from xstilts.analysis.simulate import simulate_table

@@ -4,8 +4,8 @@
 parameters, the interaction γ and its decomposition) with CIs and p-values from the calibrated joint
 bootstrap (xstilts.analysis.bootstrap), Holm over the confirmatory family, BH over the per-(arm, task)
 slopes, the secondary tests, the §8 figures and a paragraph stating the answer. The analysis notebook
-calls the same function on the study's runs; `xstilts calibrate` runs the simulation study that shows
-the bootstrap is calibrated.
+calls the same function on the study's runs; `xstilts calibrate` (xstilts.analysis.calibration) runs the
+simulation study that shows the bootstrap is calibrated.
 
 estimates.csv: estimand, arm, estimate, ci_low, ci_high, p_value, params (params filled for per-size
 rows). Scores in points (0-100), slopes in points per decade of parameters. Estimand values:
@@ -25,10 +25,7 @@ Also written: confirmatory.csv (Holm), task_slopes.csv (BH, BY), secondary_tests
 
 from __future__ import annotations
 
-import argparse
 import logging
-import resource
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -283,120 +280,3 @@ def analyze(table: pd.DataFrame, out_dir: Path, n_boot: int = 10_000, seed: int 
     timings = {"cells_s": t1 - t0, "bootstrap_s": t2 - t1, "tests_s": t3 - t2, "figures_s": t4 - t3}
     log.info("analysis timings: %s", timings)
     return AnalysisResult(est, figures, answer, conf, slopes, secondary, list(cells.notes) + notes, timings)
-
-
-def bench_paper_shape(n_boot: int = 10_000, seed: int = 0, examples_total: int = 2_000_000,
-                      progress: bool = True) -> dict:
-    """Time the estimands + joint bootstrap on a synthetic study of the paper's shape and report peak RSS.
-
-    The shape: the §2.2 task and language lists of both benchmarks (shared cells stored once),
-    4 sizes x (none + 9 single + multitask) with 3 seeds per arm and 9 for `none`, and about
-    `examples_total` test examples over all cells. A pandas table of that (~3e8 rows) would not fit
-    24 GiB, so the cells are generated and summarised one at a time, streaming, straight into the
-    analysis' cell summaries (xstilts.analysis.simulate); the run-level arrays of a cell are freed
-    before the next is drawn. Returns timings (s), sizes and peak RSS (GiB)."""
-    from xstilts.analysis.simulate import cells_to_table, planned_design, simulate_cells, unique_r_slope
-
-    base = planned_design(n_examples=1)
-    n_cells = sum(len(dict.fromkeys(t.langs_x + t.langs_r)) if not t.protocol_specific else len(t.langs_x) + len(t.langs_r)
-                  for t in base.tasks)
-    design = planned_design(n_examples=max(1, examples_total // n_cells))
-    rng = np.random.default_rng(seed)
-    t0 = time.perf_counter()
-    cells, rows = [], 0
-    slope_r = unique_r_slope(design, 0.0)
-    for task in design.tasks:   # one task at a time keeps the run-level arrays of one task in memory
-        one = simulate_cells(_one_task(design, task), 0.0, rng, slope_r=slope_r)
-        rows += sum(r.shape[0] * r.shape[1] for c in one for r in c.runs.values())
-        part = cells_to_table(one)
-        cells.append(part)
-        del one
-    table = _merge_tables(cells)
-    t1 = time.perf_counter()
-    builder = EstimandBuilder(table)
-    ests = builder.build()
-    W = weight_matrix(ests, builder.layout.n_columns)
-    t2 = time.perf_counter()
-    boot = joint_bootstrap(table, W, n_boot=n_boot, seed=seed, progress=progress)
-    t3 = time.perf_counter()
-    inference.percentile_ci(boot.replicates)
-    inference.bootstrap_p_value(boot.replicates)
-    t4 = time.perf_counter()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
-    return {"examples": int(sum(c.n for c in table.cells)), "cells": len(table.cells), "rows_represented": int(rows),
-            "systems": len(table.systems), "estimands": len(ests), "n_boot": n_boot,
-            "generate_s": round(t1 - t0, 1), "estimands_s": round(t2 - t1, 1), "bootstrap_s": round(t3 - t2, 1),
-            "intervals_s": round(t4 - t3, 1), "peak_rss_gib": round(peak, 2)}
-
-
-def _one_task(design, task):
-    from dataclasses import replace
-    return replace(design, tasks=(task,))
-
-
-def _merge_tables(parts: list[CellTable]) -> CellTable:
-    systems = parts[0].systems
-    cells, lookup = [], {}
-    for p in parts:
-        if p.systems != systems:
-            raise ValueError("simulated parts disagree on the system list")
-        for key, i in p.lookup.items():
-            lookup[key] = i + len(cells)
-        cells.extend(p.cells)
-    bench_tasks: dict[str, dict[str, list[str]]] = {}
-    for bench, task, lang in sorted(lookup):
-        bench_tasks.setdefault(bench, {}).setdefault(task, []).append(lang)
-    return CellTable(systems, cells, lookup, bench_tasks)
-
-
-# -- command line ----------------------------------------------------------------------------------
-
-def add_cli(sub) -> None:
-    p = sub.add_parser("analyze", help="estimates, CIs, tests and figures from a per-example score table")
-    p.add_argument("--table", required=True, type=Path, help="CSV: benchmark,task,language,params,arm,seed,example_id + statistics")
-    p.add_argument("--out", required=True, type=Path, help="output folder (estimates.csv, figures)")
-    p.add_argument("--n-boot", type=int, default=10_000, help="bootstrap replicates (default 10000)")
-    p.add_argument("--seed", type=int, default=0, help="RNG seed of the bootstrap")
-    p.set_defaults(func=run_analyze)
-    c = sub.add_parser("calibrate", help="simulation study: coverage, type-I error and power of the joint bootstrap")
-    c.add_argument("--out", required=True, type=Path, help="output folder (calibration.csv, calibration.png)")
-    c.add_argument("--n-sims", type=int, default=200, help="simulated studies per scenario (default 200)")
-    c.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates per study (default 1000)")
-    c.add_argument("--design", choices=("planned", "small"), default="planned", help="simulated design")
-    c.add_argument("--n-examples", type=int, default=None, help="test examples per (task, language) (planned: 400)")
-    c.add_argument("--gamma", type=float, default=1.0, help="γ of the power scenario, points per decade (default 1)")
-    c.add_argument("--seed", type=int, default=0)
-    c.set_defaults(func=run_calibrate)
-    b = sub.add_parser("bench-analysis", help="time the analysis on a synthetic table of the paper's shape")
-    b.add_argument("--n-boot", type=int, default=10_000)
-    b.add_argument("--examples", type=int, default=2_000_000)
-    b.set_defaults(func=run_bench)
-
-
-def run_analyze(args: argparse.Namespace) -> int:
-    if not args.table.is_file():
-        print(f"xstilts analyze: --table {args.table} does not exist", file=sys.stderr)
-        return 2
-    table = pd.read_csv(args.table)
-    res = analyze(table, args.out, n_boot=args.n_boot, seed=args.seed, source=f"the table {args.table}")
-    print(res.estimates[res.estimates.estimand.isin(CONFIRMATORY_ESTIMANDS)].to_string(index=False))
-    print()
-    print(res.answer)
-    print(f"\nwrote {args.out / 'estimates.csv'} and {len(res.figures)} figures")
-    return 0
-
-
-def run_calibrate(args: argparse.Namespace) -> int:
-    from xstilts.analysis.calibration import calibrate
-
-    summary = calibrate(args.n_sims, args.n_boot, args.out, design=args.design, gamma=args.gamma, seed=args.seed,
-                        n_examples=args.n_examples)
-    print(summary.to_string(index=False))
-    return 0
-
-
-def run_bench(args: argparse.Namespace) -> int:
-    res = bench_paper_shape(n_boot=args.n_boot, examples_total=args.examples)
-    for k, v in res.items():
-        print(f"{k}: {v}")
-    return 0

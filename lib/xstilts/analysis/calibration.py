@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from xstilts.analysis import inference
+from xstilts.analysis import figures, inference
 from xstilts.analysis.bootstrap import joint_bootstrap
 from xstilts.analysis.estimands import EstimandBuilder, weight_matrix
 from xstilts.analysis.simulate import SimDesign, cells_to_table, planned_design, simulate_cells, small_design, truth_vector
@@ -75,7 +75,6 @@ def calibrate(n_sims: int = 200, n_boot: int = 1000, out_dir: Path | str = "cali
     """The calibration study at a design: γ = 0 (coverage, type-I error) and γ = `gamma` (coverage,
     power), every scheme on the same studies. Writes calibration.csv (summary), calibration_sims.csv
     and calibration.png to `out_dir`, prints the γ rows, and returns the summary."""
-    from xstilts.analysis import figures as plots
 
     if isinstance(design, str):
         if design not in ("planned", "small"):
@@ -93,7 +92,7 @@ def calibrate(n_sims: int = 200, n_boot: int = 1000, out_dir: Path | str = "cali
     summary.to_csv(out_dir / "calibration.csv", index=False)
     gam = summary[summary.estimand == "interaction"].copy()
     gam["scenario"] = np.where(gam.gamma == 0, "γ = 0 (type-I)", f"γ = {gamma:g} (power)")
-    plots.calibration_plot(gam.assign(scheme=gam.scheme + "\n" + gam.arm), out_dir / "calibration.png")
+    figures.calibration_plot(gam.assign(scheme=gam.scheme + "\n" + gam.arm), out_dir / "calibration.png")
     cols = ["gamma", "scheme", "arm", "n", "coverage", "rejection_rate", "se_ratio"]
     print(f"Calibration of the joint bootstrap: {n_sims} studies per scenario, {n_boot} replicates each, "
           f"{len(design.sizes)} sizes, {len(design.arms)} intermediate arms, seeds {design.seeds_arm} per arm / "

@@ -1,7 +1,7 @@
 """From a per-example score table to per-(task, language) cell summaries the bootstrap works on.
 
 A score table has one row per test example per run: `benchmark, task, language, params, arm, seed,
-example_id` plus the sufficient-statistic columns of the task's metric (statistics.md §0.1):
+example_id` plus the sufficient-statistic columns of the task's metric (docs/statistics.md §0.1):
 
 - accuracy (XNLI, PAWS-X, XCOPA, Tatoeba acc@1): `correct` (0/1);
 - span F1 (UD-POS, PAN-X seqeval; BUCC per source sentence): `tp, n_pred, n_gold`;
@@ -23,14 +23,17 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from xstilts.benchmarks import metrics
+from xstilts.benchmarks.official import BENCHMARKS
+from xstilts.benchmarks.registry import ARM_NONE
+
 KEY_COLUMNS = ("benchmark", "task", "language", "params", "arm", "seed", "example_id")
-BENCHMARKS = ("xtreme", "xtreme-r")
-BASELINE_ARM = "none"
-PROTOCOL_SPECIFIC = ("tatoeba",)   # same name in both benchmarks, different protocol (statistics.md §2.4)
-MEAN, F1 = "mean", "f1"
-# statistic columns of each metric family, and the cell-kind they reduce to
-STAT_COLUMNS = {"accuracy": ("correct",), "span_f1": ("tp", "n_pred", "n_gold"), "qa": ("em", "f1"), "map": ("ap",)}
-ALL_STAT_COLUMNS = tuple(c for cols in STAT_COLUMNS.values() for c in cols)
+BASELINE_ARM = ARM_NONE
+PROTOCOL_SPECIFIC = ("tatoeba",)   # same name in both benchmarks, different protocol (docs/statistics.md §2.4)
+MEAN, F1 = "mean", "f1"            # how a cell reduces: a mean of per-example points, or summed span counts
+# the statistic columns of each kind a target task can have (xstilts.benchmarks.metrics)
+STAT_COLUMNS = {kind: metrics.STATS_COLUMNS[kind] for kind in (metrics.ACCURACY, metrics.F1, metrics.QA, metrics.MAP20)}
+ALL_STAT_COLUMNS = metrics.TARGET_STAT_COLUMNS
 
 
 @dataclass
@@ -168,23 +171,13 @@ def statistic_kind(df: pd.DataFrame, where: str) -> tuple[str, tuple[str, ...]]:
     """Which metric family a task's rows use: the one whose statistic columns are all non-null."""
     present = [fam for fam, cols in STAT_COLUMNS.items()
                if all(c in df.columns for c in cols) and df[list(cols)].notna().all().all()]
-    if len(present) == 2 and set(present) == {"accuracy", "map"}:
+    if len(present) == 2 and set(present) == {metrics.ACCURACY, metrics.MAP20}:
         present = present[:1]
     if len(present) != 1:
         partial = [c for c in ALL_STAT_COLUMNS if c in df.columns and df[c].notna().any()]
         raise ValueError(f"{where}: cannot tell the metric from the statistic columns; non-null columns "
                          f"{partial}, expected exactly one complete set of {dict(STAT_COLUMNS)}")
     return present[0], STAT_COLUMNS[present[0]]
-
-
-def _per_example_values(df: pd.DataFrame, family: str) -> np.ndarray:
-    if family == "accuracy":
-        return 100.0 * df["correct"].to_numpy(np.float64)
-    if family == "map":
-        return 100.0 * df["ap"].to_numpy(np.float64)
-    if family == "qa":
-        return 50.0 * (df["em"].to_numpy(np.float64) + df["f1"].to_numpy(np.float64))
-    return df[["tp", "n_pred", "n_gold"]].to_numpy(np.float64)
 
 
 def check_table(table: pd.DataFrame) -> pd.DataFrame:
@@ -246,8 +239,8 @@ def _cell_from_rows(g: pd.DataFrame, bench, task, lang, family, sys_index) -> Ce
     where = f"benchmark={bench!r} task={task!r} language={lang!r}"
     ex_codes, ex_ids = pd.factorize(g["example_id"], sort=True)
     n = len(ex_ids)
-    kind = F1 if family == "span_f1" else MEAN
-    vals = _per_example_values(g, family)
+    kind = F1 if family == metrics.F1 else MEAN
+    vals = metrics.example_points(g, family)
     run_keys = list(zip(g["params"].to_numpy(), g["arm"].to_numpy(), g["seed"].to_numpy()))
     run_codes, run_uniques = pd.factorize(pd.Series(run_keys, dtype=object), sort=False)
     counts = np.bincount(run_codes * n + ex_codes, minlength=len(run_uniques) * n)

@@ -19,11 +19,12 @@ import numpy as np
 import scipy.sparse as sp
 
 from xstilts.analysis.cells import BASELINE_ARM, PROTOCOL_SPECIFIC, CellTable
+from xstilts.benchmarks.official import XTREME, XTREME_R
+from xstilts.benchmarks.registry import ARM_MULTITASK, INTERMEDIATE_NAMES
 
-XTREME, XTREME_R = "xtreme", "xtreme-r"
-# the nine English intermediate tasks (names fixed across the project; xstilts.benchmarks.registry.INTERMEDIATE_NAMES)
-SINGLE_ARMS = ("anli_plus", "mnli", "qqp", "sst2", "squad", "hellaswag", "cosmosqa", "commonsenseqa", "ccg")
-MULTITASK, MEAN_SINGLE = "multitask", "mean_single"
+SINGLE_ARMS = INTERMEDIATE_NAMES   # the nine English intermediate tasks, each an arm
+MULTITASK = ARM_MULTITASK
+MEAN_SINGLE = "mean_single"        # the mean gain of the single arms present (a confirmatory "arm")
 CONFIRMATORY_ARMS = (MEAN_SINGLE, MULTITASK)
 DECOMPOSITION = ("interaction_unique_tasks", "interaction_added_languages", "interaction_task_weights")
 DECOMPOSITION_ALL = DECOMPOSITION + ("interaction_protocol",)   # protocol: only where the shared cells differ

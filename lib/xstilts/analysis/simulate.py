@@ -25,8 +25,10 @@ import numpy as np
 import pandas as pd
 
 from xstilts.analysis.cells import BASELINE_ARM, F1, MEAN, CellTable, summarise_cell
+from xstilts.benchmarks.metrics import ACCURACY, MAP20
+from xstilts.benchmarks.metrics import F1 as F1_KIND
+from xstilts.benchmarks.official import XTREME, XTREME_R
 
-XTREME, XTREME_R = "xtreme", "xtreme-r"
 PAPER_PARAMS = (270e6, 550e6, 3.5e9, 10.7e9)
 
 
@@ -35,7 +37,7 @@ class SimTask:
     """A target task of the simulated design: metric family and its languages per benchmark."""
 
     name: str
-    family: str                      # accuracy | span_f1 | qa | map
+    family: str                      # a kind of xstilts.benchmarks.metrics: accuracy | f1 | qa | map@20
     langs_x: tuple[str, ...] = ()
     langs_r: tuple[str, ...] = ()
     protocol_specific: bool = False  # Tatoeba: separate runs per benchmark, same sentences
@@ -63,14 +65,14 @@ def small_design(**kw) -> SimDesign:
     """A small design shaped like both benchmarks (3 shared tasks, 3 XTREME-only, 4 XTREME-R-only)."""
     tasks = (
         SimTask("xnli", "accuracy", ("aa", "bb"), ("aa", "bb", "cc")),
-        SimTask("udpos", "span_f1", ("aa", "bb"), ("aa", "bb", "dd")),
+        SimTask("udpos", F1_KIND, ("aa", "bb"), ("aa", "bb", "dd")),
         SimTask("xquad", "qa", ("aa", "bb"), ("aa", "bb")),
         SimTask("pawsx", "accuracy", ("aa", "bb")),
-        SimTask("bucc2018", "span_f1", ("aa", "bb")),
+        SimTask("bucc2018", F1_KIND, ("aa", "bb")),
         SimTask("tatoeba", "accuracy", ("aa", "bb"), ("aa", "bb", "cc"), protocol_specific=True),
         SimTask("xcopa", "accuracy", (), ("aa", "cc")),
-        SimTask("mewslix", "map", (), ("aa", "bb")),
-        SimTask("lareqa", "map", (), ("pooled",)),
+        SimTask("mewslix", MAP20, (), ("aa", "bb")),
+        SimTask("lareqa", MAP20, (), ("pooled",)),
     )
     return SimDesign(tasks=tasks, **kw)
 
@@ -83,17 +85,17 @@ def planned_design(**kw) -> SimDesign:
         return tuple(f"l{k:02d}" for k in range(start, start + n))
     tasks = (
         SimTask("xnli", "accuracy", langs(15), langs(15)),
-        SimTask("udpos", "span_f1", langs(33), langs(38)),
-        SimTask("panx", "span_f1", langs(40), langs(48)),
+        SimTask("udpos", F1_KIND, langs(33), langs(38)),
+        SimTask("panx", F1_KIND, langs(40), langs(48)),
         SimTask("xquad", "qa", langs(11), langs(12)),
         SimTask("mlqa", "qa", langs(7), langs(7)),
         SimTask("tydiqa", "qa", langs(9), langs(9)),
         SimTask("pawsx", "accuracy", langs(7)),
-        SimTask("bucc2018", "span_f1", langs(4)),
+        SimTask("bucc2018", F1_KIND, langs(4)),
         SimTask("tatoeba", "accuracy", langs(36), langs(41), protocol_specific=True),
         SimTask("xcopa", "accuracy", (), langs(11)),
-        SimTask("mewslix", "map", (), langs(11)),
-        SimTask("lareqa", "map", (), ("pooled",)),
+        SimTask("mewslix", MAP20, (), langs(11)),
+        SimTask("lareqa", MAP20, (), ("pooled",)),
     )
     arms = ("anli_plus", "mnli", "qqp", "sst2", "squad", "hellaswag", "cosmosqa", "commonsenseqa", "ccg", "multitask")
     kw.setdefault("n_examples", 400)
@@ -186,7 +188,7 @@ def _score_to_p(score: float, family: str) -> float:
 
 def _draw(rng, prob: np.ndarray, family: str) -> np.ndarray:
     """Per-example statistics with expectation linear in prob (see `_score_to_p`)."""
-    if family in ("accuracy", "map"):
+    if family in (ACCURACY, MAP20):
         return (rng.random(prob.shape) < prob).astype(np.float64)
     if family == "qa":
         em = (rng.random(prob.shape) < prob).astype(np.float64)
@@ -199,7 +201,7 @@ def _draw(rng, prob: np.ndarray, family: str) -> np.ndarray:
 
 
 def _points(raw: np.ndarray, family: str) -> np.ndarray:
-    if family in ("accuracy", "map"):
+    if family in (ACCURACY, MAP20):
         return 100.0 * raw
     if family == "qa":
         return 50.0 * raw.sum(axis=-1)
@@ -214,7 +216,7 @@ def cells_to_table(cells: list[SimCell]) -> CellTable:
     for c in cells:
         keys = sorted(c.runs, key=lambda s: idx[s])
         runs = [_points(c.runs[k], c.family) for k in keys]
-        kind = F1 if c.family == "span_f1" else MEAN
+        kind = F1 if c.family == F1_KIND else MEAN
         cs = summarise_cell(c.task, c.language, c.benchmarks, kind, c.example_ids,
                             np.array([idx[k] for k in keys]), runs, [c.seeds[k] for k in keys])
         for bench in c.benchmarks:
@@ -242,7 +244,7 @@ def cells_to_frame(cells: list[SimCell]) -> pd.DataFrame:
             stats = {}
             if c.family in ("accuracy",):
                 stats["correct"] = raw.reshape(-1).astype(np.int8)
-            elif c.family == "map":
+            elif c.family == MAP20:
                 stats["ap"] = raw.reshape(-1)
             elif c.family == "qa":
                 stats["em"], stats["f1"] = raw[..., 0].reshape(-1), raw[..., 1].reshape(-1)

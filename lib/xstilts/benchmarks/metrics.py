@@ -15,8 +15,13 @@ commit 838c13b) and names it in its docstring. Each returns a `MetricResult`:
 | `qa`       | xquad tydiqa (SQuAD), mlqa (MLQA)  | `em f1`                 | gold question        |
 | `map@20`   | mewslix, lareqa (extension)        | `ap`                    | gold query           |
 
-The aggregation of `evaluate.evaluate()` (language averages, `avg_metric`, group scores, `all_task`)
-is `task_scores` + `overall_scores`, with the official `TASK2LANGS` / `GROUP2TASK` tables.
+This module is the one definition of a cell's score: `STATS_COLUMNS` names the statistics of each kind,
+`METRIC_KIND` maps every metric of the registry to its kind, `cell_score` recomputes the official score
+dict from statistics, `score_from_stats` adds the cell's headline `score` (QA: (EM + F1) / 2, the
+per-task `avg_metric` convention of `evaluate.py`), and `example_points` gives each example's
+contribution in points for the analysis' bootstrap. Scoring, evaluation and the analysis all use these.
+The aggregation over languages and tasks is `xstilts.benchmarks.aggregation`. A `token_accuracy` kind
+(CCG supertagging, an intermediate task: English dev only) completes the table.
 
 Where the official code would crash or silently mis-score, these functions raise a clear error
 instead (each case is named in the docstring): they never copy such a bug silently.
@@ -31,11 +36,12 @@ import string
 import sys
 import unicodedata
 import warnings
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 # --------------------------------------------------------------------------------------------------
@@ -45,15 +51,29 @@ ACCURACY = "accuracy"
 F1 = "f1"
 QA = "qa"
 MAP20 = "map@20"
-KINDS = (ACCURACY, F1, QA, MAP20)
+TOKEN_ACCURACY = "token_accuracy"
+KINDS = (ACCURACY, F1, QA, MAP20, TOKEN_ACCURACY)
 
 STATS_COLUMNS = {
     ACCURACY: ("correct",),
     F1: ("tp", "n_pred", "n_gold"),
     QA: ("em", "f1"),
     MAP20: ("ap",),
+    TOKEN_ACCURACY: ("n_correct", "n_words"),
+}
+# every statistic column a target task's per-example table can hold (token accuracy is English dev only)
+TARGET_STAT_COLUMNS = tuple(c for kind in (ACCURACY, F1, QA, MAP20) for c in STATS_COLUMNS[kind])
+
+# the metric named by each registry entry (xstilts.benchmarks.registry) -> its kind of statistics
+METRIC_KIND = {
+    "accuracy": ACCURACY, "tatoeba_acc": ACCURACY,
+    "seqeval_f1": F1, "bucc_f1": F1,
+    "squad": QA, "mlqa": QA,
+    "mewslix_map20": MAP20, "lareqa_map20": MAP20,
+    "token_accuracy": TOKEN_ACCURACY,
 }
 
+# the official task names (evaluate.py) -> kind
 TASK_KIND = {
     "pawsx": ACCURACY, "xnli": ACCURACY, "xcopa": ACCURACY, "tatoeba": ACCURACY,
     "udpos": F1, "panx": F1, "bucc2018": F1,
@@ -126,10 +146,55 @@ def cell_score(stats: pd.DataFrame | Mapping[str, Sequence], kind: str) -> dict[
             em += e
             f1 += f
         return {"exact_match": 100.0 * em / total, "f1": 100.0 * f1 / total}
+    if kind == TOKEN_ACCURACY:
+        words = sum(int(v) for v in cols["n_words"])
+        return {"accuracy": 100.0 * sum(int(v) for v in cols["n_correct"]) / max(1, words)}
     # MAP20
     aps = cols["ap"]
     mean = sum(aps) / len(aps) if aps else 0.0
     return {"map@20": mean * 100}
+
+
+def kind_of(stats: pd.DataFrame | Mapping[str, Sequence]) -> str:
+    """The kind whose statistic columns `stats` holds (span F1 before QA: both have an `f1`-named column)."""
+    names = set(stats.keys())
+    for kind in (F1, QA, ACCURACY, MAP20, TOKEN_ACCURACY):
+        if set(STATS_COLUMNS[kind]) <= names:
+            return kind
+    raise KeyError(f"no kind of statistics has the columns {sorted(names)}; expected one of {STATS_COLUMNS}")
+
+
+def headline(scores: Mapping[str, float], kind: str) -> float:
+    """The one number a cell contributes to its task's average: (EM + F1) / 2 for QA (evaluate.py's
+    `avg_metric`), else the metric itself."""
+    if kind == QA:
+        return (scores["exact_match"] + scores["f1"]) / 2
+    return scores["f1"] if kind == F1 else scores["map@20"] if kind == MAP20 else scores["accuracy"]
+
+
+def score_from_stats(stats: pd.DataFrame | Mapping[str, Sequence], kind: str | None = None) -> dict[str, float]:
+    """`cell_score` plus the headline `score`, in points; `{}` for empty statistics (hidden gold labels)."""
+    if not len(stats) or not any(len(v) for v in (stats[c] for c in stats.keys())):
+        return {}
+    kind = kind or kind_of(stats)
+    scores = cell_score(stats, kind)
+    return {**scores, "score": headline(scores, kind)}
+
+
+def example_points(stats: pd.DataFrame | Mapping[str, Sequence], kind: str):
+    """Each example's contribution to the headline score, in points, as a float64 array: 100 x correct,
+    100 x AP, 50 x (EM + F1); for span F1 the (n, 3) array of `tp n_pred n_gold` counts, which do not
+    average (the analysis sums them)."""
+    cols = {c: np.asarray(stats[c], dtype=np.float64) for c in STATS_COLUMNS[kind]}
+    if kind == ACCURACY:
+        return 100.0 * cols["correct"]
+    if kind == MAP20:
+        return 100.0 * cols["ap"]
+    if kind == QA:
+        return 50.0 * (cols["em"] + cols["f1"])
+    if kind == F1:
+        return np.stack([cols["tp"], cols["n_pred"], cols["n_gold"]], axis=-1)
+    raise ValueError(f"kind {kind!r} has no per-example points (token accuracy is not a mean over examples)")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -544,170 +609,3 @@ def lareqa_map20(gold: Mapping[str, Sequence[str]], predictions: Mapping[str, Se
     mean = sum(aps) / len(aps) if aps else 0.0
     info = {"missing": len(set(gold) - set(predictions)), "unexpected": len(set(predictions) - set(gold))}
     return MetricResult({"map@20": mean * 100}, _frame(ids, len(ids), ap=aps), MAP20, info)
-
-
-# --------------------------------------------------------------------------------------------------
-# Aggregation: evaluate.evaluate()
-
-XTREME = "xtreme"
-XTREME_R = "xtreme-r"
-VERSIONS = (XTREME, XTREME_R)
-
-
-def _langs(s: str) -> list[str]:
-    return s.split(",")
-
-
-# evaluate.XTREME_TASK2LANGS / XTREME_R_TASK2LANGS, verbatim (order matters: it is the key order of
-# the output and the summation order of the averages).
-TASK2LANGS: dict[str, dict[str, list[str]]] = {
-    XTREME: {
-        "pawsx": _langs("de,en,es,fr,ja,ko,zh"),
-        "xnli": _langs("ar,bg,de,el,en,es,fr,hi,ru,sw,th,tr,ur,vi,zh"),
-        "panx": _langs("ar,he,vi,id,jv,ms,tl,eu,ml,ta,te,af,nl,en,de,el,bn,hi,mr,ur,fa,fr,"
-                       "it,pt,es,bg,ru,ja,ka,ko,th,sw,yo,my,zh,kk,tr,et,fi,hu"),
-        "udpos": _langs("af,ar,bg,de,el,en,es,et,eu,fa,fi,fr,he,hi,hu,id,it,ja,kk,ko,mr,"
-                        "nl,pt,ru,ta,te,th,tl,tr,ur,vi,yo,zh"),
-        "bucc2018": _langs("de,fr,ru,zh"),
-        "tatoeba": _langs("ar,he,vi,id,jv,tl,eu,ml,ta,te,af,nl,de,el,bn,hi,mr,ur,fa,fr,it,"
-                          "pt,es,bg,ru,ja,ka,ko,th,sw,zh,kk,tr,et,fi,hu"),
-        "xquad": _langs("en,es,de,el,ru,tr,ar,vi,th,zh,hi"),
-        "mlqa": _langs("en,es,de,ar,hi,vi,zh"),
-        "tydiqa": _langs("en,ar,bn,fi,id,ko,ru,sw,te"),
-    },
-    XTREME_R: {
-        "xnli": _langs("ar,bg,de,el,en,es,fr,hi,ru,sw,th,tr,ur,vi,zh"),
-        "panx": _langs("ar,he,vi,id,jv,ms,tl,eu,ml,ta,te,af,nl,en,de,el,bn,hi,mr,ur,fa,fr,"
-                       "it,pt,es,bg,ru,ja,ka,ko,th,sw,yo,my,zh,kk,tr,et,fi,hu,qu,pl,uk,az,"
-                       "lt,pa,gu,ro"),
-        "udpos": _langs("af,ar,bg,de,el,en,es,et,eu,fa,fi,fr,he,hi,hu,id,it,ja,kk,ko,mr,"
-                        "nl,pt,ru,ta,te,th,tl,tr,ur,vi,yo,zh,lt,pl,uk,wo,ro"),
-        "tatoeba": _langs("ar,he,vi,id,jv,tl,eu,ml,ta,te,af,nl,de,el,bn,hi,mr,ur,fa,fr,it,"
-                          "pt,es,bg,ru,ja,ka,ko,th,sw,zh,kk,tr,et,fi,hu,az,lt,pl,uk,ro"),
-        "xcopa": _langs("et,ht,id,it,qu,sw,ta,th,tr,vi,zh"),
-        "lareqa": [],  # sic: evaluate.py scores no language of LAReQA (see LAREQA_LANGS)
-        "mewslix": _langs("ar,de,en,es,fa,ja,pl,ro,ta,tr,uk"),
-        "xquad": _langs("en,es,de,el,ru,tr,ar,vi,th,zh,hi,ro"),
-        "mlqa": _langs("en,es,de,ar,hi,vi,zh"),
-        "tydiqa": _langs("en,ar,bn,fi,id,ko,ru,sw,te"),
-    },
-}
-
-# evaluate.XTREME_GROUP2TASK / XTREME_R_GROUP2TASK, verbatim: xcopa is in two groups, LAReQA in none.
-GROUP2TASK: dict[str, dict[str, list[str]]] = {
-    XTREME: {
-        "classification": ["pawsx", "xnli"],
-        "tagging": ["udpos", "panx"],
-        "qa": ["xquad", "mlqa", "tydiqa"],
-        "retrieval": ["bucc2018", "tatoeba"],
-    },
-    XTREME_R: {
-        "classification": ["xnli", "xcopa"],
-        "tagging": ["udpos", "panx"],
-        "qa": ["xquad", "mlqa", "tydiqa"],
-        "retrieval": ["tatoeba", "mewslix"],
-        "multi_choice": ["xcopa"],
-    },
-}
-
-QA_TASKS = ("xquad", "mlqa", "tydiqa")
-
-# Extension: the XQuAD-R languages LAReQA is scored on (one pooled candidate set; see metrics above).
-LAREQA_LANGS = _langs("ar,de,el,en,es,hi,ru,th,tr,vi,zh")
-
-# Extension: the four categories of the XTREME-R paper and leaderboard (arXiv 2104.07412), whose
-# mean is the paper's "Avg" [unverified against Table 3; benchmarks.md §2.8]. Retrieval here holds
-# LAReQA, unlike evaluate.py's `retrieval` group.
-XTREME_R_CATEGORIES = {
-    "classification": ["xnli", "xcopa"],
-    "structured_prediction": ["udpos", "panx"],
-    "qa": ["xquad", "mlqa", "tydiqa"],
-    "retrieval": ["mewslix", "lareqa", "tatoeba"],
-}
-CATEGORY_PREFIX = "category_"               # e.g. "category_structured_prediction"
-ALL_TASK_CATEGORY_MEAN = "all_task_category_mean"
-
-
-class OfficialScriptWouldCrash(RuntimeError):
-    """Raised in official-keys-only mode where `evaluate.py` itself raises."""
-
-
-def scored_languages(task: str, version: str, extensions: bool = True) -> list[str]:
-    """The languages `evaluate.py` scores for a task in a version (LAReQA: `LAREQA_LANGS` as an extension)."""
-    if version not in TASK2LANGS:
-        raise ValueError(f"unknown XTREME version {version!r}; expected one of {', '.join(VERSIONS)}")
-    if task not in TASK2LANGS[version]:
-        raise ValueError(f"task {task!r} is not part of {version}; its tasks are {', '.join(TASK2LANGS[version])}")
-    if task == "lareqa" and extensions:
-        return list(LAREQA_LANGS)
-    return list(TASK2LANGS[version][task])
-
-
-def task_scores(per_language: Mapping[str, Mapping[str, float]], task: str, version: str,
-                extensions: bool = True) -> dict[str, Any]:
-    """One task's entry of `evaluate.evaluate()`: `{metric: {lang: v}}`, `avg_<metric>`, `avg_metric`.
-
-    Languages are those of `scored_languages` in the official order (English included wherever it
-    is a test language); each metric is averaged with equal weight. `avg_metric` is (EM + F1)/2 for
-    QA tasks, else `avg_f1`, else `avg_accuracy`, else `avg_map@20`. Raises `KeyError` naming the
-    languages missing from `per_language`.
-    """
-    langs = scored_languages(task, version, extensions)
-    missing = [lg for lg in langs if lg not in per_language]
-    if missing:
-        raise KeyError(f"{task} ({version}): no scores for {', '.join(missing)}")
-    score: dict[str, Any] = defaultdict(dict)
-    for lg in langs:
-        for metric, value in per_language[lg].items():
-            score[metric][lg] = value
-    avg_score = {f"avg_{m}": sum(score[m].values()) / len(score[m]) for m in score}
-    score.update(avg_score)
-    if task in GROUP2TASK[version]["qa"]:
-        score["avg_metric"] = (score["avg_exact_match"] + score["avg_f1"]) / 2
-    elif "avg_f1" in score:
-        score["avg_metric"] = score["avg_f1"]
-    elif "avg_accuracy" in score:
-        score["avg_metric"] = score["avg_accuracy"]
-    elif "avg_map@20" in score:
-        score["avg_metric"] = score["avg_map@20"]
-    return dict(score)
-
-
-def overall_scores(detailed: Mapping[str, Mapping[str, Any]], version: str,
-                   extensions: bool = True) -> dict[str, float]:
-    """The overall part of `evaluate.evaluate()`: `all_task` and the group scores.
-
-    - `all_task`: mean of `avg_metric` over **all** tasks of the version, only when every one of them
-      was scored (9 for XTREME, 10 for XTREME-R).
-    - one key per group of `GROUP2TASK[version]` whose tasks were all scored (mean of `avg_metric`).
-
-    XTREME-R: `evaluate.py` lists `lareqa` with no languages, so a scored-everything folder makes it
-    crash (KeyError 'avg_metric' while computing `all_task`). With `extensions` (default) LAReQA is
-    scored and `all_task` is the 10-task mean; the paper's 4-category view is added as
-    `category_<name>` for each complete category and `all_task_category_mean` (mean of the 4
-    category means) when all ten tasks are present. Without `extensions` the output has exactly the
-    official keys and `OfficialScriptWouldCrash` is raised where `evaluate.py` crashes.
-    """
-    task2langs = TASK2LANGS[version]
-    group2task = GROUP2TASK[version]
-    out: dict[str, float] = {}
-    available = [t for t in task2langs if t in detailed]
-    if set(task2langs) == set(available):
-        broken = [t for t in task2langs if "avg_metric" not in detailed[t]]
-        if broken:
-            raise OfficialScriptWouldCrash(
-                f"evaluate.py crashes here (KeyError 'avg_metric'): {', '.join(broken)} has no scored language "
-                f"in {version}; score with extensions to include LAReQA")
-        out["all_task"] = sum(detailed[t]["avg_metric"] for t in task2langs) / len(task2langs)
-    for group, group_tasks in group2task.items():
-        if not set(group_tasks) - set(available):
-            out[group] = sum(detailed[t]["avg_metric"] for t in group_tasks) / len(group_tasks)
-    if extensions and version == XTREME_R:
-        categories = {}
-        for name, cat_tasks in XTREME_R_CATEGORIES.items():
-            if all(t in detailed and "avg_metric" in detailed[t] for t in cat_tasks):
-                categories[name] = sum(detailed[t]["avg_metric"] for t in cat_tasks) / len(cat_tasks)
-                out[CATEGORY_PREFIX + name] = categories[name]
-        if len(categories) == len(XTREME_R_CATEGORIES):
-            out[ALL_TASK_CATEGORY_MEAN] = sum(categories.values()) / len(categories)
-    return out

@@ -4,25 +4,25 @@ One `Task` per (benchmark, task): `xtreme.xnli`, `xtreme-r.xnli`, ..., `intermed
 that share training and evaluation share a `protocol` id, so one fine-tune serves both benchmarks
 (`xtreme.udpos` and `xtreme-r.udpos` -> `udpos`, evaluated on the union of their languages); where the
 protocol differs the ids differ (`tatoeba` on the raw or intermediate encoder, `tatoeba-r` on the
-encoder after SQuAD fine-tuning). Test languages are exactly `XTREME_TASK2LANGS` /
-`XTREME_R_TASK2LANGS` of google-research/xtreme `evaluate.py`; LAReQA (listed empty there) pools the 11
-XQuAD-R languages. Sources and pitfalls: docs/benchmarks.md; where each source lives: xstilts.benchmarks.sources.
+encoder after SQuAD fine-tuning). Test languages are the official lists of `evaluate.py`
+(xstilts.benchmarks.official; LAReQA, listed empty there, pools the 11 XQuAD-R languages). Sources and
+pitfalls: docs/benchmarks.md; where each source lives: xstilts.benchmarks.sources. The arms of the study
+are named here too: `none`, each intermediate task, `multitask`.
 """
 
 from __future__ import annotations
 
-import argparse
 import difflib
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from xstilts.benchmarks import formats as F
+from xstilts.benchmarks.official import BENCHMARKS, INTERMEDIATE, XTREME, XTREME_R, scored_languages
 from xstilts.benchmarks.sources import CCGBANK_ENV, SOURCES, UD27_TREEBANKS, DataRef
 
-XTREME, XTREME_R, INTERMEDIATE = "xtreme", "xtreme-r", "intermediate"
-BENCHMARKS = (XTREME, XTREME_R)
+ARM_NONE = "none"             # no intermediate training: the baseline every gain is measured against
+ARM_MULTITASK = "multitask"   # the intermediate tasks trained together (size-proportional sampling)
 
 XNLI_LABELS = ("entailment", "neutral", "contradiction")           # facebook/xnli, glue/mnli, snli, anli
 PAWSX_LABELS = ("0", "1")                                           # paws-x ClassLabel names
@@ -55,6 +55,7 @@ class Task:
     test_overrides: tuple[tuple[str, tuple[DataRef, ...]], ...] = ()
     notes: str = ""
     licence_gated: bool = False
+    revision: int = 1                # bump when the examples built from the sources change (enters run ids)
     extra: tuple[tuple[str, str], ...] = field(default=())  # free-form (key, value) facts, e.g. retrieval layer
 
     @property
@@ -113,38 +114,6 @@ def _r(source: str, split: str, *configs: str, part: str = "", lang_filter: bool
     return DataRef(source=source, split=split, configs=tuple(configs), part=part, language_filter=lang_filter)
 
 
-def _langs(s: str) -> tuple[str, ...]:
-    return tuple(s.split(","))
-
-
-# Exactly evaluate.py XTREME_TASK2LANGS / XTREME_R_TASK2LANGS (google-research/xtreme).
-XTREME_TASK2LANGS = {
-    "pawsx": _langs("de,en,es,fr,ja,ko,zh"),
-    "xnli": _langs("ar,bg,de,el,en,es,fr,hi,ru,sw,th,tr,ur,vi,zh"),
-    "panx": _langs("ar,he,vi,id,jv,ms,tl,eu,ml,ta,te,af,nl,en,de,el,bn,hi,mr,ur,fa,fr,it,pt,es,bg,ru,ja,ka,ko,"
-                   "th,sw,yo,my,zh,kk,tr,et,fi,hu"),
-    "udpos": _langs("af,ar,bg,de,el,en,es,et,eu,fa,fi,fr,he,hi,hu,id,it,ja,kk,ko,mr,nl,pt,ru,ta,te,th,tl,tr,ur,"
-                    "vi,yo,zh"),
-    "bucc2018": _langs("de,fr,ru,zh"),
-    "tatoeba": _langs("ar,he,vi,id,jv,tl,eu,ml,ta,te,af,nl,de,el,bn,hi,mr,ur,fa,fr,it,pt,es,bg,ru,ja,ka,ko,th,sw,"
-                      "zh,kk,tr,et,fi,hu"),
-    "xquad": _langs("en,es,de,el,ru,tr,ar,vi,th,zh,hi"),
-    "mlqa": _langs("en,es,de,ar,hi,vi,zh"),
-    "tydiqa": _langs("en,ar,bn,fi,id,ko,ru,sw,te"),
-}
-XTREME_R_TASK2LANGS = {
-    "xnli": XTREME_TASK2LANGS["xnli"],
-    "panx": XTREME_TASK2LANGS["panx"] + _langs("qu,pl,uk,az,lt,pa,gu,ro"),
-    "udpos": XTREME_TASK2LANGS["udpos"] + _langs("lt,pl,uk,wo,ro"),
-    "tatoeba": XTREME_TASK2LANGS["tatoeba"] + _langs("az,lt,pl,uk,ro"),
-    "xcopa": _langs("et,ht,id,it,qu,sw,ta,th,tr,vi,zh"),
-    "lareqa": _langs("ar,de,el,en,es,hi,ru,th,tr,vi,zh"),  # evaluate.py lists none; the XQuAD-R languages
-    "mewslix": _langs("ar,de,en,es,fa,ja,pl,ro,ta,tr,uk"),
-    "xquad": XTREME_TASK2LANGS["xquad"] + ("ro",),
-    "mlqa": XTREME_TASK2LANGS["mlqa"],
-    "tydiqa": XTREME_TASK2LANGS["tydiqa"],
-}
-
 # Shared training data.
 _MNLI_TRAIN = (_r("mnli", "train", part="mnli"),)
 _SQUAD_TRAIN = (_r("squad", "train", part="squad"),)
@@ -158,7 +127,7 @@ _SAME_DATA = {
 
 
 def _target(name: str, benchmark: str, **kw) -> Task:
-    langs = (XTREME_TASK2LANGS if benchmark == XTREME else XTREME_R_TASK2LANGS)[name]
+    langs = tuple(scored_languages(name, benchmark))
     kw.setdefault("protocol", name)
     return Task(key=f"{benchmark}.{name}", name=name, benchmarks=(benchmark,), languages=langs, **kw)
 
@@ -247,10 +216,11 @@ _TARGETS: list[Task] = [
                   "release files (no hub dataset); the release differs from the paper's data. XTREME-R only."),
     _target("lareqa", XTREME_R, format=F.ANSWER_RETRIEVAL, metric="lareqa_map20", train_name="squad",
             train=_SQUAD_TRAIN, dev=_SQUAD_DEV, test=(_r("xquad-r", "test", lang_filter=True),),
-            notes="Dual encoder trained on SQuAD v1.1 in retrieval format (question -> answer sentence); test = "
-                  "XQuAD-R questions of one language against the sentence pool of all 11 languages (official "
-                  "lareqa/xquad-r JSON with sentence_breaks). evaluate.py cannot score it: documented extension. "
-                  "XTREME-R only."),
+            revision=2,  # 2: candidates are sentence + paragraph (XTREME-R), were the sentence alone
+            notes="Dual encoder trained on SQuAD v1.1 in retrieval format (question -> answer sentence followed by "
+                  "its paragraph); test = XQuAD-R questions of one language against the pool of every answer "
+                  "sentence (each followed by its paragraph) of all 11 languages (official lareqa/xquad-r JSON with "
+                  "sentence_breaks). evaluate.py cannot score it: documented extension. XTREME-R only."),
 ]
 
 
@@ -339,6 +309,17 @@ def protocol_languages(protocol: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+def is_eval_only(tasks) -> bool:
+    """BUCC and XTREME Tatoeba: scored straight from the parent encoder, no fine-tuning, no seeds."""
+    return all(t.train_schedule == "none" for t in tasks)
+
+
+def encoder_protocol(tasks) -> str | None:
+    """The protocol whose trained encoder scores these tasks (Tatoeba-R: the SQuAD-trained `xquad`)."""
+    return "xquad" if any(dict(t.extra).get("encoder") == "squad-fine-tuned" for t in tasks) else None
+
+
+
 class LicenceGatedError(RuntimeError):
     """A licence-gated dataset (CCGbank) was asked for but its local path is not set or incomplete."""
 
@@ -366,26 +347,6 @@ def check_available(task: Task | str, ccgbank: str | os.PathLike | None = None) 
         raise LicenceGatedError(
             f"task {task.key}: CCGbank folder {root} (from ${CCGBANK_ENV} or the profile) lacks {', '.join(missing)}; "
             f"expected {{train,dev}}.tsv with one sentence a line: space-separated tokens, a tab, space-separated supertags")
-
-
-# --- CLI -----------------------------------------------------------------------------------------------------
-
-def add_cli(sub) -> None:
-    p = sub.add_parser("tasks", help="list the task registry (targets of both benchmarks, intermediate tasks)")
-    p.add_argument("--json", action="store_true", help="print a JSON list of task objects")
-    p.add_argument("--benchmark", choices=(*BENCHMARKS, INTERMEDIATE), help="only this benchmark")
-    p.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    tasks = list(REGISTRY.values())
-    if getattr(args, "benchmark", None):
-        tasks = [t for t in tasks if args.benchmark in t.benchmarks]
-    if args.json:
-        print(json.dumps([t.to_json() for t in tasks], ensure_ascii=False, indent=1))
-        return 0
-    print(format_table(tasks))
-    return 0
 
 
 def format_table(tasks: list[Task]) -> str:

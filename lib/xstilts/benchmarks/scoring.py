@@ -9,7 +9,7 @@ order. The numbers agree with the official script to 1e-6 (`tests/test_scoring.p
 
 How the official script picks what to score, kept here:
 - a task is scored only when a sub-folder of that name exists in **both** folders, and only if it is
-  a task of the chosen version (`metrics.TASK2LANGS[version]`); other folders are ignored;
+  a task of the chosen version (`official.TASK2LANGS[version]`); other folders are ignored;
 - for a scored task, every language of the version's list must have a file in both folders, else
   `FileNotFoundError` (here: one error listing every missing file); files of other languages are ignored;
 - `all_task` only when all tasks of the version were scored; a group only when all its tasks were.
@@ -24,15 +24,14 @@ Documented extensions (absent with `--official_keys_only` / `extensions=False`):
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from xstilts.benchmarks import metrics
-from xstilts.benchmarks import submission
+from xstilts.benchmarks import aggregation, metrics, submission
+from xstilts.benchmarks.official import BENCHMARKS, TASK2LANGS, XTREME, scored_languages
 
 EXTENSION_TASKS = ("lareqa",)
 
@@ -93,24 +92,24 @@ def _subfolders(folder: str | os.PathLike, what: str) -> set[str]:
 
 
 def evaluate_folders(prediction_folder: str | os.PathLike, label_folder: str | os.PathLike,
-                     xtreme_version: str = metrics.XTREME, *, extensions: bool = True,
+                     xtreme_version: str = XTREME, *, extensions: bool = True,
                      verbose: bool = False) -> tuple[dict, dict, dict]:
     """`evaluate.evaluate()`: (overall_scores, detailed_scores, results).
 
     `results[(task, lang)]` is the `MetricResult` of each scored cell, with its per-example statistics.
     With `extensions=False` the two dicts hold exactly the official keys (LAReQA gives `{}`), and
-    `metrics.OfficialScriptWouldCrash` is raised where `evaluate.py` crashes.
+    `aggregation.OfficialScriptWouldCrash` is raised where `evaluate.py` crashes.
     """
-    if xtreme_version not in metrics.VERSIONS:
-        raise ValueError(f"unknown XTREME version {xtreme_version!r}; expected one of {', '.join(metrics.VERSIONS)}")
+    if xtreme_version not in BENCHMARKS:
+        raise ValueError(f"unknown XTREME version {xtreme_version!r}; expected one of {', '.join(BENCHMARKS)}")
     prediction_tasks = _subfolders(prediction_folder, "prediction folder")
     label_tasks = _subfolders(label_folder, "label folder")
-    task2langs = metrics.TASK2LANGS[xtreme_version]
+    task2langs = TASK2LANGS[xtreme_version]
 
     tasks = [t for t in task2langs if t in prediction_tasks and t in label_tasks]
     missing = []
     for task in tasks:
-        for lg in metrics.scored_languages(task, xtreme_version, extensions):
+        for lg in scored_languages(task, xtreme_version, extensions):
             for folder in (prediction_folder, label_folder):
                 path = submission.submission_path(folder, task, lg)
                 if not path.exists():
@@ -124,16 +123,16 @@ def evaluate_folders(prediction_folder: str | os.PathLike, label_folder: str | o
     results: dict[tuple[str, str], metrics.MetricResult] = {}
     for task in tasks:
         per_lang = {}
-        for lg in metrics.scored_languages(task, xtreme_version, extensions):
+        for lg in scored_languages(task, xtreme_version, extensions):
             result = score_file_pair(task, submission.submission_path(prediction_folder, task, lg),
                                      submission.submission_path(label_folder, task, lg), lg)
             results[(task, lg)] = result
             per_lang[lg] = result.scores
-        detailed[task] = metrics.task_scores(per_lang, task, xtreme_version, extensions)
+        detailed[task] = aggregation.task_scores(per_lang, task, xtreme_version, extensions)
         if verbose:
             avg = ", ".join(f"{k}={v:.1f}" for k, v in detailed[task].items() if k.startswith("avg"))
             print(f"- Evaluate {task}:\t{avg}")
-    overall = metrics.overall_scores(detailed, xtreme_version, extensions)
+    overall = aggregation.overall_scores(detailed, xtreme_version, extensions)
     return overall, detailed, results
 
 
@@ -171,26 +170,3 @@ def score(prediction_folder: str | os.PathLike, label_folder: str | os.PathLike,
         with open(path, "w", encoding="utf-8") as f:
             json.dump(out, f, indent=2)
     return out
-
-
-def _run(args: argparse.Namespace) -> int:
-    print(f"Evaluating on {args.xtreme_version}.")
-    out = score(args.prediction_folder, args.label_folder, args.xtreme_version, args.output_file,
-                extensions=not args.official_keys_only, verbose=args.verbose)
-    print(report({k: v for k, v in out.items() if isinstance(v, dict)}))
-    return 0
-
-
-def add_cli(subparsers) -> None:
-    p = subparsers.add_parser(
-        "score", help="score a submission folder like the official XTREME evaluate.py",
-        description=__doc__.split("\n\n")[0] + " Writes the official evaluate.py JSON.")
-    p.add_argument("--prediction_folder", required=True, help="<task>/test-<lang>.<ext> predictions of one model")
-    p.add_argument("--label_folder", required=True, help="the gold labels in the same layout")
-    p.add_argument("--xtreme_version", default=metrics.XTREME, choices=list(metrics.VERSIONS),
-                   help="the benchmark whose tasks and languages are scored (default: xtreme)")
-    p.add_argument("--output_file", required=True, help="where the JSON report is written")
-    p.add_argument("--verbose", action="store_true", help="print each task's averages while scoring")
-    p.add_argument("--official_keys_only", action="store_true",
-                   help="no extensions (LAReQA, XTREME-R categories); fail where evaluate.py fails")
-    p.set_defaults(func=_run)

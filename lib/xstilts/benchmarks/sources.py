@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from xstilts.benchmarks.languages import get_language
+
 LOCKED = "locked"          # resolved by `make data`, then read from revisions.lock.json
 PARQUET_EXPORT = "refs/convert/parquet"  # the hub's parquet export branch of a script-only repo
 HUB, RELEASE, LOCAL = "hub", "release", "local"
@@ -49,8 +51,6 @@ class Source:
         """The config for one language (`udpos.{name}` -> `udpos.German`)."""
         if self.config is None or "{" not in self.config:
             return self.config
-        from xstilts.benchmarks.languages import get_language
-
         lang = get_language(language or "en")
         return self.config.format(code=lang.code, name=lang.name, iso3=lang.iso3)
 

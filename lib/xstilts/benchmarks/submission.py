@@ -29,10 +29,12 @@ from __future__ import annotations
 import json
 import numbers
 import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from xstilts.benchmarks.metrics import TOP_K
+from xstilts.files import atomic_write_text
 
 TASK_SUFFIX = {
     "pawsx": "tsv", "xnli": "tsv", "udpos": "tsv", "panx": "tsv", "bucc2018": "tsv", "tatoeba": "tsv",
@@ -41,7 +43,6 @@ TASK_SUFFIX = {
     "lareqa": "json",  # ours; evaluate.get_suffix would say tsv, but it never reads a LAReQA file
 }
 TASKS = tuple(TASK_SUFFIX)
-MEWSLIX_TOP_K = 20
 
 
 def _check_task(task: str) -> None:
@@ -131,19 +132,6 @@ def read_labels(folder: str | os.PathLike, task: str, lang: str) -> Any:
 
 # --------------------------------------------------------------------------------------------------
 # Writers
-
-
-def _atomic_write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _line(value: Any, what: str) -> str:
@@ -273,7 +261,7 @@ def format_predictions(task: str, predictions: Any) -> str:
             raise TypeError(f"{what}: answers must be strings; not for {bad[:3]}")
         return _dump_json({str(k): v for k, v in predictions.items()})
     # mewslix, lareqa: ranked id lists, only the top 20 are ever scored
-    return _dump_json(_ranked_ids(predictions, MEWSLIX_TOP_K, what))
+    return _dump_json(_ranked_ids(predictions, TOP_K, what))
 
 
 def format_labels(task: str, labels: Any) -> str:
@@ -306,9 +294,9 @@ def write_predictions(folder: str | os.PathLike, task_name: str, lang: str, pred
     registry entry) and `ids` let engine-shaped predictions through (`official_predictions`).
     """
     official = official_predictions(task_name, predictions, task=task, ids=ids)
-    return _atomic_write(submission_path(folder, task_name, lang), format_predictions(task_name, official))
+    return atomic_write_text(submission_path(folder, task_name, lang), format_predictions(task_name, official))
 
 
 def write_labels(folder: str | os.PathLike, task: str, lang: str, labels: Any) -> Path:
     """Write one `test-<lang>` gold file of the official layout (atomically)."""
-    return _atomic_write(submission_path(folder, task, lang), format_labels(task, labels))
+    return atomic_write_text(submission_path(folder, task, lang), format_labels(task, labels))

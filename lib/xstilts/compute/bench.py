@@ -1,4 +1,4 @@
-"""``make bench``: the engine's speed, measured, not asserted (issue 5 item 8).
+"""``make bench``: the engine's speed, measured, not asserted.
 
 In one run, on one tiny-but-realistic XLM-R (4 layers x 128 hidden, random init) and one pair-classification
 task whose lengths are long-tailed (Pareto, as real sentence lengths), with the same batch size, steps and
@@ -17,16 +17,16 @@ threads for every contender:
 Contenders alternate over ``rounds`` and the median is reported. The headline ratios use process CPU
 time with one torch thread (``--timer cpu``, default): on a shared machine wall time measures the
 neighbours; on an idle machine the two agree, and the wall-clock ratios are written too (``wall_clock``).
-``extra_benchmarks``: callables ``() -> dict`` whose results are merged into bench.json (the lead adds
-e.g. the statistics helper's ``bench_paper_shape``).
+``bench_paper_shape`` times the analysis (estimands and the joint bootstrap) on a synthetic study of the
+paper's shape; its result is merged into bench.json.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import tempfile
 import time
@@ -36,16 +36,31 @@ from typing import Callable
 import numpy as np
 import torch
 
+from xstilts.analysis.bootstrap import joint_bootstrap
+from xstilts.analysis.cells import CellTable
+from xstilts.analysis.estimands import EstimandBuilder, weight_matrix
+from xstilts.analysis.inference import bootstrap_p_value, percentile_ci
+from xstilts.analysis.simulate import cells_to_table, planned_design, simulate_cells, unique_r_slope
+from xstilts.engine import toydata
+from xstilts.engine.adapter_table import adapter_for
+from xstilts.engine.encoders import load_encoder
+from xstilts.engine.feature_cache import cached_featurize
+from xstilts.engine.modeling import EngineModel
+from xstilts.engine.predict import load_run, predict
+from xstilts.engine.sampling import batch_stream
+from xstilts.engine.train_config import TrainConfig
+from xstilts.engine.trainer import _rows, finetune, param_groups
+from xstilts.engine.types import TaskData
+from xstilts.paths import repo_root
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-extra_benchmarks: list[Callable[[], dict]] = []
 
 PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L40S": 362e12, "A10G": 125e12}
 
 
 def _setup(work: Path, layers: int, hidden: int, n_train: int, n_test: int, seed: int = 0):
-    from xstilts.engine import toydata
 
     enc = toydata.make_tiny_encoder(work / "enc", layers=layers, hidden=hidden, heads=max(2, hidden // 64),
                                     ffn=4 * hidden, vocab_size=1000, seed=seed, max_positions=512)
@@ -72,7 +87,6 @@ def _rate(n: int, wall: float, cpu: float) -> dict:
 
 
 def _time_ours(enc, task, train, hp, out: Path) -> dict:
-    from xstilts.engine import TaskData, finetune
 
     res = finetune(enc, [TaskData(task, train, None)], hp, seed=0, out_dir=out)
     n = hp.max_steps * hp.batch_size * hp.grad_accum
@@ -83,10 +97,6 @@ def _bare_batches(enc, task, train, hp):
     """The exact batches our trainer draws (same sampler, same dynamic padding), collated up front."""
     from transformers import AutoTokenizer
 
-    from xstilts.engine.adapters import adapter_for
-    from xstilts.engine.feature_cache import cached_featurize
-    from xstilts.engine.sampling import batch_stream
-    from xstilts.engine.trainer import _rows
 
     tok = AutoTokenizer.from_pretrained(str(enc))
     adapter = adapter_for(task.format)
@@ -99,8 +109,6 @@ def _time_bare(enc, task, batches, hp) -> dict:
     """forward / backward / clip / AdamW step / linear schedule, nothing else."""
     from transformers import get_linear_schedule_with_warmup
 
-    from xstilts.engine.modeling import EngineModel, load_encoder
-    from xstilts.engine.trainer import param_groups
 
     torch.manual_seed(0)
     model = EngineModel(load_encoder(str(enc)), [task]).train()
@@ -154,8 +162,6 @@ def _time_hf_train(enc, ds, tok, hp, out: Path, pad_to_max: bool) -> dict:
 
 
 def _time_ours_eval(run_dir, task, test) -> dict:
-    from xstilts.engine import predict
-    from xstilts.engine.predict import load_run
 
     run = load_run(run_dir)
     predict(run, task, test.select(range(min(64, len(test)))))  # warm-up + featurize the slice
@@ -178,7 +184,9 @@ def mfu_xlmr_large(work: Path, steps: int = 20, batch_size: int = 32, seq_len: i
     import datasets
     from transformers import XLMRobertaConfig, XLMRobertaModel
 
-    from xstilts.engine import TaskData, TrainConfig, finetune, toydata
+
+
+
 
     shape = shape or dict(layers=24, hidden=1024, heads=16, ffn=4096, vocab=250002)
     enc_dir = work / "large"
@@ -214,8 +222,7 @@ def mfu_xlmr_large(work: Path, steps: int = 20, batch_size: int = 32, seq_len: i
 
 def run_bench(out_path: Path, steps: int = 30, rounds: int = 5, layers: int = 4, hidden: int = 128, batch_size: int = 16,
               max_seq_len: int = 128, n_train: int = 2000, n_test: int = 1000, threads: int | None = 1,
-              timer: str = "cpu") -> dict:
-    from xstilts.engine import TrainConfig
+              timer: str = "cpu", extra: list[Callable[[], dict]] = ()) -> dict:
 
     if threads:
         torch.set_num_threads(threads)
@@ -277,54 +284,88 @@ def run_bench(out_path: Path, steps: int = 30, rounds: int = 5, layers: int = 4,
     }
     if torch.cuda.is_available():
         result.update(mfu_xlmr_large(work))
-    for fn in extra_benchmarks:
+    for fn in extra:
         result.update(fn())
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(result, indent=1))
     return result
 
 
-def _analysis_paper_shape() -> dict:
-    """The joint bootstrap at the paper's design (about 2 million test examples, 10,000 replicates)."""
-    from xstilts.analysis.analyze import bench_paper_shape
+def bench_paper_shape(n_boot: int = 10_000, seed: int = 0, examples_total: int = 2_000_000,
+                      progress: bool = True) -> dict:
+    """Time the estimands + joint bootstrap on a synthetic study of the paper's shape and report peak RSS.
 
-    return {"analysis_paper_shape": bench_paper_shape(n_boot=10_000)}
+    The shape: the §2.2 task and language lists of both benchmarks (shared cells stored once),
+    4 sizes x (none + 9 single + multitask) with 3 seeds per arm and 9 for `none`, and about
+    `examples_total` test examples over all cells. A pandas table of that (~3e8 rows) would not fit
+    24 GiB, so the cells are generated and summarised one at a time, streaming, straight into the
+    analysis' cell summaries (xstilts.analysis.simulate); the run-level arrays of a cell are freed
+    before the next is drawn. Returns timings (s), sizes and peak RSS (GiB)."""
+    base = planned_design(n_examples=1)
+    n_cells = sum(len(dict.fromkeys(t.langs_x + t.langs_r)) if not t.protocol_specific else len(t.langs_x) + len(t.langs_r)
+                  for t in base.tasks)
+    design = planned_design(n_examples=max(1, examples_total // n_cells))
+    rng = np.random.default_rng(seed)
+    t0 = time.perf_counter()
+    cells, rows = [], 0
+    slope_r = unique_r_slope(design, 0.0)
+    for task in design.tasks:   # one task at a time keeps the run-level arrays of one task in memory
+        one = simulate_cells(_one_task(design, task), 0.0, rng, slope_r=slope_r)
+        rows += sum(r.shape[0] * r.shape[1] for c in one for r in c.runs.values())
+        part = cells_to_table(one)
+        cells.append(part)
+        del one
+    table = _merge_tables(cells)
+    t1 = time.perf_counter()
+    builder = EstimandBuilder(table)
+    ests = builder.build()
+    W = weight_matrix(ests, builder.layout.n_columns)
+    t2 = time.perf_counter()
+    boot = joint_bootstrap(table, W, n_boot=n_boot, seed=seed, progress=progress)
+    t3 = time.perf_counter()
+    percentile_ci(boot.replicates)
+    bootstrap_p_value(boot.replicates)
+    t4 = time.perf_counter()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+    return {"examples": int(sum(c.n for c in table.cells)), "cells": len(table.cells), "rows_represented": int(rows),
+            "systems": len(table.systems), "estimands": len(ests), "n_boot": n_boot,
+            "generate_s": round(t1 - t0, 1), "estimands_s": round(t2 - t1, 1), "bootstrap_s": round(t3 - t2, 1),
+            "intervals_s": round(t4 - t3, 1), "peak_rss_gib": round(peak, 2)}
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m xstilts.compute.bench", description=__doc__.split("\n")[0])
-    p.add_argument("--out", default=None, help="bench.json path (default outputs/bench/bench.json)")
-    p.add_argument("--steps", type=int, default=30)
-    p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
-    p.add_argument("--timer", choices=["cpu", "wall"], default="cpu",
-                   help="headline ratios from process CPU time (robust on a shared machine) or wall time")
-    p.add_argument("--skip-analysis", action="store_true",
-                   help="skip timing the analysis on a synthetic table of the paper's shape (several minutes)")
-    args = p.parse_args(argv)
-    if not args.skip_analysis:
-        extra_benchmarks.append(_analysis_paper_shape)
-    if args.out:
-        out = Path(args.out)
-    else:
-        from xstilts.paths import repo_root
+def _one_task(design, task):
+    from dataclasses import replace
+    return replace(design, tasks=(task,))
 
-        out = repo_root() / "outputs" / "bench" / "bench.json"
+
+def _merge_tables(parts: list[CellTable]) -> CellTable:
+    systems = parts[0].systems
+    cells, lookup = [], {}
+    for p in parts:
+        if p.systems != systems:
+            raise ValueError("simulated parts disagree on the system list")
+        for key, i in p.lookup.items():
+            lookup[key] = i + len(cells)
+        cells.extend(p.cells)
+    bench_tasks: dict[str, dict[str, list[str]]] = {}
+    for bench, task, lang in sorted(lookup):
+        bench_tasks.setdefault(bench, {}).setdefault(task, []).append(lang)
+    return CellTable(systems, cells, lookup, bench_tasks)
+
+
+HEADLINE = ("trainer_vs_bare", "trainer_vs_hf_trainer", "trainer_vs_hf_trainer_dynamic_padding", "eval_vs_hf_trainer",
+            "eval_examples_per_second", "padding_efficiency_ours", "mfu_xlmr_large_bf16")
+
+
+def bench(out: Path | None = None, steps: int = 30, rounds: int = 5, threads: int | None = 1, timer: str = "cpu",
+          analysis: bool = True) -> tuple[dict, Path]:
+    """`make bench`: the engine ratios, and (unless `analysis=False`) the analysis at the paper's shape;
+    writes bench.json (default outputs/bench/bench.json) and returns (results, path)."""
     import datasets
     from transformers.utils import logging as hf_logging
 
+    out = Path(out) if out else repo_root() / "outputs" / "bench" / "bench.json"
     datasets.disable_progress_bars()
     hf_logging.set_verbosity_error()
-    t0 = time.perf_counter()
-    res = run_bench(out, steps=args.steps, rounds=args.rounds, threads=args.threads or None, timer=args.timer)
-    for key in ("trainer_vs_bare", "trainer_vs_hf_trainer", "trainer_vs_hf_trainer_dynamic_padding", "eval_vs_hf_trainer",
-                "eval_examples_per_second", "padding_efficiency_ours", "mfu_xlmr_large_bf16"):
-        if key in res and res[key] is not None:
-            goal = res["goals"].get(key)
-            print(f"{key}: {res[key]:.3f}" + (f"  (goal >= {goal})" if goal else ""))
-    print(f"wrote {out} in {time.perf_counter() - t0:.0f} s")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    extra = [lambda: {"analysis_paper_shape": bench_paper_shape(n_boot=10_000)}] if analysis else []
+    return run_bench(out, steps=steps, rounds=rounds, threads=threads, timer=timer, extra=extra), out

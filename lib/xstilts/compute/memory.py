@@ -20,16 +20,19 @@ from pathlib import Path
 
 import yaml
 
+from xstilts.engine.encoders import LAYER_CLASS
+from xstilts.study.grid import train_config
+
 GIB = 1024 ** 3
 BYTES_ADAMW_MIXED = 16          # fp32 weights + fp32 grads + Adam m, v
 BYTES_AUTOCAST_COPY = 2         # bf16 weight copies made by autocast during forward/backward
 OVERHEAD_GIB = 2.0              # CUDA context, cuBLAS workspaces, allocator fragmentation (a reserve, not measured)
-XL_LAYER, BASE_LAYER = "XLMRobertaXLLayer", "XLMRobertaLayer"
+XL_LAYER, BASE_LAYER = LAYER_CLASS["xl"], LAYER_CLASS["base"]
 
 
 @dataclass(frozen=True)
 class Shape:
-    """The architecture numbers the cost model needs (docs/benchmarks.md Part D, the hub configs)."""
+    """The architecture numbers the cost model needs (docs/benchmarks.md §6, the hub configs)."""
 
     layers: int
     hidden: int
@@ -39,7 +42,7 @@ class Shape:
     layer_class: str = BASE_LAYER
 
 
-# Hub configs as tabulated in docs/benchmarks.md Part D (config.json of each repo), so the plan needs no
+# Hub configs as tabulated in docs/benchmarks.md §6 (config.json of each repo), so the plan needs no
 # download. vocab: base/large 250,002; XL/XXL 250,880.
 HUB_SHAPES: dict[str, Shape] = {
     "FacebookAI/xlm-roberta-base": Shape(12, 768, 12, 3072, 250002),
@@ -168,8 +171,6 @@ def profile_fsdp(profile, out_dir: str | Path | None = None, gpu_memory_gb: floa
     Writes `fsdp-<model>.yaml` into `out_dir` for every model that needs more than one GPU.
     """
     cfg = profile.cfg
-    from xstilts.study.grid import train_config
-
     shapes = []
     for phase in ("intermediate", "target"):
         shapes.append((cfg[phase]["batch_size"], cfg[phase]["max_seq_len"]))

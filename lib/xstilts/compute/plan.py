@@ -1,7 +1,7 @@
 """The cost of a profile before compute: runs, examples, tokens, FLOPs, GPU-hours, disk, reuse, FSDP.
 
 `xstilts plan PROFILE` (`make plan`) is offline and takes seconds: it walks the grid (xstilts.study.grid
-.plan_runs, so counts are the grid's own) and prices each run from dataset sizes (data/task_sizes.csv,
+.plan_runs, so counts are the grid's own) and prices each run from dataset sizes (compute/task_sizes.csv,
 with sources; the miniature's from `xstilts.miniworld.planned_sizes` when it provides them) and the
 training recipe (jiant: optimiser steps = epochs x ceil(N / effective batch), Part C of
 docs/benchmarks.md). FLOPs follow Kaplan et al. 2020: 6*N*tokens to train, 2*N*tokens to run forward,
@@ -19,15 +19,18 @@ from __future__ import annotations
 import csv
 import json
 import math
-import sys
 import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from xstilts.study.profile import ARM_NONE, Profile, load_profile
+from xstilts.benchmarks import formats as F
+from xstilts.benchmarks import registry
+from xstilts.benchmarks.registry import ARM_NONE
 from xstilts.compute.memory import Shape, count_params, min_gpus, model_shape, train_memory_gb
 from xstilts.paths import outputs_dir
+from xstilts.study.grid import plan_runs
+from xstilts.study.profile import Profile
 
 SIZES_FILE = Path(__file__).with_name("task_sizes.csv")
 PHASES = ("data", "pretrained", "intermediate", "target", "analysis")
@@ -108,25 +111,12 @@ class Sizes:
 
     @classmethod
     def for_profile(cls, cfg: dict) -> "Sizes":
-        """The real datasets' sizes, or the miniature's own when the world generator states them."""
+        """The real datasets' sizes (data/task_sizes.csv); a miniature has none (its runs are priced from
+        their step caps)."""
         if cfg["world"] is None:
             return cls.from_csv()
-        try:
-            from xstilts.miniworld import planned_sizes
-        except ImportError:
-            return cls({}, "miniature (sizes not stated by xstilts.miniworld: upper bounds from max_steps "
-                           "and max_seq_len; evaluation not priced)")
-        rows: dict[tuple[str, str], dict[str, Split]] = defaultdict(dict)
-        for name, spec in planned_sizes(cfg["world"]).items():
-            tok = float(spec.get("tokens", 0))
-            for split in ("train", "dev"):
-                if spec.get(split):
-                    rows[name, split][""] = Split(int(spec[split]), tok)
-            if spec.get("test"):
-                rows[name, "test"]["*"] = Split(int(spec["test"]), tok)
-            if spec.get("corpus"):
-                rows[name, "corpus"][""] = Split(int(spec["corpus"]), tok)
-        return cls(dict(rows), "xstilts.miniworld.planned_sizes")
+        return cls({}, "miniature (no size table: upper bounds from max_steps and max_seq_len; evaluation not "
+                       "priced)")
 
     def english(self, name: str, split: str) -> Split | None:
         return self.rows.get((name, split), {}).get("")
@@ -198,8 +188,6 @@ def _cap(tokens: float, hp: dict, sequences: int) -> float:
 
 def _sequences(task) -> int:
     """Sequences the encoder runs per example: one per choice (multiple choice), two for dual encoders."""
-    from xstilts.benchmarks import formats as F
-
     if task.format == F.MULTIPLE_CHOICE:
         return task.num_choices or 2
     if task.format in (F.ANSWER_RETRIEVAL, F.ENTITY_RETRIEVAL):
@@ -211,8 +199,6 @@ class Pricer:
     """Prices every run of a profile; one instance per plan."""
 
     def __init__(self, profile: Profile, assumptions: Assumptions, sizes: Sizes | None = None):
-        from xstilts.benchmarks import registry as registry
-
         self.profile = profile
         self.cfg = profile.cfg
         self.a = assumptions
@@ -404,8 +390,6 @@ def _tokenizer_group(pricer: Pricer, model: str) -> str:
 
 def build_plan(profile: Profile, assumptions: Assumptions | None = None, sizes: Sizes | None = None) -> Plan:
     """Price every run of `profile` (xstilts.study.grid.plan_runs) and account disk and reuse."""
-    from xstilts.study.grid import plan_runs
-
     started = time.perf_counter()
     a = assumptions or Assumptions()
     pricer = Pricer(profile, a, sizes)
@@ -587,57 +571,25 @@ def write_csv(plan: Plan, path: Path) -> Path:
     return path
 
 
-# --- CLI ------------------------------------------------------------------------------------------------
+# --- assumptions from the command line -------------------------------------------------------------
 
-def add_cli(sub) -> None:
-    p = sub.add_parser("plan", help="the cost of a profile before compute: runs, tokens, FLOPs, GPU-hours, disk (offline)")
-    p.add_argument("profile", help="profile name (params/<profile>.yaml)")
-    p.add_argument("--csv", help="also write the table here (always written to outputs/<profile>/plan/plan.csv)")
-    p.add_argument("--mfu", type=float, help="model FLOPs utilisation to assume (default 0.40, or the bench's)")
-    p.add_argument("--gpu", default=Assumptions.gpu, help="GPU name for the report")
-    p.add_argument("--peak-tflops", type=float, default=Assumptions.peak_tflops, help="bf16 dense peak of that GPU")
-    p.add_argument("--gpu-memory-gb", type=float, default=Assumptions.gpu_memory_gb)
-    p.add_argument("--shards", type=int, default=1, help="concurrent workers (checkpoints in flight)")
-    p.add_argument("--bench", help="measured throughput JSON (default outputs/bench/bench.json when present)")
-    p.set_defaults(func=run)
-
-
-def assumptions_from_args(args) -> Assumptions:
-    a = Assumptions(gpu=args.gpu, peak_tflops=args.peak_tflops, gpu_memory_gb=args.gpu_memory_gb,
-                    shards=max(args.shards, 1))
-    bench = read_bench(Path(args.bench) if args.bench else None)
-    if bench:
-        a.bench_source = bench["_path"]
-        if bench.get("device"):
-            a.gpu = str(bench["device"])
-        if bench.get("mfu") and args.mfu is None:
-            a.mfu = float(bench["mfu"])
-        a.throughput = {k: v for k, v in (bench.get("models") or {}).items() if isinstance(v, dict)}
-    if args.mfu is not None:
-        if not 0 < args.mfu <= 1:
-            raise ValueError(f"--mfu must be in (0, 1], got {args.mfu}")
-        a.mfu = args.mfu
+def assumptions_from(mfu: float | None = None, gpu: str = Assumptions.gpu, peak_tflops: float = Assumptions.peak_tflops,
+                     gpu_memory_gb: float = Assumptions.gpu_memory_gb, shards: int = 1,
+                     bench: str | None = None) -> Assumptions:
+    """The assumptions of a plan: the stated ones, a measured bench (outputs/bench/bench.json by default)
+    where present, and an explicit MFU over both."""
+    a = Assumptions(gpu=gpu, peak_tflops=peak_tflops, gpu_memory_gb=gpu_memory_gb,
+                    shards=max(shards, 1))
+    measured = read_bench(Path(bench) if bench else None)
+    if measured:
+        a.bench_source = measured["_path"]
+        if measured.get("device"):
+            a.gpu = str(measured["device"])
+        if measured.get("mfu") and mfu is None:
+            a.mfu = float(measured["mfu"])
+        a.throughput = {k: v for k, v in (measured.get("models") or {}).items() if isinstance(v, dict)}
+    if mfu is not None:
+        if not 0 < mfu <= 1:
+            raise ValueError(f"--mfu must be in (0, 1], got {mfu}")
+        a.mfu = mfu
     return a
-
-
-def run(args) -> int:
-    from xstilts.study.profile import ProfileError
-    from xstilts.benchmarks.registry import LicenceGatedError
-
-    try:
-        profile = load_profile(args.profile, check_licences=False)
-    except (ProfileError, LicenceGatedError) as err:
-        print(f"xstilts {args.command}: {err}", file=sys.stderr)
-        return 2
-    plan = build_plan(profile, assumptions_from_args(args))
-    out_dir = outputs_dir(profile.name) / "plan"
-    write_csv(plan, out_dir / "plan.csv")
-    if args.csv:
-        write_csv(plan, Path(args.csv))
-    from xstilts.compute.memory import profile_fsdp
-
-    profile_fsdp(profile, out_dir, plan.assumptions.gpu_memory_gb)
-    print(format_plan(plan))
-    print(f"written: {out_dir / 'plan.csv'} (+ plan_runs.csv, plan_summary.json"
-          f"{', fsdp-*.yaml' if plan.fsdp else ''})")
-    return 0

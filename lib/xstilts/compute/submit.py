@@ -20,18 +20,17 @@ loader so a person can read them and, if they like, submit them with the `submit
 
 from __future__ import annotations
 
-import argparse
 import importlib
-import json
 import os
 import shlex
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
+from xstilts.paths import outputs_dir, repo_root
+from xstilts.study.grid import plan_runs
 from xstilts.study.profile import load_profile
-from xstilts.paths import outputs_dir
 from xstilts.study.runstore import PHASES, RunStore
 
 RUNNER = "xstilts.study.steps:run_phase"
@@ -83,8 +82,6 @@ class PhaseWorker(Checkpointable):
 
 def phase_status(profile: str, phase: str) -> dict:
     """{'complete': n, 'planned': m} for one phase of a profile, from the run store."""
-    from xstilts.study.grid import plan_runs
-
     prof = load_profile(profile, check_licences=False)
     runs = plan_runs(prof)[phase]
     done, total = RunStore(prof.name).status(runs).get(phase, (0, len(runs)))
@@ -108,8 +105,6 @@ class PhaseJob:
 def job_plan(profile_name: str, max_parallel: int) -> list[PhaseJob]:
     """Per phase: shards = min(max_parallel, runs in the phase); GPUs per worker from the profile
     (0 for data and analysis, and for a miniature profile, which runs on CPU)."""
-    from xstilts.study.grid import plan_runs
-
     if max_parallel < 1:
         raise ValueError(f"--max-parallel must be >= 1, got {max_parallel}")
     profile = load_profile(profile_name)
@@ -153,8 +148,6 @@ class SlurmOptions:
 def default_setup(profile) -> list[str]:
     """Shell lines every worker runs first: the repository as working directory, and for real data the
     offline switches (compute nodes read what `make data` cached; design.md §6)."""
-    from xstilts.paths import repo_root
-
     lines = [f"cd {shlex.quote(str(repo_root()))}", f"export XSTILTS_ROOT={shlex.quote(str(repo_root()))}"]
     for var in ("XSTILTS_OUTPUTS", "XSTILTS_CCGBANK", "XSTILTS_LOCK", "HF_HOME", "HF_DATASETS_CACHE"):
         if os.environ.get(var):
@@ -275,70 +268,3 @@ def run_slurm(profile: str, jobs: list[PhaseJob], options: SlurmOptions, folder:
             log(f"{name}: {ids[0].split('_')[0]} ({len(ids)} task{'s' if len(ids) > 1 else ''})"
                 + (f", after {params['dependency']}" if "dependency" in params else ""))
     return submitted
-
-
-# --- CLI ---------------------------------------------------------------------------------------------
-
-def add_cli(sub) -> None:
-    p = sub.add_parser("submit", help="run a profile's phases as Slurm job arrays through submitit (or locally)")
-    p.add_argument("profile", help="profile name (params/<profile>.yaml)")
-    p.add_argument("--executor", choices=("slurm", "local"), default="slurm")
-    p.add_argument("--dry-run", action="store_true", help="write the sbatch scripts to outputs/<profile>/submit/, submit nothing")
-    p.add_argument("--max-parallel", type=int, help="shard workers per phase (default: 8 on slurm, 2 locally)")
-    p.add_argument("--phase", action="append", choices=PHASES, help="only these phases (local executor)")
-    p.add_argument("--partition")
-    p.add_argument("--account")
-    p.add_argument("--qos")
-    p.add_argument("--time", type=int, default=24 * 60, help="minutes per worker before submitit requeues it")
-    p.add_argument("--cpus", type=int, default=8, help="CPUs per worker")
-    p.add_argument("--mem-gb", type=int, default=64, help="memory per worker")
-    p.add_argument("--gpus-per-worker", type=int, help="GPUs per worker of the GPU phases (default 1)")
-    p.add_argument("--setup", action="append", default=[], help="shell line run before each worker (module load ...)")
-    p.add_argument("--runner", default=RUNNER, help=argparse.SUPPRESS)   # 'module:function' (tests)
-    p.set_defaults(func=run)
-
-
-def run(args) -> int:
-    max_parallel = args.max_parallel or (2 if args.executor == "local" else 8)
-    from xstilts.study.profile import ProfileError
-    from xstilts.benchmarks.registry import LicenceGatedError
-
-    try:
-        profile = load_profile(args.profile, check_licences=not args.dry_run)  # scripts need no data
-    except (ProfileError, LicenceGatedError) as err:
-        print(f"xstilts {args.command}: {err}", file=sys.stderr)
-        return 2
-    jobs = job_plan(profile.name, max_parallel)
-    options = SlurmOptions(partition=args.partition, account=args.account, qos=args.qos, timeout_min=args.time,
-                           cpus_per_task=args.cpus, mem_gb=args.mem_gb, gpus_per_worker=args.gpus_per_worker,
-                           setup=tuple(default_setup(profile) + list(args.setup)))
-    out = submit_dir(profile.name)
-    out.mkdir(parents=True, exist_ok=True)
-    for job in jobs:
-        print(f"{job.phase:<12} {job.runs:>6} runs  {job.shards:>3} worker(s)  {job.gpus} GPU(s) each"
-              + ("  + final pass" if job.final_pass else ""))
-    if args.dry_run:
-        paths = write_dry_run(profile.name, jobs, options, out)
-        print(f"dry run: wrote {len(paths) - 1} sbatch scripts and {paths[-1]} (nothing submitted)")
-        return 0
-    if args.executor == "local":
-        from submitit.core.utils import FailedJobError, UncompletedJobError
-
-        try:
-            results = run_local(profile.name, jobs, out / "logs", args.runner, args.time, tuple(args.phase or ()))
-        except (FailedJobError, UncompletedJobError) as err:   # a worker raised / was killed
-            print(f"a worker failed; completed runs are kept, rerun the same command to resume:\n{err}", file=sys.stderr)
-            return 1
-        (out / "local_results.json").write_text(json.dumps(results, indent=2) + "\n")
-        last = {r["phase"]: r for r in results}
-        print("; ".join(f"{p}: {r['complete']}/{r['planned']} complete" for p, r in last.items()))
-        return 0 if all(r["complete"] == r["planned"] for r in last.values()) else 1
-    submitted = run_slurm(profile.name, jobs, options, out / "logs", args.runner)
-    (out / "jobs.json").write_text(json.dumps({"profile": profile.name, "jobs": submitted,
-                                               "plan": [asdict(j) for j in jobs]}, indent=2) + "\n")
-    print(f"submitted; job ids in {out / 'jobs.json'}; progress: xstilts runs {profile.name}")
-    return 0
-
-
-__all__ = ["PhaseWorker", "PhaseJob", "SlurmOptions", "job_plan", "write_dry_run", "submit_phase", "run_local",
-           "run_slurm", "phase_status", "resolve", "default_setup"]

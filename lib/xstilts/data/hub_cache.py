@@ -20,10 +20,13 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from xstilts.data import readers
-from xstilts.data.lock import dataset_revision, model_revision, read_lock, write_lock
-from xstilts.data.loaders import DEFAULT_CONFIG, SourceSpec, source_for
+from xstilts.benchmarks.languages import get_language
+from xstilts.benchmarks.official import LAREQA_LANGUAGES
+from xstilts.benchmarks.registry import LicenceGatedError, check_available, get_task
 from xstilts.benchmarks.sources import HUB, LOCAL, RELEASE, SOURCES
+from xstilts.data import readers
+from xstilts.data.loaders import DEFAULT_CONFIG, SourceSpec, source_for
+from xstilts.data.lock import dataset_revision, model_revision, read_lock, write_lock
 
 log = logging.getLogger(__name__)
 FETCH_COMMAND = "make data PROFILE=paper"
@@ -52,7 +55,6 @@ def _hub_cache() -> Path:
 
 def needed_specs(task_keys) -> list[SourceSpec]:
     """Every source split the tasks read: English train/dev, every test language (deduplicated, in order)."""
-    from xstilts.benchmarks.registry import get_task
 
     out: dict[tuple, SourceSpec] = {}
     for key in task_keys:
@@ -100,15 +102,13 @@ def model_cached(model_id: str, revision: str | None) -> bool:
 
 def release_files(spec: SourceSpec, root: Path) -> list[Path]:
     """The files one release spec reads under `root`."""
-    from xstilts.benchmarks.languages import get_language
-    from xstilts.benchmarks.registry import XTREME_R_TASK2LANGS
 
     if spec.schema == "bucc2018":
         return list(readers.bucc_paths(root, spec.language, spec.split).values())
     if spec.schema == "tatoeba-laser":
         return list(readers.tatoeba_paths(root, get_language(spec.language).iso3).values())
     if spec.schema == "xquad-r":
-        return [readers.xquad_r_path(root, lang) for lang in XTREME_R_TASK2LANGS["lareqa"]]
+        return [readers.xquad_r_path(root, lang) for lang in LAREQA_LANGUAGES]
     if spec.schema == "mewsli-x":
         files = [readers.mewslix_path(root, spec.config, spec.split)]
         if spec.config == "wikinews_mentions":
@@ -119,7 +119,6 @@ def release_files(spec: SourceSpec, root: Path) -> list[Path]:
 
 def missing(task_keys, model_ids=(), *, ccgbank=None) -> list[MissingItem]:
     """Everything the tasks and models need that is not on this machine (local checks only, no network)."""
-    from xstilts.benchmarks.registry import LicenceGatedError, check_available, get_task
 
     lock = read_lock()
     items: dict[tuple[str, str], MissingItem] = {}
@@ -209,8 +208,6 @@ def _download(url: str, dest: Path) -> Path:
 
 
 def _fetch_release(spec: SourceSpec, root: Path) -> None:
-    from xstilts.benchmarks.languages import get_language
-    from xstilts.benchmarks.registry import XTREME_R_TASK2LANGS
 
     src = SOURCES[spec.source]
     if spec.schema == "bucc2018":
@@ -227,7 +224,7 @@ def _fetch_release(spec: SourceSpec, root: Path) -> None:
             if not path.is_file():
                 _download(src.url.format(iso3=iso3, side=side), path)
     elif spec.schema == "xquad-r":
-        for lang in XTREME_R_TASK2LANGS["lareqa"]:
+        for lang in LAREQA_LANGUAGES:
             path = readers.xquad_r_path(root, lang)
             if not path.is_file():
                 _download(src.url.format(code=lang), path)
@@ -251,7 +248,6 @@ def fetch(task_keys, model_ids=(), *, ccgbank=None) -> list[MissingItem]:
     from huggingface_hub import HfApi, snapshot_download
     from tqdm.auto import tqdm
 
-    from xstilts.benchmarks.registry import get_task
 
     api = HfApi()
     lock = read_lock()

@@ -19,10 +19,14 @@ import datasets
 from datasets import Dataset, Features, List, Value
 
 from xstilts.benchmarks import formats as F
-from xstilts.data import readers
-from xstilts.data.schemas import HUB_FEATURES, SchemaError, validate_features, validate_record
-from xstilts.benchmarks.sources import HUB, LOCAL, SOURCES, TYDIQA_PREFIX, DataRef, Source
 from xstilts.benchmarks.languages import get_language
+from xstilts.benchmarks.official import LAREQA_LANGUAGES
+from xstilts.benchmarks.registry import Task, ccgbank_dir, check_available, get_task
+from xstilts.benchmarks.retrieval_texts import lareqa_candidate, sentence_at, squad_pairs
+from xstilts.benchmarks.sources import HUB, LOCAL, SOURCES, TYDIQA_PREFIX, DataRef
+from xstilts.data import readers
+from xstilts.data.lock import require_dataset_revision
+from xstilts.data.schemas import HUB_FEATURES, SchemaError, validate_features, validate_record
 
 DEFAULT_CONFIG = "default"  # folder name for hub datasets without a config
 
@@ -51,8 +55,6 @@ class SourceSpec:
 
 
 def _task(task):
-    from xstilts.benchmarks.registry import Task, get_task
-
     return task if isinstance(task, Task) else get_task(task)
 
 
@@ -129,8 +131,6 @@ def read_source(spec: SourceSpec, world_dir: Path | str | None = None) -> Datase
         raise ValueError(f"{label}: {spec.kind} sources are read by xstilts.data.readers, not as hub splits")
     if world_dir is not None:
         return read_jsonl(spec.path(world_dir), spec.schema, label)
-    from xstilts.data.lock import require_dataset_revision
-
     src = SOURCES[spec.source]
     revision = require_dataset_revision(src)
     if src.parquet_export:
@@ -353,12 +353,6 @@ def _tatoeba(spec: SourceSpec, world_dir) -> F.RetrievalSet:
     return F.RetrievalSet(spec.language, q_ids, eng, c_ids, src, {q: [c] for q, c in zip(q_ids, c_ids)})
 
 
-def lareqa_languages() -> tuple[str, ...]:
-    from xstilts.benchmarks.registry import XTREME_R_TASK2LANGS
-
-    return XTREME_R_TASK2LANGS["lareqa"]
-
-
 def _lareqa(spec: SourceSpec, world_dir, languages=None) -> F.RetrievalSet:
     """XQuAD-R questions of `spec.language` ("all": every language) against the pooled sentences of all the
     task's languages (the 11 XQuAD-R ones; a miniature world's own). A candidate is relevant when it holds
@@ -367,17 +361,17 @@ def _lareqa(spec: SourceSpec, world_dir, languages=None) -> F.RetrievalSet:
     root = _root(world_dir)
     q_ids, q_text, q_lang, c_ids, c_text = [], [], [], [], []
     answer_cands: dict[str, list[str]] = {}
-    for lang in (languages or lareqa_languages()):
+    for lang in (languages or LAREQA_LANGUAGES):
         for a, article in enumerate(readers.read_xquad_r(root, lang)):
             for p, para in enumerate(article["paragraphs"]):
                 ctx, breaks = para["context"], para["sentence_breaks"]
                 base = f"{lang}.{a}.{p}"
                 for s, (lo, hi) in enumerate(breaks):
                     c_ids.append(f"{base}.{s}")
-                    c_text.append(ctx[lo:hi])
+                    c_text.append(lareqa_candidate(ctx[lo:hi], ctx))
                 for qa in para["qas"]:
                     for ans in qa["answers"]:
-                        s = _sentence_of(breaks, ans["answer_start"])
+                        s = sentence_at(breaks, ans["answer_start"])
                         if s is not None:
                             answer_cands.setdefault(qa["id"], [])
                             cid = f"{base}.{s}"
@@ -400,13 +394,6 @@ def _pool_languages(task, world_dir) -> tuple[str, ...]:
     return task.languages if set(task.languages) <= set(present) else tuple(present)
 
 
-def _sentence_of(breaks, char: int) -> int | None:
-    for i, (lo, hi) in enumerate(breaks):
-        if lo <= char < hi:
-            return i
-    return None
-
-
 def _mewslix(spec: SourceSpec, world_dir) -> F.RetrievalSet:
     root = _root(world_dir)
     ent_ids, titles, descriptions = readers.read_mewslix_entities(root)
@@ -421,37 +408,12 @@ _RETRIEVAL = {"bucc2018": _bucc, "xtreme.bucc18": _bucc, "tatoeba-laser": _tatoe
 
 # --- dual-encoder training pairs -------------------------------------------------------------------------
 
-_SENT_END = re.compile(r"(?<=[.!?。！？])\s+")
-
-
-def sentence_breaks(text: str) -> list[tuple[int, int]]:
-    """[start, end) sentence spans by terminal punctuation + whitespace. A stand-in for XTREME's sb_sed
-    breaker (third_party/processors/sb_sed.py), used only to cut SQuAD contexts into answer sentences."""
-    spans, start = [], 0
-    for m in _SENT_END.finditer(text):
-        spans.append((start, m.start()))
-        start = m.end()
-    if start < len(text):
-        spans.append((start, len(text)))
-    return spans
-
-
 def _squad_pairs(spec: SourceSpec, ds: Dataset) -> Dataset:
-    """SQuAD in retrieval format (run_retrieval_qa.py): question -> the sentence holding its first answer."""
-    ids, queries, positives = [], [], []
-    for row in ds:
-        starts = row["answers"]["answer_start"]
-        if not starts:
-            continue
-        breaks = sentence_breaks(row["context"])
-        s = _sentence_of(breaks, starts[0])
-        if s is None:
-            continue
-        lo, hi = breaks[s]
-        ids.append(row["id"])
-        queries.append(row["question"])
-        positives.append(row["context"][lo:hi])
-    return Dataset.from_dict({"id": ids, "query": queries, "positive": positives}, features=CANONICAL_FEATURES["pairs"])
+    """SQuAD in retrieval form (XTREME-R run_retrieval_qa.py): each question and the LAReQA candidate text
+    of the sentence holding its first answer (xstilts.benchmarks.retrieval_texts)."""
+    cols = ds.select_columns(["id", "context", "question", "answers"]).to_dict()
+    pairs = squad_pairs(cols["id"], cols["context"], cols["question"], cols["answers"])
+    return Dataset.from_dict(pairs, features=CANONICAL_FEATURES["pairs"])
 
 
 def _mewslix_pairs(spec: SourceSpec, world_dir) -> Dataset:
@@ -463,8 +425,6 @@ def _mewslix_pairs(spec: SourceSpec, world_dir) -> Dataset:
 # --- CCGbank ---------------------------------------------------------------------------------------------
 
 def _ccg(task, spec: SourceSpec, world_dir, ccgbank) -> Dataset:
-    from xstilts.benchmarks.registry import ccgbank_dir, check_available
-
     if world_dir is not None and (Path(world_dir) / "ccgbank").is_dir() and ccgbank is None:
         root = Path(world_dir) / "ccgbank"
     else:

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from xstilts.benchmarks.sources import LOCKED, Source
+from xstilts.files import atomic_write_text
 
 LOCK_ENV = "XSTILTS_LOCK"
 _DEFAULT = Path(__file__).with_name("revisions.lock.json")
@@ -49,10 +50,7 @@ def write_lock(updates: dict[str, dict[str, str]], path: Path | None = None) -> 
         data[section].update(entries)
     out = {"comment": "written by `make data` (xstilts.data.hub_cache.prepare); do not edit by hand",
            **{s: dict(sorted(data[s].items())) for s in SECTIONS}}
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return atomic_write_text(path, json.dumps(out, indent=2, ensure_ascii=False) + "\n")
 
 
 def dataset_revision(source: Source, lock: dict | None = None) -> str | None:

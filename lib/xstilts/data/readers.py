@@ -21,6 +21,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
+from xstilts.benchmarks.retrieval_texts import entity_description, mewslix_query
 from xstilts.data.schemas import SchemaError
 
 RELEASE_ENV = "XSTILTS_RELEASES"
@@ -225,7 +226,7 @@ def read_mewslix_mentions(root: Path, split: str, language: str | None) -> list[
             continue
         for i, m in enumerate(row["mentions"]):
             check_mention(m, f"{where}.mentions[{i}]", row["context"]["text"])
-            out.append((m["example_id"], mention_query(row["context"], m), m["entity_id"]))
+            out.append((m["example_id"], mewslix_query(row["context"], m), m["entity_id"]))
     return out
 
 
@@ -241,43 +242,9 @@ def read_mewslix_pairs(root: Path, split: str) -> list[tuple[str, str, str]]:
         check_context(cm["context"], f"{where}.contextual_mention.context")
         check_mention(cm["mention"], f"{where}.contextual_mention.mention", cm["context"]["text"])
         check_entity(row["entity"], f"{where}.entity")
-        out.append((cm["mention"]["example_id"], mention_query(cm["context"], cm["mention"]),
+        out.append((cm["mention"]["example_id"], mewslix_query(cm["context"], cm["mention"]),
                     entity_description(row["entity"])))
     return out
-
-
-MARKER_L, MARKER_R = "{", "}"
-
-
-def mention_query(context: dict, mention: dict) -> str:
-    """The baseline query string of a mention in context (utils_mewslix.preprocess_mention, XTREME-R):
-    the one sentence holding the mention, the mention enclosed in `{ }` markers (existing braces in the
-    sentence turned into parentheses), the mention text prepended, whitespace normalised."""
-    span = mention["mention_span"]
-    start, end = span["start"], span["end"]
-    sentence = None
-    for s in context["sentence_spans"]:
-        if s["start"] <= start < s["end"] and s["start"] < end <= s["end"]:
-            sentence = s
-            break
-    lo, hi = (sentence["start"], sentence["end"]) if sentence else (0, len(context["text"]))
-    text = context["text"]
-    left, right = _escape_markers(text[lo:start]), _escape_markers(text[end:hi])
-    query = f"{span['text']}: {left} {MARKER_L} {span['text']} {MARKER_R} {right}"
-    return " ".join(query.splitlines()).replace("  ", " ").strip()
-
-
-def _escape_markers(text: str) -> str:
-    import re
-
-    return re.sub(r"\{(.*?)\}", r"(\1)", text)
-
-
-def entity_description(entity: dict) -> str:
-    """The description sentences joined, newlines and double spaces normalised (preprocess_entity_description)."""
-    d = entity["description"]
-    joined = " ".join(d[s["start"]:s["end"]] for s in entity["sentence_spans"])
-    return " ".join(joined.splitlines()).replace("  ", " ").strip()
 
 
 # --- CCGbank -----------------------------------------------------------------------------------------------

@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from xstilts.benchmarks.registry import REGISTRY
+from xstilts.benchmarks.sources import HUB, SOURCES, Source, get_source
 from xstilts.data import readers
 from xstilts.data.loaders import DEFAULT_CONFIG, SourceSpec
 from xstilts.data.schemas import HUB_FEATURES, SchemaError, validate_record
-from xstilts.benchmarks.sources import HUB, SOURCES, Source, get_source
+from xstilts.files import atomic_write_text
 
 
 def _resolve(task_or_source) -> Source:
@@ -25,8 +27,6 @@ def _resolve(task_or_source) -> Source:
     if isinstance(task_or_source, str):
         if task_or_source in SOURCES:
             return SOURCES[task_or_source]
-        from xstilts.benchmarks.registry import REGISTRY
-
         if task_or_source not in REGISTRY:
             return get_source(task_or_source)  # raises with the nearest source key
         task_or_source = REGISTRY[task_or_source]
@@ -47,15 +47,6 @@ def _ordered(record: dict, features) -> dict:
 
 def _dump(obj) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
-
-
-def _write_text(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
-        f.write(text)
-    tmp.replace(path)
-    return path
 
 
 def write_source(world_dir: Path | str, task_or_source, config: str | None, split: str | None, records) -> Path:
@@ -80,7 +71,7 @@ def write_source(world_dir: Path | str, task_or_source, config: str | None, spli
             validate_record(rec, src.schema, f"{src.dataset} (record {i} to write)")
             lines.append(_dump(_ordered(rec, features)) + "\n")
         path = world_dir / src.dataset / (config or DEFAULT_CONFIG) / f"{split}.jsonl"
-        return _write_text(path, "".join(lines))
+        return atomic_write_text(path, "".join(lines))
     writer = _RELEASE_WRITERS.get(src.schema)
     if writer is None:
         raise KeyError(f"source {src.key}: no writer for release schema {src.schema!r}")
@@ -100,8 +91,8 @@ def _write_bucc(world_dir: Path, config, split, records) -> Path:
             if len(row) != 2 or "\t" in row[0] or "\t" in row[1] or "\n" in row[1]:
                 raise SchemaError(f"bucc2018 {key}[{i}]: expected (id, sentence) without tabs/newlines, got {row!r}")
             rows.append(f"{row[0]}\t{row[1]}\n")
-        _write_text(paths[side], "".join(rows))
-    _write_text(paths["gold"], "".join(f"{s}\t{t}\n" for s, t in records["gold"]))
+        atomic_write_text(paths[side], "".join(rows))
+    atomic_write_text(paths["gold"], "".join(f"{s}\t{t}\n" for s, t in records["gold"]))
     readers.read_bucc(world_dir, code, split)  # validates ids
     return paths["gold"]
 
@@ -117,20 +108,20 @@ def _write_tatoeba(world_dir: Path, config, split, records) -> Path:
                 raise SchemaError(f"tatoeba-laser record {i} field {k!r}: expected a one-line string")
         src.append(rec["source"] + "\n")
         tgt.append(rec["target"] + "\n")
-    _write_text(paths["source"], "".join(src))
-    return _write_text(paths["target"], "".join(tgt))
+    atomic_write_text(paths["source"], "".join(src))
+    return atomic_write_text(paths["target"], "".join(tgt))
 
 
 def _write_xquad_r(world_dir: Path, config, split, records) -> Path:
     path = readers.xquad_r_path(world_dir, config)
-    _write_text(path, _dump({"data": list(records), "version": "1.1"}) + "\n")
+    atomic_write_text(path, _dump({"data": list(records), "version": "1.1"}) + "\n")
     readers.read_xquad_r(world_dir, config)
     return path
 
 
 def _write_mewslix(world_dir: Path, config, split, records) -> Path:
     path = readers.mewslix_path(world_dir, config, None if config == "candidate_set_entities" else split)
-    _write_text(path, "".join(_dump(r) + "\n" for r in records))
+    atomic_write_text(path, "".join(_dump(r) + "\n" for r in records))
     if config == "candidate_set_entities":
         readers.read_mewslix_entities(world_dir)
     elif config == "wikipedia_pairs":
@@ -148,7 +139,7 @@ def _write_ccgbank(world_dir: Path, config, split, records) -> Path:
         if any(" " in t or "\t" in t for t in (*rec["tokens"], *rec["tags"])):
             raise SchemaError(f"ccgbank record {i}: tokens and tags must not contain spaces or tabs")
         lines.append(" ".join(rec["tokens"]) + "\t" + " ".join(rec["tags"]) + "\n")
-    return _write_text(world_dir / "ccgbank" / f"{split}.tsv", "".join(lines))
+    return atomic_write_text(world_dir / "ccgbank" / f"{split}.tsv", "".join(lines))
 
 
 _RELEASE_WRITERS = {"bucc2018": _write_bucc, "tatoeba-laser": _write_tatoeba, "xquad-r": _write_xquad_r,

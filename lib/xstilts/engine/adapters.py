@@ -39,22 +39,19 @@ Contract (what the trainer relies on):
   instead of the featurize/forward/decode path.
 
 - Optional attributes ``featurizer_version`` (int) and ``featurizer_options`` (str): part of the
-  tokenized-feature cache key (engine/cache.py); bump/set them when the features an adapter writes change.
+  tokenized-feature cache key (engine/feature_cache.py); bump/set them when the features an adapter writes change.
 
-``ADAPTERS`` maps a format name of ``xstilts.benchmarks.formats`` to its adapter; ``register_adapter`` adds one.
-``adapter_for(format)`` imports the built-in adapter modules lazily so that importing the engine
-stays cheap.
+The table of adapters by format, ``adapter_for``, is ``engine/adapter_table.py``.
 """
 
 from __future__ import annotations
 
-import importlib
+import inspect
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
 
-from xstilts.benchmarks import formats
 
 Tensor = torch.Tensor
 
@@ -80,45 +77,11 @@ class FormatAdapter(Protocol):
     def dev_score(self, predictions: list, examples, task) -> float: ...
 
 
-ADAPTERS: dict[str, FormatAdapter] = {}
-
-# Modules that register the built-in adapters when imported, by format.
-_BUILTIN_MODULES = {
-    formats.CLASSIFICATION: "xstilts.engine.classification",
-    formats.MULTIPLE_CHOICE: "xstilts.engine.multiple_choice",
-    formats.TAGGING: "xstilts.engine.tagging",
-    formats.QA: "xstilts.engine.qa",
-    formats.BITEXT_MINING: "xstilts.engine.retrieval",
-    formats.SENTENCE_RETRIEVAL: "xstilts.engine.retrieval",
-    formats.ANSWER_RETRIEVAL: "xstilts.engine.retrieval",
-    formats.ENTITY_RETRIEVAL: "xstilts.engine.retrieval",
-}
-
-
-def register_adapter(adapter: FormatAdapter) -> FormatAdapter:
-    """Register ``adapter`` under ``adapter.format`` (one of ``xstilts.benchmarks.formats.FORMATS``)."""
-    if adapter.format not in formats.FORMATS:
-        raise ValueError(f"adapter format {adapter.format!r} is not one of xstilts.benchmarks.formats.FORMATS {formats.FORMATS}")
-    ADAPTERS[adapter.format] = adapter
-    return adapter
-
-
 def call_featurize(adapter: FormatAdapter, examples, tokenizer, max_seq_len: int, train: bool, task=None):
     """``adapter.featurize``, passing ``task`` only to adapters that take it."""
-    import inspect
-
     if "task" in inspect.signature(adapter.featurize).parameters:
         return adapter.featurize(examples, tokenizer, max_seq_len, train, task=task)
     return adapter.featurize(examples, tokenizer, max_seq_len, train)
-
-
-def adapter_for(format: str) -> FormatAdapter:
-    """The adapter of ``format``, importing its built-in module on first use."""
-    if format not in ADAPTERS and format in _BUILTIN_MODULES:
-        importlib.import_module(_BUILTIN_MODULES[format])
-    if format not in ADAPTERS:
-        raise KeyError(f"no adapter registered for task format {format!r}; registered: {sorted(ADAPTERS)}")
-    return ADAPTERS[format]
 
 
 # ---- helpers shared by the adapters -------------------------------------------------------------

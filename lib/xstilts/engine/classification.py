@@ -9,7 +9,8 @@ import numpy as np
 import torch.nn.functional as F
 
 from xstilts.benchmarks import formats
-from xstilts.engine.adapters import BaseAdapter, num_labels, register_adapter
+from xstilts.benchmarks.metrics import ACCURACY, score_from_stats
+from xstilts.engine.adapters import BaseAdapter, num_labels
 from xstilts.engine.heads import ClassificationHead
 
 
@@ -21,8 +22,8 @@ def accuracy_stats(predictions: list, examples) -> dict[str, list]:
 
 
 def accuracy_points(stats: dict[str, list]) -> float:
-    c = stats.get("correct") or []
-    return 100.0 * float(np.mean(c)) if c else float("nan")
+    """Accuracy in points (`xstilts.benchmarks.metrics`), NaN without gold labels."""
+    return score_from_stats(stats, ACCURACY).get("score", float("nan")) if stats else float("nan")
 
 
 class ArgmaxAccuracy:
@@ -77,4 +78,4 @@ class ClassificationAdapter(ArgmaxAccuracy, BaseAdapter):
         return loss, logits
 
 
-ADAPTER = register_adapter(ClassificationAdapter())
+ADAPTER = ClassificationAdapter()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-# Per-layer module class to shard and checkpoint, by encoder family.
-_LAYER_CLASS = {"xl": "XLMRobertaXLLayer", "base": "XLMRobertaLayer"}
+from xstilts.engine.encoders import LAYER_CLASS
+
 FSDP_SIZES = ("xl", "xxl")
 
 
@@ -24,7 +24,7 @@ def fsdp_plugin_for(model_size: str, cpu_offload: bool = False):
     return FullyShardedDataParallelPlugin(
         sharding_strategy="FULL_SHARD",
         auto_wrap_policy="transformer_based_wrap",
-        transformer_cls_names_to_wrap=[_LAYER_CLASS["xl"]],
+        transformer_cls_names_to_wrap=[LAYER_CLASS["xl"]],
         mixed_precision_policy=MixedPrecision(param_dtype=torch.bfloat16, reduce_dtype=torch.float32, buffer_dtype=torch.bfloat16),
         state_dict_type="FULL_STATE_DICT",
         backward_prefetch="BACKWARD_PRE",
@@ -51,32 +51,3 @@ def make_accelerator(bf16: bool = True, fsdp_plugin=None, multi_head: bool = Fal
         kwargs_handlers=handlers,
         step_scheduler_with_optimizer=False,
     )
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _finetune_worker(rank: int, world: int, port: int, kwargs: dict) -> None:
-    import os
-
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
-                      LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(world), OMP_NUM_THREADS="1")
-    torch.set_num_threads(1)
-    from xstilts.engine.trainer import finetune
-
-    finetune(**kwargs)
-    if torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
-
-
-def finetune_multiprocess_cpu(num_processes: int, **finetune_kwargs) -> None:
-    """Run ``finetune(**finetune_kwargs)`` on ``num_processes`` CPU processes (gloo DDP through
-    accelerate), the CPU stand-in for ``accelerate launch --num_processes N``."""
-    import torch.multiprocessing as mp
-
-    mp.spawn(_finetune_worker, args=(num_processes, _free_port(), finetune_kwargs), nprocs=num_processes, join=True)

@@ -8,21 +8,17 @@ the micro-batch is a negative) gives the loss. XTREME-R embeds with the HF poole
 here is parameter-free: the mean of the last layer's states over the attention mask (jiant's
 ``MeanPoolerHead``), and ``retrieval_eval`` ranks Mewsli-X and LAReQA with the same pooling. A run's
 ``embedding_layer`` pools an earlier layer instead and records it in the encoder's config
-(``retrieval.set_embedding_layer``), so training and ranking read the same layer. Mean rather
+(``layers.set_embedding_layer``), so training and ranking read the same layer. Mean rather
 than ``<s>``: on the tiny test encoders ``<s>`` pooling trained to a collapsed ranking (dev mAP 28-56
 vs 85-87 with mean pooling, same data and steps); ``pooling='cls'`` remains available.
 
 Training goes through the engine's ``finetune`` (same optimiser, schedule, model selection on the
-English dev set and checkpoint layout ``out_dir/encoder/`` as every other run): the adapters below are
-registered for the ``answer_retrieval`` and ``entity_retrieval`` formats. The dev metric is mAP@20 of
+English dev set and checkpoint layout ``out_dir/encoder/`` as every other run): the adapters below serve
+the ``answer_retrieval`` and ``entity_retrieval`` formats (``engine/adapter_table.py``). The dev metric is mAP@20 of
 each dev query against the pool of all dev positives (the LAReQA/Mewsli-X metric on English dev).
 """
 
 from __future__ import annotations
-
-import logging
-import re
-from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -30,13 +26,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from xstilts.benchmarks import formats
-from xstilts.engine.adapters import BaseAdapter, pad_sequences, register_adapter
-from xstilts.engine.retrieval import (TOP_K, average_precision_at_k, dense_rank, embedding_layer,
-                                      lareqa_candidate_text, _as_model_and_tokenizer, pool_hidden, retrieval_eval,
-                                      to_eval_result)
+from xstilts.benchmarks.metrics import TOP_K, average_precision_at_k
+from xstilts.benchmarks.retrieval_texts import squad_pairs
+from xstilts.engine.adapters import BaseAdapter, pad_sequences
+from xstilts.engine.layers import embedding_layer, pool_hidden
+from xstilts.engine.retrieval import _as_model_and_tokenizer, dense_rank, retrieval_eval, to_eval_result
+from xstilts.engine.train_config import TrainConfig
 from xstilts.engine.types import EvalResult
 
-log = logging.getLogger(__name__)
 
 LOGIT_SCALE_INIT = 100.0  # BertForRetrieval: torch.nn.init.constant_(self.logit_scale, 100.0)
 
@@ -49,81 +46,16 @@ RECIPES = {
                                    warmup_ratio=0.0, weight_decay=0.0, max_query_len=64),
 }
 
-# ---- SQuAD -> (question, answer sentence + paragraph) pairs --------------------------------------
-
-_BREAK = re.compile(r"""([.?!。！？][)'"\u201d\u2019\]]*)\s+(?=[\[('"\u201c\u2018]?[A-Z0-9\u00c0-\u024f\u0370-\u04ff])""")
-_CJK_BREAK = re.compile(r"([。！？])(?=\S)")
-_NO_BREAK_BEFORE = re.compile(
-    r"""(?:\b(?:Mrs?|Ms|Dr|Prof|Fr|Rev|St|Sta|Mt|Ft|Lt|Gen|Col|Maj|Capt|Sgt|Rep|Gov|Sen|Pres|Jr|Sr|Inc|Co|Corp|Ltd|No|vs?|e\.g|i\.e|cf|approx|ca|Jan|Feb|Aug|Sept?|Oct|Nov|Dec)|\b[A-Z])\.$""")
-
-
-def sentence_breaks(text: str) -> list[tuple[int, int]]:
-    """``(start, end)`` character spans of the sentences of ``text``.
-
-    A rule-based breaker in the spirit of XTREME's ``sb_sed.infer_sentence_breaks`` (used to build the
-    LAReQA training pairs): break after ``. ? !`` (plus closing quotes/brackets) and whitespace before an
-    upper-case letter or digit, not after common abbreviations or single initials; break after CJK
-    sentence punctuation. Spans exclude the surrounding whitespace."""
-    cuts = []
-    for m in _BREAK.finditer(text):
-        if _NO_BREAK_BEFORE.search(text[: m.end(1)]):
-            continue
-        cuts.append((m.end(1), m.end()))
-    cuts += [(m.end(1), m.end(1)) for m in _CJK_BREAK.finditer(text)]
-    spans, start = [], 0
-    for end_of_sentence, next_start in sorted(cuts):
-        spans.append((start, end_of_sentence))
-        start = next_start
-    spans.append((start, len(text)))
-    out = []
-    for s, e in spans:
-        while s < e and text[s].isspace():
-            s += 1
-        while e > s and text[e - 1].isspace():
-            e -= 1
-        if e > s:
-            out.append((s, e))
-    return out
-
-
-def squad_retrieval_pairs(examples):
-    """SQuAD-format QA examples -> ``Dataset[id, query, positive]`` (``formats.PAIR_COLUMNS``): the
-    question, and the sentence holding the answer start followed by its paragraph (``run_retrieval_qa``
-    training data; the text as the LAReQA candidates). Examples without an answer are skipped; an answer
-    starting in the whitespace between sentences takes the next sentence (XTREME-R skips those)."""
-    import datasets
-
-    rows = {"id": [], "query": [], "positive": []}
-    breaks: dict[str, list[tuple[int, int]]] = {}
-    skipped = 0
-    for qid, context, question, answers in zip(examples["id"], examples["context"], examples["question"], examples["answers"]):
-        if not answers["answer_start"]:
-            skipped += 1
-            continue
-        start = int(answers["answer_start"][0])
-        spans = breaks.get(context)
-        if spans is None:
-            spans = breaks[context] = sentence_breaks(context)
-        # The sentence holding the answer start; if it starts between sentences, the next one.
-        sentence = next((context[s:e] for s, e in spans if start < e), None)
-        if sentence is None:
-            skipped += 1
-            continue
-        rows["id"].append(qid)
-        rows["query"].append(question)
-        rows["positive"].append(lareqa_candidate_text(sentence, context))
-    if skipped:
-        log.info("squad_retrieval_pairs: skipped %d examples without an answer", skipped)
-    return datasets.Dataset.from_dict(rows)
-
-
 def as_pairs(examples):
     """Pair-format examples unchanged; SQuAD-format QA examples converted (LAReQA's training data)."""
     cols = set(examples.column_names)
     if set(formats.PAIR_COLUMNS) <= cols:
         return examples
     if set(formats.COLUMNS[formats.QA]) <= cols:
-        return squad_retrieval_pairs(examples)
+        import datasets
+
+        qa = examples.select_columns(["id", "context", "question", "answers"]).to_dict()
+        return datasets.Dataset.from_dict(squad_pairs(qa["id"], qa["context"], qa["question"], qa["answers"]))
     raise KeyError(f"dual-encoder examples need columns {list(formats.PAIR_COLUMNS)} (or the qa columns "
                    f"{list(formats.COLUMNS[formats.QA])}); got {sorted(cols)}")
 
@@ -234,28 +166,11 @@ class DualEncoderAdapter(BaseAdapter):
         return to_eval_result(retrieval_eval(encoder, task, data, **options))
 
 
-def dual_encoder_config(format: str = formats.ANSWER_RETRIEVAL, **overrides):
+def dual_encoder_config(format: str = formats.ANSWER_RETRIEVAL, **overrides) -> TrainConfig:
     """A ``TrainConfig`` with XTREME-R's recipe for ``format`` (``RECIPES``), ``overrides`` on top."""
-    from xstilts.engine.train_config import TrainConfig
-
     recipe = {k: v for k, v in RECIPES[format].items() if k != "max_query_len"}
     return TrainConfig(**{**recipe, **overrides})
 
 
-def train_dual_encoder(encoder, pairs, hp, seed: int, out_dir, dev=None, task=None):
-    """Fine-tune ``encoder`` as a dual encoder on ``pairs`` (``Dataset[id, query, positive]``, or
-    SQuAD-format QA examples for LAReQA) with in-batch negatives, through the engine's ``finetune``;
-    model selection on ``dev`` (English dev pairs) by mAP@20. The encoder checkpoint is written to
-    ``out_dir/encoder/`` like every other run. ``task`` defaults to an ``answer_retrieval`` task."""
-    from xstilts.engine.trainer import finetune
-    from xstilts.engine.types import TaskData
-
-    if task is None:
-        task = SimpleNamespace(key="dual_encoder", name="dual_encoder", format=formats.ANSWER_RETRIEVAL, labels=())
-    if task.format not in (formats.ANSWER_RETRIEVAL, formats.ENTITY_RETRIEVAL):
-        raise ValueError(f"train_dual_encoder: task {getattr(task, 'key', task)!r} has format {task.format!r}; expected answer_retrieval or entity_retrieval")
-    return finetune(encoder, [TaskData(task=task, train=pairs, dev=dev)], hp, seed, out_dir)
-
-
-ANSWER_RETRIEVAL_ADAPTER = register_adapter(DualEncoderAdapter(formats.ANSWER_RETRIEVAL, RECIPES[formats.ANSWER_RETRIEVAL]["max_query_len"]))
-ENTITY_RETRIEVAL_ADAPTER = register_adapter(DualEncoderAdapter(formats.ENTITY_RETRIEVAL, RECIPES[formats.ENTITY_RETRIEVAL]["max_query_len"]))
+ANSWER_RETRIEVAL_ADAPTER = DualEncoderAdapter(formats.ANSWER_RETRIEVAL, RECIPES[formats.ANSWER_RETRIEVAL]["max_query_len"])
+ENTITY_RETRIEVAL_ADAPTER = DualEncoderAdapter(formats.ENTITY_RETRIEVAL, RECIPES[formats.ENTITY_RETRIEVAL]["max_query_len"])

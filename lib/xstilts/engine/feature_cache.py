@@ -1,7 +1,7 @@
 """Tokenized features cached on disk and reused across runs, arms, seeds and sizes.
 
 Key = (task key, format, featurizer version, tokenizer fingerprint, max_seq_len, train/eval, data
-fingerprint): every arm and seed of one model family featurizes a task once (miniworld.md: "Tokenize
+fingerprint): every arm and seed of one model family featurizes a task once (docs/miniworld.md §6: "Tokenize
 once per (task, tokenizer)"; jiant tokenizes and caches as its own step).
 """
 
@@ -12,25 +12,25 @@ import hashlib
 import io
 import json
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
 import datasets
 
 from xstilts.engine.adapters import FormatAdapter, call_featurize
+from xstilts.files import atomic_write_dir
+from xstilts.paths import repo_root
 
 FEATURIZER_VERSION = 1  # bump when a featurizer's output changes
 _MEMORY: dict[str, datasets.Dataset] = {}
 
 
 def default_cache_dir() -> Path:
+    """$XSTILTS_FEATURE_CACHE, else `outputs/cache/features` of the repository (a temp folder outside one)."""
     env = os.environ.get("XSTILTS_FEATURE_CACHE")
     if env:
         return Path(env)
     try:
-        from xstilts.paths import repo_root
-
         return repo_root() / "outputs" / "cache" / "features"
     except FileNotFoundError:
         return Path(tempfile.gettempdir()) / "xstilts_feature_cache"
@@ -92,21 +92,9 @@ def cached_featurize(adapter: FormatAdapter, examples, tokenizer, max_seq_len: i
         return _MEMORY[key]
     root = Path(cache_dir) if cache_dir else default_cache_dir()
     path = root / f"{task.key}-{key}"
-    if (path / "dataset_info.json").is_file():
-        features = datasets.load_from_disk(str(path))
-    else:
+    if not (path / "dataset_info.json").is_file():
         features = call_featurize(adapter, examples, tokenizer, max_seq_len, train, task=task)
-        root.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{task.key}-", dir=root))
-        try:
-            features.save_to_disk(str(tmp))
-            try:
-                os.replace(tmp, path)
-            except OSError:  # another process wrote it first
-                pass
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
-        features = datasets.load_from_disk(str(path))
+        atomic_write_dir(path, lambda tmp: features.save_to_disk(str(tmp)))
+    features = datasets.load_from_disk(str(path))
     _MEMORY[key] = features
     return features

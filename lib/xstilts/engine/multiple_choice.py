@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from xstilts.benchmarks import formats
-from xstilts.engine.adapters import BaseAdapter, register_adapter
+from xstilts.engine.adapters import BaseAdapter
 from xstilts.engine.classification import ArgmaxAccuracy
 from xstilts.engine.heads import ClassificationHead
 
@@ -71,4 +71,4 @@ class MultipleChoiceAdapter(ArgmaxAccuracy, BaseAdapter):
         return [arr[i, : int(n)] for i, n in enumerate(counts)]
 
 
-ADAPTER = register_adapter(MultipleChoiceAdapter())
+ADAPTER = MultipleChoiceAdapter()

@@ -1,8 +1,7 @@
 """``predict`` and ``zero_shot_eval``: a finetuned run applied to (target-language) examples.
 
-Scores come from per-example sufficient statistics (design.md §8), so the analysis can bootstrap
-them: accuracy 100*mean(correct); span F1 100*2*sum(tp)/(sum(n_pred)+sum(n_gold)); QA
-100*(mean(em)+mean(f1))/2; mAP 100*mean(ap).
+Scores come from per-example sufficient statistics (docs/design.md §8), so the analysis can bootstrap
+them; the score of a set of statistics is `xstilts.benchmarks.metrics.score_from_stats`.
 """
 
 from __future__ import annotations
@@ -12,11 +11,14 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from xstilts.engine.adapters import adapter_for, head_key
-from xstilts.engine.modeling import EngineModel, load_encoder, load_heads, resolve_encoder_dir
+from xstilts.benchmarks.metrics import score_from_stats
+from xstilts.engine.adapter_table import adapter_for
+from xstilts.engine.adapters import head_key
+from xstilts.engine.encoders import load_encoder, resolve_encoder_dir
+from xstilts.engine.feature_cache import cached_featurize
+from xstilts.engine.modeling import EngineModel, load_heads
 from xstilts.engine.trainer import run_features
 from xstilts.engine.types import EvalResult
 
@@ -75,8 +77,6 @@ def _autocast(device):
 def predict(run_dir_or_model, task, examples, max_seq_len: int | None = None, batch_size: int = 64,
             cache_dir=None, progress: bool = False):
     """Predictions (one per example, official form) and the per-feature outputs of a run on ``examples``."""
-    from xstilts.engine.feature_cache import cached_featurize
-
     run = run_dir_or_model if isinstance(run_dir_or_model, LoadedRun) else load_run(run_dir_or_model)
     hp = _run_hp(run)
     if max_seq_len is None:
@@ -97,28 +97,6 @@ def _run_hp(run: LoadedRun) -> dict:
     if spec and spec.is_file():
         return json.loads(spec.read_text()).get("hp", {})
     return {}
-
-
-def score_from_stats(stats: dict[str, list]) -> dict[str, float]:
-    """Cell score in points from per-example sufficient statistics (project glossary)."""
-    if not stats:
-        return {}
-    if "correct" in stats:
-        return {"accuracy": 100.0 * float(np.mean(stats["correct"])), "score": 100.0 * float(np.mean(stats["correct"]))}
-    if "tp" in stats:
-        den = sum(stats["n_pred"]) + sum(stats["n_gold"])
-        f1 = 100.0 * 2 * sum(stats["tp"]) / den if den else 0.0
-        return {"f1": f1, "score": f1}
-    if "em" in stats:
-        em, f1 = 100.0 * float(np.mean(stats["em"])), 100.0 * float(np.mean(stats["f1"]))
-        return {"em": em, "f1": f1, "score": (em + f1) / 2}
-    if "ap" in stats:
-        m = 100.0 * float(np.mean(stats["ap"]))
-        return {"map@20": m, "score": m}
-    if "n_correct" in stats:
-        acc = 100.0 * sum(stats["n_correct"]) / max(1, sum(stats["n_words"]))
-        return {"accuracy": acc, "score": acc}
-    raise KeyError(f"score_from_stats: unknown statistic columns {sorted(stats)}")
 
 
 def zero_shot_eval(run_dir, task, data_by_language: dict, out_dir: str | Path | None = None,

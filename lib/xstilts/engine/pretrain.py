@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from xstilts.engine.encoders import mlm_class
 from xstilts.engine.trainer import param_groups, set_seed
 
 ARCH_KEYS = ("layers", "hidden", "heads", "ffn", "max_positions")
@@ -99,8 +100,6 @@ def pretrain_mlm(arch: dict, tokenizer_dir, corpus_files: list, steps: int, batc
     hidden and attention dropout, saved in the config (so fine-tunes use it too).
     """
     from transformers import AutoTokenizer, get_linear_schedule_with_warmup
-
-    from xstilts.engine.modeling import mlm_class
 
     if num_threads:
         torch.set_num_threads(num_threads)

@@ -21,8 +21,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from xstilts.benchmarks import formats
-from xstilts.engine.adapters import BaseAdapter, pad_sequences, register_adapter
+from xstilts.benchmarks import formats, metrics
+from xstilts.benchmarks.languages import mlqa_normalisation_language
+from xstilts.engine.adapters import BaseAdapter, pad_sequences
 from xstilts.engine.heads import init_linear
 
 log = logging.getLogger(__name__)
@@ -223,8 +224,6 @@ def qa_predictions(examples, answers: Sequence[str]) -> dict[str, str]:
 def qa_example_stats(predictions: Sequence[str], examples, metric: str = "squad", language: str | None = None) -> dict[str, list]:
     """Per-question ``em``/``f1`` from ``xstilts.benchmarks.metrics`` (``squad_em_f1``, or ``mlqa_em_f1`` for
     ``metric == 'mlqa'``), in ``examples`` order; ``{}`` if any question has no gold answer text."""
-    from xstilts.benchmarks import metrics
-
     cols = _columns(examples, ("id", "answers"))
     ids = cols["id"]
     if len(ids) != len(predictions):
@@ -240,8 +239,6 @@ def qa_example_stats(predictions: Sequence[str], examples, metric: str = "squad"
         if language is None:
             raise ValueError("qa example_stats: metric 'mlqa' needs the test language (argument `language` or an "
                              "examples column 'language' with one value)")
-        from xstilts.benchmarks.languages import mlqa_normalisation_language
-
         result = metrics.mlqa_em_f1(gold, preds, mlqa_normalisation_language(language))
     else:
         result = metrics.squad_em_f1(gold, preds)
@@ -329,4 +326,4 @@ class QAAdapter(BaseAdapter):
         return 100.0 * (float(np.mean(stats["em"])) + float(np.mean(stats["f1"]))) / 2
 
 
-register_adapter(QAAdapter())
+ADAPTER = QAAdapter()

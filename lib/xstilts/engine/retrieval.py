@@ -1,10 +1,11 @@
-"""Retrieval straight from pooled encoder states: BUCC, Tatoeba, Mewsli-X and LAReQA (benchmarks.md
-§2.4-2.7, Part C §2.2).
+"""Retrieval straight from pooled encoder states: BUCC, Tatoeba, Mewsli-X and LAReQA
+(docs/benchmarks.md §2.4-2.7, §5.2).
 
 - ``encode`` pools ``hidden_states[layer]`` (index 0 = embeddings) over the attention mask, ``<s>`` and
   ``</s>`` included, as jiant's ``EmbeddingModel`` + ``MeanPoolerHead``; ``'cls'`` takes ``<s>``.
   (XTREME-R's dual encoder ranks with the normalised HF pooler output; the engine's encoders carry no
   pooler, so the dual encoder here mean-pools the last layer: ``engine/dual_encoder.py``.)
+  Layer choice and pooling: ``engine/layers.py``; the texts encoded: ``benchmarks/retrieval_texts.py``.
 - ``tatoeba_search``: faiss ``IndexFlatL2`` on L2-normalised vectors, add the non-English side, query
   with English, k=1 (the official en→xx direction).
 - ``bucc_mine_pairs``: LASER ratio-margin mining, k=4 both directions, ``retrieval='max'``, greedy 1-1,
@@ -31,12 +32,13 @@ import pandas as pd
 
 from xstilts.benchmarks import formats
 from xstilts.benchmarks.formats import RetrievalSet
-from xstilts.benchmarks.metrics import average_precision_at_k  # utils_lareqa's AP@k (Mewsli-X: 1/rank of the gold)
+from xstilts.benchmarks.metrics import TOP_K, average_precision_at_k, bucc_optimize_threshold, score_from_stats
+from xstilts.engine.encoders import load_encoder, resolve_encoder_dir
+from xstilts.engine.layers import POOLINGS, default_retrieval_layer, pool_hidden
+from xstilts.engine.types import EvalResult
 
 log = logging.getLogger(__name__)
 
-POOLINGS = ("mean", "cls")
-TOP_K = 20  # Mewsli-X and LAReQA rank cut-off (utils_mewslix.TOP_K, mean_avg_prec_at_k k=20)
 BUCC_K = 4  # neighbourhood of the ratio margin (LASER, XTREME)
 
 # Official task names of the retrieval targets -> canonical format.
@@ -48,77 +50,13 @@ TASK_FORMATS = {
 }
 
 
-# ---- query / candidate texts ---------------------------------------------------------------------
-
-def mewslix_query_text(mention: str, left: str, right: str) -> str:
-    """Mention-in-context query of the Mewsli-X baseline (``utils_mewslix.preprocess_mention``):
-    ``"{mention}: {left} { {mention} } {right}"`` with pre-existing ``{...}`` in the context escaped to
-    ``(...)``, newlines and double spaces normalised. ``left``/``right`` are the mention's sentence
-    before and after the span (the caller truncates to one sentence of context)."""
-    import re
-
-    escape = re.compile(r"\{(.*?)\}")
-    left = escape.sub(r"(\1)", left)
-    right = escape.sub(r"(\1)", right)
-    text = f"{mention}: {left} {{ {mention} }} {right}"
-    return " ".join(text.splitlines()).replace("  ", " ").strip()
-
-
-def mewslix_candidate_text(description_sentences: Sequence[str]) -> str:
-    """Entity description: its sentences joined by spaces, newlines and double spaces normalised."""
-    text = " ".join(description_sentences)
-    return " ".join(text.splitlines()).replace("  ", " ").strip()
-
-
-def lareqa_candidate_text(sentence: str, context: str) -> str:
-    """LAReQA candidate: the answer sentence followed by its paragraph, no separator, newlines removed
-    (XTREME ``evaluate_retrieval.py``, lareqa branch)."""
-    return (sentence + context).replace("\n", "")
-
-
 # ---- encoding ------------------------------------------------------------------------------------
-
-def default_retrieval_layer(num_layers: int) -> int:
-    """jiant's retrieval layer (14 of 24, ``xtreme_runconfig_writer.py``) scaled to ``num_layers``."""
-    if num_layers < 1:
-        raise ValueError(f"num_layers must be >= 1, got {num_layers}")
-    return max(1, min(num_layers, round(14 * num_layers / 24)))
-
-
-def resolve_layer(layer: int | float, num_layers: int) -> int:
-    """A ``hidden_states`` index: an int as given, a float in (0, 1] as that fraction of the depth (at
-    least 1), so one setting means the same relative depth for every size of the ladder."""
-    if isinstance(layer, float) and layer <= 1:
-        return max(1, round(layer * num_layers))
-    return int(layer)
-
-
-EMBEDDING_LAYER_KEY = "xstilts_embedding_layer"  # encoder-config attribute: a dual encoder's pooled layer
-
-
-def set_embedding_layer(config, layer: int | float) -> int:
-    """Record on an encoder's ``config`` the hidden layer (``resolve_layer``) its dual-encoder embedding
-    pools; ``save_pretrained`` writes it to ``config.json``, so evaluation reads what training used."""
-    n = config.num_hidden_layers
-    index = resolve_layer(layer, n)
-    if not -(n + 1) <= index <= n:
-        raise ValueError(f"embedding_layer {layer!r} out of range for a {n}-layer encoder")
-    setattr(config, EMBEDDING_LAYER_KEY, index)
-    return index
-
-
-def embedding_layer(config, default: int = -1) -> int:
-    """The layer ``set_embedding_layer`` recorded on ``config``, else ``default`` (-1: the last)."""
-    return int(getattr(config, EMBEDDING_LAYER_KEY, default))
-
 
 def load_retrieval_encoder(encoder_dir: str | Path, device: str | None = None):
     """``(model, tokenizer)`` from a checkpoint folder or a run folder (``<run>/encoder/``), loaded as the
     trainer loads encoders (``engine.modeling.load_encoder``); on CUDA when available unless ``device``.
     Memoised per process on the folder and its files' modification times: a run evaluates one encoder on
     every language, and the (inference-only) model is loaded once for all of them."""
-    from xstilts.engine.modeling import resolve_encoder_dir
-
     path = Path(resolve_encoder_dir(encoder_dir))  # or a hub id
     stamp = tuple(sorted((f.name, f.stat().st_mtime_ns) for f in path.iterdir() if f.is_file())) if path.is_dir() else ()
     return _load_retrieval_encoder(str(path), stamp, device)
@@ -129,7 +67,6 @@ def _load_retrieval_encoder(path: str, stamp: tuple, device: str | None):
     import torch
     from transformers import AutoTokenizer
 
-    from xstilts.engine.modeling import load_encoder
 
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = load_encoder(path)
@@ -154,17 +91,6 @@ def _num_layers(model) -> int:
     if n is None:
         raise ValueError(f"model config {type(model.config).__name__} has no num_hidden_layers")
     return int(n)
-
-
-def pool_hidden(hidden: "torch.Tensor", attention_mask: "torch.Tensor", pooling: str) -> "torch.Tensor":
-    """Pool (batch, seq, H) token states to (batch, H): 'mean' over mask = 1 positions (special tokens
-    included, jiant ``MeanPoolerHead``) or 'cls' (position 0)."""
-    if pooling == "mean":
-        mask = attention_mask.to(hidden.dtype).unsqueeze(-1)
-        return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
-    if pooling == "cls":
-        return hidden[:, 0]
-    raise ValueError(f"pooling {pooling!r} is not a token-state pooling; expected 'mean' or 'cls'")
 
 
 def encode(encoder_dir_or_model, texts: Sequence[str], layer: int | None = None, pooling: str = "mean",
@@ -383,13 +309,12 @@ class RetrievalEval:
     info: dict = field(default_factory=dict)
 
     def score(self) -> float:
-        """The cell score in points (0-100) from the sufficient statistics."""
-        s = self.stats
-        if self.format == formats.BITEXT_MINING:
-            denom = s["n_pred"].sum() + s["n_gold"].sum()
-            return float(100 * 2 * s["tp"].sum() / denom) if denom else 0.0
-        col = "correct" if self.format == formats.SENTENCE_RETRIEVAL else "ap"
-        return float(100 * s[col].mean()) if len(s) else 0.0
+        """The cell score in points (0-100) from the sufficient statistics (0 when there are none)."""
+        return score_from_stats(self.statistics()).get("score", 0.0)
+
+    def statistics(self) -> dict[str, list]:
+        """The statistic columns alone (no ids, no languages)."""
+        return {c: self.stats[c].tolist() for c in self.stats.columns if c not in ("id", "language", "query_language")}
 
 
 def retrieval_format(task) -> str:
@@ -462,8 +387,6 @@ def retrieval_eval(encoder, task, retrieval_set: RetrievalSet, layer: int | None
                 raise KeyError(f"bucc threshold: no dev-tuned threshold for language {rs.language!r}; have {sorted(threshold)}")
             threshold = threshold[rs.language]
         if threshold is None:
-            from xstilts.benchmarks.metrics import bucc_optimize_threshold
-
             gold_pairs = [(s, t) for s, ts in rs.gold.items() for t in ts]
             threshold = bucc_optimize_threshold({(s, t): sc for s, t, sc in candidates}, gold_pairs)
             info["threshold_tuned"] = 1
@@ -490,16 +413,10 @@ def to_eval_result(result: RetrievalEval):
     """A ``RetrievalEval`` as the engine's ``EvalResult``: predictions in query order, ``metrics`` with
     ``score`` (points) and the numeric settings (layer, threshold...), stats columns as lists with
     ``id`` renamed ``example_id``."""
-    from xstilts.engine.types import EvalResult
-
-    from xstilts.engine.predict import score_from_stats
-
     stats = result.stats.rename(columns={"id": "example_id"})
     cols = {c: stats[c].tolist() for c in stats.columns}
     numeric = {k: v for k, v in result.info.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    metrics = {**score_from_stats({c: v for c, v in cols.items() if c not in ("example_id", "language", "query_language")}),
-               **numeric}
-    metrics["score"] = result.score()
+    metrics = {**score_from_stats(result.statistics()), **numeric, "score": result.score()}
     preds = result.predictions
     preds = list(preds.values()) if isinstance(preds, dict) else list(preds)
     return EvalResult(predictions=preds, metrics=metrics, per_example_stats=cols)
@@ -522,12 +439,5 @@ class EncoderRetrievalAdapter:
         return to_eval_result(retrieval_eval(model_dir, task, data, **options))
 
 
-def _register() -> None:
-    from xstilts.engine.adapters import register_adapter
-
-    register_adapter(EncoderRetrievalAdapter(formats.BITEXT_MINING))
-    register_adapter(EncoderRetrievalAdapter(formats.SENTENCE_RETRIEVAL))
-
-
-_register()
-from xstilts.engine import dual_encoder as _dual_encoder  # noqa: E402,F401  registers answer/entity retrieval
+BITEXT_MINING_ADAPTER = EncoderRetrievalAdapter(formats.BITEXT_MINING)
+SENTENCE_RETRIEVAL_ADAPTER = EncoderRetrievalAdapter(formats.SENTENCE_RETRIEVAL)

@@ -9,15 +9,11 @@ metric is token accuracy (jiant's CCG), word accuracy.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
-from seqeval.metrics.sequence_labeling import get_entities
-
 import torch.nn.functional as F
 
-from xstilts.benchmarks import formats
-from xstilts.engine.adapters import BaseAdapter, num_labels, register_adapter
+from xstilts.benchmarks import formats, metrics
+from xstilts.engine.adapters import BaseAdapter, num_labels
 from xstilts.engine.heads import TokenHead
 
 
@@ -39,21 +35,10 @@ def _fallback_tag(labels) -> str:
 
 
 def span_stats(predictions: list[list[str]], gold: list[list[str]]) -> dict[str, list]:
-    """Per-sentence seqeval counts; their sums give exactly seqeval's micro F1 over all sentences."""
-    tp, n_pred, n_gold = [], [], []
-    with warnings.catch_warnings():  # un-prefixed POS tags: seqeval warns "... seems not to be NE tag" per chunk
-        warnings.simplefilter("ignore", UserWarning)
-        pairs = [(set(get_entities(list(p))), set(get_entities(list(g)))) for p, g in zip(predictions, gold)]
-    for pe, ge in pairs:
-        tp.append(len(pe & ge))
-        n_pred.append(len(pe))
-        n_gold.append(len(ge))
-    return {"tp": tp, "n_pred": n_pred, "n_gold": n_gold}
-
-
-def span_f1_points(stats: dict[str, list]) -> float:
-    den = sum(stats["n_pred"]) + sum(stats["n_gold"])
-    return 100.0 * 2 * sum(stats["tp"]) / den if den else 0.0
+    """Per-sentence seqeval counts (`xstilts.benchmarks.metrics.seqeval_f1`, seqeval's corpus-level chunking
+    as `evaluate.py` scores it); their sums give its micro F1."""
+    stats = metrics.seqeval_f1(gold, predictions).stats
+    return {c: stats[c].tolist() for c in metrics.STATS_COLUMNS[metrics.F1]}
 
 
 class TaggingAdapter(BaseAdapter):
@@ -139,11 +124,7 @@ class TaggingAdapter(BaseAdapter):
 
     def dev_score(self, predictions, examples, task):
         stats = self.example_stats(predictions, examples, task)
-        if not stats:
-            return float("nan")
-        if "n_correct" in stats:
-            return 100.0 * sum(stats["n_correct"]) / max(1, sum(stats["n_words"]))
-        return span_f1_points(stats)
+        return metrics.score_from_stats(stats).get("score", float("nan")) if stats else float("nan")
 
 
 def _is_accuracy(task) -> bool:
@@ -151,4 +132,4 @@ def _is_accuracy(task) -> bool:
     return "acc" in metric and "f1" not in metric
 
 
-ADAPTER = register_adapter(TaggingAdapter())
+ADAPTER = TaggingAdapter()

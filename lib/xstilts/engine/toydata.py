@@ -10,6 +10,9 @@ from types import SimpleNamespace
 
 import datasets
 
+from xstilts.engine.pretrain import mlm_config
+from xstilts.engine.tokenizer import train_tokenizer
+
 SYLLABLES = ["ka", "to", "ri", "mo", "ne", "sa", "lu", "pe", "di", "bo", "gu", "fa"]
 
 
@@ -34,9 +37,6 @@ def make_tiny_encoder(out_dir: str | Path, layers: int = 2, hidden: int = 32, he
     """A randomly initialised XLM-R checkpoint + trained tokenizer in ``out_dir`` (no pretraining)."""
     import torch
     from transformers import XLMRobertaModel
-
-    from xstilts.engine.pretrain import mlm_config
-    from xstilts.engine.tokenizer import train_tokenizer
 
     out_dir = Path(out_dir)
     corpus = corpus_file(out_dir / "corpus.txt", seed=seed)

@@ -1,4 +1,4 @@
-"""``finetune``: single- and multi-task fine-tuning with jiant's recipe (benchmarks.md Part C).
+"""``finetune``: single- and multi-task fine-tuning with jiant's recipe (docs/benchmarks.md §5).
 
 - Steps: ``max_steps`` or sum over tasks of ``epochs * ceil(N_t / (batch_size * grad_accum))``.
 - One task per optimiser step, all its grad-accum micro-batches from it; tasks sampled in proportion to
@@ -25,13 +25,14 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from xstilts.engine.adapters import adapter_for, head_key
-from xstilts.engine.feature_cache import cached_featurize
-from xstilts.engine.train_config import TrainConfig
+from xstilts.engine.adapter_table import adapter_for
+from xstilts.engine.adapters import head_key
 from xstilts.engine.distributed import fsdp_plugin_for, make_accelerator
-from xstilts.engine.modeling import (EngineModel, init_heads_from_run, is_xl_config, load_encoder,
-                                     resolve_encoder_dir, save_heads)
-from xstilts.engine.retrieval import set_embedding_layer
+from xstilts.engine.encoders import is_xl_config, load_encoder, resolve_encoder_dir
+from xstilts.engine.feature_cache import cached_featurize
+from xstilts.engine.layers import set_embedding_layer
+from xstilts.engine.modeling import EngineModel, init_heads_from_run, save_heads
+from xstilts.engine.train_config import TrainConfig
 from xstilts.engine.sampling import ProportionalTaskSampler, batch_stream, eval_batches
 from xstilts.engine.types import FinetuneResult, TaskData
 

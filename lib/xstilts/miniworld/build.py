@@ -2,8 +2,8 @@
 
 `build_world(cfg, out_dir)` is the entry point (the `0_data` phase calls it with the profile's `world:`
 section); `load_world(out_dir)` re-registers the world's languages in `xstilts.benchmarks.languages` and returns
-the manifest. Every dataset file is written through `xstilts.data.write_source`, so the miniature goes
-through the same loaders as the hub data; the build then checks, with `xstilts.data.source_for`, that
+the manifest. Every dataset file is written through `xstilts.data.writers.write_source`, so the miniature goes
+through the same loaders as the hub data; the build then checks, with `xstilts.data.loaders.source_for`, that
 every split a benchmark or intermediate task reads exists. The corpus (`corpus/<lang>.txt`) and
 `manifest.json` are written here. The manifest's `fingerprint` is the sha256 over every file's path and
 sha256 (manifest excluded): the run store's key for this world.
@@ -24,8 +24,6 @@ Default languages (distance from English grows down the list; see `languages.Rec
 
 from __future__ import annotations
 
-import copy
-import difflib
 import hashlib
 import json
 import logging
@@ -37,117 +35,22 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from xstilts.benchmarks.languages import Language as TableLanguage
+from xstilts.benchmarks.languages import register
+from xstilts.benchmarks.registry import INTERMEDIATE, REGISTRY, get_task
+from xstilts.benchmarks.sources import SOURCES
+from xstilts.data import readers
+from xstilts.data.loaders import source_for
+from xstilts.data.writers import write_source
+
 from . import grammar as G
 from .corpus import write_corpus
 from .derivation import ENGLISH, Language, Recipe
 from .generators import GENERATORS, Ctx, Output, iso3_of
+from .world_config import resolve_config
 
 log = logging.getLogger(__name__)
-
-# Sizes: examples per split (train/dev are English; test is per language), retrieval and corpus sizes.
-SIZE_PRESETS = {
-    "default": {
-        "train": 500,                  # English training examples per task (QA: questions)
-        "dev": 100,                    # English dev examples per task
-        "test": 40,                    # test examples per language (evaluation multiplies by languages)
-        "copa_train": 200,             # English COPA train (the real one has 400)
-        "tatoeba": 100,                # aligned pairs per language
-        "bucc_gold": 100,              # gold pairs in the BUCC "training" (test) split; sample split has half
-        "bucc_distractor_ratio": 1.0,  # monolingual sentences per gold pair, on each side
-        "corpus": 5000,                # pretraining sentences per language
-    },
-    "smoke": {
-        "train": 60, "dev": 20, "test": 20, "copa_train": 30, "tatoeba": 20, "bucc_gold": 16,
-        "bucc_distractor_ratio": 1.0, "corpus": 300,
-    },
-}
-
-# The derived languages: nearer ones are tested by the XTREME analogue; the XTREME-R analogue adds the
-# far ones (as XTREME-R adds typologically diverse languages). `tier` says which.
-DEFAULT_LANGUAGES = [
-    {"code": "n1", "name": "MiniN1", "tier": "near", "cognate_share": 0.5, "function_share": 1.0},
-    {"code": "n2", "name": "MiniN2", "tier": "near", "cognate_share": 0.15, "adj": "after"},
-    {"code": "n3", "name": "MiniN3", "tier": "near", "script": "Cyrl"},
-    {"code": "n4", "name": "MiniN4", "tier": "near", "script": "Grek", "order": "sov", "adp": "post"},
-    {"code": "n5", "name": "MiniN5", "tier": "near", "script": "Hani", "script_names": False, "spaces": False},
-    {"code": "f1", "name": "MiniF1", "tier": "far", "script": "Armn", "order": "reverse", "fuse": True},
-    {"code": "f2", "name": "MiniF2", "tier": "far", "script": "Deva", "order": "sov", "adp": "post", "fuse": True,
-     "share_names": False},
-    {"code": "f3", "name": "MiniF3", "tier": "far", "script": "Thai", "order": "vso", "adj": "after",
-     "spaces": False, "share_names": False},
-]
-
-_X = {"xnli": "en n1 n2 n3 n4 n5", "pawsx": "en n1 n2 n5", "udpos": "en n1 n2 n3 n4 n5",
-      "panx": "en n1 n2 n3 n4 n5", "xquad": "en n1 n3 n4 n5", "mlqa": "en n1 n2 n5", "tydiqa": "en n2 n3 n4",
-      "bucc2018": "n1 n3 n5", "tatoeba": "n1 n2 n3 n4 n5"}
-_R = {"xnli": _X["xnli"], "xcopa": "n1 n3 n5 f1 f2 f3", "udpos": _X["udpos"] + " f1 f2",
-      "panx": _X["panx"] + " f1 f2 f3", "xquad": _X["xquad"] + " f1", "mlqa": _X["mlqa"], "tydiqa": _X["tydiqa"],
-      "mewslix": "en n1 n3 n4 f1 f2", "lareqa": _X["xquad"], "tatoeba": _X["tatoeba"] + " f1 f2"}
-DEFAULT_TASK_LANGUAGES = {"xtreme": {k: v.split() for k, v in _X.items()},
-                          "xtreme-r": {k: v.split() for k, v in _R.items()}}
-
-DEFAULT_WORLD = {
-    "seed": 0,                   # world seed: same seed -> byte-identical files
-    "size": "default",           # size preset: default | smoke
-    "sizes": {},                 # overrides of single preset entries (keys of SIZE_PRESETS["default"])
-    "n_persons": 48,             # people in the world (first names repeat across them)
-    "n_orgs": 12,                # organisations
-    "languages": DEFAULT_LANGUAGES,   # derived-language recipes (xstilts.miniworld.derivation.Recipe + tier)
-    "task_languages": DEFAULT_TASK_LANGUAGES,  # test languages per benchmark analogue and task
-    "share_names": None,         # null: per recipe; true/false: force name anchors on/off in every language
-    "cognate_share": None,       # null: per recipe; a number in [0, 1]: the same content-word overlap everywhere
-    "function_share": None,      # null: per recipe; a number in [0, 1]: the same function-word overlap everywhere
-    "codeswitch_sentences": 0.1,  # fraction of non-English corpus sentences that borrow English words
-    "codeswitch_words": 0.3,     # in such a sentence, the chance that each word is written as in English
-}
-
-BENCHMARK_TASKS = {
-    "xtreme": ("xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc2018", "tatoeba"),
-    "xtreme-r": ("xnli", "xcopa", "udpos", "panx", "xquad", "mlqa", "tydiqa", "mewslix", "lareqa", "tatoeba"),
-}
 MARKER = ".miniworld"
-# Bump when the generators write different files for the same config: the world's run id includes it, so a
-# new version of the code never reuses a world (and the models pretrained on it) built by an older one.
-GENERATOR_VERSION = 2
-
-
-def _nearest(key: str, valid) -> str:
-    near = difflib.get_close_matches(str(key), list(valid), n=1, cutoff=0.0)
-    return f"; did you mean {near[0]!r}?" if near else ""
-
-
-def resolve_config(cfg: dict | None) -> dict:
-    """DEFAULT_WORLD updated by `cfg` (unknown keys rejected), with `sizes` resolved from the preset."""
-    cfg = dict(cfg or {})
-    for key in cfg:
-        if key not in DEFAULT_WORLD:
-            raise KeyError(f"world: unknown key {key!r}{_nearest(key, DEFAULT_WORLD)} (valid: {sorted(DEFAULT_WORLD)})")
-    out = copy.deepcopy(DEFAULT_WORLD)
-    out.update(copy.deepcopy(cfg))
-    if out["size"] not in SIZE_PRESETS:
-        raise KeyError(f"world.size: {out['size']!r} is not a preset; expected one of {sorted(SIZE_PRESETS)}")
-    sizes = dict(SIZE_PRESETS[out["size"]])
-    for key, value in (out["sizes"] or {}).items():
-        if key not in sizes:
-            raise KeyError(f"world.sizes: unknown key {key!r}{_nearest(key, sizes)} (valid: {sorted(sizes)})")
-        sizes[key] = value
-    out["sizes"] = sizes
-    codes = {"en"} | {lang["code"] for lang in out["languages"]}
-    for bench, tasks in out["task_languages"].items():
-        if bench not in BENCHMARK_TASKS:
-            raise KeyError(f"world.task_languages: unknown benchmark {bench!r}; expected one of {sorted(BENCHMARK_TASKS)}")
-        for task, langs in tasks.items():
-            if task not in BENCHMARK_TASKS[bench]:
-                raise KeyError(f"world.task_languages.{bench}: unknown task {task!r}{_nearest(task, BENCHMARK_TASKS[bench])}")
-            bad = [c for c in langs if c not in codes]
-            if bad:
-                raise KeyError(f"world.task_languages.{bench}.{task}: languages {bad} are not in world.languages "
-                               f"(known: {sorted(codes)})")
-        missing = [t for t in BENCHMARK_TASKS[bench] if t not in tasks]
-        if missing:
-            raise KeyError(f"world.task_languages.{bench}: no languages for tasks {missing}")
-    return out
-
 
 def recipes(cfg: dict) -> dict[str, tuple[Recipe, str]]:
     """{code: (Recipe, tier)} for English and every derived language, with the global overrides applied."""
@@ -169,17 +72,8 @@ def recipes(cfg: dict) -> dict[str, tuple[Recipe, str]]:
     return out
 
 
-def planned_languages(cfg: dict | None) -> list[str]:
-    """Every language code of the world `cfg` describes (English first), without building it."""
-    resolved = resolve_config(cfg)
-    return ["en"] + [spec["code"] for spec in resolved["languages"]]
-
-
 def register_languages(manifest: dict) -> None:
     """Add the world's derived languages to `xstilts.benchmarks.languages` (English is already there)."""
-    from xstilts.benchmarks.languages import Language as TableLanguage
-    from xstilts.benchmarks.languages import register
-
     for lang in manifest["languages"]:
         if lang["code"] == "en":
             continue
@@ -188,9 +82,7 @@ def register_languages(manifest: dict) -> None:
 
 def world_task(task, manifest: dict):
     """The registry task with its test languages replaced by the world's (intermediate tasks unchanged), so
-    `xstilts.data.load(world_task(t, m), split, lang, world_dir)` reads the miniature."""
-    from xstilts.benchmarks.registry import INTERMEDIATE, get_task
-
+    `xstilts.data.loaders.load(world_task(t, m), split, lang, world_dir)` reads the miniature."""
     task = get_task(task) if isinstance(task, str) else task
     if task.benchmark == INTERMEDIATE:
         return task
@@ -217,9 +109,6 @@ def _prepare_dir(out_dir: Path) -> None:
 
 
 def _write(out_dir: Path, outputs: list[Output]) -> None:
-    from xstilts.data import write_source
-    from xstilts.benchmarks.sources import SOURCES
-
     for o in tqdm(outputs, desc="miniworld write", leave=False):
         src = SOURCES[o.source]
         if src.key == "bucc2018":
@@ -241,10 +130,6 @@ def _write(out_dir: Path, outputs: list[Output]) -> None:
 
 def check_coverage(out_dir: Path, manifest: dict) -> list[str]:
     """Every (task, split, language) a benchmark analogue reads, per `source_for`: the files that are missing."""
-    from xstilts.data import source_for
-    from xstilts.data import readers
-    from xstilts.benchmarks.registry import REGISTRY
-
     missing = []
     for task in REGISTRY.values():
         wt = world_task(task, manifest)

@@ -15,6 +15,8 @@ from tqdm.auto import tqdm
 
 from xstilts.benchmarks import formats as F
 from xstilts.benchmarks.languages import get_language
+from xstilts.data.loaders import load
+from xstilts.miniworld.build import load_world, world_task
 
 
 def _size(obj) -> int:
@@ -25,7 +27,6 @@ def _world(tasks, world_dir):
     """Tasks with the world's languages (a miniature registers its languages); unchanged on the hub."""
     if world_dir is None or not (Path(world_dir) / "manifest.json").is_file():
         return list(tasks), None
-    from xstilts.miniworld import load_world, world_task
 
     manifest = load_world(world_dir)
     return [world_task(t, manifest) for t in tasks], manifest
@@ -45,7 +46,6 @@ def _text(row: dict, fmt: str) -> str:
 
 def describe(tasks, world_dir: Path | str | None = None, *, ccgbank=None) -> dict:
     """{"languages", "tasks", "examples": DataFrames, "notes": markdown str} for these registry tasks."""
-    from xstilts.data.loaders import load
 
     tasks, manifest = _world(tasks, world_dir)
     task_rows, lang_tasks = [], {}
@@ -81,7 +81,6 @@ def describe(tasks, world_dir: Path | str | None = None, *, ccgbank=None) -> dic
 
 def _parallel_examples(tasks, world_dir) -> pd.DataFrame:
     """The first test example of the first parallel classification target (XNLI) in each language."""
-    from xstilts.data.loaders import load
 
     parallel = [t for t in tasks if t.name == "xnli"] or [t for t in tasks if t.format == F.CLASSIFICATION
                                                           and t.benchmark != "intermediate"]
@@ -108,9 +107,9 @@ def _notes(tasks, manifest) -> str:
         lines = [head, "", "Derived languages, nearest first:"]
         lines += [f"- `{x['code']}` ({x.get('name', '')}, {x.get('script', '')}): distance {x.get('distance')}, "
                   f"tier {x.get('tier')}" for x in langs]
-        from xstilts.miniworld.findings import FINDINGS
 
-        return "\n".join(lines + ["", FINDINGS])
+        return "\n".join(lines + ["", "What made transfer emerge in this world, and what did not, is written up in "
+                                        "`docs/miniworld.md` §5 (the findings, with their measurements)."])
     lines = ["Hub data at the revisions in `lib/xstilts/data/revisions.lock.json`; protocol notes per task:", ""]
     lines += [f"- **{t.key}**: {t.notes}" for t in tasks]
     return "\n".join(lines)

@@ -15,15 +15,17 @@ from pathlib import Path
 import numpy as np
 
 from xstilts.benchmarks import formats as F
+from xstilts.benchmarks.metrics import TOP_K, average_precision_at_k, score_from_stats
+from xstilts.benchmarks.registry import get_task
+from xstilts.data.loaders import load_parts
+from xstilts.study.splits import load_split
 
 RANDOM_DRAWS = 20
 
 
 @functools.lru_cache(maxsize=1024)
 def _chance(task_key: str, language: str, world: str | None) -> float:
-    from xstilts.engine import adapter_for, score_from_stats
-    from xstilts.study.target_run import load_split
-    from xstilts.benchmarks.registry import get_task
+    from xstilts.engine.adapter_table import adapter_for  # heavy: torch
 
     task = get_task(task_key)
     world_dir = Path(world) if world else None
@@ -49,9 +51,6 @@ def _chance(task_key: str, language: str, world: str | None) -> float:
 
 
 def _english_train(task, world_dir):
-    from xstilts.data import load_parts
-    from xstilts.study.target_run import load_split
-
     if task.train_schedule == "sequence":  # XCOPA: the last step's data (COPA) sets the majority
         return list(load_parts(task, "train", "en", world_dir).values())[-1]
     return load_split(task, "train", "en", world_dir)
@@ -62,8 +61,6 @@ def _random_ranking(task, rs) -> float:
         return 0.0
     if task.format == F.SENTENCE_RETRIEVAL:
         return 100.0 / max(1, len(rs.candidate_ids))
-    from xstilts.engine.retrieval import TOP_K, average_precision_at_k
-
     rng = np.random.default_rng(0)
     ids = np.asarray(rs.candidate_ids)
     scores = []

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from xstilts.study.profile import ARM_MULTITASK, ARM_NONE, Profile, ProfileError, target_tasks
+from xstilts.benchmarks.registry import ARM_MULTITASK, ARM_NONE, REGISTRY, encoder_protocol, is_eval_only
+from xstilts.miniworld.world_config import GENERATOR_VERSION, resolve_config
+from xstilts.study.profile import Profile, ProfileError, target_tasks
 from xstilts.study.runstore import Run
 
 TRAIN_KEYS = ("lr", "epochs", "max_steps", "batch_size", "grad_accum", "max_seq_len", "warmup_ratio",
@@ -18,12 +20,8 @@ TRAIN_KEYS = ("lr", "epochs", "max_steps", "batch_size", "grad_accum", "max_seq_
 
 def data_run(cfg: dict) -> Run:
     if cfg["world"] is not None:  # the resolved world (defaults and size preset included): new defaults, new world
-        from xstilts.miniworld import GENERATOR_VERSION, resolve_config
-
         return Run("data", "world", {"world": resolve_config(cfg["world"]), "seed": cfg["seed"],
                                      "generator": GENERATOR_VERSION})
-    from xstilts.benchmarks.registry import REGISTRY
-
     keys = sorted({t.key for t in target_tasks(cfg)} | {REGISTRY[k].key for k in _intermediate_keys(cfg)})
     return Run("data", "hub", {"tasks": keys, "models": [(m["hub"], m.get("revision")) for m in cfg["models"]]})
 
@@ -66,7 +64,7 @@ def train_config(cfg: dict, phase: str, protocol: str | None = None) -> dict:
 
 
 def intermediate_runs(cfg: dict, data: Run, pretrained: dict[str, Run]) -> dict[tuple[str, str], Run]:
-    """One intermediate run per (model, arm): inference is conditional on that checkpoint (stats §5)."""
+    """One intermediate run per (model, arm): inference is conditional on that checkpoint (docs/statistics.md §5)."""
     runs = {}
     for model in cfg["models"]:
         for arm in cfg["arms"]:
@@ -99,14 +97,10 @@ def protocols(cfg: dict) -> dict[str, list]:
     return dict(groups)
 
 
-def is_eval_only(tasks) -> bool:
-    """BUCC and XTREME Tatoeba: scored straight from the parent encoder, no fine-tuning, no seeds."""
-    return all(t.train_schedule == "none" for t in tasks)
-
-
-def encoder_protocol(tasks) -> str | None:
-    """The protocol whose trained encoder scores these tasks (Tatoeba-R: the SQuAD-trained `xquad`)."""
-    return "xquad" if any(dict(t.extra).get("encoder") == "squad-fine-tuned" for t in tasks) else None
+def task_revisions(tasks) -> dict[str, int]:
+    """The registry revision of every task whose examples changed since revision 1 (`Task.revision`): a
+    run reading them gets a new id, so a result built from the old examples is never reused."""
+    return {t.key: t.revision for t in sorted(tasks, key=lambda t: t.key) if t.revision != 1}
 
 
 def target_runs(cfg: dict, data: Run, pretrained: dict[str, Run],
@@ -123,6 +117,9 @@ def target_runs(cfg: dict, data: Run, pretrained: dict[str, Run],
                         "retrieval": cfg["retrieval"]}
                 if not eval_only:
                     spec["train"] = train_config(cfg, "target", protocol)
+                revisions = task_revisions(tasks)
+                if revisions:
+                    spec["revisions"] = revisions
                 for seed in range(1 if eval_only else n_seeds):
                     runs.append(Run("target", f"{model['name']}-{arm}-{protocol}-s{seed}",
                                     {**spec, "seed": cfg["seed"] + seed, "seed_index": seed}))

@@ -17,10 +17,11 @@ from typing import Any
 
 import yaml
 
+from xstilts.benchmarks import registry
+from xstilts.benchmarks.official import BENCHMARKS
+from xstilts.benchmarks.registry import ARM_MULTITASK, ARM_NONE
+from xstilts.miniworld.world_config import planned_languages, resolve_config
 from xstilts.paths import params_dir
-
-ARM_NONE = "none"
-ARM_MULTITASK = "multitask"
 
 
 class ProfileError(ValueError):
@@ -203,14 +204,7 @@ def load_profile(name: str, check_licences: bool = True) -> Profile:
     _validate_models(cfg, source)
     _validate_world(cfg, source)
     _validate_names(cfg, source, check_licences)
-    profile = Profile(name=Path(name).stem, cfg=cfg, files=files)
-    from xstilts.study.grid import plan_runs
-
-    try:
-        plan_runs(profile)  # the grid must derive (e.g. Tatoeba-R needs the SQuAD-trained xquad runs)
-    except ProfileError as err:
-        raise ProfileError(f"{source}: {err}") from None
-    return profile
+    return Profile(name=Path(name).stem, cfg=cfg, files=files)
 
 
 def _validate_models(cfg: dict, source: str) -> None:
@@ -255,8 +249,6 @@ def _validate_models(cfg: dict, source: str) -> None:
 def _validate_world(cfg: dict, source: str) -> None:
     if cfg["world"] is None:
         return
-    from xstilts.miniworld import resolve_config
-
     try:
         resolve_config(cfg["world"])
     except (KeyError, ValueError, TypeError) as err:
@@ -264,8 +256,6 @@ def _validate_world(cfg: dict, source: str) -> None:
 
 
 def _validate_names(cfg: dict, source: str, check_licences: bool = True) -> None:
-    from xstilts.benchmarks import registry as registry
-
     intermediate = {t.name: t for t in registry.intermediate_tasks()}
     valid_arms = [ARM_NONE, *intermediate, ARM_MULTITASK]
     for arm in cfg["arms"]:
@@ -275,7 +265,7 @@ def _validate_names(cfg: dict, source: str, check_licences: bool = True) -> None
     for name in cfg["multitask_tasks"]:
         if name not in intermediate:
             raise ProfileError(f"{source}: unknown task '{name}' in 'multitask_tasks'{nearest(name, intermediate)}")
-    benchmarks = ("xtreme", "xtreme-r")
+    benchmarks = BENCHMARKS
     keys = list(registry.REGISTRY)
     if not cfg["targets"]:
         raise ProfileError(f"{source}: 'targets' is empty: list task keys such as 'xtreme.xnli' or a benchmark")
@@ -283,6 +273,11 @@ def _validate_names(cfg: dict, source: str, check_licences: bool = True) -> None
         if target not in benchmarks and (target not in keys or target.startswith("intermediate.")):
             raise ProfileError(f"{source}: unknown target '{target}' in 'targets'"
                                f"{nearest(target, [*benchmarks, *keys])}")
+    for task in target_tasks(cfg):
+        borrow = registry.encoder_protocol([task])
+        if borrow and not any(t.protocol == borrow for t in target_tasks(cfg)):
+            raise ProfileError(f"{source}: target {task.key} is scored from the encoder of the '{borrow}' run: add "
+                               f"xtreme.{borrow} or xtreme-r.{borrow} to 'targets'")
     protocols = sorted({t.protocol for t in registry.REGISTRY.values() if not t.key.startswith("intermediate.")})
     for proto in cfg["per_target"]:
         if proto not in protocols:
@@ -303,11 +298,9 @@ def _validate_names(cfg: dict, source: str, check_licences: bool = True) -> None
 
 def target_tasks(cfg: dict) -> list:
     """The registry entries a profile targets, in registry order (benchmark names expand)."""
-    from xstilts.benchmarks import registry as registry
-
     wanted = set()
     for target in cfg["targets"]:
-        if target in ("xtreme", "xtreme-r"):
+        if target in BENCHMARKS:
             wanted |= {t.key for t in registry.targets(target)}
         else:
             wanted.add(target)
@@ -317,7 +310,5 @@ def target_tasks(cfg: dict) -> list:
 def all_languages(cfg: dict) -> list[str]:
     """Every test language a profile can evaluate: the registry's, or the miniature world's."""
     if cfg["world"] is not None:
-        from xstilts.miniworld import planned_languages
-
         return planned_languages(cfg["world"])
     return sorted({lang for t in target_tasks(cfg) for lang in t.languages})

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from xstilts.files import atomic_write_json
 from xstilts.paths import outputs_dir
 
 PHASES = ("data", "pretrained", "intermediate", "target", "analysis")
@@ -53,16 +54,6 @@ class Run:
 
     def shard(self, num_shards: int) -> int:
         return int(hashlib.sha256(self.id.encode()).hexdigest()[:8], 16) % max(num_shards, 1)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def atomic_write_json(path: Path, obj) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
 class RunStore:
@@ -186,26 +177,3 @@ class _RunLock:
         if self.acquired:
             self.path.unlink(missing_ok=True)
         return False
-
-
-def add_cli(sub) -> None:
-    p = sub.add_parser("runs", help="per-phase counts of complete runs; last line `runs: N/M complete`")
-    p.add_argument("profile", help="profile name (params/<profile>.yaml)")
-    p.set_defaults(func=_runs_cli)
-
-
-def _runs_cli(args) -> int:
-    from xstilts.study.profile import load_profile
-    from xstilts.study.grid import plan_runs
-
-    profile = load_profile(args.profile, check_licences=False)
-    runs = [run for phase_runs in plan_runs(profile).values() for run in phase_runs]
-    store = RunStore(profile.name)
-    status = store.status(runs)
-    width = max(len(p) for p in PHASES)
-    for phase, (done, total) in status.items():
-        print(f"{phase:<{width}}  {done:>5}/{total:<5} complete")
-    done = sum(d for d, _ in status.values())
-    total = sum(t for _, t in status.values())
-    print(f"runs: {done}/{total} complete")
-    return 0

@@ -8,7 +8,7 @@ twice. Phases communicate only through files under `outputs/<profile>/`.
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +17,17 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from xstilts.benchmarks import formats as F
+from xstilts.benchmarks.registry import get_task
+from xstilts.data.hub_cache import missing, report_missing, resolve_model
+from xstilts.data.loaders import load
+from xstilts.miniworld.build import build_world
+from xstilts.reports.data_summary import describe
 from xstilts.study import grid
+from xstilts.study.profile import target_tasks
 from xstilts.study.runstore import Run
+from xstilts.study.session import start
+from xstilts.study.target_run import collect, run_target
+from xstilts.study.workers import run_workers
 
 log = logging.getLogger("xstilts")
 
@@ -33,14 +42,11 @@ def _plan(s):
 
 
 def _execute_mine(s, runs: list[Run], work, desc: str) -> None:
-    """Execute this shard's runs with a progress bar; completed runs cost nothing.
+    """Execute this shard's runs; completed runs cost nothing.
 
-    With `workers: N > 1` in the profile (CPU profiles: tiny models barely use a second thread), an
-    unsharded phase starts N local worker processes and waits for them. They claim work rather than
-    split it by shards: each walks the runs largest model first (the grid lists sizes smallest first)
-    and takes any run no other worker holds (the run store's lock), so they finish together however
-    unequal the runs are. Every run still goes through the run store: the result is the same as with one
-    worker.
+    A worker process (`claim`) takes any run no other worker holds, largest model first. With
+    `workers: N > 1` in the profile an unsharded phase starts N such workers (xstilts.study.workers) and
+    waits for them; this process then finds every run complete (or redoes what a failed worker left).
     """
     if s.claim:
         for run in reversed(runs):
@@ -51,31 +57,9 @@ def _execute_mine(s, runs: list[Run], work, desc: str) -> None:
     log.info("%s: %d runs planned, %d for this shard, %d to do", desc, len(runs), len(mine), len(todo))
     workers = s.profile["workers"]
     if workers > 1 and s.num_shards == 1 and len(todo) > 1:
-        _run_workers(s, todo, desc, workers)
+        run_workers(s.profile.name, s.phase, workers)
     for run in tqdm(mine, desc=desc, unit="run", disable=not todo):
         s.store.execute(run, lambda run_dir, run=run: work(s, run, run_dir))
-
-
-def _run_workers(s, todo: list[Run], desc: str, workers: int) -> None:
-    import multiprocessing as mp
-    import time as _time
-
-    ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=run_phase, args=(s.profile.name, s.phase, 0, 1, True), daemon=False)
-             for _ in range(workers)]
-    for proc in procs:
-        proc.start()
-    with tqdm(total=len(todo), desc=f"{desc} ({workers} workers)", unit="run") as bar:
-        while any(p.is_alive() for p in procs):
-            _time.sleep(1.0)
-            bar.n = sum(s.store.is_complete(r) for r in todo)
-            bar.refresh()
-        bar.n = sum(s.store.is_complete(r) for r in todo)
-        bar.refresh()
-    failed = [p.exitcode for p in procs if p.exitcode]
-    if failed:
-        raise RuntimeError(f"{desc}: {len(failed)} of {workers} worker processes failed (exit codes {failed}); "
-                           f"see the log.txt of the incomplete runs under {s.store.root / s.phase}")
 
 
 def _ensure(s, run: Run, work) -> Path:
@@ -118,12 +102,9 @@ def world_dir(s) -> Path | None:
 def _data_work(s, run: Run, run_dir: Path) -> dict:
     cfg = s.profile.cfg
     if cfg["world"] is not None:
-        from xstilts.miniworld import build_world
-
         manifest = build_world(cfg["world"], run_dir / "world")
         return {"fingerprint": manifest["fingerprint"], "languages": len(manifest["languages"]),
                 "source": "miniature"}
-    from xstilts.data.hub_cache import missing, report_missing
 
     tasks = run.spec["tasks"]
     models = [hub for hub, _ in run.spec["models"]]
@@ -141,19 +122,13 @@ def prepare_data(s) -> DataReport:
 
 
 def describe_data(s) -> DataReport:
-    from xstilts.data import describe
-
     wdir = world_dir(s)
-    tasks = [t for t in _all_tasks(s)]
-    info = describe(tasks, wdir)  # languages, tasks, examples, notes
+    info = describe(_all_tasks(s), wdir)  # languages, tasks, examples, notes
     return DataReport(languages=info["languages"], tasks=info["tasks"], examples=info["examples"],
                       notes=info["notes"], world_dir=wdir)
 
 
 def _all_tasks(s):
-    from xstilts.study.profile import target_tasks
-    from xstilts.benchmarks.registry import get_task
-
     inter = [get_task(k) for k in grid._intermediate_keys(s.profile.cfg)]
     return [*target_tasks(s.profile.cfg), *inter]
 
@@ -167,16 +142,15 @@ def _corpus_files(s) -> list[Path]:
 def _pretrained_work(s, run: Run, run_dir: Path) -> dict:
     spec = run.spec
     if run.prefix == "tokenizer":
-        from xstilts.engine import train_tokenizer
+        from xstilts.engine.tokenizer import train_tokenizer
 
         tok = train_tokenizer(_corpus_files(s), spec["vocab_size"], run_dir / "tokenizer", seed=spec["seed"])
         return {"vocab_size": len(tok)}
     if "hub" in spec:
-        from xstilts.data.hub_cache import resolve_model
-
         path = resolve_model(spec["hub"], spec["revision"])
         return {"encoder": str(path), "params": spec["params"], "source": "hub"}
-    from xstilts.engine import pretrain_mlm
+
+    from xstilts.engine.pretrain import pretrain_mlm
 
     tok_run = grid.tokenizer_run(s.profile.cfg, grid.data_run(s.profile.cfg))
     tok_dir = _ensure(s, tok_run, _pretrained_work) / "tokenizer"
@@ -221,7 +195,7 @@ def plot_pretraining(s):
 # --- phase 2: intermediate training ---------------------------------------------------------------
 
 def _train_config(hp: dict, s):
-    from xstilts.engine import TrainConfig
+    from xstilts.engine.train_config import TrainConfig
 
     return TrainConfig(**hp, num_threads=s.profile["num_threads"] or None,
                        cache_dir=str(s.out / "cache" / "features"), progress=True)
@@ -229,10 +203,7 @@ def _train_config(hp: dict, s):
 
 def _task_data(s, task, split_train="train", split_dev="dev"):
     """English train and dev of an intermediate task; a tag set read from the data (CCG) becomes `labels`."""
-    import dataclasses
-
-    from xstilts.data import load
-    from xstilts.engine import TaskData
+    from xstilts.engine.types import TaskData
 
     wdir, ccg = world_dir(s), s.profile["ccgbank"]
     train = load(task, split_train, "en", wdir, ccgbank=ccg)
@@ -244,8 +215,7 @@ def _task_data(s, task, split_train="train", split_dev="dev"):
 
 
 def _intermediate_work(s, run: Run, run_dir: Path) -> dict:
-    from xstilts.engine import finetune
-    from xstilts.benchmarks.registry import get_task
+    from xstilts.engine.trainer import finetune
 
     pretrained = _plan_pretrained(s)
     parent = next(r for r in pretrained if r.id == run.spec["parent"])
@@ -281,8 +251,6 @@ def _parent_run(s, run: Run) -> Run:
 
 
 def _target_work(s, run: Run, run_dir: Path) -> dict:
-    from xstilts.study.target_run import run_target
-
     return run_target(s, run, run_dir, encoder=encoder_dir(s, _parent_run(s, run)), world_dir=world_dir(s))
 
 
@@ -295,9 +263,9 @@ def train_targets(s) -> pd.DataFrame:
 
 def collect_scores(s) -> pd.DataFrame:
     """The tidy results table `results/scores.csv` and the per-example table for the analysis."""
-    from xstilts.study.target_run import collect
 
-    scores, examples = collect(s, _plan(s)["target"])
+    params = {m["name"]: model_params(s, m["name"]) for m in s.profile["models"]}
+    scores, examples = collect(s.store, _plan(s)["target"], params)
     scores.to_csv(s.results_dir / "scores.csv", index=False)
     examples.to_parquet(s.results_dir / "examples.parquet", index=False)
     return scores
@@ -370,78 +338,9 @@ PHASE_STEPS = {
 def run_phase(profile: str, phase: str, shard: int = 0, num_shards: int = 1, claim: bool = False) -> None:
     """Run one phase's work for one shard, as its notebook would (used by `xstilts submit`); `claim`: as
     a local worker process that takes any run no other worker holds (`workers:`)."""
-    from xstilts.study.session import start
 
     s = start(profile, phase, shard, num_shards, claim=claim)
     if phase == "analysis" and num_shards > 1 and shard > 0:
         return
     for step in PHASE_STEPS[phase]:
         step(s)
-
-
-# --- CLI: validate, data, index ------------------------------------------------------------------
-
-def add_cli(sub) -> None:
-    p = sub.add_parser("validate", help="check a profile before any work starts")
-    p.add_argument("profile")
-    p.set_defaults(func=_validate_cli)
-    p = sub.add_parser("data", help="cache what a profile needs (connected machine); offline: list what is missing")
-    p.add_argument("profile")
-    p.add_argument("--check", action="store_true", help="only report what is missing, download nothing")
-    p.set_defaults(func=_data_cli)
-    p = sub.add_parser("phase", help="run one phase for one shard outside the notebooks")
-    p.add_argument("profile")
-    p.add_argument("phase", choices=list(PHASE_STEPS))
-    p.add_argument("--shard", type=int, default=0)
-    p.add_argument("--num-shards", type=int, default=1)
-    p.set_defaults(func=lambda a: run_phase(a.profile, a.phase, a.shard, a.num_shards) or 0)
-    p = sub.add_parser("index", help="write outputs/<profile>/index.html linking every report and figure")
-    p.add_argument("profile")
-    p.set_defaults(func=_index_cli)
-
-
-def _validate_cli(args) -> int:
-    import sys
-
-    from xstilts.study.profile import ProfileError, load_profile
-
-    try:
-        profile = load_profile(args.profile)
-    except ProfileError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    plan = grid.plan_runs(profile)
-    print(f"profile {profile.name}: valid; " + ", ".join(f"{k} {len(v)}" for k, v in plan.items()) + " runs")
-    return 0
-
-
-def _data_cli(args) -> int:
-    import sys
-
-    from xstilts.study.profile import ProfileError, load_profile
-
-    try:
-        profile = load_profile(args.profile, check_licences=False)  # missing licensed data is listed below
-    except ProfileError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    if profile.is_miniature:
-        print(f"profile {profile.name} is a miniature: its data is generated by `make reproduce` (phase 0); nothing to fetch")
-        return 0
-    from xstilts.data.hub_cache import missing, prepare, report_missing
-
-    run = grid.data_run(profile.cfg)
-    tasks, models = run.spec["tasks"], [hub for hub, _ in run.spec["models"]]
-    if args.check:
-        absent = missing(tasks, models)
-        print(report_missing(absent) if absent else "everything is cached")
-        return 1 if absent else 0
-    return prepare(tasks, models)
-
-
-def _index_cli(args) -> int:
-    from xstilts.reports.index import write_index
-
-    path = write_index(args.profile)
-    print(f"index: {path}")
-    return 0

@@ -6,53 +6,29 @@ statistics under each entry whose language list has that language. It writes, in
 `encoder/` + heads (the engine's checkpoint), `eval/<task>/<lang>.{predictions,stats}.jsonl`,
 `examples.parquet` (the per-example statistics the analysis bootstraps), `scores.csv` (per entry and
 language, with chance) and `submission/` (the official XTREME layout, scorable by `evaluate.py`).
+The engine (torch) is imported inside the functions that train or evaluate: `collect` needs none of it.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 from pathlib import Path
 
 import pandas as pd
 
 from xstilts.benchmarks import formats as F
+from xstilts.benchmarks.metrics import TARGET_STAT_COLUMNS, score_from_stats
+from xstilts.benchmarks.registry import get_task
+from xstilts.benchmarks.submission import write_predictions
+from xstilts.data.loaders import load_parts
+from xstilts.study.chance import chance_score
+from xstilts.study.splits import load_split, test_languages
 
 log = logging.getLogger("xstilts")
-STAT_COLUMNS = ("correct", "tp", "n_pred", "n_gold", "em", "f1", "ap")
 
 
-@functools.lru_cache(maxsize=512)
-def _load_cached(task_key: str, split: str, language: str, world: str | None):
-    from xstilts.data import load
-    from xstilts.benchmarks.registry import get_task
-
-    return load(get_task(task_key), split, language, Path(world) if world else None)
-
-
-def load_split(task, split: str, language: str, world_dir: Path | None):
-    """`xstilts.data.load`, memoised per process: many runs of a phase read the same splits."""
-    return _load_cached(task.key, split, language, str(world_dir) if world_dir else None)
-
-
-@functools.lru_cache(maxsize=8)
-def _world_manifest(world: str) -> dict:
-    from xstilts.miniworld import load_world
-
-    return load_world(world)
-
-
-def test_languages(task, world_dir: Path | None, only: list[str] | None = None) -> list[str]:
-    """The test languages of a registry entry: the official list, or the miniature world's analogue."""
-    if world_dir is not None:
-        from xstilts.miniworld import world_task
-
-        task = world_task(task, _world_manifest(str(world_dir)))
-    return [lang for lang in task.languages if only is None or lang in only]
-
-
-def _train_config(s, hp: dict, fmt: str):
-    from xstilts.engine import TrainConfig
+def _train_config(s, hp: dict):
+    from xstilts.engine.train_config import TrainConfig
 
     return TrainConfig(**hp, num_threads=s.profile["num_threads"] or None,
                        cache_dir=str(s.out / "cache" / "features"), progress=False)
@@ -60,10 +36,10 @@ def _train_config(s, hp: dict, fmt: str):
 
 def _finetune(s, run, run_dir: Path, encoder: str, lead, world_dir):
     """Target-task training on English: one task, or XCOPA's SIQA-then-COPA sequence."""
-    from xstilts.data import load_parts
-    from xstilts.engine import TaskData, finetune
+    from xstilts.engine.trainer import finetune
+    from xstilts.engine.types import TaskData
 
-    hp = _train_config(s, run.spec["train"], lead.format)
+    hp = _train_config(s, run.spec["train"])
     seed = run.spec["seed"]
     dev = load_split(lead, "dev", "en", world_dir) if lead.dev else None
     if lead.train_schedule == "sequence":
@@ -82,15 +58,15 @@ def _finetune(s, run, run_dir: Path, encoder: str, lead, world_dir):
 def _retrieval_options(s, model_dir: str) -> dict:
     from transformers import AutoConfig
 
-    from xstilts.engine.modeling import resolve_encoder_dir
-    from xstilts.engine.retrieval import resolve_layer
+    from xstilts.engine.encoders import resolve_encoder_dir
+    from xstilts.engine.layers import resolve_layer
 
     depth = AutoConfig.from_pretrained(resolve_encoder_dir(model_dir)).num_hidden_layers
     return {"layer": resolve_layer(s.profile["retrieval"]["layer"], depth), "pooling": s.profile["retrieval"]["pooling"]}
 
 
 def _evaluate(s, task, model_dir: str, languages: list[str], world_dir, out_dir: Path) -> dict:
-    from xstilts.engine import zero_shot_eval
+    from xstilts.engine.predict import zero_shot_eval
 
     options = {}
     if task.format in (F.BITEXT_MINING, F.SENTENCE_RETRIEVAL):  # dual encoders keep their trained pooling
@@ -114,7 +90,7 @@ def _stats_frame(result, task, language: str) -> pd.DataFrame:
     frame = pd.DataFrame(stats)
     if "example_id" not in frame.columns:
         frame = frame.rename(columns={"id": "example_id"})
-    keep = ["example_id", *[c for c in STAT_COLUMNS if c in frame.columns]]
+    keep = ["example_id", *[c for c in TARGET_STAT_COLUMNS if c in frame.columns]]
     frame = frame[keep].copy()
     frame.insert(0, "language", language)
     frame["example_id"] = frame["example_id"].astype(str)
@@ -123,10 +99,6 @@ def _stats_frame(result, task, language: str) -> pd.DataFrame:
 
 def run_target(s, run, run_dir: Path, encoder: str, world_dir: Path | None) -> dict:
     """Train (unless eval-only or borrowing an encoder), evaluate every language, write every table."""
-    from xstilts.study.chance import chance_score
-    from xstilts.engine import score_from_stats
-    from xstilts.benchmarks.registry import get_task
-
     tasks = [get_task(k) for k in run.spec["tasks"]]
     trained = [t for t in tasks if t.train_schedule != "none"]
     fit = None
@@ -152,7 +124,7 @@ def run_target(s, run, run_dir: Path, encoder: str, world_dir: Path | None) -> d
                 frame.insert(0, "task", task.name)
                 frame.insert(0, "benchmark", bench)
                 frames.append(frame)
-                metrics = score_from_stats({c: frame[c].tolist() for c in STAT_COLUMNS if c in frame.columns})
+                metrics = score_from_stats({c: frame[c].tolist() for c in TARGET_STAT_COLUMNS if c in frame.columns})
                 score_rows.append({"benchmark": bench, "task": task.name, "language": lang, "metric": task.metric,
                                    "score": metrics.get("score", float("nan")),
                                    "chance": chance_score(task, lang, world_dir)})
@@ -171,8 +143,6 @@ def run_target(s, run, run_dir: Path, encoder: str, world_dir: Path | None) -> d
 
 def _write_submission(results: dict, task, folder: Path, world_dir) -> None:
     """Test predictions in the official layout `<task>/test-<lang>.<ext>` (xstilts.benchmarks.submission)."""
-    from xstilts.benchmarks.submission import write_predictions
-
     for lang, res in results.items():
         data = load_split(task, "test", lang, world_dir)
         ids = list(data.query_ids) if isinstance(data, F.RetrievalSet) else data["id"][:]
@@ -182,16 +152,14 @@ def _write_submission(results: dict, task, folder: Path, world_dir) -> None:
             log.warning("no official submission file for %s/%s: %s", task.name, lang, err)
 
 
-def collect(s, target_runs) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """All complete target runs as two tables: scores (one row per cell) and per-example statistics."""
-    from xstilts.study.steps import model_params
-
-    params = {m["name"]: model_params(s, m["name"]) for m in s.profile["models"]}
+def collect(store, target_runs, params: dict[str, int]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """All complete target runs as two tables: scores (one row per cell) and per-example statistics.
+    `params`: the parameter count of each model name (the x axis of every slope)."""
     score_frames, example_frames = [], []
     for run in target_runs:
-        if not s.store.is_complete(run):
+        if not store.is_complete(run):
             continue
-        run_dir = s.store.path(run)
+        run_dir = store.path(run)
         meta = {"model": run.spec["model"], "params": params[run.spec["model"]], "arm": run.spec["arm"],
                 "seed": run.spec["seed_index"], "run": run.id}
         scores = pd.read_csv(run_dir / "scores.csv")

@@ -1,0 +1,80 @@
+"""Loading an encoder: a hub id, a checkpoint folder or a run folder, with the right XLM-R class.
+
+Encoders are ordinary transformers checkpoints: the `XLMRobertaXL*` classes (pre-LayerNorm) are chosen
+for XL and XXL, whose config may say `model_type: xlm-roberta` (XXL) while its architectures name
+`XLMRobertaXL*` (docs/benchmarks.md §6). No pooler: heads read `<s>` themselves (RoBERTa head).
+transformers is imported inside the functions: the plan and the profile checks read `LAYER_CLASS`
+without loading it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# The transformer block of each encoder family: one FSDP unit and one activation-checkpointing unit each.
+LAYER_CLASS = {"xl": "XLMRobertaXLLayer", "base": "XLMRobertaLayer"}
+
+
+def resolve_encoder_dir(encoder: str | Path) -> str:
+    """A run folder (``<run>/encoder/``), a checkpoint folder, or a hub id (returned unchanged)."""
+    p = Path(encoder)
+    if (p / "encoder" / "config.json").is_file():
+        return str(p / "encoder")
+    if (p / "config.json").is_file():
+        return str(p)
+    if p.exists():
+        raise FileNotFoundError(f"encoder {str(p)!r}: neither a checkpoint folder (config.json) nor a run folder (encoder/config.json)")
+    return str(encoder)
+
+
+def is_xl_config(config) -> bool:
+    archs = getattr(config, "architectures", None) or []
+    return config.model_type == "xlm-roberta-xl" or any(a.startswith("XLMRobertaXL") for a in archs)
+
+
+def encoder_class(config):
+    import transformers
+
+    if is_xl_config(config):
+        return transformers.XLMRobertaXLModel
+    if config.model_type == "xlm-roberta":
+        return transformers.XLMRobertaModel
+    return transformers.AutoModel
+
+
+def mlm_class(config):
+    import transformers
+
+    if is_xl_config(config):
+        return transformers.XLMRobertaXLForMaskedLM
+    if config.model_type == "xlm-roberta":
+        return transformers.XLMRobertaForMaskedLM
+    return transformers.AutoModelForMaskedLM
+
+
+def load_encoder(path: str, gradient_checkpointing: bool = False, dtype=None):
+    """The bare encoder of a checkpoint (an MLM checkpoint's LM head is dropped), SDPA attention."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(path)
+    if is_xl_config(config) and config.model_type != "xlm-roberta-xl":
+        from transformers import XLMRobertaXLConfig
+
+        config = XLMRobertaXLConfig.from_dict(config.to_dict())
+    cls = encoder_class(config)
+    kwargs = {"config": config, "attn_implementation": "sdpa"}
+    if cls.__name__ != "AutoModel":
+        kwargs["add_pooling_layer"] = False
+    if dtype is not None:
+        kwargs["dtype"] = dtype
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # an MLM checkpoint's lm_head is dropped on purpose: no load report
+    try:
+        model = cls.from_pretrained(path, **kwargs)
+    finally:
+        hf_logging.set_verbosity(level)
+    if gradient_checkpointing:
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    return model
