@@ -19,7 +19,7 @@ EXECUTED := $(NOTEBOOKS:%=$(OUT)/notebooks/%.ipynb)
 LIB := $(shell find lib -name '*.py' 2>/dev/null)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help setup validate reproduce data plan test bench calibrate lab clean distclean
+.PHONY: help setup validate reproduce data plan test lint bench calibrate lab clean distclean
 
 help: ## list the targets
 	@echo "make <target> [PROFILE=mini|smoke|mini-full|paper] [SHARDS=N]"
@@ -74,6 +74,10 @@ plan: $(STAMP) ## the cost of PROFILE before compute: runs, tokens, FLOPs, GPU-h
 
 test: $(STAMP) ## the test suite (offline, CPU)
 	$(BIN)/python -m pytest
+
+lint: $(STAMP) ## the linter and the formatter's check (ruff, configured in pyproject.toml)
+	$(BIN)/ruff check lib tests
+	$(BIN)/ruff format --check lib tests
 
 bench: $(STAMP) ## measured speed: trainer ratios, eval throughput, the analysis at paper scale -> outputs/bench/bench.json
 	$(BIN)/xstilts bench

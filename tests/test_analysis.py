@@ -1,6 +1,5 @@
 """`xstilts analyze` / `analyze()`: the estimates table contract, figures, the answer, the CLI, subsets."""
 
-
 import matplotlib.image as mpimg
 import numpy as np
 import pandas as pd
@@ -26,13 +25,20 @@ def test_estimates_contract(result):
     assert list(est.columns) == ["estimand", "arm", "estimate", "ci_low", "ci_high", "p_value", "params", "benchmark"]
     names = set(est.estimand)
     assert set(est[est.estimand == "benchmark_gain"].benchmark) == {"xtreme", "xtreme-r"}
-    for n in ("benchmark_gain", "slope_xtreme", "slope_xtreme-r", "interaction",
-              "interaction_unique_tasks", "interaction_added_languages", "interaction_task_weights"):
+    for n in (
+        "benchmark_gain",
+        "slope_xtreme",
+        "slope_xtreme-r",
+        "interaction",
+        "interaction_unique_tasks",
+        "interaction_added_languages",
+        "interaction_task_weights",
+    ):
         assert n in names
     for arm in ("mean_single", "multitask", "mnli", "squad"):
         assert ((est.estimand == "interaction") & (est.arm == arm)).sum() == 1
     bg = est[(est.estimand == "benchmark_gain") & (est.benchmark == "xtreme")]
-    assert bg.params.notna().all() and len(bg) == 4 * 4            # sizes x (2 single + multitask + mean_single)
+    assert bg.params.notna().all() and len(bg) == 4 * 4  # sizes x (2 single + multitask + mean_single)
     assert est[est.estimand.str.startswith(("slope_", "interaction"))].params.isna().all()
     assert (est.ci_low <= est.estimate + 1e-9).all() and (est.estimate <= est.ci_high + 1e-9).all()
     on_disk = pd.read_csv(result.figures["forest"].parent / "estimates.csv")
@@ -43,8 +49,13 @@ def test_tests_figures_and_answer(result):
     conf = result.confirmatory
     assert len(conf) == 6 and (conf.p_holm >= conf.p_value - 1e-12).all()
     assert result.task_slopes.p_bh.between(0, 1).all()
-    assert {"page_trend_decreasing", "wilcoxon_task_slopes", "sign_flip_task_slopes",
-            "mixedlm_pooled_slope", "cell_permutation"} <= set(result.secondary.test)
+    assert {
+        "page_trend_decreasing",
+        "wilcoxon_task_slopes",
+        "sign_flip_task_slopes",
+        "mixedlm_pooled_slope",
+        "cell_permutation",
+    } <= set(result.secondary.test)
     assert set(result.figures) == {"forest", "scaling", "heatmap", "languages", "decomposition"}
     for path in result.figures.values():
         img = mpimg.imread(path)
@@ -90,5 +101,5 @@ def test_calibrate_and_bench_helpers(tmp_path, capsys):
 
     res = bench_paper_shape(n_boot=20, examples_total=3000, progress=False)
     assert res["examples"] >= 2000 and res["systems"] == 44 and res["peak_rss_gib"] > 0
-    assert res["rows_represented"] == res["examples"] * 4 * (9 + 10 * 3)    # sizes x (none seeds + arms x seeds)
+    assert res["rows_represented"] == res["examples"] * 4 * (9 + 10 * 3)  # sizes x (none seeds + arms x seeds)
     assert np.isfinite(res["bootstrap_s"])

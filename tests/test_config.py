@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from xstilts.study.profile import ProfileError, load_profile
-from xstilts.study.grid import plan_runs
 from xstilts.paths import params_dir
+from xstilts.study.grid import plan_runs
+from xstilts.study.profile import ProfileError, load_profile
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,20 +37,25 @@ def test_extends_merges_and_overrides(tmp_path):
     assert cfg["models"] == base["models"]
 
 
-@pytest.mark.parametrize("body, expected", [
-    ({"sedes": {"none": 2}}, ["unknown key 'sedes'", "did you mean 'seeds'"]),
-    ({"target": {"learning_rate": 1e-5}}, ["unknown key 'target.learning_rate'"]),
-    ({"seeds": {"none": "three"}}, ["'seeds.none' must be int", "'three'"]),
-    ({"seed": True}, ["'seed' must be int"]),
-    ({"arms": ["none", "mlni"]}, ["unknown arm 'mlni'", "did you mean 'mnli'"]),
-    ({"targets": ["xtreme.xnil"]}, ["unknown target 'xtreme.xnil'", "did you mean 'xtreme.xnli'"]),
-    ({"targets": ["xtreme-r.tatoeba"]}, ["xquad"]),
-    ({"eval_languages": ["zz9"]}, ["unknown language 'zz9'"]),
-    ({"device": "gpu"}, ["'device' must be auto, cpu or cuda"]),
-    ({"models": [{"name": "a", "arch": {"layers": 2, "hiden": 8, "heads": 2, "ffn": 8}}]},
-     ["models[0].arch.hiden", "did you mean 'hidden'"]),
-    ({"models": [{"name": "a", "hub": "FacebookAI/xlm-roberta-base"}]}, ["models[0].params"]),
-])
+@pytest.mark.parametrize(
+    "body, expected",
+    [
+        ({"sedes": {"none": 2}}, ["unknown key 'sedes'", "did you mean 'seeds'"]),
+        ({"target": {"learning_rate": 1e-5}}, ["unknown key 'target.learning_rate'"]),
+        ({"seeds": {"none": "three"}}, ["'seeds.none' must be int", "'three'"]),
+        ({"seed": True}, ["'seed' must be int"]),
+        ({"arms": ["none", "mlni"]}, ["unknown arm 'mlni'", "did you mean 'mnli'"]),
+        ({"targets": ["xtreme.xnil"]}, ["unknown target 'xtreme.xnil'", "did you mean 'xtreme.xnli'"]),
+        ({"targets": ["xtreme-r.tatoeba"]}, ["xquad"]),
+        ({"eval_languages": ["zz9"]}, ["unknown language 'zz9'"]),
+        ({"device": "gpu"}, ["'device' must be auto, cpu or cuda"]),
+        (
+            {"models": [{"name": "a", "arch": {"layers": 2, "hiden": 8, "heads": 2, "ffn": 8}}]},
+            ["models[0].arch.hiden", "did you mean 'hidden'"],
+        ),
+        ({"models": [{"name": "a", "hub": "FacebookAI/xlm-roberta-base"}]}, ["models[0].params"]),
+    ],
+)
 def test_bad_profiles_are_rejected_with_the_key_and_nearest_value(tmp_path, body, expected):
     path = write_profile(tmp_path, {"extends": "smoke", **body})
     with pytest.raises(ProfileError) as err:
@@ -69,8 +74,13 @@ def test_unknown_profile_names_the_nearest():
 def test_validate_command_fails_fast_and_writes_nothing(tmp_path, outputs):
     path = write_profile(tmp_path, {"extends": "smoke", "sedes": {"none": 2}}, name="typo")
     started = time.time()
-    proc = subprocess.run([sys.executable, "-m", "xstilts.cli", "validate", str(path)],
-                          capture_output=True, text=True, cwd=ROOT, env={**__import__("os").environ})
+    proc = subprocess.run(
+        [sys.executable, "-m", "xstilts.cli", "validate", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**__import__("os").environ},
+    )
     elapsed = time.time() - started
     assert proc.returncode == 2
     assert "sedes" in proc.stderr and "seeds" in proc.stderr and "Traceback" not in proc.stderr
@@ -145,9 +155,16 @@ def test_the_mini_profile_is_the_design_the_miniature_promises():
     counts = []
     for model in cfg["models"]:
         a = model["arch"]
-        enc = XLMRobertaModel(XLMRobertaConfig(vocab_size=100, hidden_size=a["hidden"], num_hidden_layers=a["layers"],
-                                               num_attention_heads=a["heads"], intermediate_size=a["ffn"]),
-                              add_pooling_layer=False)
+        enc = XLMRobertaModel(
+            XLMRobertaConfig(
+                vocab_size=100,
+                hidden_size=a["hidden"],
+                num_hidden_layers=a["layers"],
+                num_attention_heads=a["heads"],
+                intermediate_size=a["ffn"],
+            ),
+            add_pooling_layer=False,
+        )
         counts.append(sum(p.numel() for n, p in enc.named_parameters() if "embeddings" not in n))
     assert len(counts) == 4 and counts == sorted(counts) and counts[-1] >= 20 * counts[0]
     assert set(cfg["targets"]) == {"xtreme", "xtreme-r"}

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from xstilts.benchmarks.registry import REGISTRY
 from xstilts.data import hub_cache as cache
 from xstilts.data.lock import read_lock, write_lock
-from xstilts.benchmarks.registry import REGISTRY
 
 FIX = Path(__file__).parent / "fixtures" / "hub"
 
@@ -52,7 +52,7 @@ def test_prepare_offline_returns_2_without_a_traceback(empty_machine):
 
 
 def test_cached_and_locked_items_are_not_reported(empty_machine, monkeypatch):
-    rev = "0123456789abcdef0123456789abcdef01234567"   # a test-local revision, not a real hub commit
+    rev = "0123456789abcdef0123456789abcdef01234567"  # a test-local revision, not a real hub commit
     write_lock({"datasets": {"facebook/xnli": rev, "nyu-mll/glue": rev}, "models": {"org/tiny": rev}})
     assert read_lock()["datasets"]["facebook/xnli"] == rev
     for cfg in ["mnli", *REGISTRY["xtreme.xnli"].languages]:
@@ -76,16 +76,18 @@ def test_resolve_model_offline(empty_machine, monkeypatch):
 
 
 def test_parquet_export_sources_are_found_under_their_data_dir_config(empty_machine):
-    rev = "fedcba9876543210fedcba9876543210fedcba98"   # a test-local revision, not a real hub commit
+    rev = "fedcba9876543210fedcba9876543210fedcba98"  # a test-local revision, not a real hub commit
     write_lock({"datasets": {"allenai/social_i_qa": rev}})
-    (empty_machine / "datasets" / "allenai___social_i_qa" / "default-data_dir=default" / "0.0.0" / rev).mkdir(parents=True)
+    (empty_machine / "datasets" / "allenai___social_i_qa" / "default-data_dir=default" / "0.0.0" / rev).mkdir(
+        parents=True
+    )
     assert cache.dataset_cached("allenai/social_i_qa", None, rev, data_dir=True)
     assert not cache.dataset_cached("allenai/social_i_qa", None, rev)
     assert cache._script_only(["social_i_qa.py", "README.md"]) and not cache._script_only(["x.py", "d/train.parquet"])
 
 
 def test_release_files_are_checked_per_file(empty_machine, monkeypatch):
-    monkeypatch.setenv("XSTILTS_RELEASES", str(FIX))      # fixtures hold the ru BUCC files only
+    monkeypatch.setenv("XSTILTS_RELEASES", str(FIX))  # fixtures hold the ru BUCC files only
     names = {i.name for i in cache.missing(["xtreme.bucc2018"])}
     assert not any(n.startswith("bucc2018/ru-en") for n in names)
     assert "bucc2018/de-en/de-en.sample.de" in names and "bucc2018/fr-en/fr-en.training.en" in names

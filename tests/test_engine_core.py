@@ -15,27 +15,31 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 import torch
 from safetensors.torch import load_file
 
-from xstilts.engine.predict import predict, zero_shot_eval
-
-from xstilts.engine.tokenizer import train_tokenizer
-
-from xstilts.engine.train_config import TrainConfig
-
-from xstilts.engine.trainer import finetune
-
-from xstilts.engine.types import TaskData
 from xstilts.engine import toydata
-from xstilts.engine.feature_cache import _MEMORY, cached_featurize
 from xstilts.engine.classification import ADAPTER as CLS
+from xstilts.engine.feature_cache import _MEMORY, cached_featurize
+from xstilts.engine.predict import predict, zero_shot_eval
 from xstilts.engine.tagging import _windows
-
+from xstilts.engine.tokenizer import train_tokenizer
+from xstilts.engine.train_config import TrainConfig
+from xstilts.engine.trainer import finetune
+from xstilts.engine.types import TaskData
 
 pytestmark = pytest.mark.usefixtures("feature_cache")  # encoder, feature_cache: tests/conftest.py
 
 
 def hp(**kw):
-    base = dict(lr=3e-3, max_steps=60, batch_size=16, grad_accum=1, max_seq_len=64, eval_every_steps=20,
-                eval_subset=200, num_threads=1, progress=False)
+    base = dict(
+        lr=3e-3,
+        max_steps=60,
+        batch_size=16,
+        grad_accum=1,
+        max_seq_len=64,
+        eval_every_steps=20,
+        eval_subset=200,
+        num_threads=1,
+        progress=False,
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -63,7 +67,9 @@ def test_classification_trains_selects_on_dev_and_writes(encoder, tmp_path):
     from transformers import AutoModel, AutoTokenizer
 
     task = toydata.task("sst2", "classification", ["negative", "positive"])
-    data = TaskData(task, toydata.classification_set(400, 1, pair=False), toydata.classification_set(100, 2, pair=False))
+    data = TaskData(
+        task, toydata.classification_set(400, 1, pair=False), toydata.classification_set(100, 2, pair=False)
+    )
     res = finetune(encoder, [data], hp(), seed=0, out_dir=tmp_path / "run")
     out = tmp_path / "run"
     log = [json.loads(l) for l in (out / "train_log.jsonl").read_text().splitlines()]
@@ -74,7 +80,12 @@ def test_classification_trains_selects_on_dev_and_writes(encoder, tmp_path):
     assert res.best_score > 75  # chance is ~50
     meta = json.loads((out / "heads.json").read_text())
     assert meta == {"sst2": {"format": "classification", "task": "sst2", "num_labels": 2}}
-    assert set(load_file(str(out / "heads.safetensors"))) == {"sst2/dense.weight", "sst2/dense.bias", "sst2/out_proj.weight", "sst2/out_proj.bias"}
+    assert set(load_file(str(out / "heads.safetensors"))) == {
+        "sst2/dense.weight",
+        "sst2/dense.bias",
+        "sst2/out_proj.weight",
+        "sst2/out_proj.bias",
+    }
     # the selected encoder is an ordinary transformers checkpoint
     AutoModel.from_pretrained(str(out / "encoder"))
     AutoTokenizer.from_pretrained(str(out / "encoder"))
@@ -112,7 +123,9 @@ def test_multiple_choice_trains(encoder, tmp_path):
 def test_tagging_first_subtoken_long_sentences(encoder, tmp_path):
     task = toydata.task("panx", "tagging", toydata.TAGS, metric="f1")
     train, dev = toydata.tagging_set(300, 1), toydata.tagging_set(60, 2, max_words=40)
-    res = finetune(encoder, [TaskData(task, train, dev)], hp(max_steps=80, max_seq_len=24), seed=0, out_dir=tmp_path / "run")
+    res = finetune(
+        encoder, [TaskData(task, train, dev)], hp(max_steps=80, max_seq_len=24), seed=0, out_dir=tmp_path / "run"
+    )
     assert res.best_score > 50
     preds, _ = predict(tmp_path / "run", task, dev)
     assert [len(p) for p in preds] == [len(t) for t in dev["tokens"]]  # every word predicted, long ones too
@@ -129,12 +142,23 @@ def test_windows_split_at_word_boundaries():
 
 def test_carry_over_keeps_encoder_not_head(encoder, tmp_path):
     inter_task = toydata.task("intermediate.mnli", "classification", ["e", "n", "c"])  # registry-style keys
-    inter = finetune(encoder, [TaskData(inter_task, toydata.classification_set(200, 1), toydata.classification_set(40, 2))],
-                     hp(max_steps=20, eval_every_steps=0), seed=1, out_dir=tmp_path / "inter")
+    inter = finetune(
+        encoder,
+        [TaskData(inter_task, toydata.classification_set(200, 1), toydata.classification_set(40, 2))],
+        hp(max_steps=20, eval_every_steps=0),
+        seed=1,
+        out_dir=tmp_path / "inter",
+    )
     target_task = toydata.task("xtreme.pawsx", "classification", ["0", "1"])
     target_data = TaskData(target_task, toydata.classification_set(100, 3), toydata.classification_set(40, 4))
     # lr 0: what the target run saves is exactly what it loaded / initialised
-    target = finetune(tmp_path / "inter", [target_data], hp(lr=0.0, max_steps=2, eval_every_steps=0), seed=2, out_dir=tmp_path / "target")
+    target = finetune(
+        tmp_path / "inter",
+        [target_data],
+        hp(lr=0.0, max_steps=2, eval_every_steps=0),
+        seed=2,
+        out_dir=tmp_path / "target",
+    )
     inter_enc = load_file(str(inter.encoder_dir / "model.safetensors"))
     target_enc = load_file(str(target.encoder_dir / "model.safetensors"))
     base_enc = load_file(str(encoder / "model.safetensors"))
@@ -143,16 +167,36 @@ def test_carry_over_keeps_encoder_not_head(encoder, tmp_path):
     assert any(not torch.equal(base_enc[k], inter_enc[k]) for k in inter_enc)  # the intermediate run did train
     inter_head = load_file(str(tmp_path / "inter" / "heads.safetensors"))
     target_head = load_file(str(tmp_path / "target" / "heads.safetensors"))
-    assert set(target_head) == {"xtreme__pawsx/dense.weight", "xtreme__pawsx/dense.bias", "xtreme__pawsx/out_proj.weight", "xtreme__pawsx/out_proj.bias"}
+    assert set(target_head) == {
+        "xtreme__pawsx/dense.weight",
+        "xtreme__pawsx/dense.bias",
+        "xtreme__pawsx/out_proj.weight",
+        "xtreme__pawsx/out_proj.bias",
+    }
     assert not torch.equal(inter_head["intermediate__mnli/dense.weight"], target_head["xtreme__pawsx/dense.weight"])
     assert not target_head["xtreme__pawsx/dense.bias"].any()  # freshly initialised: zero bias
     # XCOPA's SIQA -> COPA sequence: init_heads_from carries the head too
     siqa = toydata.task("siqa", "multiple_choice", num_choices=3)
-    finetune(encoder, [TaskData(siqa, toydata.multiple_choice_set(100, 1), None)], hp(max_steps=10), seed=0, out_dir=tmp_path / "siqa")
+    finetune(
+        encoder,
+        [TaskData(siqa, toydata.multiple_choice_set(100, 1), None)],
+        hp(max_steps=10),
+        seed=0,
+        out_dir=tmp_path / "siqa",
+    )
     copa = toydata.task("xcopa", "multiple_choice", num_choices=3)
-    finetune(tmp_path / "siqa", [TaskData(copa, toydata.multiple_choice_set(50, 2), None)], hp(lr=0.0, max_steps=1),
-             seed=0, out_dir=tmp_path / "copa", init_heads_from=tmp_path / "siqa")
-    a, b = load_file(str(tmp_path / "siqa" / "heads.safetensors")), load_file(str(tmp_path / "copa" / "heads.safetensors"))
+    finetune(
+        tmp_path / "siqa",
+        [TaskData(copa, toydata.multiple_choice_set(50, 2), None)],
+        hp(lr=0.0, max_steps=1),
+        seed=0,
+        out_dir=tmp_path / "copa",
+        init_heads_from=tmp_path / "siqa",
+    )
+    a, b = (
+        load_file(str(tmp_path / "siqa" / "heads.safetensors")),
+        load_file(str(tmp_path / "copa" / "heads.safetensors")),
+    )
     assert torch.equal(a["siqa/out_proj.weight"], b["xcopa/out_proj.weight"])
 
 
@@ -177,13 +221,17 @@ def test_feature_cache_is_reused(encoder, tmp_path):
     entries = sorted(p.name for p in (tmp_path / "fc").iterdir())
     assert len(entries) == 1 and entries[0].startswith("sst2-")
     _MEMORY.clear()
-    again = cached_featurize(CLS, toydata.classification_set(50, 1), tok, 32, True, task, tmp_path / "fc")  # same content, new object
+    again = cached_featurize(
+        CLS, toydata.classification_set(50, 1), tok, 32, True, task, tmp_path / "fc"
+    )  # same content, new object
     assert sorted(p.name for p in (tmp_path / "fc").iterdir()) == entries
     assert again["input_ids"] == first["input_ids"] and again.cache_files  # read back from disk
     cached_featurize(CLS, ex, tok, 16, True, task, tmp_path / "fc")  # another max length: a new entry
     assert len(list((tmp_path / "fc").iterdir())) == 2
     assert max(first["length"]) <= 32 and all(r[0] == tok.bos_token_id for r in first["input_ids"])
-    subset = cached_featurize(CLS, ex.select(range(10)), tok, 32, True, task, tmp_path / "fc")  # a view of the same table
+    subset = cached_featurize(
+        CLS, ex.select(range(10)), tok, 32, True, task, tmp_path / "fc"
+    )  # a view of the same table
     assert len(subset) == 10 and len(list((tmp_path / "fc").iterdir())) == 3
 
 
@@ -191,13 +239,14 @@ def test_gradient_checkpointing_gives_the_same_model(encoder, tmp_path):
     task = toydata.task("sst2", "classification", ["n", "p"])
     data = TaskData(task, toydata.classification_set(64, 1, pair=False), None)
     finetune(encoder, [data], hp(max_steps=4, batch_size=8), seed=0, out_dir=tmp_path / "plain")
-    finetune(encoder, [data], hp(max_steps=4, batch_size=8, gradient_checkpointing=True), seed=0, out_dir=tmp_path / "ckpt")
+    finetune(
+        encoder, [data], hp(max_steps=4, batch_size=8, gradient_checkpointing=True), seed=0, out_dir=tmp_path / "ckpt"
+    )
     a = load_file(str(tmp_path / "plain" / "encoder" / "model.safetensors"))
     b = load_file(str(tmp_path / "ckpt" / "encoder" / "model.safetensors"))
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
     assert json.loads((tmp_path / "ckpt" / "finetune.json").read_text())["best_step"] == 4  # no dev set: the last step
-
 
 
 def test_tagging_stats_match_official_seqeval():

@@ -6,22 +6,18 @@ from __future__ import annotations
 import json
 import os
 
-
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 import torch
 from safetensors.torch import load_file
 
-from xstilts.engine.distributed import fsdp_plugin_for
-
-from xstilts.engine.train_config import TrainConfig
-
-from xstilts.engine.trainer import finetune
-
-from xstilts.engine.types import TaskData
 from xstilts.engine import toydata
+from xstilts.engine.distributed import fsdp_plugin_for
 from xstilts.engine.launch import finetune_multiprocess_cpu
+from xstilts.engine.train_config import TrainConfig
+from xstilts.engine.trainer import finetune
+from xstilts.engine.types import TaskData
 
 
 def test_two_processes_match_one(tmp_path, monkeypatch):
@@ -29,8 +25,16 @@ def test_two_processes_match_one(tmp_path, monkeypatch):
     enc = toydata.make_tiny_encoder(tmp_path / "enc", layers=2, hidden=32, dropout=0.0, seed=0)
     task = toydata.task("sst2", "classification", ["n", "p"])
     data = [TaskData(task, toydata.classification_set(96, 1), toydata.classification_set(30, 2))]
-    hp = TrainConfig(lr=3e-3, max_steps=8, batch_size=8, grad_accum=2, max_seq_len=48, eval_every_steps=4,
-                     num_threads=1, progress=False)
+    hp = TrainConfig(
+        lr=3e-3,
+        max_steps=8,
+        batch_size=8,
+        grad_accum=2,
+        max_seq_len=48,
+        eval_every_steps=4,
+        num_threads=1,
+        progress=False,
+    )
     finetune(enc, data, hp, seed=0, out_dir=tmp_path / "one")
     finetune_multiprocess_cpu(2, encoder=enc, tasks=data, hp=hp, seed=0, out_dir=tmp_path / "two")
     log_one = [json.loads(l) for l in (tmp_path / "one" / "train_log.jsonl").read_text().splitlines()]

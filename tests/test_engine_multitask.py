@@ -15,15 +15,11 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 from safetensors.torch import load_file
 
-from xstilts.engine.train_config import TrainConfig
-
-from xstilts.engine.trainer import finetune
-
-from xstilts.engine.types import TaskData
 from xstilts.engine import toydata
 from xstilts.engine.sampling import ProportionalTaskSampler, batch_stream
-from xstilts.engine.trainer import total_steps
-
+from xstilts.engine.train_config import TrainConfig
+from xstilts.engine.trainer import finetune, total_steps
+from xstilts.engine.types import TaskData
 
 pytestmark = pytest.mark.usefixtures("feature_cache")  # encoder, feature_cache: tests/conftest.py
 
@@ -40,8 +36,17 @@ def test_multitask_heads_sampling_and_selection(encoder, tmp_path):
         TaskData(mc, toydata.multiple_choice_set(100, 5), toydata.multiple_choice_set(40, 6)),
         TaskData(tag, toydata.tagging_set(100, 7), toydata.tagging_set(40, 8)),
     ]
-    hp = TrainConfig(lr=2e-3, max_steps=120, batch_size=8, grad_accum=2, max_seq_len=48, eval_every_steps=40,
-                     log_every_steps=1, num_threads=1, progress=False)
+    hp = TrainConfig(
+        lr=2e-3,
+        max_steps=120,
+        batch_size=8,
+        grad_accum=2,
+        max_seq_len=48,
+        eval_every_steps=40,
+        log_every_steps=1,
+        num_threads=1,
+        progress=False,
+    )
     res = finetune(encoder, tasks, hp, seed=0, out_dir=tmp_path / "mt")
     out = tmp_path / "mt"
     meta = json.loads((out / "heads.json").read_text())

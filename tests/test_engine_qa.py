@@ -13,7 +13,15 @@ from xstilts.engine import qa as Q
 ZH = "北京是中华人民共和国的首都，也是全国的政治和文化中心。上海是最大的城市。"
 TH = "กรุงเทพมหานครเป็นเมืองหลวงของประเทศไทยและเป็นเมืองที่ใหญ่ที่สุด"
 EN = "The cat sat on the mat while a dog ran in the park near the old river bank."
-CORPUS = [ZH, TH, EN, "where is the capital of china", "what did the dog do", "北京 上海 城市 首都", "เมืองหลวง ประเทศไทย"]
+CORPUS = [
+    ZH,
+    TH,
+    EN,
+    "where is the capital of china",
+    "what did the dog do",
+    "北京 上海 城市 首都",
+    "เมืองหลวง ประเทศไทย",
+]
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -37,14 +45,23 @@ def tokenizer(tmp_path_factory):
 
 
 def qa_set(rows):
-    return datasets.Dataset.from_dict({
-        "id": [r[0] for r in rows], "context": [r[1] for r in rows], "question": [r[2] for r in rows],
-        "answers": [{"text": [r[3]], "answer_start": [r[1].index(r[3])]} for r in rows]})
+    return datasets.Dataset.from_dict(
+        {
+            "id": [r[0] for r in rows],
+            "context": [r[1] for r in rows],
+            "question": [r[2] for r in rows],
+            "answers": [{"text": [r[3]], "answer_start": [r[1].index(r[3])]} for r in rows],
+        }
+    )
 
 
-EXAMPLES = [("zh1", ZH, "首都是哪里", "北京"), ("zh2", ZH, "最大的城市", "上海"),
-            ("th1", TH, "เมืองหลวง", "กรุงเทพมหานคร"), ("th2", TH, "ประเทศ", "ประเทศไทย"),
-            ("en1", EN, "what did the dog do", "ran in the park")]
+EXAMPLES = [
+    ("zh1", ZH, "首都是哪里", "北京"),
+    ("zh2", ZH, "最大的城市", "上海"),
+    ("th1", TH, "เมืองหลวง", "กรุงเทพมหานคร"),
+    ("th2", TH, "ประเทศ", "ประเทศไทย"),
+    ("en1", EN, "what did the dog do", "ran in the park"),
+]
 
 
 def test_pair_template_is_xlmr(tokenizer):
@@ -104,14 +121,19 @@ def test_training_labels_point_at_the_answer(tokenizer, max_len, stride):
             assert e == 0
             continue
         inside += 1
-        assert context[o["offsets"][s][0]:o["offsets"][e][1]].strip() == answer
+        assert context[o["offsets"][s][0] : o["offsets"][e][1]].strip() == answer
     assert inside >= len(EXAMPLES)  # every answer lies inside at least one window
 
 
 def test_training_skips_misaligned_answers(tokenizer):
-    bad = datasets.Dataset.from_dict({"id": ["ok", "bad"], "context": [EN, EN], "question": ["q", "q"],
-                                      "answers": [{"text": ["cat"], "answer_start": [4]},
-                                                  {"text": ["cat"], "answer_start": [5]}]})
+    bad = datasets.Dataset.from_dict(
+        {
+            "id": ["ok", "bad"],
+            "context": [EN, EN],
+            "question": ["q", "q"],
+            "answers": [{"text": ["cat"], "answer_start": [4]}, {"text": ["cat"], "answer_start": [5]}],
+        }
+    )
     assert Q.featurize_qa(bad, tokenizer, 64, train=True)["example_index"] == [0]
     assert Q.featurize_qa(bad, tokenizer, 64, train=False)["example_index"] == [0, 1]
 
@@ -164,8 +186,9 @@ def test_best_answer_rules():
     s, e = logits({0: 9.0, 6: 1.0}, {6: 1.0})  # n_best: only the top-n starts are tried
     assert Q.best_answer(context, s, e, offsets, n_best=1) is None
     assert Q.best_answer(context, s, e, offsets, n_best=2) == ("f", 2.0)
-    ex = datasets.Dataset.from_dict({"id": ["q"], "context": [context], "question": ["?"],
-                                     "answers": [{"text": ["f"], "answer_start": [5]}]})
+    ex = datasets.Dataset.from_dict(
+        {"id": ["q"], "context": [context], "question": ["?"], "answers": [{"text": ["f"], "answer_start": [5]}]}
+    )
     feats = [{"example_index": 0, "offsets": offsets, "max_context": [1] * 11}]
     assert Q.postprocess_qa(ex, feats, [np.stack([s, e], axis=1)], n_best=1) == [""]  # no valid span
 
@@ -182,7 +205,7 @@ def test_postprocess_picks_the_best_window(tokenizer):
         outputs.append(logits)
     f1 = feats[1]
     j = next(j for j, (o, m) in enumerate(zip(f1["offsets"], f1["max_context"])) if o[0] >= 0 and m)
-    assert Q.postprocess_qa(ex, feats, outputs) == [EN[f1["offsets"][j][0]:f1["offsets"][j][1]].strip()]
+    assert Q.postprocess_qa(ex, feats, outputs) == [EN[f1["offsets"][j][0] : f1["offsets"][j][1]].strip()]
 
 
 def test_example_stats_use_the_official_scripts(tokenizer):
@@ -220,23 +243,42 @@ def test_qa_trains_and_predicts_through_the_engine(tokenizer, tmp_path):
     """finetune + predict + zero_shot_eval with the QA adapter on a tiny XLM-R that memorises 5 questions."""
     from transformers import XLMRobertaConfig, XLMRobertaModel
 
-    from xstilts.engine.train_config import TrainConfig
     from xstilts.engine.predict import predict, zero_shot_eval
     from xstilts.engine.toydata import task
+    from xstilts.engine.train_config import TrainConfig
     from xstilts.engine.trainer import finetune
 
     enc = tmp_path / "encoder"
     torch.manual_seed(0)
-    config = XLMRobertaConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                              intermediate_size=64, max_position_embeddings=260, pad_token_id=tokenizer.pad_token_id,
-                              bos_token_id=tokenizer.cls_token_id, eos_token_id=tokenizer.sep_token_id,
-                              hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    config = XLMRobertaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=260,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.cls_token_id,
+        eos_token_id=tokenizer.sep_token_id,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
     XLMRobertaModel(config, add_pooling_layer=False).save_pretrained(str(enc))
     tokenizer.save_pretrained(str(enc))
     ex = qa_set(EXAMPLES)
     t = task("squad", formats.QA, metric="squad")
-    hp = TrainConfig(lr=1e-2, max_steps=40, batch_size=5, grad_accum=1, max_seq_len=128, warmup_ratio=0.0,
-                     eval_every_steps=20, eval_subset=0, progress=False, cache_dir=str(tmp_path / "cache"))
+    hp = TrainConfig(
+        lr=1e-2,
+        max_steps=40,
+        batch_size=5,
+        grad_accum=1,
+        max_seq_len=128,
+        warmup_ratio=0.0,
+        eval_every_steps=20,
+        eval_subset=0,
+        progress=False,
+        cache_dir=str(tmp_path / "cache"),
+    )
     from xstilts.engine.types import TaskData
 
     result = finetune(enc, [TaskData(t, ex, ex)], hp, seed=0, out_dir=tmp_path / "run")

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from xstilts.benchmarks import formats
+from xstilts.benchmarks.formats import RetrievalSet
 from xstilts.engine import layers as L
 from xstilts.engine import retrieval as R
-from xstilts.benchmarks.formats import RetrievalSet
 
 WORDS = ["ka", "to", "ri", "mo", "ne", "sa", "lu", "pe", "di", "bo", "gu", "fa"]
 
@@ -39,6 +39,7 @@ def sentences(n, seed):
 
 
 # ---- encode -----------------------------------------------------------------------------------------
+
 
 def test_default_layer_scales_jiant_choice():
     assert L.default_retrieval_layer(24) == 14
@@ -73,6 +74,7 @@ def test_encode_rejects_bad_arguments(tiny):
 
 
 # ---- nearest neighbours -------------------------------------------------------------------------------
+
 
 def test_tatoeba_search_is_en_to_xx_cosine_top1():
     rng = np.random.default_rng(0)
@@ -112,7 +114,9 @@ def test_bucc_mining_recovers_planted_pairs_and_dev_threshold():
     for s, t, sc in cands:
         assert sc == pytest.approx(margin[src_ids.index(s), tgt_ids.index(t)], rel=1e-4)
 
-    rs = RetrievalSet("de", src_ids, [f"s{i}" for i in range(len(src))], tgt_ids, [f"t{i}" for i in range(len(tgt))], gold)
+    rs = RetrievalSet(
+        "de", src_ids, [f"s{i}" for i in range(len(src))], tgt_ids, [f"t{i}" for i in range(len(tgt))], gold
+    )
     from xstilts.benchmarks.metrics import bucc_optimize_threshold
 
     th = bucc_optimize_threshold({(s, t): sc for s, t, sc in cands}, [(s, ts[0]) for s, ts in gold.items()])
@@ -130,8 +134,14 @@ def test_bucc_mining_dedups_by_text():
     src_texts = ["a", "b", "c", "d", "e", "a"]  # "a" is repeated: its pairs are dropped (read_sent2id)
     src = base.copy()
     src[5] = base[0]
-    cands = R.bucc_mine_pairs([f"s{i}" for i in range(6)], src, [f"t{i}" for i in range(6)], base + 0.01,
-                              src_texts=src_texts, tgt_texts=["A", "B", "C", "D", "E", "F"])
+    cands = R.bucc_mine_pairs(
+        [f"s{i}" for i in range(6)],
+        src,
+        [f"t{i}" for i in range(6)],
+        base + 0.01,
+        src_texts=src_texts,
+        tgt_texts=["A", "B", "C", "D", "E", "F"],
+    )
     pairs = {(s, t) for s, t, _ in cands}
     assert not any(s in ("s0", "s5") for s, _ in pairs)
     assert {("s1", "t1"), ("s2", "t2"), ("s3", "t3"), ("s4", "t4")} <= pairs
@@ -158,12 +168,16 @@ def test_query_and_candidate_texts():
     mention = {"mention_span": {"start": start, "end": start + 5, "text": "Smith"}}
     assert mewslix_query(context, mention) == "Smith: The verdict for { Smith } , who left (x)."
     description = "Paris is a city. It is\nin France."
-    entity = {"description": description, "sentence_spans": [{"start": 0, "end": 16}, {"start": 17, "end": len(description)}]}
+    entity = {
+        "description": description,
+        "sentence_spans": [{"start": 0, "end": 16}, {"start": 17, "end": len(description)}],
+    }
     assert entity_description(entity) == "Paris is a city. It is in France."
     assert lareqa_candidate("B c.", "A b.\nB c.") == "B c.A b.B c."
 
 
 # ---- retrieval_eval ---------------------------------------------------------------------------------
+
 
 def test_retrieval_eval_tatoeba_bucc_mewslix(tiny):
     path, model, tok = tiny
@@ -171,8 +185,14 @@ def test_retrieval_eval_tatoeba_bucc_mewslix(tiny):
     xx = list(dict.fromkeys(xx))
     order = list(reversed(range(len(xx))))
     # Tatoeba: English queries identical to their xx sentence (same text -> same vector) -> acc 100.
-    rs = RetrievalSet("xx", [f"en{i}" for i in order], [xx[i] for i in order], [f"xx{i}" for i in range(len(xx))], xx,
-                      {f"en{i}": [f"xx{i}"] for i in range(len(xx))})
+    rs = RetrievalSet(
+        "xx",
+        [f"en{i}" for i in order],
+        [xx[i] for i in order],
+        [f"xx{i}" for i in range(len(xx))],
+        xx,
+        {f"en{i}": [f"xx{i}"] for i in range(len(xx))},
+    )
     res = R.retrieval_eval((model, tok), "tatoeba", rs, layer=1)
     assert res.predictions == order and res.stats["correct"].tolist() == [1] * len(xx) and res.score() == 100.0
     assert res.info["layer"] == 1 and res.info["pooling"] == "mean"
@@ -191,8 +211,14 @@ def test_retrieval_eval_tatoeba_bucc_mewslix(tiny):
     # Mewsli-X: mentions identical to their entity's description rank it first -> AP 1.
     cands = sentences(25, 6)
     cands = list(dict.fromkeys(cands))
-    mx = RetrievalSet("xx", ["m0", "m1", "m2"], [cands[3], cands[8], cands[0]], [f"Q{i}" for i in range(len(cands))], cands,
-                      {"m0": ["Q3"], "m1": ["Q8"], "m2": ["Q0"]})
+    mx = RetrievalSet(
+        "xx",
+        ["m0", "m1", "m2"],
+        [cands[3], cands[8], cands[0]],
+        [f"Q{i}" for i in range(len(cands))],
+        cands,
+        {"m0": ["Q3"], "m1": ["Q8"], "m2": ["Q0"]},
+    )
     res = R.retrieval_eval((model, tok), formats.ENTITY_RETRIEVAL, mx, layer=2, pooling="cls")
     assert [p[0] for p in res.predictions.values()] == ["Q3", "Q8", "Q0"]
     assert res.stats["ap"].tolist() == [1.0, 1.0, 1.0] and res.score() == 100.0
@@ -213,8 +239,14 @@ def test_zero_shot_eval_delegates_retrieval_to_the_encoder(tiny, tmp_path):
 
     path, _, _ = tiny
     xx = list(dict.fromkeys(sentences(8, 7)))
-    rs = RetrievalSet("xx", [f"en{i}" for i in range(len(xx))], xx, [f"xx{i}" for i in range(len(xx))], xx,
-                      {f"en{i}": [f"xx{i}"] for i in range(len(xx))})
+    rs = RetrievalSet(
+        "xx",
+        [f"en{i}" for i in range(len(xx))],
+        xx,
+        [f"xx{i}" for i in range(len(xx))],
+        xx,
+        {f"en{i}": [f"xx{i}"] for i in range(len(xx))},
+    )
     t = task("xtreme.tatoeba", formats.SENTENCE_RETRIEVAL, metric="tatoeba_acc")
     res = zero_shot_eval(path, t, {"xx": rs}, out_dir=tmp_path / "eval", layer=2)["xx"]
     assert res.metrics["accuracy"] == res.metrics["score"] == 100.0 and res.metrics["layer"] == 2
@@ -225,15 +257,22 @@ def test_zero_shot_eval_delegates_retrieval_to_the_encoder(tiny, tmp_path):
 
 # ---- dual encoder -----------------------------------------------------------------------------------
 
+
 def test_sentence_breaks_and_squad_pairs():
     from xstilts.benchmarks.retrieval_texts import sentence_breaks, squad_pairs
 
     text = 'Dr. Smith came in 1990. He left "soon." Then 2 more came! Why? Mr. J. Doe stayed.'
     got = [text[s:e] for s, e in sentence_breaks(text)]
     assert got == ["Dr. Smith came in 1990.", 'He left "soon."', "Then 2 more came!", "Why?", "Mr. J. Doe stayed."]
-    assert [("北京很大。他们来了。")[s:e] for s, e in sentence_breaks("北京很大。他们来了。")] == ["北京很大。", "他们来了。"]
-    answers = [{"text": ["Smith"], "answer_start": [4]}, {"text": ["Why"], "answer_start": [text.index("Why")]},
-               {"text": [""], "answer_start": [text.index(" He left")]}]   # starts between two sentences: skipped
+    assert [("北京很大。他们来了。")[s:e] for s, e in sentence_breaks("北京很大。他们来了。")] == [
+        "北京很大。",
+        "他们来了。",
+    ]
+    answers = [
+        {"text": ["Smith"], "answer_start": [4]},
+        {"text": ["Why"], "answer_start": [text.index("Why")]},
+        {"text": [""], "answer_start": [text.index(" He left")]},
+    ]  # starts between two sentences: skipped
     pairs = squad_pairs(["q1", "q2", "q3"], [text] * 3, ["Who came?", "When?", "Where?"], answers)
     assert pairs["id"] == ["q1", "q2"] and pairs["query"] == ["Who came?", "When?"]
     assert pairs["positive"] == ["Dr. Smith came in 1990." + text, "Why?" + text]
@@ -271,21 +310,36 @@ def word_pairs(n, seed):
 def test_train_dual_encoder_learns_and_saves_an_encoder(tiny, tmp_path):
     from xstilts.engine.adapter_table import adapter_for
     from xstilts.engine.dual_encoder import dual_encoder_config
+    from xstilts.engine.toydata import task
     from xstilts.engine.trainer import finetune
     from xstilts.engine.types import TaskData
-    from xstilts.engine.toydata import task
 
     path, _, _ = tiny
     train, dev = word_pairs(64, 8), word_pairs(24, 9)
     t = task("xtreme-r.mewslix", formats.ENTITY_RETRIEVAL, metric="mewslix_map20")
     adapter = adapter_for(formats.ENTITY_RETRIEVAL)
-    hp = dual_encoder_config(formats.ENTITY_RETRIEVAL, lr=5e-4, max_steps=40, batch_size=16, grad_accum=1,
-                             eval_every_steps=20, eval_subset=0, progress=False, cache_dir=str(tmp_path / "cache"))
+    hp = dual_encoder_config(
+        formats.ENTITY_RETRIEVAL,
+        lr=5e-4,
+        max_steps=40,
+        batch_size=16,
+        grad_accum=1,
+        eval_every_steps=20,
+        eval_subset=0,
+        progress=False,
+        cache_dir=str(tmp_path / "cache"),
+    )
     assert hp.warmup_ratio == 0.0 and hp.weight_decay == 0.0 and hp.max_seq_len == 64
 
     def dev_map(encoder_dir):
-        rs = RetrievalSet("en", list(dev["id"]), list(dev["query"]), list(dev["id"]), list(dev["positive"]),
-                          {i: [i] for i in dev["id"]})
+        rs = RetrievalSet(
+            "en",
+            list(dev["id"]),
+            list(dev["query"]),
+            list(dev["id"]),
+            list(dev["positive"]),
+            {i: [i] for i in dev["id"]},
+        )
         return adapter.zero_shot(encoder_dir, t, rs).metrics["score"]
 
     before = dev_map(path)
@@ -304,20 +358,30 @@ def test_embedding_layer_is_trained_saved_and_ranked_with(tiny, tmp_path):
     encoder's config, and ranking reads it back: the dev mAP of model selection equals the ranked one."""
     from xstilts.engine.adapter_table import adapter_for
     from xstilts.engine.dual_encoder import dual_encoder_config
+    from xstilts.engine.toydata import task
     from xstilts.engine.trainer import finetune
     from xstilts.engine.types import TaskData
-    from xstilts.engine.toydata import task
 
     path, _, _ = tiny
     train, dev = word_pairs(48, 10), word_pairs(20, 11)
     t = task("xtreme-r.mewslix", formats.ENTITY_RETRIEVAL, metric="mewslix_map20")
-    rs = RetrievalSet("en", list(dev["id"]), list(dev["query"]), list(dev["id"]), list(dev["positive"]),
-                      {i: [i] for i in dev["id"]})
+    rs = RetrievalSet(
+        "en", list(dev["id"]), list(dev["query"]), list(dev["id"]), list(dev["positive"]), {i: [i] for i in dev["id"]}
+    )
     scores = {}
     for layer in (None, 0.5):
-        hp = dual_encoder_config(formats.ENTITY_RETRIEVAL, lr=5e-4, max_steps=10, batch_size=16, grad_accum=1,
-                                 eval_every_steps=0, eval_subset=0, progress=False, embedding_layer=layer,
-                                 cache_dir=str(tmp_path / "cache"))
+        hp = dual_encoder_config(
+            formats.ENTITY_RETRIEVAL,
+            lr=5e-4,
+            max_steps=10,
+            batch_size=16,
+            grad_accum=1,
+            eval_every_steps=0,
+            eval_subset=0,
+            progress=False,
+            embedding_layer=layer,
+            cache_dir=str(tmp_path / "cache"),
+        )
         out = tmp_path / f"run-{layer}"
         result = finetune(path, [TaskData(t, train, dev)], hp, 0, out)
         saved = json.loads((out / "encoder" / "config.json").read_text()).get(L.EMBEDDING_LAYER_KEY)
@@ -342,10 +406,18 @@ def test_answer_retrieval_adapter_reads_squad_examples_and_scores_dev(tiny):
 
     _, _, tok = tiny
     ctx = "Ka to ri. Mo ne sa lu. Pe di bo."
-    ex = datasets.Dataset.from_dict({
-        "id": ["a", "b", "c"], "context": [ctx] * 3, "question": ["ka?", "mo?", "sa?"],
-        "answers": [{"text": ["to"], "answer_start": [3]}, {"text": ["ne"], "answer_start": [13]},
-                    {"text": ["sa"], "answer_start": [16]}]})
+    ex = datasets.Dataset.from_dict(
+        {
+            "id": ["a", "b", "c"],
+            "context": [ctx] * 3,
+            "question": ["ka?", "mo?", "sa?"],
+            "answers": [
+                {"text": ["to"], "answer_start": [3]},
+                {"text": ["ne"], "answer_start": [13]},
+                {"text": ["sa"], "answer_start": [16]},
+            ],
+        }
+    )
     adapter = adapter_for(formats.ANSWER_RETRIEVAL)
     feats = adapter.featurize(ex, tok, 64, False)
     assert feats["pair_id"] == ["a", "b", "c"] and feats["positive"][1] == feats["positive"][2] == "Mo ne sa lu." + ctx

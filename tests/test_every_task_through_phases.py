@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from xstilts.study import steps as phases
-from xstilts.study.profile import load_profile
-from xstilts.study.grid import plan_runs
-from xstilts.study.runstore import RunStore
 from xstilts.benchmarks.registry import INTERMEDIATE_NAMES, REGISTRY
+from xstilts.study import steps as phases
+from xstilts.study.grid import plan_runs
+from xstilts.study.profile import load_profile
+from xstilts.study.runstore import RunStore
 
 pytestmark = pytest.mark.slow
 TRAIN = {"max_steps": 2, "eval_every_steps": 2, "eval_subset": 8, "batch_size": 8}
@@ -26,13 +26,23 @@ TRAIN = {"max_steps": 2, "eval_every_steps": 2, "eval_subset": 8, "batch_size": 
 def study(tmp_path_factory):
     root = tmp_path_factory.mktemp("every")
     profile = root / "every.yaml"
-    profile.write_text(yaml.safe_dump({
-        "extends": "smoke", "workers": 1,
-        "models": [{"name": "xs", "arch": {"layers": 1, "hidden": 16, "heads": 2, "ffn": 32}}],
-        "pretrain": {"steps": 10}, "arms": ["none", "multitask"], "multitask_tasks": list(INTERMEDIATE_NAMES),
-        "seeds": {"none": 1, "intermediate": 1}, "targets": ["xtreme", "xtreme-r"],
-        "intermediate": TRAIN, "target": TRAIN, "per_target": {"xquad": {"max_seq_len": 64}, "tydiqa": {"max_seq_len": 64}},
-    }))
+    profile.write_text(
+        yaml.safe_dump(
+            {
+                "extends": "smoke",
+                "workers": 1,
+                "models": [{"name": "xs", "arch": {"layers": 1, "hidden": 16, "heads": 2, "ffn": 32}}],
+                "pretrain": {"steps": 10},
+                "arms": ["none", "multitask"],
+                "multitask_tasks": list(INTERMEDIATE_NAMES),
+                "seeds": {"none": 1, "intermediate": 1},
+                "targets": ["xtreme", "xtreme-r"],
+                "intermediate": TRAIN,
+                "target": TRAIN,
+                "per_target": {"xquad": {"max_seq_len": 64}, "tydiqa": {"max_seq_len": 64}},
+            }
+        )
+    )
     mp = pytest.MonkeyPatch()
     mp.setenv("XSTILTS_OUTPUTS", str(root / "outputs"))
     for phase in ("data", "pretrained", "intermediate", "target"):
@@ -76,6 +86,7 @@ def test_every_target_task_is_scored_on_every_test_language(study):
 
 
 def test_trained_targets_write_the_official_submission_layout(study):
-    written = {p.parent.name for r in study["plan"]["target"]
-               for p in (study["store"].path(r) / "submission").glob("*/test-*")}
+    written = {
+        p.parent.name for r in study["plan"]["target"] for p in (study["store"].path(r) / "submission").glob("*/test-*")
+    }
     assert {"xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "xcopa", "tatoeba", "bucc2018"} <= written

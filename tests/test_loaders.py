@@ -11,12 +11,12 @@ import datasets
 import pytest
 
 from xstilts.benchmarks import formats as F
+from xstilts.benchmarks.registry import REGISTRY, get_task
 from xstilts.data import loaders
 from xstilts.data.loaders import load, load_parts, source_for
-from xstilts.data.writers import write_source
 from xstilts.data.lock import RevisionNotLocked
 from xstilts.data.schemas import SchemaError
-from xstilts.benchmarks.registry import REGISTRY, get_task
+from xstilts.data.writers import write_source
 
 FIX = Path(__file__).parent / "fixtures" / "hub"
 
@@ -64,7 +64,7 @@ def _check_flat(task, ds):
             assert not task.labels or set(row["tags"]) <= set(task.labels)
         elif task.format == F.QA:
             for text, start in zip(row["answers"]["text"], row["answers"]["answer_start"]):
-                assert row["context"][start:start + len(text)] == text
+                assert row["context"][start : start + len(text)] == text
 
 
 @pytest.mark.parametrize("key", sorted(CASES))
@@ -92,7 +92,7 @@ def test_field_mappings_follow_each_source():
     ar = load("xtreme.xnli", "test", "ar", FIX)
     assert ar[1]["label"] == get_task("xtreme.xnli").labels.index("contradiction")
     siqa, copa = load_parts("xtreme-r.xcopa", "train", "en", FIX).values()
-    assert siqa[1]["label"] == 1 and len(siqa[0]["choices"]) == 3          # SIQA "2" -> index 1
+    assert siqa[1]["label"] == 1 and len(siqa[0]["choices"]) == 3  # SIQA "2" -> index 1
     assert copa[0]["prompt"].endswith("What was the cause?") and len(copa[0]["choices"]) == 2
     csqa = load("intermediate.commonsenseqa", "train", "en", FIX)
     assert csqa[0]["label"] == 0 and len(csqa[0]["choices"]) == 5
@@ -100,10 +100,10 @@ def test_field_mappings_follow_each_source():
     assert len(pl) == 3 and pl[0]["tokens"] == ["Gdzie", "ś", "był", "?"]  # range line "Gdzieś" (upos _) dropped
     assert [r["id"].split("-")[0] for r in load("xtreme.tydiqa", "test", "ru", FIX)] == ["russian"]
     tat = load("xtreme.tatoeba", "test", "zh", FIX)
-    assert tat.queries[0] == "I love you." and tat.gold["eng-0"] == ["zh-0"]   # en->xx, newline stripped
+    assert tat.queries[0] == "I love you." and tat.gold["eng-0"] == ["zh-0"]  # en->xx, newline stripped
     parts = load_parts("intermediate.anli_plus", "train", "en", FIX)
     assert list(parts) == ["mnli", "snli", "anli_r1", "anli_r2", "anli_r3"]
-    assert len(parts["snli"]) == 2                                           # label -1 dropped
+    assert len(parts["snli"]) == 2  # label -1 dropped
     lareqa = load("xtreme-r.lareqa", "test", "zh", FIX)
     assert len(lareqa.candidates) == 22 and len(lareqa.gold["xqr-q1_zh"]) == 11  # pooled over 11 languages
     three = dataclasses.replace(get_task("xtreme-r.lareqa"), languages=("ar", "th", "zh"))  # a world's own pool
@@ -139,23 +139,35 @@ def _broken(tmp_path, rel, edit):
 
 
 def test_renamed_field_is_named(tmp_path):
-    root = _broken(tmp_path, "google-research-datasets/paws-x/zh/test.jsonl",
-                   lambda r: r.__setitem__("sentence_1", r.pop("sentence1")))
-    with pytest.raises(SchemaError, match=r"google-research-datasets/paws-x.*missing field\(s\) \['sentence1'\].*"
-                                          r"unexpected field\(s\) \['sentence_1'\]"):
+    root = _broken(
+        tmp_path,
+        "google-research-datasets/paws-x/zh/test.jsonl",
+        lambda r: r.__setitem__("sentence_1", r.pop("sentence1")),
+    )
+    with pytest.raises(
+        SchemaError,
+        match=r"google-research-datasets/paws-x.*missing field\(s\) \['sentence1'\].*"
+        r"unexpected field\(s\) \['sentence_1'\]",
+    ):
         load("xtreme.pawsx", "test", "zh", root)
 
 
 def test_string_label_where_classlabel_expected(tmp_path):
     root = _broken(tmp_path, "facebook/xnli/ar/test.jsonl", lambda r: r.__setitem__("label", "entailment"))
-    with pytest.raises(SchemaError, match=r"facebook/xnli.*field 'label' expected a ClassLabel int index into "
-                                          r"\['entailment', 'neutral', 'contradiction'\], got str"):
+    with pytest.raises(
+        SchemaError,
+        match=r"facebook/xnli.*field 'label' expected a ClassLabel int index into "
+        r"\['entailment', 'neutral', 'contradiction'\], got str",
+    ):
         load("xtreme.xnli", "test", "ar", root)
 
 
 def test_wrong_nesting_is_named(tmp_path):
-    root = _broken(tmp_path, "google/xquad/xquad.th/validation.jsonl",
-                   lambda r: r.__setitem__("answers", [{"text": "x", "answer_start": 0}]))
+    root = _broken(
+        tmp_path,
+        "google/xquad/xquad.th/validation.jsonl",
+        lambda r: r.__setitem__("answers", [{"text": "x", "answer_start": 0}]),
+    )
     with pytest.raises(SchemaError, match=r"google/xquad.*field 'answers' expected a dict with fields"):
         load("xtreme.xquad", "test", "th", root)
 
@@ -208,13 +220,21 @@ def test_write_source_reproduces_fixture_bytes(tmp_path):
         out = write_source(tmp_path, _source_of(path), None if config == "default" else config, path.stem, records)
         assert out.read_bytes() == path.read_bytes(), path
     assert len(hub_files) >= 60
-    recs = [{"source": "Я тебе кохаю.", "target": "I love you."}, {"source": "Де вокзал?", "target": "Where is the station?"}]
+    recs = [
+        {"source": "Я тебе кохаю.", "target": "I love you."},
+        {"source": "Де вокзал?", "target": "Where is the station?"},
+    ]
     write_source(tmp_path, "tatoeba-laser", "ukr", "test", recs)
     for name in ("tatoeba.ukr-eng.ukr", "tatoeba.ukr-eng.eng"):
         assert (tmp_path / "tatoeba-laser" / name).read_bytes() == (FIX / "tatoeba-laser" / name).read_bytes()
-    rows = [dict(zip(("tokens", "tags"), (p.split(" ") for p in line.split("\t"))))
-            for line in (FIX / "ccgbank" / "train.tsv").read_text(encoding="utf-8").splitlines()]
-    assert write_source(tmp_path, "ccgbank", None, "train", rows).read_bytes() == (FIX / "ccgbank" / "train.tsv").read_bytes()
+    rows = [
+        dict(zip(("tokens", "tags"), (p.split(" ") for p in line.split("\t"))))
+        for line in (FIX / "ccgbank" / "train.tsv").read_text(encoding="utf-8").splitlines()
+    ]
+    assert (
+        write_source(tmp_path, "ccgbank", None, "train", rows).read_bytes()
+        == (FIX / "ccgbank" / "train.tsv").read_bytes()
+    )
     articles = json.loads((FIX / "lareqa" / "xquad-r" / "zh.json").read_text(encoding="utf-8"))["data"]
     out = write_source(tmp_path, "xquad-r", "zh", "test", articles)
     assert out.read_bytes() == (FIX / "lareqa" / "xquad-r" / "zh.json").read_bytes()
@@ -250,9 +270,11 @@ def test_miniature_world_round_trip(tmp_path):
     write_source(tmp_path, spec, spec.config, spec.split, recs["bg"])
     ds = load("xtreme.xnli", "test", "bg", tmp_path)
     assert ds[0]["text_a"] == "Котката спи." and ds[0]["label"] == 0
-    gold = {"source": [("zh-000000001", "狗在睡觉。")], "target": [("en-000000001", "The dog sleeps."),
-                                                              ("en-000000002", "Noise.")],
-            "gold": [("zh-000000001", "en-000000001")]}
+    gold = {
+        "source": [("zh-000000001", "狗在睡觉。")],
+        "target": [("en-000000001", "The dog sleeps."), ("en-000000002", "Noise.")],
+        "gold": [("zh-000000001", "en-000000001")],
+    }
     write_source(tmp_path, "bucc2018", "zh-en", "training", gold)
     rs = load("xtreme.bucc2018", "test", "zh", tmp_path)
     assert rs.gold == {"zh-000000001": ["en-000000001"]} and len(rs.candidates) == 2
@@ -266,7 +288,9 @@ def test_hub_path_calls_load_dataset_at_the_locked_revision(tmp_path, monkeypatc
 
     def fake_load_dataset(path, name=None, split=None, revision=None, **kw):
         calls.append((path, name, split, revision))
-        return loaders.read_jsonl(FIX / path / name / f"{split}.jsonl", {"facebook/xnli": "xnli", "nyu-mll/glue": "glue.mnli"}[path], path)
+        return loaders.read_jsonl(
+            FIX / path / name / f"{split}.jsonl", {"facebook/xnli": "xnli", "nyu-mll/glue": "glue.mnli"}[path], path
+        )
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
     ds = load("xtreme.xnli", "test", "zh")
@@ -289,8 +313,10 @@ def test_hub_path_reads_script_only_repos_from_their_parquet_export(tmp_path, mo
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
     assert len(load("xtreme-r.udpos", "test", "pl")) == 3
-    assert calls == [("universal-dependencies/universal_dependencies", None, tb, "test", "rev-ud")
-                     for tb in ("pl_lfg", "pl_pdb", "pl_pud")]
+    assert calls == [
+        ("universal-dependencies/universal_dependencies", None, tb, "test", "rev-ud")
+        for tb in ("pl_lfg", "pl_pdb", "pl_pud")
+    ]
 
 
 def test_hub_features_that_drift_are_rejected(tmp_path, monkeypatch):
@@ -299,8 +325,11 @@ def test_hub_features_that_drift_are_rejected(tmp_path, monkeypatch):
     monkeypatch.setenv("XSTILTS_LOCK", str(lock))
     drifted = datasets.Dataset.from_dict({"id": [1], "sentence1": ["a"], "sentence2": ["b"], "label": ["1"]})
     monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: drifted)
-    with pytest.raises(SchemaError, match=r"paws-x/zh \[test\]: field 'label' expected ClassLabel\(\['0', '1'\]\), "
-                                          r"hub has Value\('string'\)"):
+    with pytest.raises(
+        SchemaError,
+        match=r"paws-x/zh \[test\]: field 'label' expected ClassLabel\(\['0', '1'\]\), "
+        r"hub has Value\('string'\)",
+    ):
         load("xtreme.pawsx", "test", "zh")
 
 

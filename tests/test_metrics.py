@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 
 from xstilts.benchmarks import aggregation
-from xstilts.benchmarks import official as tables
 from xstilts.benchmarks import metrics as m
+from xstilts.benchmarks import official as tables
 
 FIXTURES = Path(__file__).parent / "fixtures" / "scoring"
 
@@ -68,10 +68,14 @@ def test_tatoeba_indices_as_strings():
 # ------------------------------------------------------------------------------------------- seqeval
 def _seqeval_reference(y_true, y_pred):
     from seqeval.metrics import f1_score, precision_score, recall_score
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return {"f1": f1_score(y_true, y_pred) * 100, "precision": precision_score(y_true, y_pred) * 100,
-                "recall": recall_score(y_true, y_pred) * 100}
+        return {
+            "f1": f1_score(y_true, y_pred) * 100,
+            "precision": precision_score(y_true, y_pred) * 100,
+            "recall": recall_score(y_true, y_pred) * 100,
+        }
 
 
 def test_seqeval_ner():
@@ -136,11 +140,21 @@ def test_squad_normalisation_is_ascii_only():
 
 
 def test_squad_em_f1_missing_extra_and_several_answers():
-    gold = {"data": [{"paragraphs": [{"qas": [
-        {"id": "q1", "answers": [{"text": "the Eiffel Tower"}, {"text": "Tower"}]},
-        {"id": "q2", "answers": [{"text": "308"}]},
-        {"id": "q3", "answers": [{"text": "Denver Broncos"}]},
-    ]}]}]}
+    gold = {
+        "data": [
+            {
+                "paragraphs": [
+                    {
+                        "qas": [
+                            {"id": "q1", "answers": [{"text": "the Eiffel Tower"}, {"text": "Tower"}]},
+                            {"id": "q2", "answers": [{"text": "308"}]},
+                            {"id": "q3", "answers": [{"text": "Denver Broncos"}]},
+                        ]
+                    }
+                ]
+            }
+        ]
+    }
     r = m.squad_em_f1(gold, {"q1": "Eiffel Tower.", "q3": "the Broncos", "extra": "x"})
     assert r.stats["em"].tolist() == [1, 0, 0]
     assert r.stats["f1"].tolist() == [1.0, 0.0, pytest.approx(2 / 3)]
@@ -162,13 +176,16 @@ def test_squad_bad_inputs_raise():
         m.squad_em_f1({}, {})
 
 
-@pytest.mark.parametrize("lang,pred,gold,expected", [
-    ("en", "“The Eiffel Tower”", "eiffel tower", "eiffel tower"),
-    ("es", "¿El río Amazonas?", "río amazonas", "río amazonas"),
-    ("de", "„Die Bundesrepublik“", "Bundesrepublik", "bundesrepublik"),
-    ("vi", "những người dân", "người dân", "người dân"),
-    ("hi", "ताजमहल।", "ताजमहल", "ताजमहल"),
-])
+@pytest.mark.parametrize(
+    "lang,pred,gold,expected",
+    [
+        ("en", "“The Eiffel Tower”", "eiffel tower", "eiffel tower"),
+        ("es", "¿El río Amazonas?", "río amazonas", "río amazonas"),
+        ("de", "„Die Bundesrepublik“", "Bundesrepublik", "bundesrepublik"),
+        ("vi", "những người dân", "người dân", "người dân"),
+        ("hi", "ताजमहल।", "ताजमहल", "ताजमहल"),
+    ],
+)
 def test_mlqa_normalisation(lang, pred, gold, expected):
     assert m.mlqa_normalize_answer(pred, lang) == expected
     assert m.mlqa_em_f1({"q": [gold]}, {"q": pred}, lang).scores == {"exact_match": 100.0, "f1": 100.0}
@@ -252,12 +269,12 @@ def test_mewslix_mrr_at_20():
     gold = {"e1": [" Q1 "], "e2": ["Q2"], "e3": ["Q3"], "e4": ["Q4"], "e5": ["Q5"], "e6": ["Q6"]}
     others = [f"Q{100 + i}" for i in range(25)]
     pred = {
-        "e1": ["Q9", "Q1", "Q1"],            # rank 2
-        "e2": others[:20] + ["Q2"],          # rank 21: beyond the top 20
-        "e3": [],                            # empty list
-        "e5": ["Q5 "],                       # predictions are not stripped
-        "e6": ["Q7", "Q7", "Q7", "Q6"],      # duplicates count as ranks
-        "zz": ["Q1"],                        # not a gold example
+        "e1": ["Q9", "Q1", "Q1"],  # rank 2
+        "e2": others[:20] + ["Q2"],  # rank 21: beyond the top 20
+        "e3": [],  # empty list
+        "e5": ["Q5 "],  # predictions are not stripped
+        "e6": ["Q7", "Q7", "Q7", "Q6"],  # duplicates count as ranks
+        "zz": ["Q1"],  # not a gold example
     }
     r = m.mewslix_map20(gold, pred)
     assert r.stats["ap"].tolist() == [0.5, 0.0, 0.0, 0.0, 0.0, 0.25]
@@ -325,7 +342,9 @@ def test_cell_score_resampled_rows_give_the_resampled_metric():
     pred = [["B-PER", "I-PER", "O"], ["O"], ["B-ORG", "B-ORG"], ["B-LOC"]]
     r = m.seqeval_f1(gold, pred)
     rows = [0, 2, 2]
-    assert m.cell_score(r.stats.iloc[rows], "f1") == m.seqeval_f1([gold[i] for i in rows], [pred[i] for i in rows]).scores
+    assert (
+        m.cell_score(r.stats.iloc[rows], "f1") == m.seqeval_f1([gold[i] for i in rows], [pred[i] for i in rows]).scores
+    )
 
 
 # -------------------------------------------------------------------------------------- aggregation
@@ -379,15 +398,24 @@ def test_overall_scores_xtreme_and_xtreme_r():
     assert out["all_task_category_mean"] == pytest.approx(sum(cats.values()) / 4)
     assert out["all_task"] != pytest.approx(out["all_task_category_mean"])
     # official keys only: LAReQA has no language, so evaluate.py crashes computing all_task
-    official = {t: aggregation.task_scores(_per_lang(t, "xtreme-r", v), t, "xtreme-r", extensions=False)
-                for t, v in values.items() if t != "lareqa"}
+    official = {
+        t: aggregation.task_scores(_per_lang(t, "xtreme-r", v), t, "xtreme-r", extensions=False)
+        for t, v in values.items()
+        if t != "lareqa"
+    }
     official["lareqa"] = aggregation.task_scores({}, "lareqa", "xtreme-r", extensions=False)
     assert official["lareqa"] == {}
     with pytest.raises(aggregation.OfficialScriptWouldCrash, match="KeyError 'avg_metric'"):
         aggregation.overall_scores(official, "xtreme-r", extensions=False)
     del official["lareqa"]
     partial = aggregation.overall_scores(official, "xtreme-r", extensions=False)
-    assert "all_task" not in partial and list(partial) == ["classification", "tagging", "qa", "retrieval", "multi_choice"]
+    assert "all_task" not in partial and list(partial) == [
+        "classification",
+        "tagging",
+        "qa",
+        "retrieval",
+        "multi_choice",
+    ]
     # XTREME: 9 tasks, no extension keys
     x = {t: aggregation.task_scores(_per_lang(t, "xtreme", 20.0), t, "xtreme") for t in tables.TASK2LANGS["xtreme"]}
     out = aggregation.overall_scores(x, "xtreme")

@@ -14,12 +14,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 from xstilts.benchmarks import formats as F  # noqa: E402
-from xstilts.miniworld.build import build_world, load_world, world_task  # noqa: E402
-from xstilts.miniworld.world_config import planned_languages, resolve_config  # noqa: E402
+from xstilts.miniworld import generators as T  # noqa: E402
 from xstilts.miniworld import grammar as G  # noqa: E402
 from xstilts.miniworld import lexicon as L  # noqa: E402
-from xstilts.miniworld import generators as T  # noqa: E402
+from xstilts.miniworld.build import build_world, load_world, world_task  # noqa: E402
 from xstilts.miniworld.derivation import ENGLISH, PRECEDENCE, Language, Recipe  # noqa: E402
+from xstilts.miniworld.world_config import planned_languages, resolve_config  # noqa: E402
 
 SMOKE = {"size": "smoke"}
 
@@ -52,11 +52,14 @@ def test_same_seed_is_identical_across_processes_and_hash_seeds(world, tmp_path)
     import sys
 
     out, manifest = world
-    code = ("import sys; from xstilts.miniworld.build import build_world; "
-            "print(build_world({'size': 'smoke'}, sys.argv[1])['fingerprint'])")
+    code = (
+        "import sys; from xstilts.miniworld.build import build_world; "
+        "print(build_world({'size': 'smoke'}, sys.argv[1])['fingerprint'])"
+    )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
-    res = subprocess.run([sys.executable, "-c", code, str(tmp_path / "w")], env=env, capture_output=True, text=True,
-                         check=True)
+    res = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "w")], env=env, capture_output=True, text=True, check=True
+    )
     assert res.stdout.strip().splitlines()[-1] == manifest["fingerprint"]
 
 
@@ -82,7 +85,7 @@ def test_manifest_languages_codes_and_registration(world):
     assert min(dist[c] for c in added) > max(dist[c] for c in x if c != "en")
     # corpus: one monolingual file per language
     assert sorted(manifest["corpus"]) == sorted(codes)
-    for code, rel in manifest["corpus"].items():
+    for rel in manifest["corpus"].values():
         lines = (out / rel).read_text(encoding="utf-8").splitlines()
         assert len(lines) == resolve_config(SMOKE)["sizes"]["corpus"] and all(lines)
     from xstilts.benchmarks.languages import get_language
@@ -109,8 +112,9 @@ def test_resolve_config_rejects_unknown_keys():
     with pytest.raises(KeyError, match="train"):
         resolve_config({"sizes": {"trian": 3}})
     with pytest.raises(KeyError, match="not in world.languages"):
-        resolve_config({"task_languages": {"xtreme": {**resolve_config({})["task_languages"]["xtreme"],
-                                                      "xnli": ["en", "zz9"]}}})
+        resolve_config(
+            {"task_languages": {"xtreme": {**resolve_config({})["task_languages"]["xtreme"], "xnli": ["en", "zz9"]}}}
+        )
     with pytest.raises(ValueError, match="lowercase ASCII with a digit"):
         Recipe("de", "German")
 
@@ -142,7 +146,9 @@ def test_tags_spans_and_answers_carry_over(recipe):
         for tok_src, tag in zip(tgt.src, tgt.upos):
             assert tag == min((leaves[i].tok.upos for i in tok_src), key=PRECEDENCE.index)
         # entities: same types, contiguous, same count
-        assert sorted(t for t in src.ner_tags() if t.startswith("B-")) == sorted(t for t in tgt.ner_tags() if t.startswith("B-"))
+        assert sorted(t for t in src.ner_tags() if t.startswith("B-")) == sorted(
+            t for t in tgt.ner_tags() if t.startswith("B-")
+        )
         # text offsets point at the tokens
         for tok, (a, b) in zip(tgt.tokens, tgt.offsets):
             assert tgt.text[a:b] == tok
@@ -152,9 +158,11 @@ def test_tags_spans_and_answers_carry_over(recipe):
     para = T.qa_paragraph(_ctx(world, {"en": en, recipe.code: lang}), rng, 4, q_per_sent=3)
     for code in ("en", recipe.code):
         context, breaks, qas = T.realize_paragraph(_ctx(world, {"en": en, recipe.code: lang}), para, code)
-        assert [context[a:b] for a, b in breaks] == [({"en": en, recipe.code: lang}[code]).realize(t).text for t in para.trees]
-        for (qtree, k, ask), (_, answer, start) in zip(para.questions, qas):
-            assert context[start:start + len(answer)] == answer and answer
+        assert [context[a:b] for a, b in breaks] == [
+            ({"en": en, recipe.code: lang}[code]).realize(t).text for t in para.trees
+        ]
+        for (_qtree, k, ask), (_, answer, start) in zip(para.questions, qas):
+            assert context[start : start + len(answer)] == answer and answer
             lo, hi = breaks[k]
             assert lo <= start < hi  # the answer lies in the sentence its question is about
             if ask == "count":
@@ -172,7 +180,9 @@ def test_sov_puts_the_verb_last_and_names_stay_anchors():
     world = G.make_world(random.Random(0))
     ev = G.Event(world.persons[0], "buy", G.Obj("apple", 3, ("red",)), world.cities[0])
     tree = G.sentence(G.event_clause(ev))
-    assert en.realize(tree).text == f"{' '.join(world.persons[0].name)} bought 3 red apples in {world.cities[0].name[0]}."
+    assert (
+        en.realize(tree).text == f"{' '.join(world.persons[0].name)} bought 3 red apples in {world.cities[0].name[0]}."
+    )
     s = sov.realize(tree)
     assert s.upos[-2] == "VERB" and s.upos[-3] == "ADP"  # ... NP postposition verb .
     assert " ".join(world.persons[0].name) in s.text and "3" in s.tokens
@@ -205,6 +215,7 @@ def test_semantic_labels_follow_the_meaning():
 
 # --- every task through the real data layer ------------------------------------------------------------
 
+
 def _loads(manifest):
     from xstilts.benchmarks.registry import REGISTRY
 
@@ -214,13 +225,13 @@ def _loads(manifest):
             if not task.refs(split, "en"):
                 continue
             per_lang = split == "test" or (split == "dev" and task.format == F.BITEXT_MINING)
-            for lang in (list(wt.languages) if per_lang else ["en"]):
+            for lang in list(wt.languages) if per_lang else ["en"]:
                 yield key, split, lang
 
 
 def test_every_task_loads_into_the_canonical_format(world):
-    from xstilts.data.loaders import load
     from xstilts.benchmarks.registry import REGISTRY
+    from xstilts.data.loaders import load
 
     out, manifest = world
     failures = []
@@ -242,8 +253,8 @@ def test_every_task_loads_into_the_canonical_format(world):
 
 
 def test_parallel_tasks_share_labels_and_targets_across_languages(world):
-    from xstilts.data.loaders import load
     from xstilts.benchmarks.registry import REGISTRY
+    from xstilts.data.loaders import load
 
     out, manifest = world
     xnli = world_task(REGISTRY["xtreme.xnli"], manifest)
@@ -261,7 +272,7 @@ def test_parallel_tasks_share_labels_and_targets_across_languages(world):
         assert ds["id"] == en["id"]
         for row in ds:
             a, s = row["answers"]["text"][0], row["answers"]["answer_start"][0]
-            assert row["context"][s:s + len(a)] == a
+            assert row["context"][s : s + len(a)] == a
     # LAReQA: every question's answer sentence exists in every language of the pool
     lareqa = world_task(REGISTRY["xtreme-r.lareqa"], manifest)
     pool = load(lareqa, "test", "en", world_dir=out)
@@ -278,9 +289,9 @@ def test_parallel_tasks_share_labels_and_targets_across_languages(world):
 def test_pair_classification_test_sets_are_label_balanced(world):
     """XCOPA and PAWS-X test (and XCOPA dev) labels: each class half the items, so the majority class --
     the `chance` column -- is 50 (with 40 random labels it was 57.5 for XCOPA)."""
-    from xstilts.study.chance import chance_score
-    from xstilts.data.loaders import load
     from xstilts.benchmarks.registry import REGISTRY
+    from xstilts.data.loaders import load
+    from xstilts.study.chance import chance_score
 
     out, manifest = world
     for key in ("xtreme-r.xcopa", "xtreme.pawsx"):
@@ -289,12 +300,14 @@ def test_pair_classification_test_sets_are_label_balanced(world):
             labels = load(task, "test", lang, world_dir=out)["label"]
             assert abs(2 * sum(labels) - len(labels)) <= 1, (key, lang, labels)
             assert chance_score(task, lang, out) == pytest.approx(50.0, abs=100 / len(labels)), (key, lang)
-    assert T.balanced_labels(random.Random(0), 7, 3).count(0) == 3 and sorted(T.balanced_labels(random.Random(1), 6, 2)) == [0, 0, 0, 1, 1, 1]
+    assert T.balanced_labels(random.Random(0), 7, 3).count(0) == 3 and sorted(
+        T.balanced_labels(random.Random(1), 6, 2)
+    ) == [0, 0, 0, 1, 1, 1]
 
 
 def test_panx_entities_are_names_of_the_world(world):
-    from xstilts.data.loaders import load
     from xstilts.benchmarks.registry import REGISTRY
+    from xstilts.data.loaders import load
 
     out, manifest = world
     panx = world_task(REGISTRY["xtreme.panx"], manifest)

@@ -15,11 +15,18 @@ from pathlib import Path
 
 import pytest
 
-from xstilts.study.profile import load_profile
-from xstilts.compute.memory import (HUB_SHAPES, count_params, fsdp_config, min_gpus, needs_fsdp, train_memory_gb,
-                          write_fsdp_config)
-from xstilts.study.grid import plan_runs
+from xstilts.compute.memory import (
+    HUB_SHAPES,
+    count_params,
+    fsdp_config,
+    min_gpus,
+    needs_fsdp,
+    train_memory_gb,
+    write_fsdp_config,
+)
 from xstilts.compute.plan import Assumptions, Sizes, build_plan, format_plan, write_csv
+from xstilts.study.grid import plan_runs
+from xstilts.study.profile import load_profile
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,12 +62,17 @@ def test_plan_counts_are_the_grid_counts(name, ccgbank):
 
 def test_paper_arithmetic_by_hand(paper):
     plan = build_plan(paper)
-    sizes, arms = 4, 11                   # base large xl xxl; none + 9 single + multitask
-    seeds = 9 + 10 * 3                    # per (size, protocol): none x 9 + 10 intermediate arms x 3
-    seeded_protocols = 9                  # xnli pawsx udpos panx xquad(+mlqa, tatoeba-r) tydiqa xcopa mewslix lareqa
-    eval_only = 2                         # bucc2018, xtreme tatoeba: one run per (size, arm), no seeds
-    assert plan.runs_per_phase == {"data": 1, "pretrained": sizes, "intermediate": sizes * (arms - 1),
-                                   "target": sizes * (seeded_protocols * seeds + eval_only * arms), "analysis": 1}
+    sizes, arms = 4, 11  # base large xl xxl; none + 9 single + multitask
+    seeds = 9 + 10 * 3  # per (size, protocol): none x 9 + 10 intermediate arms x 3
+    seeded_protocols = 9  # xnli pawsx udpos panx xquad(+mlqa, tatoeba-r) tydiqa xcopa mewslix lareqa
+    eval_only = 2  # bucc2018, xtreme tatoeba: one run per (size, arm), no seeds
+    assert plan.runs_per_phase == {
+        "data": 1,
+        "pretrained": sizes,
+        "intermediate": sizes * (arms - 1),
+        "target": sizes * (seeded_protocols * seeds + eval_only * arms),
+        "analysis": 1,
+    }
     assert plan.runs_per_phase["target"] == 1492
 
 
@@ -68,13 +80,13 @@ def test_jiant_steps_flops_and_gpu_hours(paper):
     a = Assumptions(mfu=0.4)
     plan = build_plan(paper, a)
     xnli = next(c for c in plan.costs if c.phase == "target" and c.protocol == "xnli" and c.model == "large")
-    assert xnli.steps == 2 * math.ceil(392702 / 32) == 24544          # benchmarks.md Part D: ~24.5K steps
+    assert xnli.steps == 2 * math.ceil(392702 / 32) == 24544  # benchmarks.md Part D: ~24.5K steps
     assert xnli.train_examples == xnli.steps * 32
     assert xnli.train_flops == pytest.approx(6 * 550e6 * xnli.train_tokens)
     assert xnli.eval_flops == pytest.approx(2 * 550e6 * xnli.eval_tokens)
     assert xnli.gpu_hours == pytest.approx(xnli.flops / (989e12 * 0.4) / 3600)
     tydiqa = next(c for c in plan.costs if c.phase == "target" and c.protocol == "tydiqa" and c.model == "base")
-    assert tydiqa.steps == 2 * math.ceil(3696 / 16)                    # QA: 4 x 4 = 16
+    assert tydiqa.steps == 2 * math.ceil(3696 / 16)  # QA: 4 x 4 = 16
     # eval-only protocols train nothing; every trained run evaluates something
     for c in plan.costs:
         if c.phase == "target":
@@ -86,8 +98,9 @@ def test_jiant_steps_flops_and_gpu_hours(paper):
 
 
 def test_measured_throughput_overrides_the_flops_estimate(paper):
-    measured = Assumptions(throughput={"large": {"train_tokens_per_s": 1e5, "eval_tokens_per_s": 4e5}},
-                           bench_source="bench.json")
+    measured = Assumptions(
+        throughput={"large": {"train_tokens_per_s": 1e5, "eval_tokens_per_s": 4e5}}, bench_source="bench.json"
+    )
     plan = build_plan(paper, measured)
     c = next(c for c in plan.costs if c.phase == "target" and c.model == "large" and c.steps)
     assert c.gpu_hours == pytest.approx(c.train_tokens / 1e5 / 3600 + c.eval_tokens / 4e5 / 3600)
@@ -103,8 +116,8 @@ def test_fsdp_marks_and_memory_model(paper):
         if c.phase == "target" and c.steps:
             gpus.setdefault(c.model, set()).add(c.gpus)
     assert gpus["base"] == {1} and gpus["large"] == {1}
-    assert gpus["xxl"] == {4}                          # 16 B/param sharded over 2 GPUs is still > 72 GB usable
-    assert gpus["xl"] == {1, 2}                        # fits at 256 tokens, not at 384 (QA)
+    assert gpus["xxl"] == {4}  # 16 B/param sharded over 2 GPUs is still > 72 GB usable
+    assert gpus["xl"] == {1, 2}  # fits at 256 tokens, not at 384 (QA)
     assert plan.fsdp == {"xl": 2, "xxl": 4}
     # the arithmetic the brief states: AdamW mixed precision is 16 bytes/param
     assert 10.7e9 * 16 > 80e9 and needs_fsdp(int(10.7e9), HUB_SHAPES["facebook/xlm-roberta-xxl"], 4, 256)
@@ -112,8 +125,12 @@ def test_fsdp_marks_and_memory_model(paper):
     assert train_memory_gb(int(3.5e9), None, 4, 256, num_gpus=2) < train_memory_gb(int(3.5e9), None, 4, 256)
     assert min_gpus(int(10.7e9), HUB_SHAPES["facebook/xlm-roberta-xxl"], 4, 256) == 4
     # parameter counts from the shapes match the published sizes (benchmarks.md Part D) within 5%
-    for hub, published in [("FacebookAI/xlm-roberta-base", 278e6), ("FacebookAI/xlm-roberta-large", 560e6),
-                           ("facebook/xlm-roberta-xl", 3.5e9), ("facebook/xlm-roberta-xxl", 10.7e9)]:
+    for hub, published in [
+        ("FacebookAI/xlm-roberta-base", 278e6),
+        ("FacebookAI/xlm-roberta-large", 560e6),
+        ("facebook/xlm-roberta-xl", 3.5e9),
+        ("facebook/xlm-roberta-xxl", 10.7e9),
+    ]:
         assert count_params(HUB_SHAPES[hub]) == pytest.approx(published, rel=0.05)
 
 
@@ -151,7 +168,7 @@ def test_disk_hygiene_and_reuse(paper):
 
 
 def test_sizes_file_has_every_target_and_intermediate_task():
-    from xstilts.benchmarks.registry import INTERMEDIATE_NAMES, TARGET_NAMES, REGISTRY
+    from xstilts.benchmarks.registry import INTERMEDIATE_NAMES, REGISTRY, TARGET_NAMES
 
     sizes = Sizes.from_csv()
     for name in INTERMEDIATE_NAMES:
@@ -161,7 +178,7 @@ def test_sizes_file_has_every_target_and_intermediate_task():
             continue
         tests = sizes.per_language(task.name, "test", task.languages)
         corpus = sizes.corpus(task.name, task.languages)
-        assert len(tests) == len(task.languages) or corpus, task.key      # every test language is priced
+        assert len(tests) == len(task.languages) or corpus, task.key  # every test language is priced
         if task.train:
             assert sizes.english(task.name, "train"), task.key
     assert set(TARGET_NAMES) <= {name for name, _ in sizes.rows}
@@ -180,12 +197,23 @@ def test_plan_is_offline_and_fast(paper, monkeypatch):
 
 
 def test_cli_prints_table_and_writes_csv(outputs, ccgbank, tmp_path):
-    env = {**os.environ, "XSTILTS_OUTPUTS": str(outputs), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-           "XSTILTS_ROOT": str(ROOT)}
+    env = {
+        **os.environ,
+        "XSTILTS_OUTPUTS": str(outputs),
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "XSTILTS_ROOT": str(ROOT),
+    }
     extra = tmp_path / "mine.csv"
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "xstilts.cli", "plan", "paper", "--mfu", "0.3", "--csv", str(extra)],
-                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "xstilts.cli", "plan", "paper", "--mfu", "0.3", "--csv", str(extra)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert time.perf_counter() - started < 30
     out = proc.stdout

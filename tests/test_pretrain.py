@@ -13,11 +13,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
 
-from xstilts.engine.pretrain import pretrain_mlm
-
-from xstilts.engine.tokenizer import train_tokenizer
 from xstilts.engine import toydata
-from xstilts.engine.pretrain import mask_tokens
+from xstilts.engine.pretrain import mask_tokens, pretrain_mlm
+from xstilts.engine.tokenizer import train_tokenizer
 
 ARCH = dict(layers=2, hidden=32, heads=2, ffn=64, max_positions=64)
 
@@ -33,8 +31,19 @@ def tok_dir(tmp_path_factory):
 def test_pretrain_mlm_learns_and_saves_like_xlmr(tok_dir, tmp_path):
     from transformers import AutoModel, AutoModelForMaskedLM, AutoTokenizer, XLMRobertaModel
 
-    kw = dict(arch=ARCH, tokenizer_dir=tok_dir, corpus_files=[tok_dir / "corpus.txt"], steps=60, batch_size=16,
-              seq_len=32, lr=2e-3, warmup=0.1, seed=0, num_threads=1, progress=False)
+    kw = dict(
+        arch=ARCH,
+        tokenizer_dir=tok_dir,
+        corpus_files=[tok_dir / "corpus.txt"],
+        steps=60,
+        batch_size=16,
+        seq_len=32,
+        lr=2e-3,
+        warmup=0.1,
+        seed=0,
+        num_threads=1,
+        progress=False,
+    )
     s = pretrain_mlm(out_dir=tmp_path / "a", **kw)
     assert s["final_loss"] < s["first_loss"] - 0.2  # toward the corpus unigram entropy (~4.6 nats)
     assert s["model_class"] == "XLMRobertaForMaskedLM"
@@ -52,8 +61,19 @@ def test_pretrain_mlm_learns_and_saves_like_xlmr(tok_dir, tmp_path):
 def test_xl_architecture_uses_xl_classes(tok_dir, tmp_path):
     from transformers import AutoModel, XLMRobertaXLModel
 
-    s = pretrain_mlm({**ARCH, "xl": True}, tok_dir, [tok_dir / "corpus.txt"], steps=2, batch_size=4, seq_len=32,
-                     lr=1e-3, warmup=0, seed=0, out_dir=tmp_path / "xl", progress=False)
+    s = pretrain_mlm(
+        {**ARCH, "xl": True},
+        tok_dir,
+        [tok_dir / "corpus.txt"],
+        steps=2,
+        batch_size=4,
+        seq_len=32,
+        lr=1e-3,
+        warmup=0,
+        seed=0,
+        out_dir=tmp_path / "xl",
+        progress=False,
+    )
     assert s["model_class"] == "XLMRobertaXLForMaskedLM"
     assert isinstance(AutoModel.from_pretrained(str(tmp_path / "xl")), XLMRobertaXLModel)
 
@@ -82,8 +102,14 @@ def test_xxl_style_config_loads_xl_encoder_with_its_weights(tmp_path):
 
     from xstilts.engine.encoders import load_encoder
 
-    cfg = XLMRobertaXLConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                             intermediate_size=64, max_position_embeddings=66)
+    cfg = XLMRobertaXLConfig(
+        vocab_size=100,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=66,
+    )
     torch.manual_seed(0)
     mlm = XLMRobertaXLForMaskedLM(cfg)
     mlm.save_pretrained(str(tmp_path))
@@ -99,15 +125,24 @@ def test_xxl_style_config_loads_xl_encoder_with_its_weights(tmp_path):
 def test_masked_only_lm_loss_equals_the_transformers_mlm_loss(xl):
     """`masked_lm_loss` applies the LM head to the selected positions only: same value and gradients as
     `XLMRoberta(XL)ForMaskedLM(labels=...)`, which computes logits everywhere."""
-    from transformers import (XLMRobertaConfig, XLMRobertaForMaskedLM, XLMRobertaXLConfig,
-                              XLMRobertaXLForMaskedLM)
+    from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM, XLMRobertaXLConfig, XLMRobertaXLForMaskedLM
 
     from xstilts.engine.pretrain import masked_lm_loss
 
-    cfg_cls, model_cls = (XLMRobertaXLConfig, XLMRobertaXLForMaskedLM) if xl else (XLMRobertaConfig, XLMRobertaForMaskedLM)
+    cfg_cls, model_cls = (
+        (XLMRobertaXLConfig, XLMRobertaXLForMaskedLM) if xl else (XLMRobertaConfig, XLMRobertaForMaskedLM)
+    )
     torch.manual_seed(0)
-    model = model_cls(cfg_cls(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-                              intermediate_size=32, max_position_embeddings=40)).eval()
+    model = model_cls(
+        cfg_cls(
+            vocab_size=50,
+            hidden_size=16,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=32,
+            max_position_embeddings=40,
+        )
+    ).eval()
     inputs = torch.randint(3, 50, (4, 12))
     labels = torch.full_like(inputs, -100)
     labels[:, ::3] = inputs[:, ::3]

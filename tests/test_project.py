@@ -1,6 +1,7 @@
 """The project's contracts: notebooks committed clean, one pin list, the Makefile's targets."""
 
 import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -32,7 +33,7 @@ def test_environment_yml_is_generated_from_the_pin_list():
 
 def test_make_help_is_the_default_and_lists_every_target():
     out = subprocess.run(["make", "-s"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    for target in ["setup", "reproduce", "data", "plan", "test", "bench", "calibrate", "lab", "clean"]:
+    for target in ["setup", "reproduce", "data", "plan", "test", "lint", "bench", "calibrate", "lab", "clean"]:
         assert f"  {target} " in out, target
 
 
@@ -48,7 +49,16 @@ def test_make_reproduce_plans_the_notebooks_whether_or_not_outputs_are_set(tmp_p
 
     for extra in ({}, {"XSTILTS_OUTPUTS": str(tmp_path)}):
         env = {k: v for k, v in os.environ.items() if k != "XSTILTS_OUTPUTS"} | extra
-        run = subprocess.run(["make", "-n", "reproduce", "PROFILE=smoke"], cwd=ROOT, env=env, capture_output=True,
-                             text=True)
+        run = subprocess.run(
+            ["make", "-n", "reproduce", "PROFILE=smoke"], cwd=ROOT, env=env, capture_output=True, text=True
+        )
         assert run.returncode == 0, run.stderr
         assert "papermill notebooks/0_data.ipynb" in run.stdout and "4_analysis" in run.stdout
+
+
+def test_lint_passes():
+    """`make lint`: ruff's checks and its formatter agree with every file under lib/ and tests/."""
+    ruff = Path(sys.executable).with_name("ruff")
+    for args in (["check", "lib", "tests"], ["format", "--check", "lib", "tests"]):
+        run = subprocess.run([str(ruff), *args], cwd=ROOT, capture_output=True, text=True)
+        assert run.returncode == 0, run.stdout + run.stderr

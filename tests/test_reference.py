@@ -27,15 +27,27 @@ def synthetic(shift: dict[tuple[str, str], float], half_width: float = 0.5) -> p
     rows = []
     for r in ref.itertuples():
         score = r.value + shift.get((r.system, r.task), 0.0)
-        rows.append({"system": r.system, "task": r.task, "metric": r.metric, "score": score,
-                     "ci_low": score - half_width, "ci_high": score + half_width})
+        rows.append(
+            {
+                "system": r.system,
+                "task": r.task,
+                "metric": r.metric,
+                "score": score,
+                "ci_low": score - half_width,
+                "ci_high": score + half_width,
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def test_check_flags_only_tasks_beyond_ci_plus_tolerance():
-    results = synthetic({("xlmr", "xnli"): -3.0,        # outside 0.5 + 1.0: flagged
-                         ("xstilts", "mlqa"): 1.4,       # inside 0.5 + 1.0: not flagged
-                         ("xstilts", "tydiqa"): 1.6})    # just outside: flagged
+    results = synthetic(
+        {
+            ("xlmr", "xnli"): -3.0,  # outside 0.5 + 1.0: flagged
+            ("xstilts", "mlqa"): 1.4,  # inside 0.5 + 1.0: not flagged
+            ("xstilts", "tydiqa"): 1.6,
+        }
+    )  # just outside: flagged
     check = reproduction_check(results, tolerance=1.0)
     flagged = {(r.system, r.task) for r in check[check.flag].itertuples()}
     assert flagged == {("xlmr", "xnli"), ("xstilts", "tydiqa")}
@@ -50,8 +62,9 @@ def test_check_flags_only_tasks_beyond_ci_plus_tolerance():
 
 def test_check_keeps_unmatched_rows_and_validates_input():
     results = synthetic({}).query("task != 'pawsx'")
-    extra = pd.DataFrame([{"system": "xlmr", "task": "udpos", "metric": "f1", "score": 75.0, "ci_low": 74.0,
-                           "ci_high": 76.0}])
+    extra = pd.DataFrame(
+        [{"system": "xlmr", "task": "udpos", "metric": "f1", "score": 75.0, "ci_low": 74.0, "ci_high": 76.0}]
+    )
     check = reproduction_check(pd.concat([results, extra]), tolerance=0.0)
     status = {(r.system, r.task): r.status for r in check.itertuples()}
     assert status["xlmr", "pawsx"] == "not run" and status["xstilts", "pawsx"] == "not run"

@@ -17,11 +17,8 @@ from pathlib import Path
 import pytest
 
 from xstilts import cli
-from xstilts.benchmarks import aggregation
+from xstilts.benchmarks import aggregation, metrics, scoring, submission
 from xstilts.benchmarks import official as tables
-from xstilts.benchmarks import metrics
-from xstilts.benchmarks import scoring
-from xstilts.benchmarks import submission
 
 FIXTURES = Path(__file__).parent / "fixtures" / "scoring"
 TOL = 1e-6
@@ -88,7 +85,9 @@ def test_messy_extensions_only_add_documented_keys(name, bundle, expected, tmp_p
         else:
             assert abs(ours[key] - want) <= TOL
     extra = set(ours) - set(official)
-    allowed = {aggregation.ALL_TASK_CATEGORY_MEAN} | {aggregation.CATEGORY_PREFIX + c for c in tables.XTREME_R_CATEGORIES}
+    allowed = {aggregation.ALL_TASK_CATEGORY_MEAN} | {
+        aggregation.CATEGORY_PREFIX + c for c in tables.XTREME_R_CATEGORIES
+    }
     assert extra <= allowed
     if version == "xtreme":
         assert not extra
@@ -154,16 +153,39 @@ def test_bad_cell_errors_name_the_file(bundle, tmp_path):
 def test_cli_writes_the_report(bundle, tmp_path, capsys):
     pred, labels = mf.materialize(bundle, tmp_path, ["xquad", "mlqa", "tydiqa", "lareqa"])
     out = tmp_path / "report" / "scores.json"
-    rc = cli.main(["score", "--prediction_folder", str(pred), "--label_folder", str(labels),
-                   "--xtreme_version", "xtreme-r", "--output_file", str(out)])
+    rc = cli.main(
+        [
+            "score",
+            "--prediction_folder",
+            str(pred),
+            "--label_folder",
+            str(labels),
+            "--xtreme_version",
+            "xtreme-r",
+            "--output_file",
+            str(out),
+        ]
+    )
     assert rc == 0
     written = json.loads(out.read_text())
     assert written == json.loads(json.dumps(scoring.score(pred, labels, "xtreme-r")))
     assert list(written)[:2] == ["qa", "category_qa"]
     printed = capsys.readouterr().out
     assert "====== mlqa ======" in printed and "metric: " in printed
-    rc = cli.main(["score", "--prediction_folder", str(pred), "--label_folder", str(labels),
-                   "--xtreme_version", "xtreme-r", "--output_file", str(out), "--official_keys_only"])
+    rc = cli.main(
+        [
+            "score",
+            "--prediction_folder",
+            str(pred),
+            "--label_folder",
+            str(labels),
+            "--xtreme_version",
+            "xtreme-r",
+            "--output_file",
+            str(out),
+            "--official_keys_only",
+        ]
+    )
     assert json.loads(out.read_text())["lareqa"] == {}
 
 
@@ -239,23 +261,34 @@ def test_writers_reject_what_the_official_reader_would_mangle(tmp_path):
 def test_written_labels_and_predictions_score(tmp_path):
     examples = [
         {"id": "q1", "context": "C", "question": "?", "answers": {"text": ["Москва"], "answer_start": [0]}},
-        {"id": "q2", "context": "C", "question": "?", "answers": {"text": ["Лев Толстой", "Толстой"], "answer_start": [0, 4]}},
+        {
+            "id": "q2",
+            "context": "C",
+            "question": "?",
+            "answers": {"text": ["Лев Толстой", "Толстой"], "answer_start": [0, 4]},
+        },
         {"id": "q3", "context": "D", "question": "?", "answers": {"text": ["1812 год"], "answer_start": [0]}},
     ]
     submission.write_labels(tmp_path / "labels", "xquad", "ru", examples)
     gold = submission.read_labels(tmp_path / "labels", "xquad", "ru")
     assert [len(p["qas"]) for p in gold[0]["paragraphs"]] == [2, 1]
     submission.write_predictions(tmp_path / "pred", "xquad", "ru", {"q1": "москва!", "q2": "Толстой"})
-    result = scoring.score_file_pair("xquad", submission.submission_path(tmp_path / "pred", "xquad", "ru"),
-                                     submission.submission_path(tmp_path / "labels", "xquad", "ru"), "ru")
+    result = scoring.score_file_pair(
+        "xquad",
+        submission.submission_path(tmp_path / "pred", "xquad", "ru"),
+        submission.submission_path(tmp_path / "labels", "xquad", "ru"),
+        "ru",
+    )
     assert result.scores == {"exact_match": 200 / 3, "f1": 200 / 3}
     assert (tmp_path / "labels" / "xquad" / "test-ru.json").read_text().isascii()
 
 
 # ------------------------------------------------------------------------------ the official script
 XTREME_REPO = os.environ.get("XTREME_REPO")
-needs_repo = pytest.mark.skipif(not XTREME_REPO or not (Path(XTREME_REPO or ".") / "evaluate.py").exists(),
-                                reason="set XTREME_REPO to a checkout of google-research/xtreme")
+needs_repo = pytest.mark.skipif(
+    not XTREME_REPO or not (Path(XTREME_REPO or ".") / "evaluate.py").exists(),
+    reason="set XTREME_REPO to a checkout of google-research/xtreme",
+)
 
 
 @needs_repo
@@ -288,12 +321,18 @@ def test_official_mock_test_data(expected, tmp_path):
     with pytest.raises(FileNotFoundError, match="panx/test-qu.tsv"):
         scoring.score(pred, labels, "xtreme-r")
     # the XTREME-R tasks the mock data does cover (evaluate_test.py's XTREME_R_TASK2AVG_SCORES)
-    for task, avg in {"xnli": {"avg_accuracy": 30.666666666666668}, "mewslix": {"avg_map@20": 14.39025156130419},
-                      "mlqa": {"avg_exact_match": 57.142857142857146, "avg_f1": 81.76870748299321},
-                      "tydiqa": {"avg_exact_match": 88.88888888888889, "avg_f1": 97.22222222222223}}.items():
-        per_lang = {lg: scoring.score_file_pair(task, submission.submission_path(pred, task, lg),
-                                                submission.submission_path(labels, task, lg), lg).scores
-                    for lg in tables.scored_languages(task, "xtreme-r")}
+    for task, avg in {
+        "xnli": {"avg_accuracy": 30.666666666666668},
+        "mewslix": {"avg_map@20": 14.39025156130419},
+        "mlqa": {"avg_exact_match": 57.142857142857146, "avg_f1": 81.76870748299321},
+        "tydiqa": {"avg_exact_match": 88.88888888888889, "avg_f1": 97.22222222222223},
+    }.items():
+        per_lang = {
+            lg: scoring.score_file_pair(
+                task, submission.submission_path(pred, task, lg), submission.submission_path(labels, task, lg), lg
+            ).scores
+            for lg in tables.scored_languages(task, "xtreme-r")
+        }
         got = aggregation.task_scores(per_lang, task, "xtreme-r")
         for key, value in avg.items():
             assert got[key] == pytest.approx(value, abs=TOL)

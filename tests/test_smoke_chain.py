@@ -22,8 +22,9 @@ pytestmark = pytest.mark.slow
 
 
 def _xstilts(*args, env, **kw):
-    return subprocess.run([sys.executable, "-m", "xstilts.cli", *args], cwd=ROOT, env=env, text=True,
-                          capture_output=True, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "xstilts.cli", *args], cwd=ROOT, env=env, text=True, capture_output=True, **kw
+    )
 
 
 def _markers(out: Path) -> dict[str, float]:
@@ -39,8 +40,14 @@ def study(tmp_path_factory):
     for phase in ["data", "pretrained", "intermediate"]:
         proc = _xstilts("phase", "smoke", phase, env=env)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    worker = subprocess.Popen([sys.executable, "-m", "xstilts.cli", "phase", "smoke", "target"], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "xstilts.cli", "phase", "smoke", "target"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.time() + 300
     while time.time() < deadline and not list((out / "runs" / "target").glob("*/COMPLETE")):
         assert worker.poll() is None, "the target phase ended before it could be killed"
@@ -74,8 +81,18 @@ def test_killed_target_phase_resumes_without_redoing_finished_runs(study):
 
 def test_scores_table_has_both_benchmarks_every_language_and_chance(study):
     scores = pd.read_csv(study["out"] / "results" / "scores.csv")
-    assert list(scores.columns[:10]) == ["benchmark", "task", "language", "model", "params", "arm", "seed", "metric",
-                                         "score", "chance"]
+    assert list(scores.columns[:10]) == [
+        "benchmark",
+        "task",
+        "language",
+        "model",
+        "params",
+        "arm",
+        "seed",
+        "metric",
+        "score",
+        "chance",
+    ]
     assert set(scores["benchmark"]) == {"xtreme", "xtreme-r"}
     assert set(scores["arm"]) == {"none", "mnli"}
     assert scores["score"].between(0, 100).all() and scores["chance"].between(0, 100).all()
@@ -106,8 +123,9 @@ def test_rerun_trains_nothing(study):
     for name in NOTEBOOKS:  # force every notebook to execute again
         os.utime(ROOT / "notebooks" / f"{name}.ipynb")
     started = time.time()
-    make = subprocess.run(["make", "reproduce", "PROFILE=smoke"], cwd=ROOT, env=study["env"], text=True,
-                          capture_output=True)
+    make = subprocess.run(
+        ["make", "reproduce", "PROFILE=smoke"], cwd=ROOT, env=study["env"], text=True, capture_output=True
+    )
     assert make.returncode == 0, make.stderr[-3000:]
     assert _markers(study["out"]) == before
     study["rerun_seconds"] = time.time() - started
@@ -116,12 +134,31 @@ def test_rerun_trains_nothing(study):
 @pytest.mark.skipif(not shutil.which("chromium"), reason="Debian's chromium is not installed")
 def test_index_page_loads_every_image_and_link_in_a_real_browser(study):
     index = study["out"] / "index.html"
-    dom = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                          "--disable-component-update", "--no-first-run", "--virtual-time-budget=5000",
-                          "--allow-file-access-from-files", f"--user-data-dir={study['out'] / '.chromium'}",
-                          "--dump-dom", index.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    dom = subprocess.run(
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            "--virtual-time-budget=5000",
+            "--allow-file-access-from-files",
+            f"--user-data-dir={study['out'] / '.chromium'}",
+            "--dump-dom",
+            index.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
     assert 'data-checked="true"' in dom
-    assert dom.count("<img") >= 1 and 'data-loaded="false"' not in dom and dom.count('data-loaded="true"') == dom.count("<img")
+    assert (
+        dom.count("<img") >= 1
+        and 'data-loaded="false"' not in dom
+        and dom.count('data-loaded="true"') == dom.count("<img")
+    )
     import re
 
     for href in re.findall(r"href=\"([^\"#]+)\"", dom):
@@ -130,12 +167,14 @@ def test_index_page_loads_every_image_and_link_in_a_real_browser(study):
 
 def test_two_shard_workers_give_the_same_results_as_one(study, tmp_path):
     env = {**study["env"], "XSTILTS_OUTPUTS": str(tmp_path)}
-    make = subprocess.run(["make", "reproduce", "PROFILE=smoke", "SHARDS=2"], cwd=ROOT, env=env, text=True,
-                          capture_output=True)
+    make = subprocess.run(
+        ["make", "reproduce", "PROFILE=smoke", "SHARDS=2"], cwd=ROOT, env=env, text=True, capture_output=True
+    )
     assert make.returncode == 0, make.stdout[-3000:] + make.stderr[-3000:]
     assert make.stdout.strip().splitlines()[-1] == study["make"].stdout.strip().splitlines()[-1]
     one = pd.read_csv(study["out"] / "results" / "scores.csv").drop(columns="run")
     two = pd.read_csv(tmp_path / "smoke" / "results" / "scores.csv").drop(columns="run")
     pd.testing.assert_frame_equal(one, two)
-    assert sorted(p.name for p in (tmp_path / "smoke" / "runs" / "target").iterdir()) == \
-        sorted(p.name for p in (study["out"] / "runs" / "target").iterdir())
+    assert sorted(p.name for p in (tmp_path / "smoke" / "runs" / "target").iterdir()) == sorted(
+        p.name for p in (study["out"] / "runs" / "target").iterdir()
+    )

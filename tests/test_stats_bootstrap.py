@@ -7,7 +7,7 @@ from scipy import stats
 
 from xstilts.analysis.bootstrap import _POISSON_LUT, example_weights, joint_bootstrap
 from xstilts.analysis.cells import cells_from_table
-from xstilts.analysis.estimands import EstimandBuilder, Estimand, weight_matrix
+from xstilts.analysis.estimands import Estimand, EstimandBuilder, weight_matrix
 from xstilts.analysis.simulate import cells_to_table, simulate_cells, small_design
 
 
@@ -16,9 +16,20 @@ def _paired_table(n=400, seed=0):
     rng = np.random.default_rng(seed)
     a = rng.binomial(1, 0.6, n)
     b = np.where(rng.random(n) < 0.8, a, 1 - a)
-    rows = [{"benchmark": "xtreme", "task": "xnli", "language": "de", "params": 1e8, "arm": arm, "seed": 0,
-             "example_id": f"e{k:04d}", "correct": int(v)}
-            for arm, vals in (("none", a), ("mnli", b)) for k, v in enumerate(vals)]
+    rows = [
+        {
+            "benchmark": "xtreme",
+            "task": "xnli",
+            "language": "de",
+            "params": 1e8,
+            "arm": arm,
+            "seed": 0,
+            "example_id": f"e{k:04d}",
+            "correct": int(v),
+        }
+        for arm, vals in (("none", a), ("mnli", b))
+        for k, v in enumerate(vals)
+    ]
     return pd.DataFrame(rows), a, b
 
 
@@ -29,8 +40,15 @@ def test_single_cell_matches_scipy_paired_bootstrap():
     est = [e for e in builder.build() if e.name == "task_gain_xtreme:xnli" and e.arm == "mnli"]
     W = weight_matrix(est, builder.layout.n_columns)
     ours = joint_bootstrap(table, W, n_boot=20000, seed=1, progress=False)
-    ref = stats.bootstrap((100.0 * b, 100.0 * a), lambda x, y, axis=-1: x.mean(axis) - y.mean(axis), paired=True,
-                          vectorized=True, n_resamples=20000, method="percentile", rng=np.random.default_rng(2))
+    ref = stats.bootstrap(
+        (100.0 * b, 100.0 * a),
+        lambda x, y, axis=-1: x.mean(axis) - y.mean(axis),
+        paired=True,
+        vectorized=True,
+        n_resamples=20000,
+        method="percentile",
+        rng=np.random.default_rng(2),
+    )
     assert ours.estimate[0] == pytest.approx(100 * (b.mean() - a.mean()))
     assert ours.replicates[:, 0].std() == pytest.approx(ref.standard_error, rel=0.04)
     lo, hi = np.quantile(ours.replicates[:, 0], [0.025, 0.975])
@@ -67,8 +85,10 @@ def test_seed_component_is_net_of_within_run_noise():
     ests = b.build(confirmatory_only=True)
     W = weight_matrix(ests, b.layout.n_columns)
     k = [i for i, e in enumerate(ests) if e.name == "interaction" and e.arm == "mean_single"][0]
-    sd = {s: joint_bootstrap(table, W, n_boot=2000, seed=0, progress=False, scheme=s).replicates[:, k].std()
-          for s in ("calibrated", "naive", "examples")}
+    sd = {
+        s: joint_bootstrap(table, W, n_boot=2000, seed=0, progress=False, scheme=s).replicates[:, k].std()
+        for s in ("calibrated", "naive", "examples")
+    }
     assert sd["naive"] > 1.15 * sd["examples"]
     assert sd["calibrated"] < 1.1 * sd["examples"]
 
@@ -76,8 +96,8 @@ def test_seed_component_is_net_of_within_run_noise():
 def test_example_weights_are_bootstrap_weights():
     rng = np.random.default_rng(0)
     w = example_weights(rng, 200, 50, exact_max_n=100)
-    assert (w.sum(axis=1) == 50).all()                      # multinomial counts
-    w = example_weights(rng, 200, 5000, exact_max_n=100)    # Poisson(1) weights
+    assert (w.sum(axis=1) == 50).all()  # multinomial counts
+    w = example_weights(rng, 200, 5000, exact_max_n=100)  # Poisson(1) weights
     assert w.mean() == pytest.approx(1.0, abs=0.01) and w.var() == pytest.approx(1.0, abs=0.02)
     assert _POISSON_LUT.mean() == pytest.approx(1.0, abs=1e-4)
 

@@ -56,8 +56,10 @@ def test_decomposition_sums_to_gamma_and_truth_matches_design(study):
     for vec in (est, truth):
         for arm in ("mean_single", "multitask", "mnli"):
             g = _get(ests, vec, "interaction", arm)
-            parts = sum(_get(ests, vec, n, arm) for n in
-                        ("interaction_unique_tasks", "interaction_added_languages", "interaction_task_weights"))
+            parts = sum(
+                _get(ests, vec, n, arm)
+                for n in ("interaction_unique_tasks", "interaction_added_languages", "interaction_task_weights")
+            )
             assert parts == pytest.approx(g, abs=1e-9)
             assert g == pytest.approx(_get(ests, vec, "slope_xtreme-r", arm) - _get(ests, vec, "slope_xtreme", arm))
     assert _get(ests, truth, "interaction", "mean_single") == pytest.approx(0.7)
@@ -73,14 +75,19 @@ def test_tatoeba_counts_as_unique_on_both_sides(study):
 def test_one_size_or_one_benchmark_says_what_cannot_be_computed(study):
     _, _, table, _, _, _ = study
     from xstilts.analysis.cells import CellTable
+
     one_size = table.sizes[0]
     keep = [j for j, s in enumerate(table.systems) if s[0] == one_size]
     b = EstimandBuilder(_restrict(table, keep))
     names = {e.name for e in b.build()}
     assert "benchmark_gain_xtreme" in names and "interaction" not in names
     assert any("need >= 2" in n for n in b.notes)
-    only_x = CellTable(table.systems, table.cells, {k: v for k, v in table.lookup.items() if k[0] == "xtreme"},
-                       {"xtreme": table.bench_tasks["xtreme"]})
+    only_x = CellTable(
+        table.systems,
+        table.cells,
+        {k: v for k, v in table.lookup.items() if k[0] == "xtreme"},
+        {"xtreme": table.bench_tasks["xtreme"]},
+    )
     b = EstimandBuilder(only_x)
     names = {e.name for e in b.build()}
     assert "slope_xtreme" in names and "interaction" not in names
@@ -92,13 +99,21 @@ def _restrict(table, keep):
     from dataclasses import replace
 
     from xstilts.analysis.cells import CellTable
+
     new_index = {j: k for k, j in enumerate(keep)}
     cells = []
     for c in table.cells:
         sel = [k for k, j in enumerate(c.systems) if int(j) in new_index]
-        cells.append(replace(c, systems=np.array([new_index[int(c.systems[k])] for k in sel]), stats=c.stats[:, sel],
-                             run_scores=[c.run_scores[k] for k in sel], seeds=[c.seeds[k] for k in sel],
-                             within_var=c.within_var[sel]))
+        cells.append(
+            replace(
+                c,
+                systems=np.array([new_index[int(c.systems[k])] for k in sel]),
+                stats=c.stats[:, sel],
+                run_scores=[c.run_scores[k] for k in sel],
+                seeds=[c.seeds[k] for k in sel],
+                within_var=c.within_var[sel],
+            )
+        )
     return CellTable([table.systems[j] for j in keep], cells, table.lookup, table.bench_tasks)
 
 
@@ -118,7 +133,7 @@ def test_protocol_part_appears_when_shared_cells_differ_and_keeps_the_identity()
 
     df = simulate_table(small_design(n_examples=20), gamma=0.0, seed=2)
     m = (df.benchmark == "xtreme-r") & (df.task == "udpos")
-    df.loc[m, "tp"] = (df.loc[m, "tp"] - 1).clip(lower=0)       # XTREME-R scores udpos differently
+    df.loc[m, "tp"] = (df.loc[m, "tp"] - 1).clip(lower=0)  # XTREME-R scores udpos differently
     for frame, expect in ((df, True), (simulate_table(small_design(n_examples=20), gamma=0.0, seed=2), False)):
         b = EstimandBuilder(cells_from_table(frame))
         ests = b.build(confirmatory_only=True)

@@ -73,6 +73,7 @@ def test_f1_cell_permutation_matches_full_enumeration():
     def f1d(x, y):
         sx, sy = x.sum(0), y.sum(0)
         return f1_points(*sx) - f1_points(*sy)
+
     obs = f1d(a, b)
     null = []
     for flips in itertools.product([False, True], repeat=n):
@@ -95,8 +96,14 @@ def test_page_wilcoxon_and_mixedlm_run_through_scipy_statsmodels():
     w = inference.wilcoxon_signed_rank(d)
     assert w["p_value"] == pytest.approx(stats.wilcoxon(d).pvalue)
     assert w["rank_biserial"] == pytest.approx((20 - 1) / 21)
-    cells = pd.DataFrame([{"delta": 2 - 0.8 * x + rng.normal(0, 0.2), "x": x, "target": t, "cell": f"{t}:{l}"}
-                          for t in ("a", "b") for l in range(5) for x in (8.4, 8.7, 9.5, 10.0)])
+    cells = pd.DataFrame(
+        [
+            {"delta": 2 - 0.8 * x + rng.normal(0, 0.2), "x": x, "target": t, "cell": f"{t}:{l}"}
+            for t in ("a", "b")
+            for l in range(5)
+            for x in (8.4, 8.7, 9.5, 10.0)
+        ]
+    )
     m = inference.mixedlm_slope(cells)
     assert m["ci_low"] < -0.8 < m["ci_high"] and m["p_value"] < 0.01
 

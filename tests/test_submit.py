@@ -18,11 +18,19 @@ from pathlib import Path
 
 import pytest
 
-from xstilts.study.profile import load_profile
+from xstilts.compute.submit import (
+    PhaseJob,
+    PhaseWorker,
+    SlurmOptions,
+    job_plan,
+    phase_status,
+    run_local,
+    submit_phase,
+    write_dry_run,
+)
 from xstilts.study.grid import plan_runs
+from xstilts.study.profile import load_profile
 from xstilts.study.runstore import MARKER, RunStore
-from xstilts.compute.submit import (PhaseJob, PhaseWorker, SlurmOptions, job_plan, phase_status, run_local, submit_phase,
-                            write_dry_run)
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
@@ -72,7 +80,7 @@ def test_job_plan_shards_each_phase_by_its_run_count():
         assert job.runs == runs[phase]
         assert job.shards == max(1, min(3, runs[phase]))
         assert job.final_pass == (job.shards > 1)
-        assert job.gpus == 0                              # the miniature runs on CPU
+        assert job.gpus == 0  # the miniature runs on CPU
     with pytest.raises(ValueError, match="max-parallel"):
         job_plan("smoke", 0)
 
@@ -80,14 +88,22 @@ def test_job_plan_shards_each_phase_by_its_run_count():
 def test_dry_run_writes_inspectable_sbatch_scripts_with_array_dependency_and_requeue(outputs):
     jobs = [PhaseJob("data", 1, 1, 0), PhaseJob("intermediate", 40, 4, 1), PhaseJob("target", 1804, 8, 1)]
     out = outputs / "submit"
-    paths = write_dry_run("mini", jobs, SlurmOptions(partition="gpu", timeout_min=600, setup=("module load cuda",)), out)
+    paths = write_dry_run(
+        "mini", jobs, SlurmOptions(partition="gpu", timeout_min=600, setup=("module load cuda",)), out
+    )
     names = [p.name for p in paths]
-    assert names == ["0_data.sbatch", "1_intermediate.sbatch", "1_intermediate_final.sbatch", "2_target.sbatch",
-                     "2_target_final.sbatch", "submit.sh"]
+    assert names == [
+        "0_data.sbatch",
+        "1_intermediate.sbatch",
+        "1_intermediate_final.sbatch",
+        "2_target.sbatch",
+        "2_target_final.sbatch",
+        "submit.sh",
+    ]
     target = (out / "2_target.sbatch").read_text()
     assert "#SBATCH --array=0-7%8" in target
     assert "#SBATCH --requeue" in target
-    assert "#SBATCH --signal=USR2@" in target                 # submitit's checkpoint/requeue signal
+    assert "#SBATCH --signal=USR2@" in target  # submitit's checkpoint/requeue signal
     assert "#SBATCH --gpus-per-node=1" in target and "#SBATCH --partition=gpu" in target
     assert "#SBATCH --time=600" in target
     assert "module load cuda" in target
@@ -114,15 +130,21 @@ def test_submit_cli_dry_run_for_the_paper_profile(outputs, tmp_path):
     for name in ("train.tsv", "dev.tsv"):
         (ccg / name).write_text("")
     env = {**os.environ, "XSTILTS_OUTPUTS": str(outputs), "XSTILTS_CCGBANK": str(ccg), "XSTILTS_ROOT": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-m", "xstilts.cli", "submit", "paper", "--dry-run", "--max-parallel", "16"],
-                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "xstilts.cli", "submit", "paper", "--dry-run", "--max-parallel", "16"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     sub = outputs / "paper" / "submit"
     target = (sub / "3_target.sbatch").read_text()
     assert "#SBATCH --array=0-15%16" in target and "#SBATCH --gpus-per-node=1" in target
-    assert "export HF_HUB_OFFLINE=1" in target                   # compute nodes read the `make data` cache
+    assert "export HF_HUB_OFFLINE=1" in target  # compute nodes read the `make data` cache
     assert "1492 runs" in target
-    assert not (sub / "logs").exists() or not any((sub / "logs").glob("*.pkl"))   # nothing submitted
+    assert not (sub / "logs").exists() or not any((sub / "logs").glob("*.pkl"))  # nothing submitted
 
 
 def test_worker_checkpoint_resubmits_the_same_worker():
@@ -130,7 +152,13 @@ def test_worker_checkpoint_resubmits_the_same_worker():
     delayed = worker.checkpoint()
     clone = delayed.function
     assert isinstance(clone, PhaseWorker) and clone is not worker
-    assert (clone.profile, clone.phase, clone.shard, clone.num_shards, clone.runner) == ("smoke", "target", 1, 4, FAKE_RUNNER)
+    assert (clone.profile, clone.phase, clone.shard, clone.num_shards, clone.runner) == (
+        "smoke",
+        "target",
+        1,
+        4,
+        FAKE_RUNNER,
+    )
     assert pickle.loads(pickle.dumps(delayed.function)).shard == 1
     with pytest.raises(ValueError, match="shard"):
         PhaseWorker("smoke", "target", 4, 4)
@@ -141,7 +169,14 @@ def test_worker_checkpoint_resubmits_the_same_worker():
 def test_local_executor_runs_phases_in_order_across_shards(fake_env):
     jobs = [j for j in job_plan("smoke", max_parallel=2) if j.phase in ("intermediate", "target")]
     results = run_local("smoke", jobs, fake_env / "submit", runner=FAKE_RUNNER, timeout_min=10, log=lambda *_: None)
-    assert [r["phase"] for r in results] == ["intermediate", "intermediate", "intermediate", "target", "target", "target"]
+    assert [r["phase"] for r in results] == [
+        "intermediate",
+        "intermediate",
+        "intermediate",
+        "target",
+        "target",
+        "target",
+    ]
     assert results[-1] == {**results[-1], "complete": 8, "planned": 8}
     # every run done exactly once, by the shard that owns it (the final pass found nothing left to do)
     store = RunStore("smoke")
@@ -164,11 +199,11 @@ def test_preempted_worker_is_requeued_and_resumes_without_redoing_finished_runs(
         time.sleep(0.2)
     before = markers("target")
     assert 2 <= len(before) < planned, "the worker finished before it could be preempted: raise the delay"
-    job._interrupt()                              # what Slurm's USR2 does before a preemption/time limit
+    job._interrupt()  # what Slurm's USR2 does before a preemption/time limit
     result = job.result()
     after = markers("target")
     assert len(after) == planned and result["complete"] == planned
-    for run_id, marker in before.items():        # finished runs were not redone: same COMPLETE marker
+    for run_id, marker in before.items():  # finished runs were not redone: same COMPLETE marker
         assert after[run_id] == marker
     log = Path(job.paths.stderr).read_text() + Path(job.paths.stdout).read_text()
     assert "Requeued" in log or "preempted" in log
@@ -185,7 +220,7 @@ def test_killed_job_is_resumed_by_resubmitting(fake_env):
     deadline = time.time() + 60
     while len(markers("target")) < 2 and time.time() < deadline:
         time.sleep(0.2)
-    job.cancel()                                  # SIGINT to the controller, which kills the worker
+    job.cancel()  # SIGINT to the controller, which kills the worker
     deadline = time.time() + 20
     while not job.done() and time.time() < deadline:
         time.sleep(0.2)
@@ -203,8 +238,14 @@ def test_killed_job_is_resumed_by_resubmitting(fake_env):
 def test_submit_smoke_end_to_end(outputs):
     """The real smoke study through submitit's local executor (needs the whole chain: xstilts.study.steps)."""
     env = {**os.environ, "XSTILTS_OUTPUTS": str(outputs), "XSTILTS_ROOT": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-m", "xstilts.cli", "submit", "smoke", "--executor", "local"],
-                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=900)
+    proc = subprocess.run(
+        [sys.executable, "-m", "xstilts.cli", "submit", "smoke", "--executor", "local"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     for phase, runs in plan_runs(load_profile("smoke")).items():
         assert RunStore("smoke").status(runs)[phase] == (len(runs), len(runs))
@@ -221,16 +262,25 @@ def test_slurm_submission_chains_phase_arrays_with_afterok(outputs, tmp_path, mo
     (bin_dir / "srun").write_text("#!/bin/bash\nexit 0\n")
     (bin_dir / "sbatch").write_text(
         "#!/bin/bash\n"
-        f'n=$(ls {record} | wc -l); id=$((1000 + n)); cp "$1" {record}/$id.sh; echo "Submitted batch job $id"\n')
+        f'n=$(ls {record} | wc -l); id=$((1000 + n)); cp "$1" {record}/$id.sh; echo "Submitted batch job $id"\n'
+    )
     for exe in ("srun", "sbatch"):
         (bin_dir / exe).chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     jobs = job_plan("smoke", max_parallel=2)
-    submitted = run_slurm("smoke", jobs, SlurmOptions(partition="p", setup=("cd /repo",)), outputs / "logs",
-                          log=lambda *_: None)
+    submitted = run_slurm(
+        "smoke", jobs, SlurmOptions(partition="p", setup=("cd /repo",)), outputs / "logs", log=lambda *_: None
+    )
     assert [(s["phase"], s["final"]) for s in submitted] == [
-        ("data", False), ("pretrained", False), ("pretrained", True), ("intermediate", False),
-        ("intermediate", True), ("target", False), ("target", True), ("analysis", False)]
+        ("data", False),
+        ("pretrained", False),
+        ("pretrained", True),
+        ("intermediate", False),
+        ("intermediate", True),
+        ("target", False),
+        ("target", True),
+        ("analysis", False),
+    ]
     scripts = {int(p.stem): p.read_text() for p in record.glob("*.sh")}
     ids = sorted(scripts)
     assert len(ids) == len(submitted)
@@ -240,4 +290,4 @@ def test_slurm_submission_chains_phase_arrays_with_afterok(outputs, tmp_path, mo
         assert f"#SBATCH --dependency=afterok:{prev}" in scripts[cur]
     assert "#SBATCH --array=0-1%2" in scripts[ids[1]] and "--array" not in scripts[ids[2]]
     assert all("#SBATCH --requeue" in s and "#SBATCH --partition=p" in s for s in scripts.values())
-    assert all("submitit.core._submit" in s for s in scripts.values())   # workers are submitit's pickled jobs
+    assert all("submitit.core._submit" in s for s in scripts.values())  # workers are submitit's pickled jobs

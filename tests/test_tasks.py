@@ -6,22 +6,32 @@ import re
 import pytest
 
 from xstilts.benchmarks import formats as F
+from xstilts.benchmarks.languages import BUILTIN_CODES, Language, by_iso3, by_name, get_language, register, unregister
+from xstilts.benchmarks.registry import (
+    REGISTRY,
+    LicenceGatedError,
+    check_available,
+    get_task,
+    intermediate_tasks,
+    protocol_languages,
+    targets,
+)
+from xstilts.benchmarks.sources import LOCKED, SOURCES, TYDIQA_PREFIX
 from xstilts.cli import main
 from xstilts.data.schemas import HUB_FEATURES
-from xstilts.benchmarks.sources import LOCKED, SOURCES, TYDIQA_PREFIX
-from xstilts.benchmarks.languages import BUILTIN_CODES, Language, by_iso3, by_name, get_language, register, unregister
-from xstilts.benchmarks.registry import (REGISTRY, LicenceGatedError, check_available, get_task, intermediate_tasks,
-                           protocol_languages, targets)
 
 # google-research/xtreme evaluate.py XTREME_TASK2LANGS / XTREME_R_TASK2LANGS, copied as literals on purpose
 OFFICIAL = {
     "xtreme": {
-        "pawsx": "de,en,es,fr,ja,ko,zh", "xnli": "ar,bg,de,el,en,es,fr,hi,ru,sw,th,tr,ur,vi,zh",
+        "pawsx": "de,en,es,fr,ja,ko,zh",
+        "xnli": "ar,bg,de,el,en,es,fr,hi,ru,sw,th,tr,ur,vi,zh",
         "panx": "ar,he,vi,id,jv,ms,tl,eu,ml,ta,te,af,nl,en,de,el,bn,hi,mr,ur,fa,fr,it,pt,es,bg,ru,ja,ka,ko,th,sw,yo,my,zh,kk,tr,et,fi,hu",
         "udpos": "af,ar,bg,de,el,en,es,et,eu,fa,fi,fr,he,hi,hu,id,it,ja,kk,ko,mr,nl,pt,ru,ta,te,th,tl,tr,ur,vi,yo,zh",
         "bucc2018": "de,fr,ru,zh",
         "tatoeba": "ar,he,vi,id,jv,tl,eu,ml,ta,te,af,nl,de,el,bn,hi,mr,ur,fa,fr,it,pt,es,bg,ru,ja,ka,ko,th,sw,zh,kk,tr,et,fi,hu",
-        "xquad": "en,es,de,el,ru,tr,ar,vi,th,zh,hi", "mlqa": "en,es,de,ar,hi,vi,zh", "tydiqa": "en,ar,bn,fi,id,ko,ru,sw,te",
+        "xquad": "en,es,de,el,ru,tr,ar,vi,th,zh,hi",
+        "mlqa": "en,es,de,ar,hi,vi,zh",
+        "tydiqa": "en,ar,bn,fi,id,ko,ru,sw,te",
     },
     "xtreme-r": {
         "xnli": "ar,bg,de,el,en,es,fr,hi,ru,sw,th,tr,ur,vi,zh",
@@ -31,11 +41,22 @@ OFFICIAL = {
         "xcopa": "et,ht,id,it,qu,sw,ta,th,tr,vi,zh",
         "lareqa": "ar,de,el,en,es,hi,ru,th,tr,vi,zh",  # evaluate.py: []; the XQuAD-R languages, pooled
         "mewslix": "ar,de,en,es,fa,ja,pl,ro,ta,tr,uk",
-        "xquad": "en,es,de,el,ru,tr,ar,vi,th,zh,hi,ro", "mlqa": "en,es,de,ar,hi,vi,zh", "tydiqa": "en,ar,bn,fi,id,ko,ru,sw,te",
+        "xquad": "en,es,de,el,ru,tr,ar,vi,th,zh,hi,ro",
+        "mlqa": "en,es,de,ar,hi,vi,zh",
+        "tydiqa": "en,ar,bn,fi,id,ko,ru,sw,te",
     },
 }
-METRICS = {"accuracy", "seqeval_f1", "squad", "mlqa", "bucc_f1", "tatoeba_acc", "mewslix_map20", "lareqa_map20",
-           "token_accuracy"}
+METRICS = {
+    "accuracy",
+    "seqeval_f1",
+    "squad",
+    "mlqa",
+    "bucc_f1",
+    "tatoeba_acc",
+    "mewslix_map20",
+    "lareqa_map20",
+    "token_accuracy",
+}
 
 
 @pytest.mark.parametrize("benchmark", ["xtreme", "xtreme-r"])
@@ -48,8 +69,17 @@ def test_targets_have_exactly_the_official_languages(benchmark):
 def test_registry_sizes_and_fields():
     assert len(targets("xtreme")) == 9 and len(targets("xtreme-r")) == 10
     inter = intermediate_tasks()
-    assert [t.name for t in inter] == ["anli_plus", "mnli", "qqp", "sst2", "squad", "hellaswag", "cosmosqa",
-                                       "commonsenseqa", "ccg"]
+    assert [t.name for t in inter] == [
+        "anli_plus",
+        "mnli",
+        "qqp",
+        "sst2",
+        "squad",
+        "hellaswag",
+        "cosmosqa",
+        "commonsenseqa",
+        "ccg",
+    ]
     assert len(REGISTRY) == 28
     for t in REGISTRY.values():
         assert t.format in F.FORMATS and t.metric in METRICS, t.key
@@ -67,7 +97,7 @@ def test_protocols_share_runs_where_the_protocol_is_the_same():
     assert get_task("xtreme.xnli").protocol == get_task("xtreme-r.xnli").protocol == "xnli"
     assert get_task("xtreme.tatoeba").protocol == "tatoeba" and get_task("xtreme-r.tatoeba").protocol == "tatoeba-r"
     assert len(protocol_languages("udpos")) == 38 and len(protocol_languages("panx")) == 48
-    assert get_task("xtreme.xnli").train[0].source == "mnli"            # XNLI trains on MNLI
+    assert get_task("xtreme.xnli").train[0].source == "mnli"  # XNLI trains on MNLI
     assert [r.part for r in get_task("xtreme-r.xcopa").train] == ["siqa", "copa"]
     assert get_task("xtreme-r.xcopa").train_schedule == "sequence"
     anli = get_task("intermediate.anli_plus")

@@ -18,7 +18,9 @@ def repo_root() -> Path:
     for parent in [Path.cwd().resolve(), *Path.cwd().resolve().parents, *here.parents]:
         if (parent / "params").is_dir() and (parent / "lib" / "xstilts").is_dir():
             return parent
-    raise FileNotFoundError("cannot find the repository root (a folder with params/ and lib/xstilts/); set XSTILTS_ROOT")
+    raise FileNotFoundError(
+        "cannot find the repository root (a folder with params/ and lib/xstilts/); set XSTILTS_ROOT"
+    )
 
 
 def params_dir() -> Path:

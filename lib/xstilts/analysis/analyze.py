@@ -80,9 +80,17 @@ def estimate_table(cells: CellTable, n_boot: int = 10_000, seed: int = 0, progre
     lo, hi = inference.percentile_ci(boot.replicates)
     p = inference.bootstrap_p_value(boot.replicates)
     tested = np.array([e.tested for e in ests])
-    df = pd.DataFrame({"estimand": [e.name for e in ests], "arm": [e.arm for e in ests], "estimate": boot.estimate,
-                       "ci_low": lo, "ci_high": hi, "p_value": np.where(tested, p, np.nan),
-                       "params": [e.params if e.params is not None else np.nan for e in ests]})
+    df = pd.DataFrame(
+        {
+            "estimand": [e.name for e in ests],
+            "arm": [e.arm for e in ests],
+            "estimate": boot.estimate,
+            "ci_low": lo,
+            "ci_high": hi,
+            "p_value": np.where(tested, p, np.nan),
+            "params": [e.params if e.params is not None else np.nan for e in ests],
+        }
+    )
     # The issue's contract: per-size benchmark gains are the estimand `benchmark_gain`, one row per
     # (size, arm, benchmark); the `benchmark` column says which (also for every per-benchmark estimand).
     df["benchmark"] = [_benchmark_of(n) for n in df["estimand"]]
@@ -116,8 +124,9 @@ def task_slope_tests(est: pd.DataFrame) -> pd.DataFrame:
     return d[["arm", "target", "benchmark", "task", "estimate", "ci_low", "ci_high", "p_value", "p_bh", "p_by"]]
 
 
-def secondary_tests(est: pd.DataFrame, cells: CellTable, max_cell_tests: int = 120, n_permutations: int = 999,
-                    seed: int = 0) -> pd.DataFrame:
+def secondary_tests(
+    est: pd.DataFrame, cells: CellTable, max_cell_tests: int = 120, n_permutations: int = 999, seed: int = 0
+) -> pd.DataFrame:
     """Page's L over sizes, task-level Wilcoxon and sign-flip tests of the slopes, a mixed model, and
     paired permutation tests of the largest-size gain per (task, language) cell (seeds fixed; BH)."""
     rows = []
@@ -129,33 +138,75 @@ def secondary_tests(est: pd.DataFrame, cells: CellTable, max_cell_tests: int = 1
             blocks = d.pivot_table(index=["arm", "estimand"], columns="params", values="estimate").dropna()
             if len(blocks) >= 2:
                 r = inference.page_trend(blocks.to_numpy(), decreasing=True)
-                rows.append({"test": "page_trend_decreasing", "benchmark": bench, "arm": "all intermediate arms",
-                             "statistic": r.statistic, "p_value": r.pvalue, "n": len(blocks),
-                             "note": "blocks = (arm, task), languages averaged; blocks share the baseline runs"})
+                rows.append(
+                    {
+                        "test": "page_trend_decreasing",
+                        "benchmark": bench,
+                        "arm": "all intermediate arms",
+                        "statistic": r.statistic,
+                        "p_value": r.pvalue,
+                        "n": len(blocks),
+                        "note": "blocks = (arm, task), languages averaged; blocks share the baseline runs",
+                    }
+                )
     ts = est[est.estimand.str.startswith("task_slope_")]
     for arm in CONFIRMATORY_ARMS:
         for bench in ("xtreme", "xtreme-r"):
             d = ts[(ts.arm == arm) & ts.estimand.str.startswith(f"task_slope_{bench}:")].estimate.to_numpy()
             if len(d) >= 2 and np.any(d != 0):
                 w = inference.wilcoxon_signed_rank(d)
-                rows.append({"test": "wilcoxon_task_slopes", "benchmark": bench, "arm": arm, "statistic": w["statistic"],
-                             "p_value": w["p_value"], "n": len(d), "effect": w["rank_biserial"],
-                             "note": "per-task slopes; effect = matched-pairs rank-biserial r"})
+                rows.append(
+                    {
+                        "test": "wilcoxon_task_slopes",
+                        "benchmark": bench,
+                        "arm": arm,
+                        "statistic": w["statistic"],
+                        "p_value": w["p_value"],
+                        "n": len(d),
+                        "effect": w["rank_biserial"],
+                        "note": "per-task slopes; effect = matched-pairs rank-biserial r",
+                    }
+                )
                 sf = inference.sign_flip_test(d, seed=seed)
-                rows.append({"test": "sign_flip_task_slopes", "benchmark": bench, "arm": arm, "statistic": sf.statistic,
-                             "p_value": sf.pvalue, "n": len(d), "note": "mean per-task slope, exact sign-flip"})
+                rows.append(
+                    {
+                        "test": "sign_flip_task_slopes",
+                        "benchmark": bench,
+                        "arm": arm,
+                        "statistic": sf.statistic,
+                        "p_value": sf.pvalue,
+                        "n": len(d),
+                        "note": "mean per-task slope, exact sign-flip",
+                    }
+                )
     lg = est[est.estimand.str.startswith("language_gain:")]
     for arm in CONFIRMATORY_ARMS:
         d = lg[lg.arm == arm]
         if d.params.nunique() >= 2 and len(d) >= 6:
             parts = d.estimand.str.split(":", n=2, expand=True)
-            frame = pd.DataFrame({"delta": d.estimate.to_numpy(), "x": np.log10(d.params.to_numpy(float)),
-                                  "target": parts[1].to_numpy(), "cell": (parts[1] + ":" + parts[2]).to_numpy()})
+            frame = pd.DataFrame(
+                {
+                    "delta": d.estimate.to_numpy(),
+                    "x": np.log10(d.params.to_numpy(float)),
+                    "target": parts[1].to_numpy(),
+                    "cell": (parts[1] + ":" + parts[2]).to_numpy(),
+                }
+            )
             try:
                 m = inference.mixedlm_slope(frame)
-                rows.append({"test": "mixedlm_pooled_slope", "benchmark": "both", "arm": arm, "statistic": m["estimate"],
-                             "p_value": m["p_value"], "n": len(frame), "ci_low": m["ci_low"], "ci_high": m["ci_high"],
-                             "note": f"delta ~ x + C(target), random intercept+slope per cell; converged={m['converged']}"})
+                rows.append(
+                    {
+                        "test": "mixedlm_pooled_slope",
+                        "benchmark": "both",
+                        "arm": arm,
+                        "statistic": m["estimate"],
+                        "p_value": m["p_value"],
+                        "n": len(frame),
+                        "ci_low": m["ci_low"],
+                        "ci_high": m["ci_high"],
+                        "note": f"delta ~ x + C(target), random intercept+slope per cell; converged={m['converged']}",
+                    }
+                )
             except Exception as err:  # a sensitivity model must not sink the analysis
                 rows.append({"test": "mixedlm_pooled_slope", "arm": arm, "note": f"did not fit: {err}"})
     rows.extend(_cell_permutation_rows(cells, max_cell_tests, n_permutations, seed))
@@ -175,7 +226,11 @@ def _cell_permutation_rows(cells: CellTable, max_tests: int, n_resamples: int, s
     out = []
     todo = [(c, arm) for arm in CONFIRMATORY_ARMS for c in cells.cells]
     if base is None or len(todo) > max_tests:
-        return [{"test": "cell_permutation", "note": f"skipped: {len(todo)} cells exceed max_cell_tests={max_tests}"}] if todo else []
+        return (
+            [{"test": "cell_permutation", "note": f"skipped: {len(todo)} cells exceed max_cell_tests={max_tests}"}]
+            if todo
+            else []
+        )
     singles = [a for a in SINGLE_ARMS if (top, a) in idx]
     for c, arm in todo:
         pos = {int(j): k for k, j in enumerate(c.systems)}
@@ -186,9 +241,17 @@ def _cell_permutation_rows(cells: CellTable, max_tests: int, n_resamples: int, s
         a = c.stats[:, ks].mean(axis=1)
         b = c.stats[:, pos[base]]
         r = inference.cell_permutation_test(a, b, c.kind, n_resamples=n_resamples, seed=seed)
-        out.append({"test": "cell_permutation", "benchmark": "/".join(c.benchmarks), "arm": arm,
-                    "statistic": r.statistic, "p_value": r.pvalue, "n": c.n,
-                    "note": f"{c.task}/{c.language} at {plots.size_label(top)}: seed-averaged examples, seeds fixed"})
+        out.append(
+            {
+                "test": "cell_permutation",
+                "benchmark": "/".join(c.benchmarks),
+                "arm": arm,
+                "statistic": r.statistic,
+                "p_value": r.pvalue,
+                "n": c.n,
+                "note": f"{c.task}/{c.language} at {plots.size_label(top)}: seed-averaged examples, seeds fixed",
+            }
+        )
     return out
 
 
@@ -200,9 +263,11 @@ def answer_paragraph(est: pd.DataFrame, conf: pd.DataFrame, notes: list[str], n_
     """The answer in words: γ and the slopes with CIs, what could not be computed, and the caveats."""
     parts = []
     for arm in CONFIRMATORY_ARMS:
-        def get(name):
+
+        def get(name, arm=arm):
             d = est[(est.estimand == name) & (est.arm == arm)]
             return d.iloc[0] if not d.empty else None
+
         g, bx, br = get("interaction"), get("slope_xtreme"), get("slope_xtreme-r")
         if g is None and bx is None and br is None:
             continue
@@ -218,37 +283,57 @@ def answer_paragraph(est: pd.DataFrame, conf: pd.DataFrame, notes: list[str], n_
             c = conf[(conf.estimand == "interaction") & (conf.arm == arm)]
             ph = f", Holm-adjusted p = {c.iloc[0].p_holm:.3g}" if not c.empty else ""
             s += f"; the difference γ = {_fmt(g)} points per decade{ph}"
-            comp = {n: get(n) for n in ("interaction_unique_tasks", "interaction_added_languages", "interaction_task_weights")}
+            comp = {
+                n: get(n)
+                for n in ("interaction_unique_tasks", "interaction_added_languages", "interaction_task_weights")
+            }
             if all(v is not None for v in comp.values()):
                 prot = get("interaction_protocol")
-                s += (f" (unique tasks {_fmt(comp['interaction_unique_tasks'])}, added languages "
-                      f"{_fmt(comp['interaction_added_languages'])}, task weights {_fmt(comp['interaction_task_weights'])}"
-                      + (f", protocol/data version of shared tasks {_fmt(prot)}" if prot is not None else "") + ")")
-            verdict = ("the CI excludes 0" if (g.ci_low > 0 or g.ci_high < 0) else
-                       "the CI includes 0, which is not evidence of no difference")
+                s += (
+                    f" (unique tasks {_fmt(comp['interaction_unique_tasks'])}, added languages "
+                    f"{_fmt(comp['interaction_added_languages'])}, task weights {_fmt(comp['interaction_task_weights'])}"
+                    + (f", protocol/data version of shared tasks {_fmt(prot)}" if prot is not None else "")
+                    + ")"
+                )
+            verdict = (
+                "the CI excludes 0"
+                if (g.ci_low > 0 or g.ci_high < 0)
+                else "the CI includes 0, which is not evidence of no difference"
+            )
             s += f": {verdict}"
         parts.append(s + ".")
     if not parts:
         parts.append("No slope or interaction could be computed from this table.")
     text = " ".join(parts)
-    text += (f" Intervals are 95% percentile intervals of {n_boot} replicates of a joint bootstrap that resamples test "
-             "examples within each (task, language) and fine-tuning seeds within each run group, both benchmarks from "
-             "the same draw, with the seed component net of within-run sampling noise.")
+    text += (
+        f" Intervals are 95% percentile intervals of {n_boot} replicates of a joint bootstrap that resamples test "
+        "examples within each (task, language) and fine-tuning seeds within each run group, both benchmarks from "
+        "the same draw, with the seed component net of within-run sampling noise."
+    )
     if notes:
         text += " Could not be computed from this table: " + "; ".join(dict.fromkeys(notes)) + "."
-    text += (" Caveats (statistics.md §0.7): XTREME-R Tatoeba is treated as a different target from XTREME Tatoeba "
-             "because its baseline is already SQuAD-fine-tuned; same-data pairs (MNLI→XNLI, SQuAD→XQuAD/MLQA/"
-             "Tatoeba-R/LAReQA) measure more training on the target's own data rather than transfer; inference is "
-             "conditional on one intermediate checkpoint per (size, arm); model size is confounded with architecture "
-             "and training details across the ladder; four sizes do not pin down a curve shape; a shrinking gain in "
-             "raw points can be a ceiling effect (see the baseline panel); any best-intermediate choice must be made "
-             "on dev, never on test.")
+    text += (
+        " Caveats (statistics.md §0.7): XTREME-R Tatoeba is treated as a different target from XTREME Tatoeba "
+        "because its baseline is already SQuAD-fine-tuned; same-data pairs (MNLI→XNLI, SQuAD→XQuAD/MLQA/"
+        "Tatoeba-R/LAReQA) measure more training on the target's own data rather than transfer; inference is "
+        "conditional on one intermediate checkpoint per (size, arm); model size is confounded with architecture "
+        "and training details across the ladder; four sizes do not pin down a curve shape; a shrinking gain in "
+        "raw points can be a ceiling effect (see the baseline panel); any best-intermediate choice must be made "
+        "on dev, never on test."
+    )
     text += f" These numbers describe {source} and nothing beyond it."
     return text
 
 
-def analyze(table: pd.DataFrame, out_dir: Path, n_boot: int = 10_000, seed: int = 0, progress: bool = True,
-            source: str | None = None, max_cell_tests: int = 120) -> AnalysisResult:
+def analyze(
+    table: pd.DataFrame,
+    out_dir: Path,
+    n_boot: int = 10_000,
+    seed: int = 0,
+    progress: bool = True,
+    source: str | None = None,
+    max_cell_tests: int = 120,
+) -> AnalysisResult:
     """Run the whole analysis on a score table; write estimates.csv, the test tables and the figures."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -73,8 +73,8 @@ class BootstrapResult:
 
     estimate: np.ndarray
     replicates: np.ndarray
-    seed_scale: np.ndarray       # c_θ
-    seed_variance: np.ndarray    # T_θ (net between-seed variance of θ̂; negative before truncation)
+    seed_scale: np.ndarray  # c_θ
+    seed_variance: np.ndarray  # T_θ (net between-seed variance of θ̂; negative before truncation)
     n_boot: int
     seed: int
 
@@ -86,7 +86,7 @@ def example_weights(rng: np.random.Generator, b: int, n: int, exact_max_n: int) 
         idx += (np.arange(b, dtype=np.int64) * n)[:, None]
         return np.bincount(idx.ravel(), minlength=b * n).reshape(b, n).astype(np.float32)
     quarter = (n + 3) // 4
-    u = rng.integers(0, 2 ** 32, size=(b, quarter), dtype=np.uint32).view(np.uint8)[:, :n]
+    u = rng.integers(0, 2**32, size=(b, quarter), dtype=np.uint32).view(np.uint8)[:, :n]
     return _POISSON_LUT[u]
 
 
@@ -121,11 +121,11 @@ class _Plan:
         for i, c in enumerate(cells):
             for k, j in enumerate(c.systems):
                 groups.setdefault((c.task, int(j), len(c.run_scores[k])), []).append((i, k))
-        self.classes: dict[int, int] = {}          # R -> number of groups with R runs
+        self.classes: dict[int, int] = {}  # R -> number of groups with R runs
         rows, cols, vals, row_r = [], [], [], []
         v = np.zeros(C)
         row = 0
-        for (task, j, R), members in sorted(groups.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][1])):
+        for (_task, _j, R), members in sorted(groups.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][1])):
             self.classes[R] = self.classes.get(R, 0) + 1
             for i, k in members:
                 col = self.layout.offsets[i] + k
@@ -139,7 +139,7 @@ class _Plan:
             row += R
         self.n_rows = row
         D = sp.csr_matrix((vals, (rows, cols)), shape=(row, C))
-        self.P = sp.csr_matrix(D @ self.W)                                   # (rows, K)
+        self.P = sp.csr_matrix(D @ self.W)  # (rows, K)
         row_r = np.asarray(row_r, float)
         infl = np.where(row_r >= 2, row_r / np.maximum(row_r - 1, 1), 0.0)
         P2 = self.P.multiply(self.P)
@@ -147,7 +147,9 @@ class _Plan:
         between = np.asarray((sp.diags(infl) @ P2).sum(axis=0)).ravel() if self.n_rows else np.zeros_like(raw)
         within = np.asarray(self.W.multiply(self.W).T @ v).ravel()
         self.seed_variance = between - within
-        self.seed_scale = np.where(raw > 0, np.sqrt(np.maximum(self.seed_variance, 0.0) / np.where(raw > 0, raw, 1)), 0.0)
+        self.seed_scale = np.where(
+            raw > 0, np.sqrt(np.maximum(self.seed_variance, 0.0) / np.where(raw > 0, raw, 1)), 0.0
+        )
         self.cells = cells
 
     def seed_counts(self, rng: np.random.Generator, b: int) -> np.ndarray:
@@ -173,7 +175,7 @@ class _Plan:
             idx += np.repeat(starts, sizes)[None, :] + (np.arange(b, dtype=np.int64) * total)[:, None]
             w = np.bincount(idx.ravel(), minlength=b * total).reshape(b, total).astype(np.float32)
             for k, st, n in zip(np.flatnonzero(small), starts, sizes):
-                out[k] = w[:, st:st + n]
+                out[k] = w[:, st : st + n]
         for k in np.flatnonzero(~small):
             out[k] = example_weights(rng, b, int(ns[k]), exact_max_n)
         return out
@@ -198,9 +200,16 @@ class _Plan:
 SCHEMES = ("calibrated", "naive", "examples", "seeds")
 
 
-def joint_bootstrap(table: CellTable, W: sp.spmatrix, n_boot: int = 10_000, seed: int = 0,
-                    batch: int | None = None, exact_max_n: int = 2000, progress: bool = True,
-                    scheme: str = "calibrated") -> BootstrapResult:
+def joint_bootstrap(
+    table: CellTable,
+    W: sp.spmatrix,
+    n_boot: int = 10_000,
+    seed: int = 0,
+    batch: int | None = None,
+    exact_max_n: int = 2000,
+    progress: bool = True,
+    scheme: str = "calibrated",
+) -> BootstrapResult:
     """Replicates of every estimand (columns of W) under the calibrated joint bootstrap (module doc).
 
     `scheme` exists to show why: "naive" resamples examples and seeds as in the §7.4 sketch (seed draw
@@ -227,7 +236,7 @@ def joint_bootstrap(table: CellTable, W: sp.spmatrix, n_boot: int = 10_000, seed
                 theta = np.asarray(plan.example_component(rng, b, exact_max_n) @ plan.W)
             if plan.n_rows:
                 theta = theta + scale * np.asarray(plan.seed_counts(rng, b) @ plan.P)
-            reps[start:start + b] = plan.estimate + theta
+            reps[start : start + b] = plan.estimate + theta
     return BootstrapResult(plan.estimate, reps, plan.seed_scale, plan.seed_variance, n_boot, seed)
 
 

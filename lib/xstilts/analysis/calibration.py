@@ -20,11 +20,19 @@ from tqdm.auto import tqdm
 from xstilts.analysis import figures, inference
 from xstilts.analysis.bootstrap import joint_bootstrap
 from xstilts.analysis.estimands import EstimandBuilder, weight_matrix
-from xstilts.analysis.simulate import SimDesign, cells_to_table, planned_design, simulate_cells, small_design, truth_vector
+from xstilts.analysis.simulate import (
+    SimDesign,
+    cells_to_table,
+    planned_design,
+    simulate_cells,
+    small_design,
+    truth_vector,
+)
 
 
-def one_study(design: SimDesign, gamma: float, rng: np.random.Generator, n_boot: int, boot_seed: int,
-              schemes=("calibrated",)) -> list[dict]:
+def one_study(
+    design: SimDesign, gamma: float, rng: np.random.Generator, n_boot: int, boot_seed: int, schemes=("calibrated",)
+) -> list[dict]:
     """Simulate one study and return, per scheme and confirmatory estimand, truth, estimate, CI, p, SE."""
     cells = simulate_cells(design, gamma, rng)
     table = cells_to_table(cells)
@@ -39,13 +47,31 @@ def one_study(design: SimDesign, gamma: float, rng: np.random.Generator, n_boot:
         p = inference.bootstrap_p_value(boot.replicates)
         se = boot.replicates.std(axis=0, dtype=np.float64)
         for k, e in enumerate(ests):
-            rows.append({"scheme": scheme, "estimand": e.name, "arm": e.arm, "truth": truth[k], "estimate": boot.estimate[k],
-                         "ci_low": lo[k], "ci_high": hi[k], "p_value": p[k], "boot_se": se[k]})
+            rows.append(
+                {
+                    "scheme": scheme,
+                    "estimand": e.name,
+                    "arm": e.arm,
+                    "truth": truth[k],
+                    "estimate": boot.estimate[k],
+                    "ci_low": lo[k],
+                    "ci_high": hi[k],
+                    "p_value": p[k],
+                    "boot_se": se[k],
+                }
+            )
     return rows
 
 
-def coverage_study(design: SimDesign, n_sims: int, n_boot: int, gamma: float = 0.0, seed: int = 0,
-                   schemes=("calibrated",), progress: bool = True) -> pd.DataFrame:
+def coverage_study(
+    design: SimDesign,
+    n_sims: int,
+    n_boot: int,
+    gamma: float = 0.0,
+    seed: int = 0,
+    schemes=("calibrated",),
+    progress: bool = True,
+) -> pd.DataFrame:
     """`n_sims` independent studies at one true γ; one row per study x scheme x estimand."""
     rng = np.random.default_rng(seed)
     rows = []
@@ -61,17 +87,31 @@ def coverage_study(design: SimDesign, n_sims: int, n_boot: int, gamma: float = 0
 def summarise(df: pd.DataFrame) -> pd.DataFrame:
     """Coverage, rejection rate and bootstrap-SE / empirical-SD ratio per scenario, scheme, estimand, arm."""
     g = df.groupby(["gamma", "scheme", "estimand", "arm"], sort=False)
-    out = g.agg(n=("covered", "size"), coverage=("covered", "mean"), rejection_rate=("rejected", "mean"),
-                truth=("truth", "mean"), mean_estimate=("estimate", "mean"), empirical_sd=("estimate", "std"),
-                mean_boot_se=("boot_se", "mean")).reset_index()
+    out = g.agg(
+        n=("covered", "size"),
+        coverage=("covered", "mean"),
+        rejection_rate=("rejected", "mean"),
+        truth=("truth", "mean"),
+        mean_estimate=("estimate", "mean"),
+        empirical_sd=("estimate", "std"),
+        mean_boot_se=("boot_se", "mean"),
+    ).reset_index()
     out["se_ratio"] = out.mean_boot_se / out.empirical_sd
     out["mc_se_coverage"] = np.sqrt(out.coverage * (1 - out.coverage) / out.n)
     return out
 
 
-def calibrate(n_sims: int = 200, n_boot: int = 1000, out_dir: Path | str = "calibration", design: str | SimDesign = "planned",
-              gamma: float = 1.0, seed: int = 0, schemes=("calibrated", "naive", "examples", "seeds"),
-              n_examples: int | None = None, progress: bool = True) -> pd.DataFrame:
+def calibrate(
+    n_sims: int = 200,
+    n_boot: int = 1000,
+    out_dir: Path | str = "calibration",
+    design: str | SimDesign = "planned",
+    gamma: float = 1.0,
+    seed: int = 0,
+    schemes=("calibrated", "naive", "examples", "seeds"),
+    n_examples: int | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
     """The calibration study at a design: γ = 0 (coverage, type-I error) and γ = `gamma` (coverage,
     power), every scheme on the same studies. Writes calibration.csv (summary), calibration_sims.csv
     and calibration.png to `out_dir`, prints the γ rows, and returns the summary."""
@@ -84,8 +124,13 @@ def calibrate(n_sims: int = 200, n_boot: int = 1000, out_dir: Path | str = "cali
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    sims = pd.concat([coverage_study(design, n_sims, n_boot, 0.0, seed, schemes, progress),
-                      coverage_study(design, n_sims, n_boot, gamma, seed + 1, schemes, progress)], ignore_index=True)
+    sims = pd.concat(
+        [
+            coverage_study(design, n_sims, n_boot, 0.0, seed, schemes, progress),
+            coverage_study(design, n_sims, n_boot, gamma, seed + 1, schemes, progress),
+        ],
+        ignore_index=True,
+    )
     summary = summarise(sims)
     elapsed = time.perf_counter() - t0
     sims.to_csv(out_dir / "calibration_sims.csv", index=False)
@@ -94,10 +139,12 @@ def calibrate(n_sims: int = 200, n_boot: int = 1000, out_dir: Path | str = "cali
     gam["scenario"] = np.where(gam.gamma == 0, "γ = 0 (type-I)", f"γ = {gamma:g} (power)")
     figures.calibration_plot(gam.assign(scheme=gam.scheme + "\n" + gam.arm), out_dir / "calibration.png")
     cols = ["gamma", "scheme", "arm", "n", "coverage", "rejection_rate", "se_ratio"]
-    print(f"Calibration of the joint bootstrap: {n_sims} studies per scenario, {n_boot} replicates each, "
-          f"{len(design.sizes)} sizes, {len(design.arms)} intermediate arms, seeds {design.seeds_arm} per arm / "
-          f"{design.seeds_none} for none, {design.n_examples} examples per (task, language); "
-          f"{elapsed:.0f} s ({elapsed / (2 * n_sims):.1f} s per study, {len(schemes)} schemes).")
+    print(
+        f"Calibration of the joint bootstrap: {n_sims} studies per scenario, {n_boot} replicates each, "
+        f"{len(design.sizes)} sizes, {len(design.arms)} intermediate arms, seeds {design.seeds_arm} per arm / "
+        f"{design.seeds_none} for none, {design.n_examples} examples per (task, language); "
+        f"{elapsed:.0f} s ({elapsed / (2 * n_sims):.1f} s per study, {len(schemes)} schemes)."
+    )
     print("γ rows (coverage target 0.95; rejection target 0.05 at γ = 0, power otherwise):")
     print(gam[cols].to_string(index=False))
     return summary

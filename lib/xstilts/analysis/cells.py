@@ -29,8 +29,8 @@ from xstilts.benchmarks.registry import ARM_NONE
 
 KEY_COLUMNS = ("benchmark", "task", "language", "params", "arm", "seed", "example_id")
 BASELINE_ARM = ARM_NONE
-PROTOCOL_SPECIFIC = ("tatoeba",)   # same name in both benchmarks, different protocol (docs/statistics.md §2.4)
-MEAN, F1 = "mean", "f1"            # how a cell reduces: a mean of per-example points, or summed span counts
+PROTOCOL_SPECIFIC = ("tatoeba",)  # same name in both benchmarks, different protocol (docs/statistics.md §2.4)
+MEAN, F1 = "mean", "f1"  # how a cell reduces: a mean of per-example points, or summed span counts
 # the statistic columns of each kind a target task can have (xstilts.benchmarks.metrics)
 STAT_COLUMNS = {kind: metrics.STATS_COLUMNS[kind] for kind in (metrics.ACCURACY, metrics.F1, metrics.QA, metrics.MAP20)}
 ALL_STAT_COLUMNS = metrics.TARGET_STAT_COLUMNS
@@ -51,12 +51,12 @@ class CellSummary:
     benchmarks: tuple[str, ...]
     kind: str
     example_ids: np.ndarray
-    systems: np.ndarray            # (J,) indices into the table's system list
-    stats: np.ndarray              # (n, J) or (n, J, 3), float32
-    run_scores: list[np.ndarray]   # J arrays (R_j,)
-    seeds: list[tuple]             # J tuples of seed labels
-    within_var: np.ndarray         # (J,)
-    example_key: str = ""          # same key = same test examples: drawn once for every cell sharing it
+    systems: np.ndarray  # (J,) indices into the table's system list
+    stats: np.ndarray  # (n, J) or (n, J, 3), float32
+    run_scores: list[np.ndarray]  # J arrays (R_j,)
+    seeds: list[tuple]  # J tuples of seed labels
+    within_var: np.ndarray  # (J,)
+    example_key: str = ""  # same key = same test examples: drawn once for every cell sharing it
 
     @property
     def n(self) -> int:
@@ -72,10 +72,10 @@ class CellSummary:
 class CellTable:
     """All cells of a table plus the design they span."""
 
-    systems: list[tuple[float, str]]                     # (params, arm), sorted
+    systems: list[tuple[float, str]]  # (params, arm), sorted
     cells: list[CellSummary]
-    lookup: dict[tuple[str, str, str], int]              # (benchmark, task, language) -> cell index
-    bench_tasks: dict[str, dict[str, list[str]]]         # benchmark -> task -> languages
+    lookup: dict[tuple[str, str, str], int]  # (benchmark, task, language) -> cell index
+    bench_tasks: dict[str, dict[str, list[str]]]  # benchmark -> task -> languages
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -110,8 +110,8 @@ def pseudo_values(runs: np.ndarray, kind: str) -> np.ndarray:
     if kind == MEAN:
         return runs.astype(np.float64)
     n = runs.shape[-2]
-    tot = runs.sum(axis=-2, dtype=np.float64)                 # (..., R, 3)
-    f1 = f1_points(tot[..., 0], tot[..., 1], tot[..., 2])     # (..., R)
+    tot = runs.sum(axis=-2, dtype=np.float64)  # (..., R, 3)
+    f1 = f1_points(tot[..., 0], tot[..., 1], tot[..., 2])  # (..., R)
     den = np.maximum(tot[..., 1] + tot[..., 2], 1e-12)
     tp = runs[..., 0].astype(np.float64)
     npg = runs[..., 1].astype(np.float64) + runs[..., 2]
@@ -136,8 +136,16 @@ def within_run_variance(runs: np.ndarray, kind: str) -> np.ndarray | float:
     return out if z.ndim > 2 else float(out)
 
 
-def summarise_cell(task: str, language: str, benchmarks: tuple[str, ...], kind: str, example_ids: np.ndarray,
-                   systems: np.ndarray, runs: list[np.ndarray], seeds: list[tuple]) -> CellSummary:
+def summarise_cell(
+    task: str,
+    language: str,
+    benchmarks: tuple[str, ...],
+    kind: str,
+    example_ids: np.ndarray,
+    systems: np.ndarray,
+    runs: list[np.ndarray],
+    seeds: list[tuple],
+) -> CellSummary:
     """Reduce per-run per-example arrays (runs[j]: (R_j, n) or (R_j, n, 3), points for MEAN) to a cell."""
     n = len(example_ids)
     shape = (n, len(systems)) if kind == MEAN else (n, len(systems), 3)
@@ -147,16 +155,27 @@ def summarise_cell(task: str, language: str, benchmarks: tuple[str, ...], kind: 
     by_r: dict[int, list[int]] = {}
     for j, r in enumerate(runs):
         by_r.setdefault(r.shape[0], []).append(j)
-    for R, js in by_r.items():
-        stack = np.stack([runs[j] for j in js])                  # (G, R, n[, 3])
+    for _R, js in by_r.items():
+        stack = np.stack([runs[j] for j in js])  # (G, R, n[, 3])
         stats[:, js] = np.moveaxis(stack.mean(axis=1, dtype=np.float64), 0, 1)
-        sc = run_score(stack, kind)                              # (G, R)
+        sc = run_score(stack, kind)  # (G, R)
         wv = within_run_variance(stack, kind)
         for g, j in enumerate(js):
             scores[j] = sc[g]
             wvar[j] = wv[g]
-    return CellSummary(task, language, benchmarks, kind, np.asarray(example_ids), np.asarray(systems), stats,
-                       scores, list(seeds), wvar, example_key=_example_key(task, language, example_ids))
+    return CellSummary(
+        task,
+        language,
+        benchmarks,
+        kind,
+        np.asarray(example_ids),
+        np.asarray(systems),
+        stats,
+        scores,
+        list(seeds),
+        wvar,
+        example_key=_example_key(task, language, example_ids),
+    )
 
 
 def _example_key(task: str, language: str, example_ids) -> str:
@@ -169,14 +188,19 @@ def _example_key(task: str, language: str, example_ids) -> str:
 
 def statistic_kind(df: pd.DataFrame, where: str) -> tuple[str, tuple[str, ...]]:
     """Which metric family a task's rows use: the one whose statistic columns are all non-null."""
-    present = [fam for fam, cols in STAT_COLUMNS.items()
-               if all(c in df.columns for c in cols) and df[list(cols)].notna().all().all()]
+    present = [
+        fam
+        for fam, cols in STAT_COLUMNS.items()
+        if all(c in df.columns for c in cols) and df[list(cols)].notna().all().all()
+    ]
     if len(present) == 2 and set(present) == {metrics.ACCURACY, metrics.MAP20}:
         present = present[:1]
     if len(present) != 1:
         partial = [c for c in ALL_STAT_COLUMNS if c in df.columns and df[c].notna().any()]
-        raise ValueError(f"{where}: cannot tell the metric from the statistic columns; non-null columns "
-                         f"{partial}, expected exactly one complete set of {dict(STAT_COLUMNS)}")
+        raise ValueError(
+            f"{where}: cannot tell the metric from the statistic columns; non-null columns "
+            f"{partial}, expected exactly one complete set of {dict(STAT_COLUMNS)}"
+        )
     return present[0], STAT_COLUMNS[present[0]]
 
 
@@ -184,8 +208,10 @@ def check_table(table: pd.DataFrame) -> pd.DataFrame:
     """Validate the columns and values a score table must have; return it with normalised dtypes."""
     missing = [c for c in KEY_COLUMNS if c not in table.columns]
     if missing:
-        raise ValueError(f"score table lacks column(s) {missing}; expected {list(KEY_COLUMNS)} plus statistic "
-                         f"columns {list(ALL_STAT_COLUMNS)}")
+        raise ValueError(
+            f"score table lacks column(s) {missing}; expected {list(KEY_COLUMNS)} plus statistic "
+            f"columns {list(ALL_STAT_COLUMNS)}"
+        )
     bad = sorted(set(table["benchmark"].unique()) - set(BENCHMARKS))
     if bad:
         raise ValueError(f"column 'benchmark' has {bad}; expected values in {list(BENCHMARKS)}")
@@ -201,8 +227,10 @@ def check_table(table: pd.DataFrame) -> pd.DataFrame:
 def cells_from_table(table: pd.DataFrame) -> CellTable:
     """Group a score table into cells, merging the two benchmarks' copies of a cell when identical."""
     df = check_table(table)
-    systems = sorted({(float(p), str(a)) for p, a in df[["params", "arm"]].drop_duplicates().itertuples(index=False)},
-                     key=lambda s: (s[0], s[1] != BASELINE_ARM, s[1]))
+    systems = sorted(
+        {(float(p), str(a)) for p, a in df[["params", "arm"]].drop_duplicates().itertuples(index=False)},
+        key=lambda s: (s[0], s[1] != BASELINE_ARM, s[1]),
+    )
     sys_index = {s: j for j, s in enumerate(systems)}
     kinds: dict[tuple[str, str], str] = {}
     for (bench, task), g in df.groupby(["benchmark", "task"], sort=True):
@@ -224,8 +252,10 @@ def cells_from_table(table: pd.DataFrame) -> CellTable:
             cells[idx].benchmarks = tuple(sorted(set(cells[idx].benchmarks) | {bench}))
         else:
             if other in lookup and task not in PROTOCOL_SPECIFIC:
-                notes.append(f"{task}/{lang}: the XTREME and XTREME-R copies differ; scored as separate cells "
-                             f"(test examples still drawn jointly where their ids coincide)")
+                notes.append(
+                    f"{task}/{lang}: the XTREME and XTREME-R copies differ; scored as separate cells "
+                    f"(test examples still drawn jointly where their ids coincide)"
+                )
             idx = len(cells)
             cells.append(cell)
         lookup[key] = idx
@@ -249,12 +279,14 @@ def _cell_from_rows(g: pd.DataFrame, bench, task, lang, family, sys_index) -> Ce
         raise ValueError(f"{where}: run {run_uniques[r]} has example_id {ex_ids[e]!r} more than once")
     if counts.min() == 0:
         r, e = divmod(int(np.argmin(counts)), n)
-        raise ValueError(f"{where}: run (params, arm, seed)={run_uniques[r]} lacks example_id {ex_ids[e]!r}; "
-                         f"every run must score every test example of the cell")
+        raise ValueError(
+            f"{where}: run (params, arm, seed)={run_uniques[r]} lacks example_id {ex_ids[e]!r}; "
+            f"every run must score every test example of the cell"
+        )
     arr = np.empty((len(run_uniques), n) + (() if kind == MEAN else (3,)), dtype=np.float64)
     arr[run_codes, ex_codes] = vals
     by_system: dict[int, list[int]] = {}
-    for r, (p, a, s) in enumerate(run_uniques):
+    for r, (p, a, _s) in enumerate(run_uniques):
         by_system.setdefault(sys_index[(float(p), str(a))], []).append(r)
     systems = np.array(sorted(by_system))
     runs, seeds = [], []
@@ -266,6 +298,11 @@ def _cell_from_rows(g: pd.DataFrame, bench, task, lang, family, sys_index) -> Ce
 
 
 def _same_cell(a: CellSummary, b: CellSummary) -> bool:
-    return (a.kind == b.kind and a.example_key == b.example_key and np.array_equal(a.systems, b.systems)
-            and a.seeds == b.seeds and np.array_equal(a.stats, b.stats)
-            and all(np.array_equal(x, y) for x, y in zip(a.run_scores, b.run_scores)))
+    return (
+        a.kind == b.kind
+        and a.example_key == b.example_key
+        and np.array_equal(a.systems, b.systems)
+        and a.seeds == b.seeds
+        and np.array_equal(a.stats, b.stats)
+        and all(np.array_equal(x, y) for x, y in zip(a.run_scores, b.run_scores))
+    )

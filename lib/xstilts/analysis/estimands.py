@@ -22,12 +22,12 @@ from xstilts.analysis.cells import BASELINE_ARM, PROTOCOL_SPECIFIC, CellTable
 from xstilts.benchmarks.official import XTREME, XTREME_R
 from xstilts.benchmarks.registry import ARM_MULTITASK, INTERMEDIATE_NAMES
 
-SINGLE_ARMS = INTERMEDIATE_NAMES   # the nine English intermediate tasks, each an arm
+SINGLE_ARMS = INTERMEDIATE_NAMES  # the nine English intermediate tasks, each an arm
 MULTITASK = ARM_MULTITASK
-MEAN_SINGLE = "mean_single"        # the mean gain of the single arms present (a confirmatory "arm")
+MEAN_SINGLE = "mean_single"  # the mean gain of the single arms present (a confirmatory "arm")
 CONFIRMATORY_ARMS = (MEAN_SINGLE, MULTITASK)
 DECOMPOSITION = ("interaction_unique_tasks", "interaction_added_languages", "interaction_task_weights")
-DECOMPOSITION_ALL = DECOMPOSITION + ("interaction_protocol",)   # protocol: only where the shared cells differ
+DECOMPOSITION_ALL = DECOMPOSITION + ("interaction_protocol",)  # protocol: only where the shared cells differ
 
 Weights = dict[int, float]
 
@@ -54,8 +54,11 @@ class Layout:
     def __post_init__(self):
         sizes = [len(c.systems) for c in self.table.cells]
         self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
-        self.col = {(i, int(j)): int(self.offsets[i] + k)
-                    for i, c in enumerate(self.table.cells) for k, j in enumerate(c.systems)}
+        self.col = {
+            (i, int(j)): int(self.offsets[i] + k)
+            for i, c in enumerate(self.table.cells)
+            for k, j in enumerate(c.systems)
+        }
 
     @property
     def n_columns(self) -> int:
@@ -85,7 +88,7 @@ def _mean(ws: list[Weights | None]) -> Weights | None:
 def slope_coefficients(x: np.ndarray) -> np.ndarray:
     """OLS slope as a linear map of the responses: b = sum_s c_s y_s, c_s = (x_s - xbar) / Sxx."""
     xc = np.asarray(x, float) - np.mean(x)
-    return xc / (xc ** 2).sum()
+    return xc / (xc**2).sum()
 
 
 class EstimandBuilder:
@@ -173,17 +176,23 @@ class EstimandBuilder:
             # (d) the same task scored differently per benchmark (e.g. another NER/POS data version):
             # zero when the two benchmarks' cells are one and the same
             protocol.extend([(1.0 / nx, mc_r), (-1.0 / nx, mc_x)])
-        return {"interaction_unique_tasks": _add(*uniq_r, *uniq_x),
-                "interaction_added_languages": _add(*added),
-                "interaction_task_weights": _add(*weights),
-                "interaction_protocol": _add(*protocol)}
+        return {
+            "interaction_unique_tasks": _add(*uniq_r, *uniq_x),
+            "interaction_added_languages": _add(*added),
+            "interaction_task_weights": _add(*weights),
+            "interaction_protocol": _add(*protocol),
+        }
 
     # -- all estimands -----------------------------------------------------------------------------
     def gain_arms(self) -> list[str]:
-        arms = [a for a in self.arms_present if a != MULTITASK] + ([MULTITASK] if MULTITASK in self.arms_present else [])
+        arms = [a for a in self.arms_present if a != MULTITASK] + (
+            [MULTITASK] if MULTITASK in self.arms_present else []
+        )
         return arms + ([MEAN_SINGLE] if self.single_arms else [])
 
-    def build(self, language_arms: tuple[str, ...] = CONFIRMATORY_ARMS, confirmatory_only: bool = False) -> list[Estimand]:
+    def build(
+        self, language_arms: tuple[str, ...] = CONFIRMATORY_ARMS, confirmatory_only: bool = False
+    ) -> list[Estimand]:
         """Every estimand the table supports; `confirmatory_only` keeps the slopes, γ and its parts of
         the confirmatory arms (what the calibration study needs)."""
         out: list[Estimand] = []
@@ -209,7 +218,9 @@ class EstimandBuilder:
                     if confirmatory_only:
                         break
                     if w is None:
-                        self.notes.append(f"benchmark_gain_{b} at params={s:g}, arm={arm}: some cell lacks that arm or `none`")
+                        self.notes.append(
+                            f"benchmark_gain_{b} at params={s:g}, arm={arm}: some cell lacks that arm or `none`"
+                        )
                     else:
                         out.append(Estimand(f"benchmark_gain_{b}", arm, s, w))
                 sl = self.slope(g[b])
@@ -218,14 +229,29 @@ class EstimandBuilder:
                 if not confirmatory_only and all(w is not None for w in g[b]) and len(self.sizes) >= 2:
                     # §3.4: adjacent-size contrasts (params = the larger size) and the endpoint contrast
                     for k in range(1, len(self.sizes)):
-                        out.append(Estimand(f"size_contrast_{b}", arm, self.sizes[k], _add((1.0, g[b][k]), (-1.0, g[b][k - 1]))))
+                        out.append(
+                            Estimand(
+                                f"size_contrast_{b}", arm, self.sizes[k], _add((1.0, g[b][k]), (-1.0, g[b][k - 1]))
+                            )
+                        )
                     if len(self.sizes) > 2:
-                        out.append(Estimand(f"endpoint_contrast_{b}", arm, self.sizes[-1], _add((1.0, g[b][-1]), (-1.0, g[b][0]))))
+                        out.append(
+                            Estimand(
+                                f"endpoint_contrast_{b}", arm, self.sizes[-1], _add((1.0, g[b][-1]), (-1.0, g[b][0]))
+                            )
+                        )
             shared = self.shared_tasks()
             if len(benches) == 2 and shared and not confirmatory_only:
                 tx = self.table.bench_tasks[XTREME]
-                core = [_mean([self.lang_mean(XTREME_R, t, sorted(set(tx[t]) & set(self.task_langs(XTREME_R, t))), s, aw)
-                               for t in shared]) for s in self.sizes]
+                core = [
+                    _mean(
+                        [
+                            self.lang_mean(XTREME_R, t, sorted(set(tx[t]) & set(self.task_langs(XTREME_R, t))), s, aw)
+                            for t in shared
+                        ]
+                    )
+                    for s in self.sizes
+                ]
                 for s, w in zip(self.sizes, core):
                     if w is not None:
                         out.append(Estimand("core_gain", arm, s, w))
@@ -261,7 +287,7 @@ class EstimandBuilder:
                     if sl is not None:
                         out.append(Estimand(f"task_slope_{b}:{t}", arm, None, sl))
             if arm in language_arms:
-                for (b, t, l), i in sorted(self.table.lookup.items()):
+                for (b, t, l), _i in sorted(self.table.lookup.items()):
                     target = f"{t}@{b}" if t in PROTOCOL_SPECIFIC else t
                     if t not in PROTOCOL_SPECIFIC and b == XTREME and (XTREME_R, t, l) in self.table.lookup:
                         continue  # one row per cell: a shared task's language is listed under XTREME-R

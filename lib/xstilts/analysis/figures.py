@@ -20,11 +20,25 @@ import seaborn as sns  # noqa: E402
 BENCH_LABEL = {"xtreme": "XTREME", "xtreme-r": "XTREME-R", "core": "common core"}
 BENCH_COLOR = {"xtreme": "#1f77b4", "xtreme-r": "#d62728", "core": "#7f7f7f"}
 # intermediate -> targets that train on the same data (statistics.md §2.4): hatched in heatmaps
-SAME_DATA = {("mnli", "xnli"), ("squad", "xquad"), ("squad", "mlqa"), ("squad", "tatoeba@xtreme-r"), ("squad", "lareqa")}
+SAME_DATA = {
+    ("mnli", "xnli"),
+    ("squad", "xquad"),
+    ("squad", "mlqa"),
+    ("squad", "tatoeba@xtreme-r"),
+    ("squad", "lareqa"),
+}
 
 
 def size_label(p: float) -> str:
-    return f"{p / 1e9:.3g}B" if p >= 1e9 else f"{p / 1e6:.3g}M" if p >= 1e6 else f"{p / 1e3:.3g}k" if p >= 1e3 else f"{p:g}"
+    return (
+        f"{p / 1e9:.3g}B"
+        if p >= 1e9
+        else f"{p / 1e6:.3g}M"
+        if p >= 1e6
+        else f"{p / 1e3:.3g}k"
+        if p >= 1e3
+        else f"{p:g}"
+    )
 
 
 def _save(fig, path: Path) -> Path:
@@ -37,15 +51,29 @@ def _save(fig, path: Path) -> Path:
 
 def _heat(ax, m: pd.DataFrame, cmap: str, lim: float, annot: bool = False, cbar_label: str | None = None):
     """A heatmap drawn with imshow (seaborn's heatmap redraws the whole figure once per panel)."""
-    im = ax.imshow(m.to_numpy(float), cmap=cmap, vmin=-lim, vmax=lim, aspect="auto", interpolation="nearest",
-                   extent=(0, m.shape[1], m.shape[0], 0))
+    im = ax.imshow(
+        m.to_numpy(float),
+        cmap=cmap,
+        vmin=-lim,
+        vmax=lim,
+        aspect="auto",
+        interpolation="nearest",
+        extent=(0, m.shape[1], m.shape[0], 0),
+    )
     ax.set_xticks(np.arange(m.shape[1]) + 0.5, [str(c) for c in m.columns], rotation=90)
     ax.set_yticks(np.arange(m.shape[0]) + 0.5, [str(i) for i in m.index])
     if annot:
         for (i, j), v in np.ndenumerate(m.to_numpy(float)):
             if np.isfinite(v):
-                ax.text(j + 0.5, i + 0.5, f"{v:.1f}", ha="center", va="center", fontsize=6,
-                        color="white" if abs(v) > 0.6 * lim else "black")
+                ax.text(
+                    j + 0.5,
+                    i + 0.5,
+                    f"{v:.1f}",
+                    ha="center",
+                    va="center",
+                    fontsize=6,
+                    color="white" if abs(v) > 0.6 * lim else "black",
+                )
     if cbar_label:
         ax.figure.colorbar(im, ax=ax, label=cbar_label, fraction=0.04)
     return im
@@ -78,9 +106,13 @@ def forest_plot(est: pd.DataFrame, path: Path, arms=("mean_single", "multitask")
         if row.task in shared:
             return 0 if row.bench == "xtreme" else 1
         return 2 if row.bench == "xtreme" else 3
+
     tg["group"] = tg.apply(group, axis=1)
-    tg["row"] = tg.task + np.where(tg.task.isin(shared), np.where(tg.bench == "xtreme", " (XTREME langs)", " (XTREME-R langs)"),
-                                   np.where(tg.bench == "xtreme", " [XTREME]", " [XTREME-R]"))
+    tg["row"] = tg.task + np.where(
+        tg.task.isin(shared),
+        np.where(tg.bench == "xtreme", " (XTREME langs)", " (XTREME-R langs)"),
+        np.where(tg.bench == "xtreme", " [XTREME]", " [XTREME-R]"),
+    )
     bg = est[est.estimand == "benchmark_gain"].copy()
     bg["row"] = "G " + bg.benchmark.map(BENCH_LABEL)
     bg["group"] = 4
@@ -88,7 +120,9 @@ def forest_plot(est: pd.DataFrame, path: Path, arms=("mean_single", "multitask")
     rows = data.sort_values(["group", "row"]).row.drop_duplicates().tolist()
     sizes = sorted(data.params.dropna().unique())
     colors = sns.color_palette("Blues", len(sizes) + 1)[1:]
-    fig, axes = plt.subplots(1, len(arms), figsize=(5.5 * len(arms), 0.32 * len(rows) + 1.5), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(arms), figsize=(5.5 * len(arms), 0.32 * len(rows) + 1.5), sharey=True, squeeze=False
+    )
     for ax, arm in zip(axes[0], arms):
         d = data[data.arm == arm]
         for k, (s, c) in enumerate(zip(sizes, colors)):
@@ -97,8 +131,16 @@ def forest_plot(est: pd.DataFrame, path: Path, arms=("mean_single", "multitask")
             marker = np.where(ds.group == 4, "D", "o")
             for m in ("o", "D"):
                 sel = marker == m
-                ax.errorbar(ds.estimate[sel], y[sel], xerr=[ds.estimate[sel] - ds.ci_low[sel], ds.ci_high[sel] - ds.estimate[sel]],
-                            fmt=m, color=c, ms=4 if m == "o" else 6, lw=1, label=size_label(s) if m == "o" else None)
+                ax.errorbar(
+                    ds.estimate[sel],
+                    y[sel],
+                    xerr=[ds.estimate[sel] - ds.ci_low[sel], ds.ci_high[sel] - ds.estimate[sel]],
+                    fmt=m,
+                    color=c,
+                    ms=4 if m == "o" else 6,
+                    lw=1,
+                    label=size_label(s) if m == "o" else None,
+                )
         ax.axvline(0, color="k", lw=0.8)
         ax.set_title(f"gain over `none`: {arm}")
         ax.set_xlabel("Δ (points, 95% CI)")
@@ -117,7 +159,9 @@ def scaling_plot(est: pd.DataFrame, path: Path, arms=("mean_single", "multitask"
             if bench == "core":
                 d = est[(est.estimand == "core_gain") & (est.arm == arm)].sort_values("params")
             else:
-                d = est[(est.estimand == "benchmark_gain") & (est.benchmark == bench) & (est.arm == arm)].sort_values("params")
+                d = est[(est.estimand == "benchmark_gain") & (est.benchmark == bench) & (est.arm == arm)].sort_values(
+                    "params"
+                )
             if d.empty:
                 continue
             x = np.log10(d.params.to_numpy(float))
@@ -174,13 +218,24 @@ def gain_heatmaps(est: pd.DataFrame, path: Path, task_slopes: pd.DataFrame | Non
     ncols = min(n_panels, 3)
     nrows = int(np.ceil(n_panels / ncols))
     arms = sorted(tg.arm.unique(), key=lambda a: (a == "multitask", a))
-    group = {t: (0 if n == 2 and not t.startswith("tatoeba") else 1 if b == "xtreme" else 2)
-             for t, n, b in zip(tg.target, tg.task.map(both), tg.bench)}
+    group = {
+        t: (0 if n == 2 and not t.startswith("tatoeba") else 1 if b == "xtreme" else 2)
+        for t, n, b in zip(tg.target, tg.task.map(both), tg.bench)
+    }
     targets = sorted(tg.target.unique(), key=lambda t: (group[t], t))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(0.6 * len(targets) * ncols + 2.5, (0.45 * len(arms) + 2.2) * nrows),
-                             squeeze=False, gridspec_kw={"hspace": 0.9, "wspace": 0.35})
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(0.6 * len(targets) * ncols + 2.5, (0.45 * len(arms) + 2.2) * nrows),
+        squeeze=False,
+        gridspec_kw={"hspace": 0.9, "wspace": 0.35},
+    )
     for ax, s in zip(axes.flat, sizes):
-        m = tg[tg.params == s].pivot_table(index="arm", columns="target", values="estimate").reindex(index=arms, columns=targets)
+        m = (
+            tg[tg.params == s]
+            .pivot_table(index="arm", columns="target", values="estimate")
+            .reindex(index=arms, columns=targets)
+        )
         _heat(ax, m, "RdBu_r", lim, annot=len(targets) <= 14, cbar_label="Δ (points)")
         _hatch_same_data(ax, arms, targets)
         ax.set_title(f"Δ at {size_label(s)} params")
@@ -205,14 +260,19 @@ def gain_heatmaps(est: pd.DataFrame, path: Path, task_slopes: pd.DataFrame | Non
         ax.set_ylabel("")
     for ax in list(axes.flat)[n_panels:]:
         ax.axis("off")
-    fig.suptitle("Intermediate x target gains; targets: shared, XTREME-only, XTREME-R-only (hatched: same training data)", fontsize=10)
+    fig.suptitle(
+        "Intermediate x target gains; targets: shared, XTREME-only, XTREME-R-only (hatched: same training data)",
+        fontsize=10,
+    )
     return _save(fig, path)
 
 
 def _hatch_same_data(ax, arms, targets):
     for a, t in SAME_DATA:
         if a in arms and t in targets:
-            ax.add_patch(plt.Rectangle((targets.index(t), arms.index(a)), 1, 1, fill=False, hatch="///", lw=0, edgecolor="0.3"))
+            ax.add_patch(
+                plt.Rectangle((targets.index(t), arms.index(a)), 1, 1, fill=False, hatch="///", lw=0, edgecolor="0.3")
+            )
 
 
 def language_heatmap(est: pd.DataFrame, path: Path, arm: str = "mean_single") -> Path:
@@ -227,8 +287,13 @@ def language_heatmap(est: pd.DataFrame, path: Path, arm: str = "mean_single") ->
     ncols = min(len(targets), 5)
     nrows = int(np.ceil(len(targets) / ncols))
     max_l = lg.groupby("target").language.nunique().max()
-    fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols, (0.2 * max_l + 1.2) * nrows + 0.5), squeeze=False,
-                             gridspec_kw={"hspace": 0.6, "wspace": 0.4})
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(2.6 * ncols, (0.2 * max_l + 1.2) * nrows + 0.5),
+        squeeze=False,
+        gridspec_kw={"hspace": 0.6, "wspace": 0.4},
+    )
     for ax, t in zip(axes.flat, targets):
         d = lg[lg.target == t]
         m = d.pivot_table(index="language", columns="params", values="estimate")
@@ -238,7 +303,7 @@ def language_heatmap(est: pd.DataFrame, path: Path, arm: str = "mean_single") ->
         ax.set_xlabel("")
         ax.set_ylabel("")
         ax.tick_params(labelsize=6)
-    for ax in list(axes.flat)[len(targets):]:
+    for ax in list(axes.flat)[len(targets) :]:
         ax.axis("off")
     fig.colorbar(im, ax=axes, shrink=0.6, label="Δ (points)")
     fig.suptitle(f"Per-language Δ ({arm}); rows: languages, columns: sizes", fontsize=10)
@@ -247,12 +312,19 @@ def language_heatmap(est: pd.DataFrame, path: Path, arm: str = "mean_single") ->
 
 def decomposition_plot(est: pd.DataFrame, path: Path, arms=("mean_single", "multitask")) -> Path:
     """γ and its components (unique tasks, added languages, task weights) with 95% CIs."""
-    names = ["interaction", "interaction_unique_tasks", "interaction_added_languages", "interaction_task_weights",
-             "interaction_protocol"]
+    names = [
+        "interaction",
+        "interaction_unique_tasks",
+        "interaction_added_languages",
+        "interaction_task_weights",
+        "interaction_protocol",
+    ]
     d = est[est.estimand.isin(names) & est.arm.isin(arms)].copy()
     if d.empty:
         return _empty(path, "γ and its decomposition need both benchmarks and >= 2 sizes")
-    d["component"] = d.estimand.str.replace("interaction_", "").str.replace("interaction", "γ (total)").str.replace("_", " ")
+    d["component"] = (
+        d.estimand.str.replace("interaction_", "").str.replace("interaction", "γ (total)").str.replace("_", " ")
+    )
     order = ["γ (total)", "unique tasks", "added languages", "task weights", "protocol"]
     order = [o for o in order if o in set(d.component)]
     arms = [a for a in arms if a in set(d.arm)]
@@ -262,8 +334,15 @@ def decomposition_plot(est: pd.DataFrame, path: Path, arms=("mean_single", "mult
     for k, arm in enumerate(arms):
         da = d[d.arm == arm].set_index("component").reindex(order)
         x = np.arange(len(order)) + (k - (len(arms) - 1) / 2) * width
-        ax.bar(x, da.estimate, width, color=pal[k], label=arm,
-               yerr=[da.estimate - da.ci_low, da.ci_high - da.estimate], capsize=3)
+        ax.bar(
+            x,
+            da.estimate,
+            width,
+            color=pal[k],
+            label=arm,
+            yerr=[da.estimate - da.ci_low, da.ci_high - da.estimate],
+            capsize=3,
+        )
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xticks(range(len(order)), order)
     ax.set_ylabel("points per decade of params")
@@ -277,8 +356,10 @@ def calibration_plot(summary: pd.DataFrame, path: Path) -> Path:
     """Coverage / rejection rates of each bootstrap scheme against the 95% / 5% targets."""
     n_bars = summary.scheme.nunique()
     fig, axes = plt.subplots(1, 2, figsize=(max(9, 1.1 * n_bars * 2), 4.2))
-    for ax, col, target, title in ((axes[0], "coverage", 0.95, "95% CI coverage of γ"),
-                                   (axes[1], "rejection_rate", 0.05, "rejection of γ = 0")):
+    for ax, col, target, title in (
+        (axes[0], "coverage", 0.95, "95% CI coverage of γ"),
+        (axes[1], "rejection_rate", 0.05, "rejection of γ = 0"),
+    ):
         sns.barplot(data=summary, x="scheme", y=col, hue="scenario", ax=ax)
         ax.axhline(target, color="k", ls="--", lw=0.8)
         ax.set_title(title, fontsize=10)

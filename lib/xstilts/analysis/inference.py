@@ -77,8 +77,11 @@ def wilcoxon_signed_rank(d) -> dict:
     nz = d[d != 0]
     ranks = stats.rankdata(np.abs(nz))
     wp, wm = ranks[nz > 0].sum(), ranks[nz < 0].sum()
-    return {"statistic": float(res.statistic), "p_value": float(res.pvalue),
-            "rank_biserial": float((wp - wm) / (wp + wm)) if wp + wm > 0 else 0.0}
+    return {
+        "statistic": float(res.statistic),
+        "p_value": float(res.pvalue),
+        "rank_biserial": float((wp - wm) / (wp + wm)) if wp + wm > 0 else 0.0,
+    }
 
 
 def sign_flip_test(d, n_resamples: int | float = np.inf, seed: int = 0):
@@ -86,8 +89,15 @@ def sign_flip_test(d, n_resamples: int | float = np.inf, seed: int = 0):
     d = np.asarray(d, float)
     if not np.isfinite(n_resamples) and d.size > 20:
         n_resamples = 99_999
-    return stats.permutation_test((d,), np.mean, permutation_type="samples", vectorized=True,
-                                  n_resamples=n_resamples, alternative="two-sided", rng=np.random.default_rng(seed))
+    return stats.permutation_test(
+        (d,),
+        np.mean,
+        permutation_type="samples",
+        vectorized=True,
+        n_resamples=n_resamples,
+        alternative="two-sided",
+        rng=np.random.default_rng(seed),
+    )
 
 
 def cell_permutation_test(a: np.ndarray, b: np.ndarray, kind: str, n_resamples: int = 9999, seed: int = 0):
@@ -99,10 +109,19 @@ def cell_permutation_test(a: np.ndarray, b: np.ndarray, kind: str, n_resamples: 
     and the statistic recomputes corpus F1; scipy does the resampling in both cases."""
     rng = np.random.default_rng(seed)
     if kind == MEAN:
+
         def diff(x, y, axis=-1):
             return x.mean(axis=axis) - y.mean(axis=axis)
-        return stats.permutation_test((np.asarray(a, float), np.asarray(b, float)), diff, permutation_type="samples",
-                                      vectorized=True, n_resamples=n_resamples, alternative="two-sided", rng=rng)
+
+        return stats.permutation_test(
+            (np.asarray(a, float), np.asarray(b, float)),
+            diff,
+            permutation_type="samples",
+            vectorized=True,
+            n_resamples=n_resamples,
+            alternative="two-sided",
+            rng=rng,
+        )
     a, b = np.asarray(a, float), np.asarray(b, float)
     signed = np.arange(1, len(a) + 1, dtype=float)
 
@@ -113,8 +132,16 @@ def cell_permutation_test(a: np.ndarray, b: np.ndarray, kind: str, n_resamples: 
         xa = np.where(keep, a[idx], b[idx]).sum(axis=-2)
         xb = np.where(keep, b[idx], a[idx]).sum(axis=-2)
         return f1_points(xa[..., 0], xa[..., 1], xa[..., 2]) - f1_points(xb[..., 0], xb[..., 1], xb[..., 2])
-    return stats.permutation_test((signed,), f1_diff, permutation_type="samples", vectorized=True,
-                                  n_resamples=n_resamples, alternative="two-sided", rng=rng)
+
+    return stats.permutation_test(
+        (signed,),
+        f1_diff,
+        permutation_type="samples",
+        vectorized=True,
+        n_resamples=n_resamples,
+        alternative="two-sided",
+        rng=rng,
+    )
 
 
 def mixedlm_slope(cells: pd.DataFrame) -> dict:
@@ -134,5 +161,10 @@ def mixedlm_slope(cells: pd.DataFrame) -> dict:
         except (np.linalg.LinAlgError, ValueError):
             fit = smf.mixedlm(formula, df, groups=df["cell"]).fit(reml=True)
     lo, hi = fit.conf_int().loc["x"]
-    return {"estimate": float(fit.params["x"]), "ci_low": float(lo), "ci_high": float(hi),
-            "p_value": float(fit.pvalues["x"]), "converged": bool(fit.converged)}
+    return {
+        "estimate": float(fit.params["x"]),
+        "ci_low": float(lo),
+        "ci_high": float(hi),
+        "p_value": float(fit.pvalues["x"]),
+        "converged": bool(fit.converged),
+    }

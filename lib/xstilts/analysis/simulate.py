@@ -37,7 +37,7 @@ class SimTask:
     """A target task of the simulated design: metric family and its languages per benchmark."""
 
     name: str
-    family: str                      # a kind of xstilts.benchmarks.metrics: accuracy | f1 | qa | map@20
+    family: str  # a kind of xstilts.benchmarks.metrics: accuracy | f1 | qa | map@20
     langs_x: tuple[str, ...] = ()
     langs_r: tuple[str, ...] = ()
     protocol_specific: bool = False  # Tatoeba: separate runs per benchmark, same sentences
@@ -53,12 +53,12 @@ class SimDesign:
     seeds_arm: int = 3
     seeds_none: int = 9
     n_examples: int = 80
-    sigma_seed: float = 1.5          # SD of the task-level seed effect u
-    sigma_seed_lang: float = 0.5     # SD of the language-specific seed effect u'
-    difficulty: float = 0.15         # half-width of the uniform example difficulty b_n (probability)
-    heterogeneity: float = 0.08      # half-width of the uniform system x example effect h (probability)
-    slope0: float = -0.5             # common gain slope β0, points per decade
-    gain_spread: float = 3.0         # half-width of the uniform size-constant gain a(i,t,l), points
+    sigma_seed: float = 1.5  # SD of the task-level seed effect u
+    sigma_seed_lang: float = 0.5  # SD of the language-specific seed effect u'
+    difficulty: float = 0.15  # half-width of the uniform example difficulty b_n (probability)
+    heterogeneity: float = 0.08  # half-width of the uniform system x example effect h (probability)
+    slope0: float = -0.5  # common gain slope β0, points per decade
+    gain_spread: float = 3.0  # half-width of the uniform size-constant gain a(i,t,l), points
 
 
 def small_design(**kw) -> SimDesign:
@@ -81,8 +81,10 @@ def planned_design(**kw) -> SimDesign:
     """The paper's design: 4 sizes, 9 single arms + multitask, 3 seeds (9 for `none`), the task and
     language lists of statistics.md §2.2 (languages as counts: shared tasks keep XTREME's list and add
     XTREME-R's extra languages), with `n_examples` test examples per (task, language)."""
+
     def langs(n, start=0):
         return tuple(f"l{k:02d}" for k in range(start, start + n))
+
     tasks = (
         SimTask("xnli", "accuracy", langs(15), langs(15)),
         SimTask("udpos", F1_KIND, langs(33), langs(38)),
@@ -111,9 +113,9 @@ class SimCell:
     benchmarks: tuple[str, ...]
     family: str
     example_ids: np.ndarray
-    runs: dict[tuple[float, str], np.ndarray] = field(default_factory=dict)     # system -> raw stats
+    runs: dict[tuple[float, str], np.ndarray] = field(default_factory=dict)  # system -> raw stats
     seeds: dict[tuple[float, str], tuple] = field(default_factory=dict)
-    truth: dict[tuple[float, str], float] = field(default_factory=dict)         # population score, points
+    truth: dict[tuple[float, str], float] = field(default_factory=dict)  # population score, points
 
 
 def unique_r_slope(design: SimDesign, gamma: float) -> float:
@@ -129,7 +131,9 @@ def unique_r_slope(design: SimDesign, gamma: float) -> float:
     return (gamma + ux * b0 / nx - (1.0 / nr - 1.0 / nx) * len(shared) * b0) * nr / ur
 
 
-def simulate_cells(design: SimDesign, gamma: float, rng: np.random.Generator, slope_r: float | None = None) -> list[SimCell]:
+def simulate_cells(
+    design: SimDesign, gamma: float, rng: np.random.Generator, slope_r: float | None = None
+) -> list[SimCell]:
     """Draw one study: every (task, language, run group) with per-run per-example statistics.
     `slope_r` overrides the XTREME-R-only slope (when drawing a design one task at a time)."""
     x = np.log10(np.asarray(design.sizes, float))
@@ -143,29 +147,44 @@ def simulate_cells(design: SimDesign, gamma: float, rng: np.random.Generator, sl
     run_sys = np.repeat(np.arange(len(systems)), n_runs)
     out: list[SimCell] = []
     for task in design.tasks:
-        variants = ([(XTREME, task.langs_x), (XTREME_R, task.langs_r)] if task.protocol_specific
-                    else [(None, tuple(dict.fromkeys(task.langs_x + task.langs_r)))])
+        variants = (
+            [(XTREME, task.langs_x), (XTREME_R, task.langs_r)]
+            if task.protocol_specific
+            else [(None, tuple(dict.fromkeys(task.langs_x + task.langs_r)))]
+        )
         difficulty = {}
         for bench, langs in variants:
             if not langs:
                 continue
-            slope = slope_r if (bench == XTREME_R or not task.langs_x) and (task.protocol_specific or not task.langs_x) else design.slope0
-            u_all = rng.normal(0, design.sigma_seed / 100, size=len(run_sys))   # task-level seed effects
+            slope = (
+                slope_r
+                if (bench == XTREME_R or not task.langs_x) and (task.protocol_specific or not task.langs_x)
+                else design.slope0
+            )
+            u_all = rng.normal(0, design.sigma_seed / 100, size=len(run_sys))  # task-level seed effects
             for lang in langs:
                 n = design.n_examples
                 ids = np.array([f"{task.name}-{lang}-{k:05d}" for k in range(n)])
-                if lang not in difficulty:   # the same sentences for both Tatoeba protocols
+                if lang not in difficulty:  # the same sentences for both Tatoeba protocols
                     difficulty[lang] = rng.uniform(-design.difficulty, design.difficulty, n)
                 b = difficulty[lang]
                 base = 0.5 + rng.uniform(-0.05, 0.05)
                 gain0 = {a: rng.uniform(-design.gain_spread, design.gain_spread) for a in design.arms}
-                benches = (bench,) if bench else tuple(bb for bb, ls in ((XTREME, task.langs_x), (XTREME_R, task.langs_r)) if lang in ls)
+                benches = (
+                    (bench,)
+                    if bench
+                    else tuple(bb for bb, ls in ((XTREME, task.langs_x), (XTREME_R, task.langs_r)) if lang in ls)
+                )
                 cell = SimCell(task.name, lang, benches, task.family, ids)
                 score = 100 * (base + 0.02 * sys_x)
-                score = score + np.array([0.0 if a == BASELINE_ARM else gain0[a] for _, a in systems]) + slope * sys_x * is_arm
-                p = _score_to_p(score, task.family)                               # (S,)
+                score = (
+                    score
+                    + np.array([0.0 if a == BASELINE_ARM else gain0[a] for _, a in systems])
+                    + slope * sys_x * is_arm
+                )
+                p = _score_to_p(score, task.family)  # (S,)
                 h = rng.uniform(-design.heterogeneity, design.heterogeneity, (len(systems), n))
-                u = u_all + rng.normal(0, design.sigma_seed_lang / 100, size=u_all.shape)   # (runs,)
+                u = u_all + rng.normal(0, design.sigma_seed_lang / 100, size=u_all.shape)  # (runs,)
                 prob = np.clip(p[run_sys, None] + b[None, :] + h[run_sys] + u[:, None], 0.0, 1.0)
                 raw = _draw(rng, prob, task.family)
                 for k, sysk in enumerate(systems):
@@ -217,8 +236,16 @@ def cells_to_table(cells: list[SimCell]) -> CellTable:
         keys = sorted(c.runs, key=lambda s: idx[s])
         runs = [_points(c.runs[k], c.family) for k in keys]
         kind = F1 if c.family == F1_KIND else MEAN
-        cs = summarise_cell(c.task, c.language, c.benchmarks, kind, c.example_ids,
-                            np.array([idx[k] for k in keys]), runs, [c.seeds[k] for k in keys])
+        cs = summarise_cell(
+            c.task,
+            c.language,
+            c.benchmarks,
+            kind,
+            c.example_ids,
+            np.array([idx[k] for k in keys]),
+            runs,
+            [c.seeds[k] for k in keys],
+        )
         for bench in c.benchmarks:
             lookup[(bench, c.task, c.language)] = len(out)
         out.append(cs)
@@ -239,8 +266,14 @@ def cells_to_frame(cells: list[SimCell]) -> pd.DataFrame:
     for c in cells:
         for (params, arm), raw in c.runs.items():
             R, n = raw.shape[:2]
-            base = {"task": np.repeat(c.task, R * n), "language": c.language, "params": params, "arm": arm,
-                    "seed": np.repeat(np.asarray(c.seeds[(params, arm)]), n), "example_id": np.tile(c.example_ids, R)}
+            base = {
+                "task": np.repeat(c.task, R * n),
+                "language": c.language,
+                "params": params,
+                "arm": arm,
+                "seed": np.repeat(np.asarray(c.seeds[(params, arm)]), n),
+                "example_id": np.tile(c.example_ids, R),
+            }
             stats = {}
             if c.family in ("accuracy",):
                 stats["correct"] = raw.reshape(-1).astype(np.int8)
@@ -249,7 +282,9 @@ def cells_to_frame(cells: list[SimCell]) -> pd.DataFrame:
             elif c.family == "qa":
                 stats["em"], stats["f1"] = raw[..., 0].reshape(-1), raw[..., 1].reshape(-1)
             else:
-                stats["tp"], stats["n_pred"], stats["n_gold"] = (raw[..., k].reshape(-1).astype(np.int32) for k in range(3))
+                stats["tp"], stats["n_pred"], stats["n_gold"] = (
+                    raw[..., k].reshape(-1).astype(np.int32) for k in range(3)
+                )
             for bench in c.benchmarks:
                 frames.append(pd.DataFrame({"benchmark": bench, **base, **stats}))
     df = pd.concat(frames, ignore_index=True)

@@ -10,7 +10,7 @@ from typing import Any
 
 from xstilts.benchmarks.official import GROUP2TASK, TASK2LANGS, XTREME_R, XTREME_R_CATEGORIES, scored_languages
 
-CATEGORY_PREFIX = "category_"               # e.g. "category_structured_prediction"
+CATEGORY_PREFIX = "category_"  # e.g. "category_structured_prediction"
 ALL_TASK_CATEGORY_MEAN = "all_task_category_mean"
 
 
@@ -18,8 +18,9 @@ class OfficialScriptWouldCrash(RuntimeError):
     """Raised in official-keys-only mode where `evaluate.py` itself raises."""
 
 
-def task_scores(per_language: Mapping[str, Mapping[str, float]], task: str, version: str,
-                extensions: bool = True) -> dict[str, Any]:
+def task_scores(
+    per_language: Mapping[str, Mapping[str, float]], task: str, version: str, extensions: bool = True
+) -> dict[str, Any]:
     """One task's entry of `evaluate.evaluate()`: `{metric: {lang: v}}`, `avg_<metric>`, `avg_metric`.
 
     Languages are those of `scored_languages` in the official order (English included wherever it
@@ -48,8 +49,9 @@ def task_scores(per_language: Mapping[str, Mapping[str, float]], task: str, vers
     return dict(score)
 
 
-def overall_scores(detailed: Mapping[str, Mapping[str, Any]], version: str,
-                   extensions: bool = True) -> dict[str, float]:
+def overall_scores(
+    detailed: Mapping[str, Mapping[str, Any]], version: str, extensions: bool = True
+) -> dict[str, float]:
     """The overall part of `evaluate.evaluate()`: `all_task` and the group scores.
 
     - `all_task`: mean of `avg_metric` over **all** tasks of the version, only when every one of them
@@ -72,7 +74,8 @@ def overall_scores(detailed: Mapping[str, Mapping[str, Any]], version: str,
         if broken:
             raise OfficialScriptWouldCrash(
                 f"evaluate.py crashes here (KeyError 'avg_metric'): {', '.join(broken)} has no scored language "
-                f"in {version}; score with extensions to include LAReQA")
+                f"in {version}; score with extensions to include LAReQA"
+            )
         out["all_task"] = sum(detailed[t]["avg_metric"] for t in task2langs) / len(task2langs)
     for group, group_tasks in group2task.items():
         if not set(group_tasks) - set(available):

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-CLASSIFICATION = "classification"      # single sentence (text_b None) or sentence pair
-MULTIPLE_CHOICE = "multiple_choice"    # each (prompt, choice) pair encoded separately
-TAGGING = "tagging"                    # one tag per word, label on the first sub-token
-QA = "qa"                              # extractive QA, SQuAD v1.1 schema
-BITEXT_MINING = "bitext_mining"        # BUCC: mine pairs between two monolingual sets
+CLASSIFICATION = "classification"  # single sentence (text_b None) or sentence pair
+MULTIPLE_CHOICE = "multiple_choice"  # each (prompt, choice) pair encoded separately
+TAGGING = "tagging"  # one tag per word, label on the first sub-token
+QA = "qa"  # extractive QA, SQuAD v1.1 schema
+BITEXT_MINING = "bitext_mining"  # BUCC: mine pairs between two monolingual sets
 SENTENCE_RETRIEVAL = "sentence_retrieval"  # Tatoeba: aligned sentences, top-1
 ANSWER_RETRIEVAL = "answer_retrieval"  # LAReQA: questions vs a pooled multilingual sentence pool
 ENTITY_RETRIEVAL = "entity_retrieval"  # Mewsli-X: mention in context vs entity descriptions

@@ -37,7 +37,7 @@ _BUILTIN = [
     ("es", "Spanish", "spa", "Latn"),
     ("et", "Estonian", "est", "Latn"),
     ("eu", "Basque", "eus", "Latn"),
-    ("fa", "Persian", "pes", "Arab"),      # Tatoeba: Iranian Persian
+    ("fa", "Persian", "pes", "Arab"),  # Tatoeba: Iranian Persian
     ("fi", "Finnish", "fin", "Latn"),
     ("fr", "French", "fra", "Latn"),
     ("gu", "Gujarati", "guj", "Gujr"),
@@ -64,7 +64,7 @@ _BUILTIN = [
     ("qu", "Quechua", "que", "Latn"),
     ("ro", "Romanian", "ron", "Latn"),
     ("ru", "Russian", "rus", "Cyrl"),
-    ("sw", "Swahili", "swh", "Latn"),      # Tatoeba: Swahili (individual language)
+    ("sw", "Swahili", "swh", "Latn"),  # Tatoeba: Swahili (individual language)
     ("ta", "Tamil", "tam", "Taml"),
     ("te", "Telugu", "tel", "Telu"),
     ("th", "Thai", "tha", "Thai"),
@@ -75,7 +75,7 @@ _BUILTIN = [
     ("vi", "Vietnamese", "vie", "Latn"),
     ("wo", "Wolof", "wol", "Latn"),
     ("yo", "Yoruba", "yor", "Latn"),
-    ("zh", "Chinese", "cmn", "Hans"),      # Tatoeba: Mandarin
+    ("zh", "Chinese", "cmn", "Hans"),  # Tatoeba: Mandarin
 ]
 
 _TABLE: dict[str, Language] = {}
@@ -150,5 +150,7 @@ def mlqa_normalisation_language(code: str) -> str:
         return code
     lang = get_language(code)
     if code in BUILTIN_CODES:
-        raise ValueError(f"MLQA normalisation is defined only for {' '.join(MLQA_LANGUAGES)}; got real language {code!r}")
+        raise ValueError(
+            f"MLQA normalisation is defined only for {' '.join(MLQA_LANGUAGES)}; got real language {code!r}"
+        )
     return "zh" if lang.script == "Hani" else "en"

@@ -66,19 +66,31 @@ TARGET_STAT_COLUMNS = tuple(c for kind in (ACCURACY, F1, QA, MAP20) for c in STA
 
 # the metric named by each registry entry (xstilts.benchmarks.registry) -> its kind of statistics
 METRIC_KIND = {
-    "accuracy": ACCURACY, "tatoeba_acc": ACCURACY,
-    "seqeval_f1": F1, "bucc_f1": F1,
-    "squad": QA, "mlqa": QA,
-    "mewslix_map20": MAP20, "lareqa_map20": MAP20,
+    "accuracy": ACCURACY,
+    "tatoeba_acc": ACCURACY,
+    "seqeval_f1": F1,
+    "bucc_f1": F1,
+    "squad": QA,
+    "mlqa": QA,
+    "mewslix_map20": MAP20,
+    "lareqa_map20": MAP20,
     "token_accuracy": TOKEN_ACCURACY,
 }
 
 # the official task names (evaluate.py) -> kind
 TASK_KIND = {
-    "pawsx": ACCURACY, "xnli": ACCURACY, "xcopa": ACCURACY, "tatoeba": ACCURACY,
-    "udpos": F1, "panx": F1, "bucc2018": F1,
-    "xquad": QA, "mlqa": QA, "tydiqa": QA,
-    "mewslix": MAP20, "lareqa": MAP20,
+    "pawsx": ACCURACY,
+    "xnli": ACCURACY,
+    "xcopa": ACCURACY,
+    "tatoeba": ACCURACY,
+    "udpos": F1,
+    "panx": F1,
+    "bucc2018": F1,
+    "xquad": QA,
+    "mlqa": QA,
+    "tydiqa": QA,
+    "mewslix": MAP20,
+    "lareqa": MAP20,
 }
 
 TOP_K = 20  # utils_mewslix.TOP_K; run_eval_lareqa.sh evaluates LAReQA at k=20 as well
@@ -210,8 +222,10 @@ def accuracy(labels: Sequence, predictions: Sequence, ids: Sequence | None = Non
     `ValueError` on a length mismatch and on zero examples (official: ZeroDivisionError).
     """
     if len(labels) != len(predictions):
-        raise ValueError(f"accuracy: {len(predictions)} predictions for {len(labels)} labels "
-                         "(evaluate.py asserts that the two files have the same number of lines)")
+        raise ValueError(
+            f"accuracy: {len(predictions)} predictions for {len(labels)} labels "
+            "(evaluate.py asserts that the two files have the same number of lines)"
+        )
     if not predictions:
         raise ValueError("accuracy: no examples (evaluate.accuracy would divide by zero)")
     correct = [int(p == l) for p, l in zip(predictions, labels)]
@@ -241,11 +255,13 @@ def tatoeba_accuracy(labels: Sequence, predictions: Sequence, ids: Sequence | No
 def _seqeval():
     from seqeval.metrics import f1_score, precision_score, recall_score
     from seqeval.metrics.sequence_labeling import get_entities
+
     return f1_score, precision_score, recall_score, get_entities
 
 
-def seqeval_f1(labels: Sequence[Sequence[str]], predictions: Sequence[Sequence[str]],
-               ids: Sequence | None = None) -> MetricResult:
+def seqeval_f1(
+    labels: Sequence[Sequence[str]], predictions: Sequence[Sequence[str]], ids: Sequence | None = None
+) -> MetricResult:
     """`evaluate.f1`: seqeval `{f1,precision,recall}_score(labels, predictions)`, default mode, x100.
 
     The scores are seqeval's own (micro average, non-strict conlleval-like chunking, as in the
@@ -263,13 +279,17 @@ def seqeval_f1(labels: Sequence[Sequence[str]], predictions: Sequence[Sequence[s
     y_true = [list(s) for s in labels]
     y_pred = [list(s) for s in predictions]
     if len(y_true) != len(y_pred):
-        raise ValueError(f"seqeval F1: {len(y_pred)} predicted sentences for {len(y_true)} gold sentences "
-                         "(evaluate.py asserts equal counts)")
+        raise ValueError(
+            f"seqeval F1: {len(y_pred)} predicted sentences for {len(y_true)} gold sentences "
+            "(evaluate.py asserts equal counts)"
+        )
     bad = [i for i, (t, p) in enumerate(zip(y_true, y_pred)) if len(t) != len(p)]
     if bad:
         i = bad[0]
-        raise ValueError(f"seqeval F1: sentence {i} has {len(y_pred[i])} predicted tags for {len(y_true[i])} "
-                         f"gold tags ({len(bad)} sentences differ; seqeval raises on this)")
+        raise ValueError(
+            f"seqeval F1: sentence {i} has {len(y_pred[i])} predicted tags for {len(y_true[i])} "
+            f"gold tags ({len(bad)} sentences differ; seqeval raises on this)"
+        )
     if not y_true:
         raise ValueError("seqeval F1: no sentences")
     with warnings.catch_warnings():
@@ -334,14 +354,17 @@ _MLQA_ARTICLES = {
 def mlqa_punct() -> frozenset[str]:
     """`evaluate_mlqa.PUNCT`: every code point below sys.maxunicode whose category starts with P,
     plus `string.punctuation`."""
-    return frozenset(chr(i) for i in range(sys.maxunicode)
-                     if unicodedata.category(chr(i)).startswith("P")).union(string.punctuation)
+    return frozenset(chr(i) for i in range(sys.maxunicode) if unicodedata.category(chr(i)).startswith("P")).union(
+        string.punctuation
+    )
 
 
 def _check_mlqa_lang(lang: str) -> None:
     if lang not in MLQA_LANGS:
-        raise ValueError(f"MLQA normalisation is defined only for {' '.join(MLQA_LANGS)}; got language {lang!r} "
-                         "(evaluate_mlqa.py raises 'Unknown Language')")
+        raise ValueError(
+            f"MLQA normalisation is defined only for {' '.join(MLQA_LANGS)}; got language {lang!r} "
+            "(evaluate_mlqa.py raises 'Unknown Language')"
+        )
 
 
 def mlqa_mixed_segmentation(text: str) -> list[str]:
@@ -392,8 +415,10 @@ def _iter_gold_questions(gold) -> list[tuple[str, list[str]]]:
         if "data" in gold and isinstance(gold["data"], list):
             gold = gold["data"]
         else:
-            return [(str(qid), [a["text"] if isinstance(a, Mapping) else a for a in answers])
-                    for qid, answers in gold.items()]
+            return [
+                (str(qid), [a["text"] if isinstance(a, Mapping) else a for a in answers])
+                for qid, answers in gold.items()
+            ]
     out = []
     for article in gold:
         for paragraph in article["paragraphs"]:
@@ -540,13 +565,16 @@ def bucc_extract(candidate2score: Mapping[tuple[str, str], float], threshold: fl
 def _ranked(predictions: Mapping, qid: str, what: str) -> list:
     ranked = predictions.get(qid, [])
     if isinstance(ranked, str) or not isinstance(ranked, Sequence):
-        raise TypeError(f"{what}: the prediction for {qid!r} must be a list of ids, got {type(ranked).__name__} "
-                        "(the official code would slice a string into characters and score 0)")
+        raise TypeError(
+            f"{what}: the prediction for {qid!r} must be a list of ids, got {type(ranked).__name__} "
+            "(the official code would slice a string into characters and score 0)"
+        )
     return list(ranked)
 
 
-def mewslix_map20(gold: Mapping[str, Sequence[str]], predictions: Mapping[str, Sequence[str]],
-                  k: int = TOP_K) -> MetricResult:
+def mewslix_map20(
+    gold: Mapping[str, Sequence[str]], predictions: Mapping[str, Sequence[str]], k: int = TOP_K
+) -> MetricResult:
     """`evaluate.mewslix_map20` = `third_party/utils_mewslix.evaluate(gold, predictions, k=20)` x100.
 
     Gold maps each example id to a singleton list (its entity QID, whitespace-stripped); predictions
@@ -588,8 +616,9 @@ def average_precision_at_k(targets, ranked_predictions: Sequence, k: int | None 
     return score / divisor
 
 
-def lareqa_map20(gold: Mapping[str, Sequence[str]], predictions: Mapping[str, Sequence[str]],
-                 k: int = TOP_K) -> MetricResult:
+def lareqa_map20(
+    gold: Mapping[str, Sequence[str]], predictions: Mapping[str, Sequence[str]], k: int = TOP_K
+) -> MetricResult:
     """LAReQA mAP@20 (extension; `evaluate.py` cannot score LAReQA): per question,
     `utils_lareqa.average_precision_at_k(relevant, ranked, k)`, averaged over gold questions, x100.
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 XTREME = "xtreme"
 XTREME_R = "xtreme-r"
 BENCHMARKS = (XTREME, XTREME_R)
-INTERMEDIATE = "intermediate"   # the English intermediate tasks, registered beside the two benchmarks
+INTERMEDIATE = "intermediate"  # the English intermediate tasks, registered beside the two benchmarks
 
 
 def _langs(s: str) -> tuple[str, ...]:
@@ -24,26 +24,37 @@ TASK2LANGS: dict[str, dict[str, tuple[str, ...]]] = {
     XTREME: {
         "pawsx": _langs("de,en,es,fr,ja,ko,zh"),
         "xnli": _langs("ar,bg,de,el,en,es,fr,hi,ru,sw,th,tr,ur,vi,zh"),
-        "panx": _langs("ar,he,vi,id,jv,ms,tl,eu,ml,ta,te,af,nl,en,de,el,bn,hi,mr,ur,fa,fr,"
-                       "it,pt,es,bg,ru,ja,ka,ko,th,sw,yo,my,zh,kk,tr,et,fi,hu"),
-        "udpos": _langs("af,ar,bg,de,el,en,es,et,eu,fa,fi,fr,he,hi,hu,id,it,ja,kk,ko,mr,"
-                        "nl,pt,ru,ta,te,th,tl,tr,ur,vi,yo,zh"),
+        "panx": _langs(
+            "ar,he,vi,id,jv,ms,tl,eu,ml,ta,te,af,nl,en,de,el,bn,hi,mr,ur,fa,fr,"
+            "it,pt,es,bg,ru,ja,ka,ko,th,sw,yo,my,zh,kk,tr,et,fi,hu"
+        ),
+        "udpos": _langs(
+            "af,ar,bg,de,el,en,es,et,eu,fa,fi,fr,he,hi,hu,id,it,ja,kk,ko,mr,nl,pt,ru,ta,te,th,tl,tr,ur,vi,yo,zh"
+        ),
         "bucc2018": _langs("de,fr,ru,zh"),
-        "tatoeba": _langs("ar,he,vi,id,jv,tl,eu,ml,ta,te,af,nl,de,el,bn,hi,mr,ur,fa,fr,it,"
-                          "pt,es,bg,ru,ja,ka,ko,th,sw,zh,kk,tr,et,fi,hu"),
+        "tatoeba": _langs(
+            "ar,he,vi,id,jv,tl,eu,ml,ta,te,af,nl,de,el,bn,hi,mr,ur,fa,fr,it,"
+            "pt,es,bg,ru,ja,ka,ko,th,sw,zh,kk,tr,et,fi,hu"
+        ),
         "xquad": _langs("en,es,de,el,ru,tr,ar,vi,th,zh,hi"),
         "mlqa": _langs("en,es,de,ar,hi,vi,zh"),
         "tydiqa": _langs("en,ar,bn,fi,id,ko,ru,sw,te"),
     },
     XTREME_R: {
         "xnli": _langs("ar,bg,de,el,en,es,fr,hi,ru,sw,th,tr,ur,vi,zh"),
-        "panx": _langs("ar,he,vi,id,jv,ms,tl,eu,ml,ta,te,af,nl,en,de,el,bn,hi,mr,ur,fa,fr,"
-                       "it,pt,es,bg,ru,ja,ka,ko,th,sw,yo,my,zh,kk,tr,et,fi,hu,qu,pl,uk,az,"
-                       "lt,pa,gu,ro"),
-        "udpos": _langs("af,ar,bg,de,el,en,es,et,eu,fa,fi,fr,he,hi,hu,id,it,ja,kk,ko,mr,"
-                        "nl,pt,ru,ta,te,th,tl,tr,ur,vi,yo,zh,lt,pl,uk,wo,ro"),
-        "tatoeba": _langs("ar,he,vi,id,jv,tl,eu,ml,ta,te,af,nl,de,el,bn,hi,mr,ur,fa,fr,it,"
-                          "pt,es,bg,ru,ja,ka,ko,th,sw,zh,kk,tr,et,fi,hu,az,lt,pl,uk,ro"),
+        "panx": _langs(
+            "ar,he,vi,id,jv,ms,tl,eu,ml,ta,te,af,nl,en,de,el,bn,hi,mr,ur,fa,fr,"
+            "it,pt,es,bg,ru,ja,ka,ko,th,sw,yo,my,zh,kk,tr,et,fi,hu,qu,pl,uk,az,"
+            "lt,pa,gu,ro"
+        ),
+        "udpos": _langs(
+            "af,ar,bg,de,el,en,es,et,eu,fa,fi,fr,he,hi,hu,id,it,ja,kk,ko,mr,"
+            "nl,pt,ru,ta,te,th,tl,tr,ur,vi,yo,zh,lt,pl,uk,wo,ro"
+        ),
+        "tatoeba": _langs(
+            "ar,he,vi,id,jv,tl,eu,ml,ta,te,af,nl,de,el,bn,hi,mr,ur,fa,fr,it,"
+            "pt,es,bg,ru,ja,ka,ko,th,sw,zh,kk,tr,et,fi,hu,az,lt,pl,uk,ro"
+        ),
         "xcopa": _langs("et,ht,id,it,qu,sw,ta,th,tr,vi,zh"),
         "lareqa": (),  # sic: evaluate.py scores no language of LAReQA (see LAREQA_LANGUAGES)
         "mewslix": _langs("ar,de,en,es,fa,ja,pl,ro,ta,tr,uk"),

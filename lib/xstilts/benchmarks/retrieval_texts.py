@@ -41,7 +41,7 @@ def mewslix_query(context: dict, mention: dict) -> str:
 def entity_description(entity: dict) -> str:
     """An entity's description: its sentences joined by spaces, newlines and double spaces normalised."""
     d = entity["description"]
-    return _normalise_space(" ".join(d[s["start"]:s["end"]] for s in entity["sentence_spans"]))
+    return _normalise_space(" ".join(d[s["start"] : s["end"]] for s in entity["sentence_spans"]))
 
 
 def lareqa_candidate(sentence: str, context: str) -> str:
@@ -49,10 +49,13 @@ def lareqa_candidate(sentence: str, context: str) -> str:
     return (sentence + context).replace("\n", "")
 
 
-_BREAK = re.compile(r"""([.?!。！？][)'"\u201d\u2019\]]*)\s+(?=[\[('"\u201c\u2018]?[A-Z0-9\u00c0-\u024f\u0370-\u04ff])""")
+_BREAK = re.compile(
+    r"""([.?!。！？][)'"\u201d\u2019\]]*)\s+(?=[\[('"\u201c\u2018]?[A-Z0-9\u00c0-\u024f\u0370-\u04ff])"""
+)
 _CJK_BREAK = re.compile(r"([。！？])(?=\S)")
 _NO_BREAK_BEFORE = re.compile(
-    r"""(?:\b(?:Mrs?|Ms|Dr|Prof|Fr|Rev|St|Sta|Mt|Ft|Lt|Gen|Col|Maj|Capt|Sgt|Rep|Gov|Sen|Pres|Jr|Sr|Inc|Co|Corp|Ltd|No|vs?|e\.g|i\.e|cf|approx|ca|Jan|Feb|Aug|Sept?|Oct|Nov|Dec)|\b[A-Z])\.$""")
+    r"""(?:\b(?:Mrs?|Ms|Dr|Prof|Fr|Rev|St|Sta|Mt|Ft|Lt|Gen|Col|Maj|Capt|Sgt|Rep|Gov|Sen|Pres|Jr|Sr|Inc|Co|Corp|Ltd|No|vs?|e\.g|i\.e|cf|approx|ca|Jan|Feb|Aug|Sept?|Oct|Nov|Dec)|\b[A-Z])\.$"""
+)
 
 
 def sentence_breaks(text: str) -> list[tuple[int, int]]:

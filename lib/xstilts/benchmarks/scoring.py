@@ -36,8 +36,9 @@ from xstilts.benchmarks.official import BENCHMARKS, TASK2LANGS, XTREME, scored_l
 EXTENSION_TASKS = ("lareqa",)
 
 
-def score_file_pair(task: str, prediction_file: str | os.PathLike, label_file: str | os.PathLike,
-                    lang: str) -> metrics.MetricResult:
+def score_file_pair(
+    task: str, prediction_file: str | os.PathLike, label_file: str | os.PathLike, lang: str
+) -> metrics.MetricResult:
     """`evaluate.evaluate_one_task` for one (task, language): read both files, apply the task's metric."""
     files = {}
     for side, path in (("prediction", prediction_file), ("label", label_file)):
@@ -91,9 +92,14 @@ def _subfolders(folder: str | os.PathLike, what: str) -> set[str]:
     return {p.name for p in path.iterdir() if p.is_dir()}
 
 
-def evaluate_folders(prediction_folder: str | os.PathLike, label_folder: str | os.PathLike,
-                     xtreme_version: str = XTREME, *, extensions: bool = True,
-                     verbose: bool = False) -> tuple[dict, dict, dict]:
+def evaluate_folders(
+    prediction_folder: str | os.PathLike,
+    label_folder: str | os.PathLike,
+    xtreme_version: str = XTREME,
+    *,
+    extensions: bool = True,
+    verbose: bool = False,
+) -> tuple[dict, dict, dict]:
     """`evaluate.evaluate()`: (overall_scores, detailed_scores, results).
 
     `results[(task, lang)]` is the `MetricResult` of each scored cell, with its per-example statistics.
@@ -116,16 +122,22 @@ def evaluate_folders(prediction_folder: str | os.PathLike, label_folder: str | o
                     missing.append(str(path))
     if missing:
         shown = "\n  ".join(missing[:20]) + ("\n  ..." if len(missing) > 20 else "")
-        raise FileNotFoundError(f"{len(missing)} file(s) of the {xtreme_version} layout are not available "
-                                f"(evaluate.py stops at the first):\n  {shown}")
+        raise FileNotFoundError(
+            f"{len(missing)} file(s) of the {xtreme_version} layout are not available "
+            f"(evaluate.py stops at the first):\n  {shown}"
+        )
 
     detailed: dict[str, dict] = {}
     results: dict[tuple[str, str], metrics.MetricResult] = {}
     for task in tasks:
         per_lang = {}
         for lg in scored_languages(task, xtreme_version, extensions):
-            result = score_file_pair(task, submission.submission_path(prediction_folder, task, lg),
-                                     submission.submission_path(label_folder, task, lg), lg)
+            result = score_file_pair(
+                task,
+                submission.submission_path(prediction_folder, task, lg),
+                submission.submission_path(label_folder, task, lg),
+                lg,
+            )
             results[(task, lg)] = result
             per_lang[lg] = result.scores
         detailed[task] = aggregation.task_scores(per_lang, task, xtreme_version, extensions)
@@ -156,12 +168,19 @@ def report(detailed: Mapping[str, Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def score(prediction_folder: str | os.PathLike, label_folder: str | os.PathLike, xtreme_version: str,
-          output_file: str | os.PathLike | None = None, *, extensions: bool = True,
-          verbose: bool = False) -> dict:
+def score(
+    prediction_folder: str | os.PathLike,
+    label_folder: str | os.PathLike,
+    xtreme_version: str,
+    output_file: str | os.PathLike | None = None,
+    *,
+    extensions: bool = True,
+    verbose: bool = False,
+) -> dict:
     """Score a submission folder; write (and return) the official JSON: group scores, then tasks."""
-    overall, detailed, _ = evaluate_folders(prediction_folder, label_folder, xtreme_version,
-                                            extensions=extensions, verbose=verbose)
+    overall, detailed, _ = evaluate_folders(
+        prediction_folder, label_folder, xtreme_version, extensions=extensions, verbose=verbose
+    )
     out = dict(overall)
     out.update(detailed)
     if output_file is not None:

@@ -37,8 +37,16 @@ from xstilts.benchmarks.metrics import TOP_K
 from xstilts.files import atomic_write_text
 
 TASK_SUFFIX = {
-    "pawsx": "tsv", "xnli": "tsv", "udpos": "tsv", "panx": "tsv", "bucc2018": "tsv", "tatoeba": "tsv",
-    "xquad": "json", "mlqa": "json", "tydiqa": "json", "mewslix": "json",
+    "pawsx": "tsv",
+    "xnli": "tsv",
+    "udpos": "tsv",
+    "panx": "tsv",
+    "bucc2018": "tsv",
+    "tatoeba": "tsv",
+    "xquad": "json",
+    "mlqa": "json",
+    "tydiqa": "json",
+    "mewslix": "json",
     "xcopa": "jsonl",
     "lareqa": "json",  # ours; evaluate.get_suffix would say tsv, but it never reads a LAReQA file
 }
@@ -108,9 +116,16 @@ def read_json(path: str | os.PathLike) -> Any:
 
 
 READERS = {
-    "pawsx": read_label, "xnli": read_label, "bucc2018": read_label, "tatoeba": read_label,
-    "udpos": read_tag, "panx": read_tag,
-    "xquad": read_squad, "mlqa": read_squad, "tydiqa": read_squad, "mewslix": read_squad,
+    "pawsx": read_label,
+    "xnli": read_label,
+    "bucc2018": read_label,
+    "tatoeba": read_label,
+    "udpos": read_tag,
+    "panx": read_tag,
+    "xquad": read_squad,
+    "mlqa": read_squad,
+    "tydiqa": read_squad,
+    "mewslix": read_squad,
     "xcopa": read_xcopa,
     "lareqa": read_json,
 }
@@ -188,9 +203,11 @@ def squad_gold(examples: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     paragraphs: list[dict[str, Any]] = []
     for ex in examples:
         answers = ex["answers"]
-        qa = {"id": str(ex["id"]), "question": ex.get("question", ""),
-              "answers": [{"text": t, "answer_start": int(s)}
-                          for t, s in zip(answers["text"], answers["answer_start"])]}
+        qa = {
+            "id": str(ex["id"]),
+            "question": ex.get("question", ""),
+            "answers": [{"text": t, "answer_start": int(s)} for t, s in zip(answers["text"], answers["answer_start"])],
+        }
         if not qa["answers"]:
             raise ValueError(f"QA gold: example {ex['id']!r} has no answer")
         context = ex.get("context", "")
@@ -205,8 +222,9 @@ def _is_index(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def official_predictions(task_name: str, predictions: Any, *, task: Any = None,
-                         ids: Sequence[str] | None = None) -> Any:
+def official_predictions(
+    task_name: str, predictions: Any, *, task: Any = None, ids: Sequence[str] | None = None
+) -> Any:
     """Engine-shaped predictions in the python shape of the official files (module table).
 
     - classification (pawsx, xnli) and tagging: label **indices** become names through `task.labels`
@@ -221,8 +239,10 @@ def official_predictions(task_name: str, predictions: Any, *, task: Any = None,
         if not _is_index(value):
             return value
         if not labels:
-            raise TypeError(f"{task_name} predictions: label index {value} needs the registry entry (task=...) "
-                            "to become a label name")
+            raise TypeError(
+                f"{task_name} predictions: label index {value} needs the registry entry (task=...) "
+                "to become a label name"
+            )
         return labels[int(value)]
 
     if task_name in ("pawsx", "xnli"):
@@ -232,8 +252,10 @@ def official_predictions(task_name: str, predictions: Any, *, task: Any = None,
     if task_name in ("xquad", "mlqa", "tydiqa", "mewslix", "lareqa") and not isinstance(predictions, Mapping):
         predictions = list(predictions)
         if ids is None:
-            raise TypeError(f"{task_name} predictions: a list needs the example ids (ids=...) in the same order; "
-                            "the official file is keyed by example id")
+            raise TypeError(
+                f"{task_name} predictions: a list needs the example ids (ids=...) in the same order; "
+                "the official file is keyed by example id"
+            )
         ids = [str(i) for i in ids]
         if len(ids) != len(predictions):
             raise ValueError(f"{task_name} predictions: {len(predictions)} predictions for {len(ids)} ids")
@@ -286,8 +308,15 @@ def format_labels(task: str, labels: Any) -> str:
     return format_predictions(task, labels)
 
 
-def write_predictions(folder: str | os.PathLike, task_name: str, lang: str, predictions: Any, *,
-                      task: Any = None, ids: Sequence[str] | None = None) -> Path:
+def write_predictions(
+    folder: str | os.PathLike,
+    task_name: str,
+    lang: str,
+    predictions: Any,
+    *,
+    task: Any = None,
+    ids: Sequence[str] | None = None,
+) -> Path:
     """Write one `test-<lang>` prediction file of the official layout (atomically).
 
     `task_name` is the official task id (`xnli`, `panx`, ..., the registry's `Task.name`). `task` (the

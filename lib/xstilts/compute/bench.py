@@ -30,8 +30,8 @@ import resource
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -62,8 +62,16 @@ PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L40S": 362e1
 
 def _setup(work: Path, layers: int, hidden: int, n_train: int, n_test: int, seed: int = 0):
 
-    enc = toydata.make_tiny_encoder(work / "enc", layers=layers, hidden=hidden, heads=max(2, hidden // 64),
-                                    ffn=4 * hidden, vocab_size=1000, seed=seed, max_positions=512)
+    enc = toydata.make_tiny_encoder(
+        work / "enc",
+        layers=layers,
+        hidden=hidden,
+        heads=max(2, hidden // 64),
+        ffn=4 * hidden,
+        vocab_size=1000,
+        seed=seed,
+        max_positions=512,
+    )
     task = toydata.task("pawsx", "classification", ["0", "1"])
     train = toydata.classification_set(n_train, 1, pair=True, long_tail=True)
     test = toydata.classification_set(n_test, 2, pair=True, long_tail=True)
@@ -97,7 +105,6 @@ def _bare_batches(enc, task, train, hp):
     """The exact batches our trainer draws (same sampler, same dynamic padding), collated up front."""
     from transformers import AutoTokenizer
 
-
     tok = AutoTokenizer.from_pretrained(str(enc))
     adapter = adapter_for(task.format)
     feats = cached_featurize(adapter, train, tok, hp.max_seq_len, True, task, hp.cache_dir)
@@ -108,7 +115,6 @@ def _bare_batches(enc, task, train, hp):
 def _time_bare(enc, task, batches, hp) -> dict:
     """forward / backward / clip / AdamW step / linear schedule, nothing else."""
     from transformers import get_linear_schedule_with_warmup
-
 
     torch.manual_seed(0)
     model = EngineModel(load_encoder(str(enc)), [task]).train()
@@ -132,7 +138,9 @@ def _hf_dataset(enc, train, max_len: int, pad_to_max: bool):
     tok = AutoTokenizer.from_pretrained(str(enc))
 
     def enc_fn(b):  # run_glue.py preprocess_function
-        out = tok(b["text_a"], b["text_b"], padding="max_length" if pad_to_max else False, max_length=max_len, truncation=True)
+        out = tok(
+            b["text_a"], b["text_b"], padding="max_length" if pad_to_max else False, max_length=max_len, truncation=True
+        )
         out["labels"] = b["label"]
         return out
 
@@ -140,16 +148,30 @@ def _hf_dataset(enc, train, max_len: int, pad_to_max: bool):
 
 
 def _hf_trainer(enc, ds, tok, hp, out: Path, pad_to_max: bool, steps: int | None = None):
-    from transformers import (DataCollatorWithPadding, Trainer, TrainingArguments, XLMRobertaForSequenceClassification,
-                              default_data_collator)
+    from transformers import (
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+        XLMRobertaForSequenceClassification,
+        default_data_collator,
+    )
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
     torch.manual_seed(0)
     model = XLMRobertaForSequenceClassification.from_pretrained(str(enc), num_labels=2, attn_implementation="sdpa")
-    args = TrainingArguments(output_dir=str(out), max_steps=steps or hp.max_steps, per_device_train_batch_size=hp.batch_size,
-                             per_device_eval_batch_size=hp.batch_size * 2, learning_rate=hp.lr, report_to=[],
-                             save_strategy="no", logging_strategy="no", disable_tqdm=True, seed=0)
+    args = TrainingArguments(
+        output_dir=str(out),
+        max_steps=steps or hp.max_steps,
+        per_device_train_batch_size=hp.batch_size,
+        per_device_eval_batch_size=hp.batch_size * 2,
+        learning_rate=hp.lr,
+        report_to=[],
+        save_strategy="no",
+        logging_strategy="no",
+        disable_tqdm=True,
+        seed=0,
+    )
     collator = default_data_collator if pad_to_max else DataCollatorWithPadding(tok)
     return Trainer(model=model, args=args, train_dataset=ds, data_collator=collator)
 
@@ -178,22 +200,29 @@ def _time_hf_eval(enc, test_ds, tok, hp, out: Path) -> dict:
     return _rate(len(test_ds), clock.wall, clock.cpu)
 
 
-def mfu_xlmr_large(work: Path, steps: int = 20, batch_size: int = 32, seq_len: int = 256,
-                   shape: dict | None = None) -> dict:
+def mfu_xlmr_large(
+    work: Path, steps: int = 20, batch_size: int = 32, seq_len: int = 256, shape: dict | None = None
+) -> dict:
     """MFU of XLM-R-large-shaped bf16 fine-tuning with our trainer (random init, fixed-length inputs)."""
     import datasets
     from transformers import XLMRobertaConfig, XLMRobertaModel
 
-
-
-
-
     shape = shape or dict(layers=24, hidden=1024, heads=16, ffn=4096, vocab=250002)
     enc_dir = work / "large"
     tok_dir = toydata.make_tiny_encoder(work / "tok", vocab_size=300)  # tokenizer only; ids drawn below
-    config = XLMRobertaConfig(vocab_size=shape["vocab"], hidden_size=shape["hidden"], num_hidden_layers=shape["layers"],
-                              num_attention_heads=shape["heads"], intermediate_size=shape["ffn"], max_position_embeddings=514,
-                              type_vocab_size=1, layer_norm_eps=1e-5, pad_token_id=1, bos_token_id=0, eos_token_id=2)
+    config = XLMRobertaConfig(
+        vocab_size=shape["vocab"],
+        hidden_size=shape["hidden"],
+        num_hidden_layers=shape["layers"],
+        num_attention_heads=shape["heads"],
+        intermediate_size=shape["ffn"],
+        max_position_embeddings=514,
+        type_vocab_size=1,
+        layer_norm_eps=1e-5,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+    )
     XLMRobertaModel(config, add_pooling_layer=False).save_pretrained(str(enc_dir))
     from transformers import AutoTokenizer
 
@@ -202,11 +231,26 @@ def mfu_xlmr_large(work: Path, steps: int = 20, batch_size: int = 32, seq_len: i
     rng = np.random.default_rng(0)
     n = steps * batch_size
     text = [" ".join(rng.choice(words, size=seq_len)) for _ in range(n)]
-    train = datasets.Dataset.from_dict({"id": [str(i) for i in range(n)], "text_a": text, "text_b": [None] * n,
-                                        "label": rng.integers(0, 2, n).tolist()})
+    train = datasets.Dataset.from_dict(
+        {
+            "id": [str(i) for i in range(n)],
+            "text_a": text,
+            "text_b": [None] * n,
+            "label": rng.integers(0, 2, n).tolist(),
+        }
+    )
     task = toydata.task("mfu", "classification", ["0", "1"])
-    hp = TrainConfig(lr=1e-5, max_steps=steps, batch_size=batch_size, grad_accum=1, max_seq_len=seq_len,
-                     eval_every_steps=0, bf16=True, progress=False, cache_dir=str(work / "cache"))
+    hp = TrainConfig(
+        lr=1e-5,
+        max_steps=steps,
+        batch_size=batch_size,
+        grad_accum=1,
+        max_seq_len=seq_len,
+        eval_every_steps=0,
+        bf16=True,
+        progress=False,
+        cache_dir=str(work / "cache"),
+    )
     warm = TrainConfig(**{**hp.to_dict(), "max_steps": 3})
     finetune(enc_dir, [TaskData(task, train, None)], warm, seed=0, out_dir=work / "mfu_warm")
     res = finetune(enc_dir, [TaskData(task, train, None)], hp, seed=0, out_dir=work / "mfu")
@@ -216,21 +260,45 @@ def mfu_xlmr_large(work: Path, steps: int = 20, batch_size: int = 32, seq_len: i
     achieved = res.examples_per_second * seq_len * flops_per_token
     name = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
     peak = next((v for k, v in PEAK_BF16_FLOPS.items() if k in name), None)
-    return {"mfu_device": name, "mfu_achieved_tflops": achieved / 1e12,
-            "mfu_xlmr_large_bf16": achieved / peak if peak else None, "mfu_shape": {**shape, "batch": batch_size, "seq_len": seq_len}}
+    return {
+        "mfu_device": name,
+        "mfu_achieved_tflops": achieved / 1e12,
+        "mfu_xlmr_large_bf16": achieved / peak if peak else None,
+        "mfu_shape": {**shape, "batch": batch_size, "seq_len": seq_len},
+    }
 
 
-def run_bench(out_path: Path, steps: int = 30, rounds: int = 5, layers: int = 4, hidden: int = 128, batch_size: int = 16,
-              max_seq_len: int = 128, n_train: int = 2000, n_test: int = 1000, threads: int | None = 1,
-              timer: str = "cpu", extra: list[Callable[[], dict]] = ()) -> dict:
+def run_bench(
+    out_path: Path,
+    steps: int = 30,
+    rounds: int = 5,
+    layers: int = 4,
+    hidden: int = 128,
+    batch_size: int = 16,
+    max_seq_len: int = 128,
+    n_train: int = 2000,
+    n_test: int = 1000,
+    threads: int | None = 1,
+    timer: str = "cpu",
+    extra: list[Callable[[], dict]] = (),
+) -> dict:
 
     if threads:
         torch.set_num_threads(threads)
     work = Path(tempfile.mkdtemp(prefix="xstilts-bench-"))
     enc, task, train, test = _setup(work, layers, hidden, n_train, n_test)
-    hp = TrainConfig(lr=1e-5, max_steps=steps, batch_size=batch_size, grad_accum=1, max_seq_len=max_seq_len,
-                     eval_every_steps=0, log_every_steps=1000, progress=False, cache_dir=str(work / "cache"),
-                     num_threads=threads)
+    hp = TrainConfig(
+        lr=1e-5,
+        max_steps=steps,
+        batch_size=batch_size,
+        grad_accum=1,
+        max_seq_len=max_seq_len,
+        eval_every_steps=0,
+        log_every_steps=1000,
+        progress=False,
+        cache_dir=str(work / "cache"),
+        num_threads=threads,
+    )
     batches = _bare_batches(enc, task, train, hp)
     tok, hf_padded = _hf_dataset(enc, train, max_seq_len, pad_to_max=True)
     _, hf_dynamic = _hf_dataset(enc, train, max_seq_len, pad_to_max=False)
@@ -239,7 +307,9 @@ def run_bench(out_path: Path, steps: int = 30, rounds: int = 5, layers: int = 4,
         "ours": lambda r: _time_ours(enc, task, train, hp, work / f"ours{r}"),
         "bare": lambda r: _time_bare(enc, task, batches, hp),
         "hf_trainer": lambda r: _time_hf_train(enc, hf_padded, tok, hp, work / f"hf{r}", pad_to_max=True),
-        "hf_trainer_dynamic_padding": lambda r: _time_hf_train(enc, hf_dynamic, tok, hp, work / f"hfd{r}", pad_to_max=False),
+        "hf_trainer_dynamic_padding": lambda r: _time_hf_train(
+            enc, hf_dynamic, tok, hp, work / f"hfd{r}", pad_to_max=False
+        ),
         "eval_ours": lambda r: _time_ours_eval(work / "ours0", task, test),
         "eval_hf_trainer": lambda r: _time_hf_eval(enc, hf_test, tok, hp, work / f"hfe{r}"),
     }
@@ -249,7 +319,10 @@ def run_bench(out_path: Path, steps: int = 30, rounds: int = 5, layers: int = 4,
         for name, fn in contenders.items():
             samples[name].append(fn(r))
             x = samples[name][-1]
-            print(f"  round {r + 1}/{rounds} {name}: {x['cpu']:.1f} examples per CPU-second, {x['wall']:.1f} per wall-second", flush=True)
+            print(
+                f"  round {r + 1}/{rounds} {name}: {x['cpu']:.1f} examples per CPU-second, {x['wall']:.1f} per wall-second",
+                flush=True,
+            )
     wall = {k: statistics.median(x["wall"] for x in v) for k, v in samples.items()}
     cpu = {k: statistics.median(x["cpu"] for x in v) for k, v in samples.items()}
     med = cpu if timer == "cpu" else wall
@@ -257,6 +330,7 @@ def run_bench(out_path: Path, steps: int = 30, rounds: int = 5, layers: int = 4,
     def paired(a: str, b: str, clock: str = timer) -> float:
         """Median over rounds of the ratio of two contenders measured back to back (drift cancels)."""
         return statistics.median(x[clock] / y[clock] for x, y in zip(samples[a], samples[b]))
+
     pad_tokens = sum(b["input_ids"].numel() for b in batches)
     real_tokens = sum(int(b["attention_mask"].sum()) for b in batches)
     result = {
@@ -267,19 +341,33 @@ def run_bench(out_path: Path, steps: int = 30, rounds: int = 5, layers: int = 4,
         "eval_vs_hf_trainer": paired("eval_ours", "eval_hf_trainer"),
         "timer": timer,
         "train_examples_per_second": {k: med[k] for k in ("ours", "bare", "hf_trainer", "hf_trainer_dynamic_padding")},
-        "wall_clock": {"trainer_vs_bare": paired("ours", "bare", "wall"),
-                       "trainer_vs_hf_trainer": paired("ours", "hf_trainer", "wall"),
-                       "trainer_vs_hf_trainer_dynamic_padding": paired("ours", "hf_trainer_dynamic_padding", "wall"),
-                       "eval_vs_hf_trainer": paired("eval_ours", "eval_hf_trainer", "wall"),
-                       "eval_examples_per_second": wall["eval_ours"]},
+        "wall_clock": {
+            "trainer_vs_bare": paired("ours", "bare", "wall"),
+            "trainer_vs_hf_trainer": paired("ours", "hf_trainer", "wall"),
+            "trainer_vs_hf_trainer_dynamic_padding": paired("ours", "hf_trainer_dynamic_padding", "wall"),
+            "eval_vs_hf_trainer": paired("eval_ours", "eval_hf_trainer", "wall"),
+            "eval_examples_per_second": wall["eval_ours"],
+        },
         "samples": samples,
         "padding_efficiency_ours": real_tokens / pad_tokens,
-        "setup": {"model": f"XLM-R {layers}x{hidden} random init", "task": "pair classification, Pareto lengths",
-                  "steps": steps, "batch_size": batch_size, "max_seq_len": max_seq_len, "rounds": rounds,
-                  "n_train": n_train, "n_test": n_test, "torch_threads": torch.get_num_threads()},
-        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                    "cpus": os.cpu_count(), "torch": torch.__version__,
-                    "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
+        "setup": {
+            "model": f"XLM-R {layers}x{hidden} random init",
+            "task": "pair classification, Pareto lengths",
+            "steps": steps,
+            "batch_size": batch_size,
+            "max_seq_len": max_seq_len,
+            "rounds": rounds,
+            "n_train": n_train,
+            "n_test": n_test,
+            "torch_threads": torch.get_num_threads(),
+        },
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cpus": os.cpu_count(),
+            "torch": torch.__version__,
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        },
         "goals": {"trainer_vs_bare": 0.95, "trainer_vs_hf_trainer": 1.3, "mfu_xlmr_large_bf16": 0.45},
     }
     if torch.cuda.is_available():
@@ -291,8 +379,9 @@ def run_bench(out_path: Path, steps: int = 30, rounds: int = 5, layers: int = 4,
     return result
 
 
-def bench_paper_shape(n_boot: int = 10_000, seed: int = 0, examples_total: int = 2_000_000,
-                      progress: bool = True) -> dict:
+def bench_paper_shape(
+    n_boot: int = 10_000, seed: int = 0, examples_total: int = 2_000_000, progress: bool = True
+) -> dict:
     """Time the estimands + joint bootstrap on a synthetic study of the paper's shape and report peak RSS.
 
     The shape: the §2.2 task and language lists of both benchmarks (shared cells stored once),
@@ -302,14 +391,16 @@ def bench_paper_shape(n_boot: int = 10_000, seed: int = 0, examples_total: int =
     analysis' cell summaries (xstilts.analysis.simulate); the run-level arrays of a cell are freed
     before the next is drawn. Returns timings (s), sizes and peak RSS (GiB)."""
     base = planned_design(n_examples=1)
-    n_cells = sum(len(dict.fromkeys(t.langs_x + t.langs_r)) if not t.protocol_specific else len(t.langs_x) + len(t.langs_r)
-                  for t in base.tasks)
+    n_cells = sum(
+        len(dict.fromkeys(t.langs_x + t.langs_r)) if not t.protocol_specific else len(t.langs_x) + len(t.langs_r)
+        for t in base.tasks
+    )
     design = planned_design(n_examples=max(1, examples_total // n_cells))
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
     cells, rows = [], 0
     slope_r = unique_r_slope(design, 0.0)
-    for task in design.tasks:   # one task at a time keeps the run-level arrays of one task in memory
+    for task in design.tasks:  # one task at a time keeps the run-level arrays of one task in memory
         one = simulate_cells(_one_task(design, task), 0.0, rng, slope_r=slope_r)
         rows += sum(r.shape[0] * r.shape[1] for c in one for r in c.runs.values())
         part = cells_to_table(one)
@@ -326,15 +417,25 @@ def bench_paper_shape(n_boot: int = 10_000, seed: int = 0, examples_total: int =
     percentile_ci(boot.replicates)
     bootstrap_p_value(boot.replicates)
     t4 = time.perf_counter()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
-    return {"examples": int(sum(c.n for c in table.cells)), "cells": len(table.cells), "rows_represented": int(rows),
-            "systems": len(table.systems), "estimands": len(ests), "n_boot": n_boot,
-            "generate_s": round(t1 - t0, 1), "estimands_s": round(t2 - t1, 1), "bootstrap_s": round(t3 - t2, 1),
-            "intervals_s": round(t4 - t3, 1), "peak_rss_gib": round(peak, 2)}
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    return {
+        "examples": int(sum(c.n for c in table.cells)),
+        "cells": len(table.cells),
+        "rows_represented": int(rows),
+        "systems": len(table.systems),
+        "estimands": len(ests),
+        "n_boot": n_boot,
+        "generate_s": round(t1 - t0, 1),
+        "estimands_s": round(t2 - t1, 1),
+        "bootstrap_s": round(t3 - t2, 1),
+        "intervals_s": round(t4 - t3, 1),
+        "peak_rss_gib": round(peak, 2),
+    }
 
 
 def _one_task(design, task):
     from dataclasses import replace
+
     return replace(design, tasks=(task,))
 
 
@@ -353,12 +454,25 @@ def _merge_tables(parts: list[CellTable]) -> CellTable:
     return CellTable(systems, cells, lookup, bench_tasks)
 
 
-HEADLINE = ("trainer_vs_bare", "trainer_vs_hf_trainer", "trainer_vs_hf_trainer_dynamic_padding", "eval_vs_hf_trainer",
-            "eval_examples_per_second", "padding_efficiency_ours", "mfu_xlmr_large_bf16")
+HEADLINE = (
+    "trainer_vs_bare",
+    "trainer_vs_hf_trainer",
+    "trainer_vs_hf_trainer_dynamic_padding",
+    "eval_vs_hf_trainer",
+    "eval_examples_per_second",
+    "padding_efficiency_ours",
+    "mfu_xlmr_large_bf16",
+)
 
 
-def bench(out: Path | None = None, steps: int = 30, rounds: int = 5, threads: int | None = 1, timer: str = "cpu",
-          analysis: bool = True) -> tuple[dict, Path]:
+def bench(
+    out: Path | None = None,
+    steps: int = 30,
+    rounds: int = 5,
+    threads: int | None = 1,
+    timer: str = "cpu",
+    analysis: bool = True,
+) -> tuple[dict, Path]:
     """`make bench`: the engine ratios, and (unless `analysis=False`) the analysis at the paper's shape;
     writes bench.json (default outputs/bench/bench.json) and returns (results, path)."""
     import datasets

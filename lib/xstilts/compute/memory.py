@@ -23,10 +23,10 @@ import yaml
 from xstilts.engine.encoders import LAYER_CLASS
 from xstilts.study.grid import train_config
 
-GIB = 1024 ** 3
-BYTES_ADAMW_MIXED = 16          # fp32 weights + fp32 grads + Adam m, v
-BYTES_AUTOCAST_COPY = 2         # bf16 weight copies made by autocast during forward/backward
-OVERHEAD_GIB = 2.0              # CUDA context, cuBLAS workspaces, allocator fragmentation (a reserve, not measured)
+GIB = 1024**3
+BYTES_ADAMW_MIXED = 16  # fp32 weights + fp32 grads + Adam m, v
+BYTES_AUTOCAST_COPY = 2  # bf16 weight copies made by autocast during forward/backward
+OVERHEAD_GIB = 2.0  # CUDA context, cuBLAS workspaces, allocator fragmentation (a reserve, not measured)
 XL_LAYER, BASE_LAYER = LAYER_CLASS["xl"], LAYER_CLASS["base"]
 
 
@@ -65,8 +65,8 @@ def model_shape(model: dict, vocab_size: int | None = None) -> Shape | None:
 def count_params(shape: Shape, max_positions: int = 514) -> int:
     """Parameters of an XLM-R-architecture encoder (embeddings, layers, final norms; no LM head)."""
     h, f = shape.hidden, shape.ffn
-    embeddings = (shape.vocab + max_positions + 1) * h + 2 * h        # word + position + type, LayerNorm
-    layer = 4 * h * h + 4 * h + 2 * h * f + f + h + 4 * h             # attention, FFN, two LayerNorms
+    embeddings = (shape.vocab + max_positions + 1) * h + 2 * h  # word + position + type, LayerNorm
+    layer = 4 * h * h + 4 * h + 2 * h * f + f + h + 4 * h  # attention, FFN, two LayerNorms
     return embeddings + shape.layers * layer
 
 
@@ -77,16 +77,24 @@ def activation_bytes(shape: Shape, micro_batch: int, seq_len: int, checkpointing
     return shape.layers * per_layer
 
 
-def train_memory_gb(params: int, shape: Shape | None, micro_batch: int, seq_len: int, num_gpus: int = 1,
-                    checkpointing: bool = False) -> float:
+def train_memory_gb(
+    params: int, shape: Shape | None, micro_batch: int, seq_len: int, num_gpus: int = 1, checkpointing: bool = False
+) -> float:
     """Peak GPU memory per device (GiB) of full fine-tuning: sharded optimiser state + activations."""
     states = params * (BYTES_ADAMW_MIXED / num_gpus + BYTES_AUTOCAST_COPY)
     acts = activation_bytes(shape, micro_batch, seq_len, checkpointing) if shape else 0.0
     return (states + acts) / GIB + OVERHEAD_GIB
 
 
-def min_gpus(params: int, shape: Shape | None, micro_batch: int, seq_len: int, gpu_memory_gb: float = 80.0,
-             usable: float = 0.9, choices=(1, 2, 4, 8, 16, 32)) -> int:
+def min_gpus(
+    params: int,
+    shape: Shape | None,
+    micro_batch: int,
+    seq_len: int,
+    gpu_memory_gb: float = 80.0,
+    usable: float = 0.9,
+    choices=(1, 2, 4, 8, 16, 32),
+) -> int:
     """Fewest GPUs (FSDP FULL_SHARD; activation checkpointing when sharded) whose memory holds the run."""
     for g in choices:
         need = train_memory_gb(params, shape, micro_batch, seq_len, g, checkpointing=g > 1)
@@ -95,14 +103,20 @@ def min_gpus(params: int, shape: Shape | None, micro_batch: int, seq_len: int, g
     raise ValueError(f"a {params / 1e9:.1f}B-parameter model does not fit {max(choices)} x {gpu_memory_gb} GB GPUs")
 
 
-def needs_fsdp(params: int, shape: Shape | None, micro_batch: int, seq_len: int, gpu_memory_gb: float = 80.0,
-               usable: float = 0.9) -> bool:
+def needs_fsdp(
+    params: int, shape: Shape | None, micro_batch: int, seq_len: int, gpu_memory_gb: float = 80.0, usable: float = 0.9
+) -> bool:
     """Whether full fine-tuning exceeds `usable` of one GPU's memory (then: FSDP across GPUs)."""
     return min_gpus(params, shape, micro_batch, seq_len, gpu_memory_gb, usable) > 1
 
 
-def fsdp_config(model_params: int, num_gpus: int, layer_class: str | None = None,
-                activation_checkpointing: bool = True, cpu_offload: bool = False) -> dict:
+def fsdp_config(
+    model_params: int,
+    num_gpus: int,
+    layer_class: str | None = None,
+    activation_checkpointing: bool = True,
+    cpu_offload: bool = False,
+) -> dict:
     """An accelerate launch configuration (the dict `accelerate config` writes) for FSDP FULL_SHARD.
 
     `layer_class` is the transformer block wrapped as one FSDP unit; by default XLMRobertaXLLayer for
@@ -164,8 +178,9 @@ class FsdpNeed:
         return asdict(self)
 
 
-def profile_fsdp(profile, out_dir: str | Path | None = None, gpu_memory_gb: float = 80.0,
-                 usable: float = 0.9) -> list[FsdpNeed]:
+def profile_fsdp(
+    profile, out_dir: str | Path | None = None, gpu_memory_gb: float = 80.0, usable: float = 0.9
+) -> list[FsdpNeed]:
     """Per model of a profile, at its largest micro-batch x sequence length: does it need FSDP?
 
     Writes `fsdp-<model>.yaml` into `out_dir` for every model that needs more than one GPU.
@@ -187,7 +202,8 @@ def profile_fsdp(profile, out_dir: str | Path | None = None, gpu_memory_gb: floa
         need = FsdpNeed(model["name"], params, round(one, 1), gpus)
         if gpus > 1 and out_dir is not None:
             layer = shape.layer_class if shape else None
-            need.config = str(write_fsdp_config(Path(out_dir) / f"fsdp-{model['name']}.yaml", params, gpus,
-                                                layer_class=layer))
+            need.config = str(
+                write_fsdp_config(Path(out_dir) / f"fsdp-{model['name']}.yaml", params, gpus, layer_class=layer)
+            )
         out.append(need)
     return out

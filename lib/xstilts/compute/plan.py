@@ -38,21 +38,22 @@ PHASES = ("data", "pretrained", "intermediate", "target", "analysis")
 
 # --- assumptions --------------------------------------------------------------------------------------
 
+
 @dataclass
 class Assumptions:
     """What the estimate assumes; printed under the table and stored beside the CSV."""
 
     gpu: str = "NVIDIA H100 SXM 80GB"
-    peak_tflops: float = 989.0            # bf16 dense tensor-core peak (NVIDIA H100 SXM datasheet)
+    peak_tflops: float = 989.0  # bf16 dense tensor-core peak (NVIDIA H100 SXM datasheet)
     gpu_memory_gb: float = 80.0
-    mfu: float = 0.40                     # model FLOPs utilisation assumed (a measured bench overrides)
-    checkpoint_bytes_per_param: int = 4   # save_pretrained of an fp32 encoder (safetensors)
-    hub_bytes_per_param: int = 4          # hub checkpoints are stored in fp32
-    feature_bytes_per_token: int = 8      # tokenized features: int64 input_ids (datasets/arrow)
-    text_bytes_per_token: int = 4         # raw UTF-8 text per sentencepiece token (~4 characters)
-    output_bytes_per_example: int = 200   # predictions + per-example statistics per evaluated example
-    shards: int = 1                       # concurrent workers (each may hold one target checkpoint in flight)
-    throughput: dict = field(default_factory=dict)   # measured tokens/s per model (bench.json)
+    mfu: float = 0.40  # model FLOPs utilisation assumed (a measured bench overrides)
+    checkpoint_bytes_per_param: int = 4  # save_pretrained of an fp32 encoder (safetensors)
+    hub_bytes_per_param: int = 4  # hub checkpoints are stored in fp32
+    feature_bytes_per_token: int = 8  # tokenized features: int64 input_ids (datasets/arrow)
+    text_bytes_per_token: int = 4  # raw UTF-8 text per sentencepiece token (~4 characters)
+    output_bytes_per_example: int = 200  # predictions + per-example statistics per evaluated example
+    shards: int = 1  # concurrent workers (each may hold one target checkpoint in flight)
+    throughput: dict = field(default_factory=dict)  # measured tokens/s per model (bench.json)
     bench_source: str = ""
 
     @property
@@ -69,8 +70,10 @@ def read_bench(path: Path | None = None) -> dict:
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON ({err}); expected {{'mfu': float, 'models': {{name: "
-                         f"{{'train_tokens_per_s': float}}}}}}") from None
+        raise ValueError(
+            f"{path}: not valid JSON ({err}); expected {{'mfu': float, 'models': {{name: "
+            f"{{'train_tokens_per_s': float}}}}}}"
+        ) from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a JSON object with keys 'mfu' and/or 'models'")
     data["_path"] = str(path)
@@ -79,10 +82,11 @@ def read_bench(path: Path | None = None) -> dict:
 
 # --- dataset sizes ------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Split:
     examples: int
-    tokens: float          # mean tokens per example (all its sequences)
+    tokens: float  # mean tokens per example (all its sequences)
 
     @property
     def total_tokens(self) -> float:
@@ -97,7 +101,7 @@ class Sizes:
         self.source = source
 
     @classmethod
-    def from_csv(cls, path: Path = SIZES_FILE) -> "Sizes":
+    def from_csv(cls, path: Path = SIZES_FILE) -> Sizes:
         rows: dict[tuple[str, str], dict[str, Split]] = defaultdict(dict)
         with open(path, newline="") as fh:
             lines = [line for line in fh if not line.startswith("#")]
@@ -105,18 +109,18 @@ class Sizes:
             try:
                 rows[rec["task"], rec["split"]][rec["language"]] = Split(int(rec["examples"]), float(rec["tokens"]))
             except (KeyError, ValueError) as err:
-                raise ValueError(f"{path}: row {i + 2} needs task, split, language, examples (int), tokens "
-                                 f"(float): {err}") from None
+                raise ValueError(
+                    f"{path}: row {i + 2} needs task, split, language, examples (int), tokens (float): {err}"
+                ) from None
         return cls(dict(rows), str(path))
 
     @classmethod
-    def for_profile(cls, cfg: dict) -> "Sizes":
+    def for_profile(cls, cfg: dict) -> Sizes:
         """The real datasets' sizes (data/task_sizes.csv); a miniature has none (its runs are priced from
         their step caps)."""
         if cfg["world"] is None:
             return cls.from_csv()
-        return cls({}, "miniature (no size table: upper bounds from max_steps and max_seq_len; evaluation not "
-                       "priced)")
+        return cls({}, "miniature (no size table: upper bounds from max_steps and max_seq_len; evaluation not priced)")
 
     def english(self, name: str, split: str) -> Split | None:
         return self.rows.get((name, split), {}).get("")
@@ -141,6 +145,7 @@ class Sizes:
 
 # --- per-run costs ------------------------------------------------------------------------------------
 
+
 @dataclass
 class RunCost:
     """The estimated cost of one run of the grid."""
@@ -151,8 +156,8 @@ class RunCost:
     arm: str = ""
     protocol: str = ""
     params: int = 0
-    train_examples: int = 0       # examples seen in training (steps x effective batch)
-    eval_examples: int = 0        # examples run forward for evaluation (dev selection + test + corpora)
+    train_examples: int = 0  # examples seen in training (steps x effective batch)
+    eval_examples: int = 0  # examples run forward for evaluation (dev selection + test + corpora)
     train_tokens: float = 0.0
     eval_tokens: float = 0.0
     steps: int = 0
@@ -160,8 +165,8 @@ class RunCost:
     eval_flops: float = 0.0
     gpu_hours: float = 0.0
     checkpoint_bytes: float = 0.0  # what the run writes as a checkpoint (0: none)
-    gpus: int = 1                  # GPUs one run needs (>1: FSDP)
-    memory_gb: float = 0.0         # estimated peak memory on one GPU without sharding
+    gpus: int = 1  # GPUs one run needs (>1: FSDP)
+    memory_gb: float = 0.0  # estimated peak memory on one GPU without sharding
 
     @property
     def flops(self) -> float:
@@ -207,12 +212,15 @@ class Pricer:
         self.models = {m["name"]: m for m in self.cfg["models"]}
         vocab = self.cfg["tokenizer"]["vocab_size"]
         self.shapes: dict[str, Shape | None] = {n: model_shape(m, vocab) for n, m in self.models.items()}
-        self.params = {n: int(m.get("params") or (count_params(self.shapes[n]) if self.shapes[n] else 0))
-                       for n, m in self.models.items()}
+        self.params = {
+            n: int(m.get("params") or (count_params(self.shapes[n]) if self.shapes[n] else 0))
+            for n, m in self.models.items()
+        }
 
     # GPU-hours: measured tokens/s for this model if the bench has it, else FLOPs at the assumed MFU.
-    def gpu_hours(self, model: str, train_tokens: float, eval_tokens: float, train_flops: float,
-                  eval_flops: float) -> float:
+    def gpu_hours(
+        self, model: str, train_tokens: float, eval_tokens: float, train_flops: float, eval_flops: float
+    ) -> float:
         measured = self.a.throughput.get(model, {})
         hours = 0.0
         if measured.get("train_tokens_per_s"):
@@ -229,8 +237,9 @@ class Pricer:
         n = cost.params
         cost.train_flops = 6 * n * cost.train_tokens
         cost.eval_flops = 2 * n * cost.eval_tokens
-        cost.gpu_hours = self.gpu_hours(cost.model, cost.train_tokens, cost.eval_tokens, cost.train_flops,
-                                        cost.eval_flops)
+        cost.gpu_hours = self.gpu_hours(
+            cost.model, cost.train_tokens, cost.eval_tokens, cost.train_flops, cost.eval_flops
+        )
         if hp is not None and n:
             shape = self.shapes.get(cost.model)
             cost.memory_gb = round(train_memory_gb(n, shape, hp["batch_size"], hp["max_seq_len"]), 1)
@@ -278,7 +287,7 @@ class Pricer:
                 for split in table.values():
                     examples += split.examples
                     tokens += split.total_tokens
-        cost.eval_examples = int(examples)     # examples downloaded and prepared (no GPU work)
+        cost.eval_examples = int(examples)  # examples downloaded and prepared (no GPU work)
         cost.eval_tokens = 0.0
         return cost
 
@@ -294,7 +303,7 @@ class Pricer:
             cost.train_tokens = float(cost.train_examples * pre["seq_len"])
             cost.checkpoint_bytes = cost.params * self.a.checkpoint_bytes_per_param
             return self._finish(cost, {"batch_size": pre["batch_size"], "max_seq_len": pre["seq_len"]})
-        cost.checkpoint_bytes = cost.params * self.a.hub_bytes_per_param   # the hub download
+        cost.checkpoint_bytes = cost.params * self.a.hub_bytes_per_param  # the hub download
         return cost
 
     def intermediate(self, run, model: str) -> RunCost:
@@ -314,12 +323,14 @@ class Pricer:
         by_name: dict[str, dict[str, None]] = {}  # each task (both benchmarks' entries) is evaluated once
         for t in tasks:
             by_name.setdefault(t.name, {}).update(dict.fromkeys(t.languages))
-        cost = RunCost("target", run.id, model=model, arm=spec["arm"], protocol=spec["protocol"],
-                       params=self.params[model])
+        cost = RunCost(
+            "target", run.id, model=model, arm=spec["arm"], protocol=spec["protocol"], params=self.params[model]
+        )
         hp = spec.get("train")
         if hp is not None:
             cost.steps, cost.train_examples, cost.train_tokens, dev_tokens, dev_examples = self._train(
-                [(trained.name, trained)], hp)
+                [(trained.name, trained)], hp
+            )
             cost.eval_tokens += dev_tokens
             cost.eval_examples += dev_examples
         for name, langs in by_name.items():
@@ -332,6 +343,7 @@ class Pricer:
 
 
 # --- the plan -----------------------------------------------------------------------------------------
+
 
 @dataclass
 class Plan:
@@ -361,16 +373,27 @@ class Plan:
         for c in self.costs:
             if c.phase in ("intermediate", "target"):
                 by_model[c.model].append(c)
-        return [{"model": m, **_row("", len(cs), cs), "gpus_per_run": max(c.gpus for c in cs),
-                 "memory_one_gpu_gb": max(c.memory_gb for c in cs)} for m, cs in by_model.items()]
+        return [
+            {
+                "model": m,
+                **_row("", len(cs), cs),
+                "gpus_per_run": max(c.gpus for c in cs),
+                "memory_one_gpu_gb": max(c.memory_gb for c in cs),
+            }
+            for m, cs in by_model.items()
+        ]
 
 
 def _row(phase: str, runs: int, cs: list[RunCost]) -> dict:
     return {
-        "phase": phase, "runs": runs,
-        "train_examples": sum(c.train_examples for c in cs), "eval_examples": sum(c.eval_examples for c in cs),
-        "train_tokens": sum(c.train_tokens for c in cs), "eval_tokens": sum(c.eval_tokens for c in cs),
-        "train_flops": sum(c.train_flops for c in cs), "eval_flops": sum(c.eval_flops for c in cs),
+        "phase": phase,
+        "runs": runs,
+        "train_examples": sum(c.train_examples for c in cs),
+        "eval_examples": sum(c.eval_examples for c in cs),
+        "train_tokens": sum(c.train_tokens for c in cs),
+        "eval_tokens": sum(c.eval_tokens for c in cs),
+        "train_flops": sum(c.train_flops for c in cs),
+        "eval_flops": sum(c.eval_flops for c in cs),
         "gpu_hours": sum(c.gpu_hours for c in cs),
         "checkpoint_bytes": sum(c.checkpoint_bytes for c in cs),
         "fsdp_runs": sum(1 for c in cs if c.gpus > 1),
@@ -415,10 +438,16 @@ def build_plan(profile: Profile, assumptions: Assumptions | None = None, sizes: 
     for c in target_costs.values():
         if c.run in parents:
             c.checkpoint_bytes = c.params * a.checkpoint_bytes_per_param
-    hub = sum(c.checkpoint_bytes for c in costs if c.phase == "pretrained" and c.run in pre_model
-              and pricer.models[pre_model[c.run]].get("hub"))
-    mlm = sum(c.checkpoint_bytes for c in costs if c.phase == "pretrained" and c.run in pre_model
-              and pricer.models[pre_model[c.run]].get("arch"))
+    hub = sum(
+        c.checkpoint_bytes
+        for c in costs
+        if c.phase == "pretrained" and c.run in pre_model and pricer.models[pre_model[c.run]].get("hub")
+    )
+    mlm = sum(
+        c.checkpoint_bytes
+        for c in costs
+        if c.phase == "pretrained" and c.run in pre_model and pricer.models[pre_model[c.run]].get("arch")
+    )
     data_cost = costs[0]
     raw_tokens = sum(s.total_tokens for table in pricer.sizes.rows.values() for s in table.values())
     raw = raw_tokens * a.text_bytes_per_token
@@ -432,10 +461,12 @@ def build_plan(profile: Profile, assumptions: Assumptions | None = None, sizes: 
         names = [k.split(".", 1)[1] for k in r.spec["tasks"]]
         data_tokens = 0.0
         for name in sorted(set(names)):
-            data_tokens += sum(s.total_tokens for (n, _), table in pricer.sizes.rows.items() if n == name
-                               for s in table.values())
+            data_tokens += sum(
+                s.total_tokens for (n, _), table in pricer.sizes.rows.items() if n == name for s in table.values()
+            )
             featurized[group, name, hp["max_seq_len"]] = sum(
-                s.total_tokens for (n, _), table in pricer.sizes.rows.items() if n == name for s in table.values())
+                s.total_tokens for (n, _), table in pricer.sizes.rows.items() if n == name for s in table.values()
+            )
         per_run_tokens += data_tokens
     features = sum(featurized.values()) * a.feature_bytes_per_token
     intermediate_ckpts = sum(c.checkpoint_bytes for c in inter_cost.values())
@@ -446,11 +477,21 @@ def build_plan(profile: Profile, assumptions: Assumptions | None = None, sizes: 
     outputs = sum(c.eval_examples for c in target_costs.values()) * a.output_bytes_per_example
     caches = hub + raw + features
     peak = caches + mlm + intermediate_ckpts + borrowed + in_flight + outputs
-    keep_all = caches + mlm + intermediate_ckpts + sum(c.params * a.checkpoint_bytes_per_param for c in trained) + outputs
-    disk = {"hub_models": hub, "datasets": raw, "features": features, "pretrained_mlm": mlm,
-            "intermediate_checkpoints": intermediate_ckpts, "borrowed_target_checkpoints": borrowed,
-            "in_flight_target_checkpoints": in_flight, "run_outputs": outputs, "peak": peak,
-            "peak_without_hygiene": keep_all}
+    keep_all = (
+        caches + mlm + intermediate_ckpts + sum(c.params * a.checkpoint_bytes_per_param for c in trained) + outputs
+    )
+    disk = {
+        "hub_models": hub,
+        "datasets": raw,
+        "features": features,
+        "pretrained_mlm": mlm,
+        "intermediate_checkpoints": intermediate_ckpts,
+        "borrowed_target_checkpoints": borrowed,
+        "in_flight_target_checkpoints": in_flight,
+        "run_outputs": outputs,
+        "peak": peak,
+        "peak_without_hygiene": keep_all,
+    }
     data_cost.checkpoint_bytes = raw
 
     # Reuse: each target run of an intermediate arm consumes its (size, arm) checkpoint; without sharing,
@@ -462,21 +503,34 @@ def build_plan(profile: Profile, assumptions: Assumptions | None = None, sizes: 
     inter_by_key = {(c.model, c.arm): c for c in inter_cost.values()}
     unshared = sum(inter_by_key[k].gpu_hours * n for k, n in consumers.items() if k in inter_by_key)
     shared = sum(c.gpu_hours for c in inter_cost.values())
-    reuse = {"intermediate_gpu_hours_shared": shared, "intermediate_gpu_hours_unshared": unshared,
-             "intermediate_gpu_hours_saved": max(unshared - shared, 0.0),
-             "tokenized_tokens_cached": sum(featurized.values()), "tokenized_tokens_uncached": per_run_tokens,
-             "featurizations_cached": len(featurized),
-             "featurizations_uncached": sum(len(set(r.spec["tasks"])) for r in runs["intermediate"] + runs["target"])}
+    reuse = {
+        "intermediate_gpu_hours_shared": shared,
+        "intermediate_gpu_hours_unshared": unshared,
+        "intermediate_gpu_hours_saved": max(unshared - shared, 0.0),
+        "tokenized_tokens_cached": sum(featurized.values()),
+        "tokenized_tokens_uncached": per_run_tokens,
+        "featurizations_cached": len(featurized),
+        "featurizations_uncached": sum(len(set(r.spec["tasks"])) for r in runs["intermediate"] + runs["target"]),
+    }
     fsdp = {}
     for c in costs:
         if c.gpus > 1:
             fsdp[c.model] = max(fsdp.get(c.model, 1), c.gpus)
-    return Plan(profile=profile.name, costs=costs, runs_per_phase={p: len(runs[p]) for p in PHASES},
-                disk=disk, reuse=reuse, fsdp=fsdp, assumptions=a, sizes_source=pricer.sizes.source,
-                seconds=time.perf_counter() - started)
+    return Plan(
+        profile=profile.name,
+        costs=costs,
+        runs_per_phase={p: len(runs[p]) for p in PHASES},
+        disk=disk,
+        reuse=reuse,
+        fsdp=fsdp,
+        assumptions=a,
+        sizes_source=pricer.sizes.source,
+        seconds=time.perf_counter() - started,
+    )
 
 
 # --- presentation ------------------------------------------------------------------------------------
+
 
 def si(x: float, unit: str = "") -> str:
     """1234567 -> '1.23M'; bytes with unit='B' use powers of 1000 (GB, TB)."""
@@ -500,46 +554,91 @@ def hours(x: float) -> str:
 def format_plan(plan: Plan) -> str:
     """The ten-second table: per phase, then per model, then disk, reuse and the assumptions."""
     a = plan.assumptions
-    head = ("phase", "runs", "train ex", "eval ex", "train tok", "eval tok", "train FLOP", "eval FLOP",
-            "GPU-h", "disk", "FSDP")
+    head = (
+        "phase",
+        "runs",
+        "train ex",
+        "eval ex",
+        "train tok",
+        "eval tok",
+        "train FLOP",
+        "eval FLOP",
+        "GPU-h",
+        "disk",
+        "FSDP",
+    )
     rows = [head]
     for r in plan.phase_rows():
-        rows.append((r["phase"], str(r["runs"]), si(r["train_examples"]), si(r["eval_examples"]),
-                     si(r["train_tokens"]), si(r["eval_tokens"]), si(r["train_flops"]), si(r["eval_flops"]),
-                     hours(r["gpu_hours"]), si(r["checkpoint_bytes"], "B"), str(r["fsdp_runs"] or "-")))
-    out = [f"plan for profile '{plan.profile}' (offline, {plan.seconds:.2f} s); data row: examples downloaded",
-           _table(rows), ""]
+        rows.append(
+            (
+                r["phase"],
+                str(r["runs"]),
+                si(r["train_examples"]),
+                si(r["eval_examples"]),
+                si(r["train_tokens"]),
+                si(r["eval_tokens"]),
+                si(r["train_flops"]),
+                si(r["eval_flops"]),
+                hours(r["gpu_hours"]),
+                si(r["checkpoint_bytes"], "B"),
+                str(r["fsdp_runs"] or "-"),
+            )
+        )
+    out = [
+        f"plan for profile '{plan.profile}' (offline, {plan.seconds:.2f} s); data row: examples downloaded",
+        _table(rows),
+        "",
+    ]
     mrows = [("model", "params", "runs", "GPU-h", "mem 1 GPU", "GPUs/run")]
     for r in plan.model_rows():
         params = next(c.params for c in plan.costs if c.model == r["model"])
-        mrows.append((r["model"], si(params), str(r["runs"]), hours(r["gpu_hours"]),
-                      f"{r['memory_one_gpu_gb']:.0f} GB", str(r["gpus_per_run"]) + (" (FSDP)" if r["gpus_per_run"] > 1 else "")))
+        mrows.append(
+            (
+                r["model"],
+                si(params),
+                str(r["runs"]),
+                hours(r["gpu_hours"]),
+                f"{r['memory_one_gpu_gb']:.0f} GB",
+                str(r["gpus_per_run"]) + (" (FSDP)" if r["gpus_per_run"] > 1 else ""),
+            )
+        )
     out += [_table(mrows), ""]
     d = plan.disk
-    out.append(f"disk: peak {si(d['peak'], 'B')} with hygiene (without: {si(d['peak_without_hygiene'], 'B')}) = "
-               f"hub models {si(d['hub_models'], 'B')} + datasets {si(d['datasets'], 'B')} + features "
-               f"{si(d['features'], 'B')} + intermediate ckpts {si(d['intermediate_checkpoints'], 'B')} + ckpts "
-               f"kept for later runs {si(d['borrowed_target_checkpoints'], 'B')} + in flight "
-               f"{si(d['in_flight_target_checkpoints'], 'B')} + run outputs {si(d['run_outputs'], 'B')}")
+    out.append(
+        f"disk: peak {si(d['peak'], 'B')} with hygiene (without: {si(d['peak_without_hygiene'], 'B')}) = "
+        f"hub models {si(d['hub_models'], 'B')} + datasets {si(d['datasets'], 'B')} + features "
+        f"{si(d['features'], 'B')} + intermediate ckpts {si(d['intermediate_checkpoints'], 'B')} + ckpts "
+        f"kept for later runs {si(d['borrowed_target_checkpoints'], 'B')} + in flight "
+        f"{si(d['in_flight_target_checkpoints'], 'B')} + run outputs {si(d['run_outputs'], 'B')}"
+    )
     u = plan.reuse
-    out.append(f"reuse: intermediate checkpoints shared by every target save {hours(u['intermediate_gpu_hours_saved'])} "
-               f"GPU-h ({hours(u['intermediate_gpu_hours_unshared'])} unshared vs {hours(u['intermediate_gpu_hours_shared'])}); "
-               f"tokenized features shared by every arm/seed/size: {u['featurizations_cached']} featurizations "
-               f"({si(u['tokenized_tokens_cached'])} tokens) instead of {u['featurizations_uncached']} "
-               f"({si(u['tokenized_tokens_uncached'])} tokens)")
+    out.append(
+        f"reuse: intermediate checkpoints shared by every target save {hours(u['intermediate_gpu_hours_saved'])} "
+        f"GPU-h ({hours(u['intermediate_gpu_hours_unshared'])} unshared vs {hours(u['intermediate_gpu_hours_shared'])}); "
+        f"tokenized features shared by every arm/seed/size: {u['featurizations_cached']} featurizations "
+        f"({si(u['tokenized_tokens_cached'])} tokens) instead of {u['featurizations_uncached']} "
+        f"({si(u['tokenized_tokens_uncached'])} tokens)"
+    )
     if plan.fsdp:
-        out.append("FSDP: " + ", ".join(f"{m} needs up to {g} GPUs per run" for m, g in plan.fsdp.items())
-                   + f" (full fine-tuning > 90% of {a.gpu_memory_gb:.0f} GB; accelerate config: xstilts.compute.memory)")
+        out.append(
+            "FSDP: "
+            + ", ".join(f"{m} needs up to {g} GPUs per run" for m, g in plan.fsdp.items())
+            + f" (full fine-tuning > 90% of {a.gpu_memory_gb:.0f} GB; accelerate config: xstilts.compute.memory)"
+        )
     else:
         out.append(f"FSDP: no run needs it (every run fits one {a.gpu_memory_gb:.0f} GB GPU)")
     basis = f"{a.mfu:.0%} MFU" + (f" ({a.bench_source})" if a.bench_source and not a.throughput else "")
     if a.throughput:
         basis += f", measured throughput for {', '.join(sorted(a.throughput))} from {a.bench_source}"
     if a.mfu >= 0.3 and not a.throughput:
-        out.append(f"note: {a.mfu:.0%} MFU is optimistic for micro-batches of 4 short sequences; --mfu 0.15 or a "
-                   f"measured bench (make bench on the GPU) gives a more realistic bill")
-    out.append(f"assumes {a.gpu}, {a.peak_tflops:.0f} TFLOP/s bf16 dense at {basis}; 6*N*tokens train, "
-               f"2*N*tokens eval; no early stopping (upper bound); sizes: {plan.sizes_source}")
+        out.append(
+            f"note: {a.mfu:.0%} MFU is optimistic for micro-batches of 4 short sequences; --mfu 0.15 or a "
+            f"measured bench (make bench on the GPU) gives a more realistic bill"
+        )
+    out.append(
+        f"assumes {a.gpu}, {a.peak_tflops:.0f} TFLOP/s bf16 dense at {basis}; 6*N*tokens train, "
+        f"2*N*tokens eval; no early stopping (upper bound); sizes: {plan.sizes_source}"
+    )
     return "\n".join(out)
 
 
@@ -565,21 +664,31 @@ def write_csv(plan: Plan, path: Path) -> Path:
         writer = csv.DictWriter(fh, fieldnames=fields)
         writer.writeheader()
         writer.writerows(asdict(c) for c in plan.costs)
-    summary = {"disk": plan.disk, "reuse": plan.reuse, "fsdp": plan.fsdp,
-               "assumptions": {k: v for k, v in asdict(plan.assumptions).items()}, "sizes": plan.sizes_source}
+    summary = {
+        "disk": plan.disk,
+        "reuse": plan.reuse,
+        "fsdp": plan.fsdp,
+        "assumptions": {k: v for k, v in asdict(plan.assumptions).items()},
+        "sizes": plan.sizes_source,
+    }
     path.with_name(path.stem + "_summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     return path
 
 
 # --- assumptions from the command line -------------------------------------------------------------
 
-def assumptions_from(mfu: float | None = None, gpu: str = Assumptions.gpu, peak_tflops: float = Assumptions.peak_tflops,
-                     gpu_memory_gb: float = Assumptions.gpu_memory_gb, shards: int = 1,
-                     bench: str | None = None) -> Assumptions:
+
+def assumptions_from(
+    mfu: float | None = None,
+    gpu: str = Assumptions.gpu,
+    peak_tflops: float = Assumptions.peak_tflops,
+    gpu_memory_gb: float = Assumptions.gpu_memory_gb,
+    shards: int = 1,
+    bench: str | None = None,
+) -> Assumptions:
     """The assumptions of a plan: the stated ones, a measured bench (outputs/bench/bench.json by default)
     where present, and an explicit MFU over both."""
-    a = Assumptions(gpu=gpu, peak_tflops=peak_tflops, gpu_memory_gb=gpu_memory_gb,
-                    shards=max(shards, 1))
+    a = Assumptions(gpu=gpu, peak_tflops=peak_tflops, gpu_memory_gb=gpu_memory_gb, shards=max(shards, 1))
     measured = read_bench(Path(bench) if bench else None)
     if measured:
         a.bench_source = measured["_path"]

@@ -69,8 +69,13 @@ class PhaseWorker(Checkpointable):
     def __call__(self) -> dict:
         started = time.time()
         resolve(self.runner)(self.profile, self.phase, self.shard, self.num_shards)
-        return {"phase": self.phase, "shard": self.shard, "num_shards": self.num_shards,
-                "seconds": round(time.time() - started, 2), **phase_status(self.profile, self.phase)}
+        return {
+            "phase": self.phase,
+            "shard": self.shard,
+            "num_shards": self.num_shards,
+            "seconds": round(time.time() - started, 2),
+            **phase_status(self.profile, self.phase),
+        }
 
     def checkpoint(self, *args, **kwargs):
         """Requeue the same worker: completed runs are skipped, the one in flight is redone."""
@@ -110,8 +115,12 @@ def job_plan(profile_name: str, max_parallel: int) -> list[PhaseJob]:
     profile = load_profile(profile_name)
     runs = plan_runs(profile)
     gpu = 0 if (profile.is_miniature or profile["device"] == "cpu") else 1
-    return [PhaseJob(phase, len(runs[phase]), max(1, min(max_parallel, len(runs[phase]))),
-                     gpu if phase in GPU_PHASES else 0) for phase in PHASES]
+    return [
+        PhaseJob(
+            phase, len(runs[phase]), max(1, min(max_parallel, len(runs[phase]))), gpu if phase in GPU_PHASES else 0
+        )
+        for phase in PHASES
+    ]
 
 
 @dataclass
@@ -126,14 +135,20 @@ class SlurmOptions:
     mem_gb: int = 64
     signal_delay_s: int = 120
     setup: tuple[str, ...] = ()
-    gpus_per_worker: int | None = None   # override the job plan's GPUs for the GPU phases
+    gpus_per_worker: int | None = None  # override the job plan's GPUs for the GPU phases
 
     def sbatch_parameters(self, job: PhaseJob, name: str) -> dict:
         """Keyword arguments of submitit's sbatch writer / SlurmExecutor.update_parameters."""
-        params = {"job_name": name, "time": self.timeout_min, "nodes": 1, "ntasks_per_node": 1,
-                  "cpus_per_task": self.cpus_per_task, "mem": f"{self.mem_gb}GB",
-                  "signal_delay_s": self.signal_delay_s,
-                  "additional_parameters": {"requeue": True}}
+        params = {
+            "job_name": name,
+            "time": self.timeout_min,
+            "nodes": 1,
+            "ntasks_per_node": 1,
+            "cpus_per_task": self.cpus_per_task,
+            "mem": f"{self.mem_gb}GB",
+            "signal_delay_s": self.signal_delay_s,
+            "additional_parameters": {"requeue": True},
+        }
         gpus = self.gpus_per_worker if (self.gpus_per_worker and job.gpus) else job.gpus
         if gpus:
             params["gpus_per_node"] = gpus
@@ -163,8 +178,14 @@ def submit_dir(profile: str) -> Path:
 
 # --- dry run: sbatch scripts a person reads ---------------------------------------------------------
 
-def write_dry_run(profile_name: str, jobs: list[PhaseJob], options: SlurmOptions, out_dir: Path | None = None,
-                  python: str | None = None) -> list[Path]:
+
+def write_dry_run(
+    profile_name: str,
+    jobs: list[PhaseJob],
+    options: SlurmOptions,
+    out_dir: Path | None = None,
+    python: str | None = None,
+) -> list[Path]:
     """Write `<k>_<phase>.sbatch` (array) and `<k>_<phase>_final.sbatch` per phase and `submit.sh`."""
     from submitit.slurm.slurm import _make_sbatch_string
 
@@ -172,8 +193,17 @@ def write_dry_run(profile_name: str, jobs: list[PhaseJob], options: SlurmOptions
     logs = out_dir / "logs"
     out_dir.mkdir(parents=True, exist_ok=True)
     python = python or shlex.quote(sys.executable)
-    written, chain = [], ["#!/bin/bash", f"# Submit the '{profile_name}' study: each phase's array waits for the "
-                          "previous phase's final pass (afterok).", "set -euo pipefail", 'cd "$(dirname "$0")"', ""]
+    written, chain = (
+        [],
+        [
+            "#!/bin/bash",
+            f"# Submit the '{profile_name}' study: each phase's array waits for the "
+            "previous phase's final pass (afterok).",
+            "set -euo pipefail",
+            'cd "$(dirname "$0")"',
+            "",
+        ],
+    )
     previous = previous_var = None
     for k, job in enumerate(jobs):
         stem = f"{k}_{job.phase}"
@@ -182,22 +212,26 @@ def write_dry_run(profile_name: str, jobs: list[PhaseJob], options: SlurmOptions
             variants.append((f"{stem}_final", None, "0"))
         for name, array, shard in variants:
             num_shards = job.shards if array else 1
-            command = (f"{python} -m xstilts.cli phase {shlex.quote(profile_name)} {job.phase} "
-                       f"--shard {shard} --num-shards {num_shards}")
+            command = (
+                f"{python} -m xstilts.cli phase {shlex.quote(profile_name)} {job.phase} "
+                f"--shard {shard} --num-shards {num_shards}"
+            )
             params = options.sbatch_parameters(job, f"xstilts-{profile_name}-{name}")
             text = _make_sbatch_string(command=command, folder=str(logs), map_count=array, **params)
             dep = f"afterok:<job id of {previous}>" if previous else "none (first phase)"
-            header = (f"# xstilts dry run: phase '{job.phase}' of profile '{profile_name}', "
-                      + (f"{job.shards} shard workers (array)" if array else "final single-worker pass")
-                      + f", {job.runs} runs.\n# dependency: {dep} - set by submit.sh as --dependency\n"
-                      "# preemption: --requeue restarts a worker, which skips every run with a COMPLETE marker\n")
+            header = (
+                f"# xstilts dry run: phase '{job.phase}' of profile '{profile_name}', "
+                + (f"{job.shards} shard workers (array)" if array else "final single-worker pass")
+                + f", {job.runs} runs.\n# dependency: {dep} - set by submit.sh as --dependency\n"
+                "# preemption: --requeue restarts a worker, which skips every run with a COMPLETE marker\n"
+            )
             text = text.replace("#!/bin/bash\n", "#!/bin/bash\n" + header, 1)
             path = out_dir / f"{name}.sbatch"
             path.write_text(text)
             written.append(path)
             var = "jid_" + name.split("_", 1)[1]
             dep_flag = f"--dependency=afterok:${{{previous_var}}} " if previous else ""
-            chain.append(f'{var}=$(sbatch --parsable {dep_flag}{path.name})')
+            chain.append(f"{var}=$(sbatch --parsable {dep_flag}{path.name})")
             chain.append(f'echo "{name}: job ${{{var}}}"')
             previous, previous_var = name, var
     script = out_dir / "submit.sh"
@@ -208,6 +242,7 @@ def write_dry_run(profile_name: str, jobs: list[PhaseJob], options: SlurmOptions
 
 # --- real submission ---------------------------------------------------------------------------------
 
+
 def _executor(kind: str, folder: Path):
     import submitit
 
@@ -217,8 +252,10 @@ def _executor(kind: str, folder: Path):
         try:
             return submitit.SlurmExecutor(folder=str(folder))
         except RuntimeError as err:
-            raise RuntimeError(f"--executor slurm: {err} (run on a Slurm login node, or use --dry-run to write "
-                               f"the sbatch scripts, or --executor local)") from None
+            raise RuntimeError(
+                f"--executor slurm: {err} (run on a Slurm login node, or use --dry-run to write "
+                f"the sbatch scripts, or --executor local)"
+            ) from None
     raise ValueError(f"--executor must be slurm or local, got {kind!r}")
 
 
@@ -231,8 +268,15 @@ def submit_phase(executor, profile: str, job: PhaseJob, runner: str = RUNNER, fi
     return jobs
 
 
-def run_local(profile: str, jobs: list[PhaseJob], folder: Path, runner: str = RUNNER, timeout_min: int = 24 * 60,
-              phases: tuple[str, ...] | None = None, log=print) -> list[dict]:
+def run_local(
+    profile: str,
+    jobs: list[PhaseJob],
+    folder: Path,
+    runner: str = RUNNER,
+    timeout_min: int = 24 * 60,
+    phases: tuple[str, ...] | None = None,
+    log=print,
+) -> list[dict]:
     """Run the phases through submitit's LocalExecutor, one after another (the local stand-in for
     afterok): each phase's workers run in parallel processes; a failed worker stops the chain."""
     executor = _executor("local", folder)
@@ -241,30 +285,35 @@ def run_local(profile: str, jobs: list[PhaseJob], folder: Path, runner: str = RU
     for job in jobs:
         if phases and job.phase not in phases:
             continue
-        for final in ((False, True) if job.final_pass else (False,)):
+        for final in (False, True) if job.final_pass else (False,):
             submitted = submit_phase(executor, profile, job, runner, final=final)
-            log(f"{job.phase}{' (final pass)' if final else ''}: {len(submitted)} local job(s) "
-                f"{', '.join(j.job_id for j in submitted)}")
+            log(
+                f"{job.phase}{' (final pass)' if final else ''}: {len(submitted)} local job(s) "
+                f"{', '.join(j.job_id for j in submitted)}"
+            )
             for j in submitted:
-                results.append(j.result())     # raises with the worker's traceback if it failed
+                results.append(j.result())  # raises with the worker's traceback if it failed
     return results
 
 
-def run_slurm(profile: str, jobs: list[PhaseJob], options: SlurmOptions, folder: Path, runner: str = RUNNER,
-              log=print) -> list[dict]:
+def run_slurm(
+    profile: str, jobs: list[PhaseJob], options: SlurmOptions, folder: Path, runner: str = RUNNER, log=print
+) -> list[dict]:
     """Submit every phase at once, chained with afterok dependencies; returns the job ids."""
     executor = _executor("slurm", folder)
     previous, submitted = None, []
     for job in jobs:
-        for final in ((False, True) if job.final_pass else (False,)):
+        for final in (False, True) if job.final_pass else (False,):
             name = f"xstilts-{profile}-{job.phase}{'-final' if final else ''}"
             params = options.sbatch_parameters(job, name)
             if previous:
                 params["dependency"] = f"afterok:{previous}"
             executor.update_parameters(**params)
             ids = [j.job_id for j in submit_phase(executor, profile, job, runner, final=final)]
-            previous = ids[0].split("_")[0]             # the array's id: afterok waits for all its tasks
+            previous = ids[0].split("_")[0]  # the array's id: afterok waits for all its tasks
             submitted.append({"phase": job.phase, "final": final, "jobs": ids, "depends_on": params.get("dependency")})
-            log(f"{name}: {ids[0].split('_')[0]} ({len(ids)} task{'s' if len(ids) > 1 else ''})"
-                + (f", after {params['dependency']}" if "dependency" in params else ""))
+            log(
+                f"{name}: {ids[0].split('_')[0]} ({len(ids)} task{'s' if len(ids) > 1 else ''})"
+                + (f", after {params['dependency']}" if "dependency" in params else "")
+            )
     return submitted

@@ -68,7 +68,9 @@ def needed_specs(task_keys) -> list[SourceSpec]:
             if not task.refs(split, lang):
                 continue
             for spec in source_for(task, split, lang):
-                out.setdefault((spec.source, spec.config, spec.split, spec.language if spec.kind == RELEASE else ""), spec)
+                out.setdefault(
+                    (spec.source, spec.config, spec.split, spec.language if spec.kind == RELEASE else ""), spec
+                )
     return list(out.values())
 
 
@@ -135,12 +137,16 @@ def missing(task_keys, model_ids=(), *, ccgbank=None) -> list[MissingItem]:
             if rev is None:
                 items[("dataset", name)] = MissingItem("dataset", name, "no locked revision (revisions.lock.json)")
             elif not dataset_cached(spec.dataset, spec.config, rev, data_dir=SOURCES[spec.source].parquet_export):
-                items.setdefault(("dataset", name), MissingItem("dataset", name, f"not in the datasets cache at revision {rev[:12]}"))
+                items.setdefault(
+                    ("dataset", name), MissingItem("dataset", name, f"not in the datasets cache at revision {rev[:12]}")
+                )
         elif spec.kind == RELEASE:
             for path in release_files(spec, root):
                 if not path.is_file():
                     rel = str(path.relative_to(root))
-                    items[("release", rel)] = MissingItem("release", rel, f"{SOURCES[spec.source].dataset} file absent under {root}")
+                    items[("release", rel)] = MissingItem(
+                        "release", rel, f"{SOURCES[spec.source].dataset} file absent under {root}"
+                    )
     for model_id in model_ids:
         rev = model_revision(model_id, lock)
         if rev is None:
@@ -163,20 +169,25 @@ def report_missing(items: list[MissingItem], command: str = FETCH_COMMAND) -> st
     fetchable = [i for i in items if i.kind != "licence"]
     if fetchable:
         lines.append(f"Fetch them on a machine with internet access:  {command}")
-        lines.append("(it downloads to the Hugging Face cache and "
-                     f"{readers.release_root()}, and writes the revision lock); "
-                     "then run compute nodes with HF_HUB_OFFLINE=1.")
+        lines.append(
+            "(it downloads to the Hugging Face cache and "
+            f"{readers.release_root()}, and writes the revision lock); "
+            "then run compute nodes with HF_HUB_OFFLINE=1."
+        )
     if any(i.kind == "release" and i.name.startswith("mewsli-x") for i in items):
-        lines.append(f"Mewsli-X has no direct download: {SOURCES['mewsli-x'].notes}; place the files under "
-                     f"{readers.release_root() / 'mewsli-x'}.")
+        lines.append(
+            f"Mewsli-X has no direct download: {SOURCES['mewsli-x'].notes}; place the files under "
+            f"{readers.release_root() / 'mewsli-x'}."
+        )
     if any(i.kind == "licence" for i in items):
         lines.append("Licence-gated data cannot be fetched by the command above; see the licence lines.")
     return "\n".join(lines)
 
 
 def offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes") or \
-        os.environ.get("HF_DATASETS_OFFLINE", "0").lower() in ("1", "true", "yes")
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes") or os.environ.get(
+        "HF_DATASETS_OFFLINE", "0"
+    ).lower() in ("1", "true", "yes")
 
 
 def check(task_keys, model_ids=(), *, ccgbank=None, stream=None) -> int:
@@ -189,6 +200,7 @@ def check(task_keys, model_ids=(), *, ccgbank=None, stream=None) -> int:
 
 
 # --- fetching (connected machine) -------------------------------------------------------------------------
+
 
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
@@ -214,8 +226,10 @@ def _fetch_release(spec: SourceSpec, root: Path) -> None:
         paths = readers.bucc_paths(root, spec.language, spec.split)
         if all(p.is_file() for p in paths.values()):
             return
-        archive = _download(src.url.format(code=spec.language, split=spec.split),
-                            root / "bucc2018" / f"bucc2018-{spec.language}-en.{spec.split}-gold.tar.bz2")
+        archive = _download(
+            src.url.format(code=spec.language, split=spec.split),
+            root / "bucc2018" / f"bucc2018-{spec.language}-en.{spec.split}-gold.tar.bz2",
+        )
         with tarfile.open(archive, "r:bz2") as tar:  # unpacks to bucc2018/<xx>-en/<xx>-en.<split>.*
             tar.extractall(root, filter="data")
     elif spec.schema == "tatoeba-laser":
@@ -248,7 +262,6 @@ def fetch(task_keys, model_ids=(), *, ccgbank=None) -> list[MissingItem]:
     from huggingface_hub import HfApi, snapshot_download
     from tqdm.auto import tqdm
 
-
     api = HfApi()
     lock = read_lock()
     new: dict[str, dict[str, str]] = {"datasets": {}, "models": {}, "releases": {}}
@@ -263,11 +276,14 @@ def fetch(task_keys, model_ids=(), *, ccgbank=None) -> list[MissingItem]:
                 if not src.parquet_export and _script_only([f.rfilename for f in info.siblings or []]):
                     raise RuntimeError(
                         f"{src.dataset}: its {src.branch} branch holds only a loading script, which datasets>=4 "
-                        f"cannot run; set branch=PARQUET_EXPORT for source {src.key!r} in xstilts/data/sources.py")
+                        f"cannot run; set branch=PARQUET_EXPORT for source {src.key!r} in xstilts/data/sources.py"
+                    )
                 rev = info.sha
                 new["datasets"][src.dataset] = rev
             if src.parquet_export:
-                datasets.load_dataset(spec.dataset, data_dir=spec.config or DEFAULT_CONFIG, split=spec.split, revision=rev)
+                datasets.load_dataset(
+                    spec.dataset, data_dir=spec.config or DEFAULT_CONFIG, split=spec.split, revision=rev
+                )
             else:
                 datasets.load_dataset(spec.dataset, spec.config, split=spec.split, revision=rev)
         elif spec.kind == RELEASE:
@@ -284,8 +300,10 @@ def fetch(task_keys, model_ids=(), *, ccgbank=None) -> list[MissingItem]:
     locked_releases = lock["releases"]
     changed = {k: v for k, v in new["releases"].items() if k in locked_releases and locked_releases[k] != v}
     if changed:
-        raise RuntimeError(f"release files differ from the lock (sha256): {sorted(changed)}; delete them to refetch "
-                           "or update the lock deliberately")
+        raise RuntimeError(
+            f"release files differ from the lock (sha256): {sorted(changed)}; delete them to refetch "
+            "or update the lock deliberately"
+        )
     write_lock(new)
     return missing(task_keys, model_ids, ccgbank=ccgbank)
 
@@ -355,5 +373,8 @@ def resolve_model(model_id: str, revision: str | None = None) -> Path:
     try:
         return Path(snapshot_download(model_id, revision=rev, local_files_only=True))
     except Exception as err:  # LocalEntryNotFoundError and friends: not in the cache
-        raise RuntimeError(report_missing([MissingItem("model", model_id, f"no snapshot {rev[:12]} in the hub cache "
-                                                                          f"({type(err).__name__})")])) from None
+        raise RuntimeError(
+            report_missing(
+                [MissingItem("model", model_id, f"no snapshot {rev[:12]} in the hub cache ({type(err).__name__})")]
+            )
+        ) from None

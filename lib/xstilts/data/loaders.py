@@ -68,14 +68,22 @@ def _check_language(task, split: str, language: str, strict: bool = True) -> Non
     if not strict and split != "train":
         return
     if split == "train" and language != "en":
-        raise KeyError(f"task {task.key}: training data is English only (zero-shot protocol); got language {language!r}")
+        raise KeyError(
+            f"task {task.key}: training data is English only (zero-shot protocol); got language {language!r}"
+        )
     if split == "dev" and task.format == F.BITEXT_MINING and language not in task.languages:
-        raise KeyError(f"task {task.key}: dev data is per language pair (BUCC sample set); expected one of "
-                       f"{', '.join(task.languages)}, got {language!r}")
+        raise KeyError(
+            f"task {task.key}: dev data is per language pair (BUCC sample set); expected one of "
+            f"{', '.join(task.languages)}, got {language!r}"
+        )
     if split == "test" and language not in task.languages:
-        raise KeyError(f"task {task.key}: {language!r} is not a test language; expected one of {', '.join(task.languages)}")
+        raise KeyError(
+            f"task {task.key}: {language!r} is not a test language; expected one of {', '.join(task.languages)}"
+        )
     if split == "dev" and language != "en" and language not in task.languages:
-        raise KeyError(f"task {task.key}: {language!r} is not a test language; expected one of {', '.join(task.languages)}")
+        raise KeyError(
+            f"task {task.key}: {language!r} is not a test language; expected one of {', '.join(task.languages)}"
+        )
 
 
 def specs_for_ref(ref: DataRef, language: str) -> list[SourceSpec]:
@@ -84,9 +92,20 @@ def specs_for_ref(ref: DataRef, language: str) -> list[SourceSpec]:
     if ref.split not in src.splits:
         raise KeyError(f"source {src.key}: no split {ref.split!r}; expected one of {src.splits}")
     configs = ref.configs or (src.config_for(language),)
-    return [SourceSpec(source=src.key, dataset=src.dataset, config=c, split=ref.split, schema=src.schema,
-                       kind=src.kind, language=language, part=ref.part, language_filter=ref.language_filter)
-            for c in configs]
+    return [
+        SourceSpec(
+            source=src.key,
+            dataset=src.dataset,
+            config=c,
+            split=ref.split,
+            schema=src.schema,
+            kind=src.kind,
+            language=language,
+            part=ref.part,
+            language_filter=ref.language_filter,
+        )
+        for c in configs
+    ]
 
 
 def source_for(task, split: str, language: str = "en", *, strict_languages: bool = True) -> list[SourceSpec]:
@@ -102,6 +121,7 @@ def source_for(task, split: str, language: str = "en", *, strict_languages: bool
 
 
 # --- reading one source split in its own schema ----------------------------------------------------------
+
 
 def read_jsonl(path: Path, schema: str, dataset: str) -> Dataset:
     """Records of a world-dir split, validated one by one, cast to the declared hub Features."""
@@ -134,8 +154,9 @@ def read_source(spec: SourceSpec, world_dir: Path | str | None = None) -> Datase
     src = SOURCES[spec.source]
     revision = require_dataset_revision(src)
     if src.parquet_export:
-        ds = datasets.load_dataset(spec.dataset, data_dir=spec.config or DEFAULT_CONFIG, split=spec.split,
-                                   revision=revision)
+        ds = datasets.load_dataset(
+            spec.dataset, data_dir=spec.config or DEFAULT_CONFIG, split=spec.split, revision=revision
+        )
     else:
         ds = datasets.load_dataset(spec.dataset, spec.config, split=spec.split, revision=revision)
     validate_features(ds.features, spec.schema, label)
@@ -149,8 +170,9 @@ CANONICAL_FEATURES = {
     F.CLASSIFICATION: Features({"id": S, "text_a": S, "text_b": S, "label": Value("int64")}),
     F.MULTIPLE_CHOICE: Features({"id": S, "prompt": S, "choices": List(S), "label": Value("int64")}),
     F.TAGGING: Features({"id": S, "tokens": List(S), "tags": List(S)}),
-    F.QA: Features({"id": S, "context": S, "question": S,
-                    "answers": {"text": List(S), "answer_start": List(Value("int32"))}}),
+    F.QA: Features(
+        {"id": S, "context": S, "question": S, "answers": {"text": List(S), "answer_start": List(Value("int32"))}}
+    ),
     "pairs": Features({"id": S, "query": S, "positive": S}),
 }
 
@@ -165,7 +187,9 @@ def _label_index(task, label_name: str, where: str) -> int:
     try:
         return task.labels.index(label_name)
     except ValueError:
-        raise SchemaError(f"{where}: label {label_name!r} is not one of task {task.key}'s labels {list(task.labels)}") from None
+        raise SchemaError(
+            f"{where}: label {label_name!r} is not one of task {task.key}'s labels {list(task.labels)}"
+        ) from None
 
 
 def _classlabel_map(task, ds: Dataset, column: str, where: str) -> dict[int, int]:
@@ -205,8 +229,13 @@ def _to_classification(task, spec: SourceSpec, ds: Dataset) -> Dataset:
         ids = [str(x) for x in batch[idcol]] if idcol else _ids(spec, indices)
         return {"id": ids, "text_a": batch[a], "text_b": batch[b] if b else [None] * len(ids), "label": labels}
 
-    out = ds.map(fn, batched=True, with_indices=True, remove_columns=ds.column_names,
-                 features=CANONICAL_FEATURES[F.CLASSIFICATION])
+    out = ds.map(
+        fn,
+        batched=True,
+        with_indices=True,
+        remove_columns=ds.column_names,
+        features=CANONICAL_FEATURES[F.CLASSIFICATION],
+    )
     if schema == "snli":  # no gold consensus: not an example (jiant / HF card)
         out = out.filter(lambda y: y != -1, input_columns="label")
     return out
@@ -239,14 +268,22 @@ def _to_multiple_choice(task, spec: SourceSpec, ds: Dataset) -> Dataset:
         elif schema == "commonsense_qa":  # answerKey letter -> index in choices.label, "" hidden
             prompts = list(batch["question"])
             choices = [c["text"] for c in batch["choices"]]
-            labels = [-1 if k == "" else _letter_index(c["label"], k, where) for c, k in zip(batch["choices"], batch["answerKey"])]
+            labels = [
+                -1 if k == "" else _letter_index(c["label"], k, where)
+                for c, k in zip(batch["choices"], batch["answerKey"])
+            ]
             ids = list(batch["id"])
         else:
             raise SchemaError(f"{where}: schema {schema!r} cannot feed a multiple-choice task ({task.key})")
         return {"id": ids, "prompt": prompts, "choices": choices, "label": labels}
 
-    return ds.map(fn, batched=True, with_indices=True, remove_columns=ds.column_names,
-                  features=CANONICAL_FEATURES[F.MULTIPLE_CHOICE])
+    return ds.map(
+        fn,
+        batched=True,
+        with_indices=True,
+        remove_columns=ds.column_names,
+        features=CANONICAL_FEATURES[F.MULTIPLE_CHOICE],
+    )
 
 
 def _int_label(value: str, lo: int, hi: int, where: str) -> int:
@@ -263,8 +300,12 @@ def _letter_index(letters: list[str], key: str, where: str) -> int:
 
 def _to_tagging(task, spec: SourceSpec, ds: Dataset) -> Dataset:
     where = f"{spec.dataset} [{spec.split}]"
-    col = {"xtreme.udpos": "pos_tags", "universal_dependencies": "upos", "xtreme.panx": "ner_tags",
-           "wikiann": "ner_tags"}.get(spec.schema)
+    col = {
+        "xtreme.udpos": "pos_tags",
+        "universal_dependencies": "upos",
+        "xtreme.panx": "ner_tags",
+        "wikiann": "ner_tags",
+    }.get(spec.schema)
     if col is None:
         raise SchemaError(f"{where}: schema {spec.schema!r} cannot feed a tagging task ({task.key})")
     names = _names(ds, col)
@@ -282,8 +323,9 @@ def _to_tagging(task, spec: SourceSpec, ds: Dataset) -> Dataset:
             tags_out.append([g for _, g in kept])
         return {"id": _ids(spec, indices), "tokens": toks_out, "tags": tags_out}
 
-    out = ds.map(fn, batched=True, with_indices=True, remove_columns=ds.column_names,
-                 features=CANONICAL_FEATURES[F.TAGGING])
+    out = ds.map(
+        fn, batched=True, with_indices=True, remove_columns=ds.column_names, features=CANONICAL_FEATURES[F.TAGGING]
+    )
     return out.filter(lambda toks: len(toks) > 0, input_columns="tokens")
 
 
@@ -297,11 +339,16 @@ def _to_qa(task, spec: SourceSpec, ds: Dataset) -> Dataset:
     return ds.remove_columns([c for c in ds.column_names if c not in keep]).cast(CANONICAL_FEATURES[F.QA])
 
 
-_FLAT = {F.CLASSIFICATION: _to_classification, F.MULTIPLE_CHOICE: _to_multiple_choice,
-         F.TAGGING: _to_tagging, F.QA: _to_qa}
+_FLAT = {
+    F.CLASSIFICATION: _to_classification,
+    F.MULTIPLE_CHOICE: _to_multiple_choice,
+    F.TAGGING: _to_tagging,
+    F.QA: _to_qa,
+}
 
 
 # --- retrieval sources -----------------------------------------------------------------------------------
+
 
 def _root(world_dir) -> Path:
     return Path(world_dir) if world_dir is not None else readers.release_root()
@@ -315,8 +362,10 @@ def _bucc(spec: SourceSpec, world_dir) -> F.RetrievalSet:
         for row in ds:
             sid, tid = row["source_lang"], row["target_lang"]
             if not re.match(rf"^{spec.language}-\d+$", sid) or not re.match(r"^en-\d+$", tid):
-                raise SchemaError(f"{spec.dataset}/{spec.config}: fields 'source_lang'/'target_lang' expected sentence "
-                                  f"ids like '{spec.language}-000000001'/'en-000000001' (hub quirk), got {sid!r}/{tid!r}")
+                raise SchemaError(
+                    f"{spec.dataset}/{spec.config}: fields 'source_lang'/'target_lang' expected sentence "
+                    f"ids like '{spec.language}-000000001'/'en-000000001' (hub quirk), got {sid!r}/{tid!r}"
+                )
             if sid not in gold:
                 q_ids.append(sid)
                 q.append(row["source_sentence"].rstrip("\n"))
@@ -341,8 +390,9 @@ def _tatoeba(spec: SourceSpec, world_dir) -> F.RetrievalSet:
         iso3 = get_language(spec.language).iso3
         bad = [x for x in set(ds["source_lang"]) | set(ds["target_lang"]) if x not in (iso3, "eng")]
         if bad:
-            raise SchemaError(f"{spec.dataset}/{spec.config}: fields 'source_lang'/'target_lang' expected "
-                              f"{iso3!r}/'eng', got {bad}")
+            raise SchemaError(
+                f"{spec.dataset}/{spec.config}: fields 'source_lang'/'target_lang' expected {iso3!r}/'eng', got {bad}"
+            )
         src = [s.rstrip("\r\n") for s in ds["source_sentence"]]
         eng = [s.rstrip("\r\n") for s in ds["target_sentence"]]
     else:
@@ -361,7 +411,7 @@ def _lareqa(spec: SourceSpec, world_dir, languages=None) -> F.RetrievalSet:
     root = _root(world_dir)
     q_ids, q_text, q_lang, c_ids, c_text = [], [], [], [], []
     answer_cands: dict[str, list[str]] = {}
-    for lang in (languages or LAREQA_LANGUAGES):
+    for lang in languages or LAREQA_LANGUAGES:
         for a, article in enumerate(readers.read_xquad_r(root, lang)):
             for p, para in enumerate(article["paragraphs"]):
                 ctx, breaks = para["context"], para["sentence_breaks"]
@@ -398,15 +448,29 @@ def _mewslix(spec: SourceSpec, world_dir) -> F.RetrievalSet:
     root = _root(world_dir)
     ent_ids, titles, descriptions = readers.read_mewslix_entities(root)
     mentions = readers.read_mewslix_mentions(root, spec.split, spec.language)
-    return F.RetrievalSet(spec.language, [m[0] for m in mentions], [m[1] for m in mentions], list(ent_ids),
-                          list(descriptions), {m[0]: [m[2]] for m in mentions}, [spec.language] * len(mentions))
+    return F.RetrievalSet(
+        spec.language,
+        [m[0] for m in mentions],
+        [m[1] for m in mentions],
+        list(ent_ids),
+        list(descriptions),
+        {m[0]: [m[2]] for m in mentions},
+        [spec.language] * len(mentions),
+    )
 
 
-_RETRIEVAL = {"bucc2018": _bucc, "xtreme.bucc18": _bucc, "tatoeba-laser": _tatoeba, "xtreme.tatoeba": _tatoeba,
-              "xquad-r": _lareqa, "mewsli-x": _mewslix}
+_RETRIEVAL = {
+    "bucc2018": _bucc,
+    "xtreme.bucc18": _bucc,
+    "tatoeba-laser": _tatoeba,
+    "xtreme.tatoeba": _tatoeba,
+    "xquad-r": _lareqa,
+    "mewsli-x": _mewslix,
+}
 
 
 # --- dual-encoder training pairs -------------------------------------------------------------------------
+
 
 def _squad_pairs(spec: SourceSpec, ds: Dataset) -> Dataset:
     """SQuAD in retrieval form (XTREME-R run_retrieval_qa.py): each question and the LAReQA candidate text
@@ -418,11 +482,14 @@ def _squad_pairs(spec: SourceSpec, ds: Dataset) -> Dataset:
 
 def _mewslix_pairs(spec: SourceSpec, world_dir) -> Dataset:
     rows = readers.read_mewslix_pairs(_root(world_dir), spec.split)
-    return Dataset.from_dict({"id": [r[0] for r in rows], "query": [r[1] for r in rows], "positive": [r[2] for r in rows]},
-                             features=CANONICAL_FEATURES["pairs"])
+    return Dataset.from_dict(
+        {"id": [r[0] for r in rows], "query": [r[1] for r in rows], "positive": [r[2] for r in rows]},
+        features=CANONICAL_FEATURES["pairs"],
+    )
 
 
 # --- CCGbank ---------------------------------------------------------------------------------------------
+
 
 def _ccg(task, spec: SourceSpec, world_dir, ccgbank) -> Dataset:
     if world_dir is not None and (Path(world_dir) / "ccgbank").is_dir() and ccgbank is None:
@@ -431,9 +498,14 @@ def _ccg(task, spec: SourceSpec, world_dir, ccgbank) -> Dataset:
         check_available(task, ccgbank)
         root = ccgbank_dir(ccgbank)
     rows = readers.read_ccgbank(root, spec.split)
-    return Dataset.from_dict({"id": [f"ccgbank.{spec.split}.{i}" for i in range(len(rows))],
-                              "tokens": [r[0] for r in rows], "tags": [r[1] for r in rows]},
-                             features=CANONICAL_FEATURES[F.TAGGING])
+    return Dataset.from_dict(
+        {
+            "id": [f"ccgbank.{spec.split}.{i}" for i in range(len(rows))],
+            "tokens": [r[0] for r in rows],
+            "tags": [r[1] for r in rows],
+        },
+        features=CANONICAL_FEATURES[F.TAGGING],
+    )
 
 
 # --- the entry points ------------------------------------------------------------------------------------
@@ -476,8 +548,9 @@ def _load_spec(task, spec: SourceSpec, world_dir, ccgbank):
         return _FLAT[task.format](task, spec, rows)
 
 
-def load_parts(task, split: str, language: str = "en", world_dir: Path | str | None = None, *,
-               ccgbank=None) -> dict[str, Dataset | F.RetrievalSet]:
+def load_parts(
+    task, split: str, language: str = "en", world_dir: Path | str | None = None, *, ccgbank=None
+) -> dict[str, Dataset | F.RetrievalSet]:
     """Each part (ANLI+ sources, XCOPA's siqa then copa, UD treebanks merged) as its own dataset, in order.
     Parts without a name are merged under the task name."""
     task = _task(task)
@@ -487,8 +560,15 @@ def load_parts(task, split: str, language: str = "en", world_dir: Path | str | N
     return {name: _concat(items) for name, items in out.items()}
 
 
-def load(task, split: str, language: str = "en", world_dir: Path | str | None = None, *, part: str | None = None,
-         ccgbank=None) -> Dataset | F.RetrievalSet:
+def load(
+    task,
+    split: str,
+    language: str = "en",
+    world_dir: Path | str | None = None,
+    *,
+    part: str | None = None,
+    ccgbank=None,
+) -> Dataset | F.RetrievalSet:
     """The canonical dataset of (task, split, language): parts concatenated in order (a mixture's union; use
     `load_parts` to sample per part or to train a sequence stage by stage), or one `part`."""
     parts = load_parts(task, split, language, world_dir, ccgbank=ccgbank)

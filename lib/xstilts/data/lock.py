@@ -48,8 +48,10 @@ def write_lock(updates: dict[str, dict[str, str]], path: Path | None = None) -> 
         if section not in SECTIONS:
             raise KeyError(f"unknown lock section {section!r}; expected one of {SECTIONS}")
         data[section].update(entries)
-    out = {"comment": "written by `make data` (xstilts.data.hub_cache.prepare); do not edit by hand",
-           **{s: dict(sorted(data[s].items())) for s in SECTIONS}}
+    out = {
+        "comment": "written by `make data` (xstilts.data.hub_cache.prepare); do not edit by hand",
+        **{s: dict(sorted(data[s].items())) for s in SECTIONS},
+    }
     return atomic_write_text(path, json.dumps(out, indent=2, ensure_ascii=False) + "\n")
 
 
@@ -69,5 +71,6 @@ def require_dataset_revision(source: Source) -> str:
     if rev is None:
         raise RevisionNotLocked(
             f"hub dataset {source.dataset} (source {source.key!r}) has no locked revision in {lock_path()}; "
-            "run `make data PROFILE=paper` on a connected machine to resolve and lock it")
+            "run `make data PROFILE=paper` on a connected machine to resolve and lock it"
+        )
     return rev

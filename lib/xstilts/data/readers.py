@@ -42,6 +42,7 @@ def _lines(path: Path) -> list[str]:
 
 # --- BUCC 2018 -------------------------------------------------------------------------------------------
 
+
 def bucc_paths(root: Path, code: str, split: str) -> dict[str, Path]:
     base = Path(root) / "bucc2018" / f"{code}-en"
     return {side: base / f"{code}-en.{split}.{side}" for side in (code, "en", "gold")}
@@ -68,15 +69,20 @@ def read_bucc(root: Path, code: str, split: str) -> dict:
     for n, line in enumerate(_lines(paths["gold"]), 1):
         parts = line.split("\t")
         if len(parts) != 2:
-            raise SchemaError(f"bucc2018 {paths['gold'].name} line {n}: expected 'src_id<TAB>tgt_id', got {line[:60]!r}")
+            raise SchemaError(
+                f"bucc2018 {paths['gold'].name} line {n}: expected 'src_id<TAB>tgt_id', got {line[:60]!r}"
+            )
         if parts[0] not in known_src or parts[1] not in known_tgt:
-            raise SchemaError(f"bucc2018 {paths['gold'].name} line {n}: gold pair {parts} names an id absent from "
-                              f"the {code}/en corpus")
+            raise SchemaError(
+                f"bucc2018 {paths['gold'].name} line {n}: gold pair {parts} names an id absent from "
+                f"the {code}/en corpus"
+            )
         gold.append((parts[0], parts[1]))
     return {"source_ids": src_ids, "source": src, "target_ids": tgt_ids, "target": tgt, "gold": gold}
 
 
 # --- Tatoeba (LASER) -------------------------------------------------------------------------------------
+
 
 def tatoeba_paths(root: Path, iso3: str) -> dict[str, Path]:
     base = Path(root) / "tatoeba-laser"
@@ -88,12 +94,15 @@ def read_tatoeba_laser(root: Path, iso3: str) -> dict:
     paths = tatoeba_paths(root, iso3)
     src, tgt = _lines(paths["source"]), _lines(paths["target"])
     if len(src) != len(tgt):
-        raise SchemaError(f"tatoeba-laser {iso3}: {paths['source'].name} has {len(src)} lines but "
-                          f"{paths['target'].name} has {len(tgt)}; expected line-aligned files")
+        raise SchemaError(
+            f"tatoeba-laser {iso3}: {paths['source'].name} has {len(src)} lines but "
+            f"{paths['target'].name} has {len(tgt)}; expected line-aligned files"
+        )
     return {"source": src, "target": tgt}
 
 
 # --- LAReQA / XQuAD-R --------------------------------------------------------------------------------------
+
 
 def xquad_r_path(root: Path, code: str) -> Path:
     return Path(root) / "lareqa" / "xquad-r" / f"{code}.json"
@@ -242,12 +251,18 @@ def read_mewslix_pairs(root: Path, split: str) -> list[tuple[str, str, str]]:
         check_context(cm["context"], f"{where}.contextual_mention.context")
         check_mention(cm["mention"], f"{where}.contextual_mention.mention", cm["context"]["text"])
         check_entity(row["entity"], f"{where}.entity")
-        out.append((cm["mention"]["example_id"], mewslix_query(cm["context"], cm["mention"]),
-                    entity_description(row["entity"])))
+        out.append(
+            (
+                cm["mention"]["example_id"],
+                mewslix_query(cm["context"], cm["mention"]),
+                entity_description(row["entity"]),
+            )
+        )
     return out
 
 
 # --- CCGbank -----------------------------------------------------------------------------------------------
+
 
 def read_ccgbank(root: Path, split: str) -> list[tuple[list[str], list[str]]]:
     """(tokens, supertags) per sentence of `<root>/<split>.tsv`."""
@@ -258,10 +273,14 @@ def read_ccgbank(root: Path, split: str) -> list[tuple[list[str], list[str]]]:
             continue
         parts = line.split("\t")
         if len(parts) != 2:
-            raise SchemaError(f"ccgbank {path.name} line {n}: expected 'tokens<TAB>supertags', got {len(parts)} column(s)")
+            raise SchemaError(
+                f"ccgbank {path.name} line {n}: expected 'tokens<TAB>supertags', got {len(parts)} column(s)"
+            )
         tokens, tags = parts[0].split(" "), parts[1].split(" ")
         if len(tokens) != len(tags):
-            raise SchemaError(f"ccgbank {path.name} line {n}: {len(tokens)} tokens but {len(tags)} supertags; "
-                              "expected one supertag per token")
+            raise SchemaError(
+                f"ccgbank {path.name} line {n}: {len(tokens)} tokens but {len(tags)} supertags; "
+                "expected one supertag per token"
+            )
         out.append((tokens, tags))
     return out

@@ -34,8 +34,10 @@ def _resolve(task_or_source) -> Source:
     if sources is None:
         raise TypeError(f"write_source: expected a source key, Source, SourceSpec or Task, got {task_or_source!r}")
     if len(sources) != 1:
-        raise ValueError(f"task {task_or_source.key} reads several sources {list(sources)}; pass the source key "
-                         "(or a SourceSpec from xstilts.data.source_for)")
+        raise ValueError(
+            f"task {task_or_source.key} reads several sources {list(sources)}; pass the source key "
+            "(or a SourceSpec from xstilts.data.source_for)"
+        )
     return SOURCES[sources[0]]
 
 
@@ -142,5 +144,10 @@ def _write_ccgbank(world_dir: Path, config, split, records) -> Path:
     return atomic_write_text(world_dir / "ccgbank" / f"{split}.tsv", "".join(lines))
 
 
-_RELEASE_WRITERS = {"bucc2018": _write_bucc, "tatoeba-laser": _write_tatoeba, "xquad-r": _write_xquad_r,
-                    "mewsli-x": _write_mewslix, "ccgbank": _write_ccgbank}
+_RELEASE_WRITERS = {
+    "bucc2018": _write_bucc,
+    "tatoeba-laser": _write_tatoeba,
+    "xquad-r": _write_xquad_r,
+    "mewsli-x": _write_mewslix,
+    "ccgbank": _write_ccgbank,
+}

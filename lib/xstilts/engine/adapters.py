@@ -52,7 +52,6 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import torch
 
-
 Tensor = torch.Tensor
 
 
@@ -85,6 +84,7 @@ def call_featurize(adapter: FormatAdapter, examples, tokenizer, max_seq_len: int
 
 
 # ---- helpers shared by the adapters -------------------------------------------------------------
+
 
 def pad_sequences(rows: list[list[int]], value: int, dtype=torch.long) -> Tensor:
     """Right-pad integer rows to the longest one (dynamic padding)."""
@@ -140,6 +140,7 @@ def head_key(task) -> str:
 def num_labels(task) -> int:
     labels = getattr(task, "labels", None)
     if not labels:
-        raise ValueError(f"task {getattr(task, 'key', task)!r}: field 'labels' is empty; a classification/tagging task needs its label names")
+        raise ValueError(
+            f"task {getattr(task, 'key', task)!r}: field 'labels' is empty; a classification/tagging task needs its label names"
+        )
     return len(labels)
-

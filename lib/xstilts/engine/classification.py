@@ -55,19 +55,30 @@ class ClassificationAdapter(ArgmaxAccuracy, BaseAdapter):
                 enc = tokenizer(a, b, truncation="longest_first", max_length=max_seq_len)
                 ids = enc["input_ids"]
             else:
-                ids = [tokenizer(x, y, truncation="longest_first", max_length=max_seq_len)["input_ids"] if y is not None
-                       else tokenizer(x, truncation=True, max_length=max_seq_len)["input_ids"] for x, y in zip(a, b)]
+                ids = [
+                    tokenizer(x, y, truncation="longest_first", max_length=max_seq_len)["input_ids"]
+                    if y is not None
+                    else tokenizer(x, truncation=True, max_length=max_seq_len)["input_ids"]
+                    for x, y in zip(a, b)
+                ]
             out = {"input_ids": ids, "length": [len(x) for x in ids], "example_index": list(indices)}
             if train:
                 labels = [int(x) for x in batch["label"]]
                 bad = [i for i, x in zip(indices, labels) if x < 0]
                 if bad:
-                    raise ValueError(f"classification train example rows {bad[:5]} have field 'label' = -1 (hidden); training needs gold labels")
+                    raise ValueError(
+                        f"classification train example rows {bad[:5]} have field 'label' = -1 (hidden); training needs gold labels"
+                    )
                 out["labels"] = labels
             return out
 
-        return examples.map(encode, batched=True, with_indices=True, remove_columns=examples.column_names,
-                            desc="featurize classification")
+        return examples.map(
+            encode,
+            batched=True,
+            with_indices=True,
+            remove_columns=examples.column_names,
+            desc="featurize classification",
+        )
 
     def build_head(self, config, task):
         return ClassificationHead(config, num_labels(task))

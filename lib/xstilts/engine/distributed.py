@@ -25,7 +25,9 @@ def fsdp_plugin_for(model_size: str, cpu_offload: bool = False):
         sharding_strategy="FULL_SHARD",
         auto_wrap_policy="transformer_based_wrap",
         transformer_cls_names_to_wrap=[LAYER_CLASS["xl"]],
-        mixed_precision_policy=MixedPrecision(param_dtype=torch.bfloat16, reduce_dtype=torch.float32, buffer_dtype=torch.bfloat16),
+        mixed_precision_policy=MixedPrecision(
+            param_dtype=torch.bfloat16, reduce_dtype=torch.float32, buffer_dtype=torch.bfloat16
+        ),
         state_dict_type="FULL_STATE_DICT",
         backward_prefetch="BACKWARD_PRE",
         activation_checkpointing=True,

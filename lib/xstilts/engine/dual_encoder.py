@@ -34,17 +34,33 @@ from xstilts.engine.retrieval import _as_model_and_tokenizer, dense_rank, retrie
 from xstilts.engine.train_config import TrainConfig
 from xstilts.engine.types import EvalResult
 
-
 LOGIT_SCALE_INIT = 100.0  # BertForRetrieval: torch.nn.init.constant_(self.logit_scale, 100.0)
 
 # XTREME-R's recipes (scripts/train_lareqa.sh, scripts/train_mewslix.sh; XLM-R large values). Query and
 # candidate lengths are also what run_eval_{lareqa,mewslix}.sh encode with.
 RECIPES = {
-    formats.ANSWER_RETRIEVAL: dict(lr=2e-5, epochs=3.0, batch_size=4, grad_accum=4, max_seq_len=256,
-                                   warmup_ratio=0.0, weight_decay=0.0, max_query_len=96),
-    formats.ENTITY_RETRIEVAL: dict(lr=1e-5, epochs=2.0, batch_size=8, grad_accum=4, max_seq_len=64,
-                                   warmup_ratio=0.0, weight_decay=0.0, max_query_len=64),
+    formats.ANSWER_RETRIEVAL: dict(
+        lr=2e-5,
+        epochs=3.0,
+        batch_size=4,
+        grad_accum=4,
+        max_seq_len=256,
+        warmup_ratio=0.0,
+        weight_decay=0.0,
+        max_query_len=96,
+    ),
+    formats.ENTITY_RETRIEVAL: dict(
+        lr=1e-5,
+        epochs=2.0,
+        batch_size=8,
+        grad_accum=4,
+        max_seq_len=64,
+        warmup_ratio=0.0,
+        weight_decay=0.0,
+        max_query_len=64,
+    ),
 }
+
 
 def as_pairs(examples):
     """Pair-format examples unchanged; SQuAD-format QA examples converted (LAReQA's training data)."""
@@ -56,8 +72,10 @@ def as_pairs(examples):
 
         qa = examples.select_columns(["id", "context", "question", "answers"]).to_dict()
         return datasets.Dataset.from_dict(squad_pairs(qa["id"], qa["context"], qa["question"], qa["answers"]))
-    raise KeyError(f"dual-encoder examples need columns {list(formats.PAIR_COLUMNS)} (or the qa columns "
-                   f"{list(formats.COLUMNS[formats.QA])}); got {sorted(cols)}")
+    raise KeyError(
+        f"dual-encoder examples need columns {list(formats.PAIR_COLUMNS)} (or the qa columns "
+        f"{list(formats.COLUMNS[formats.QA])}); got {sorted(cols)}"
+    )
 
 
 def _pool_ids(pair_ids: list[str], positives: list[str]) -> list[str]:
@@ -67,6 +85,7 @@ def _pool_ids(pair_ids: list[str], positives: list[str]) -> list[str]:
 
 
 # ---- the model side ----------------------------------------------------------------------------
+
 
 class LogitScale(nn.Module):
     """The dual encoder's only head parameter: the learnable softmax temperature (init 100)."""
@@ -103,15 +122,26 @@ class DualEncoderAdapter(BaseAdapter):
         pairs = as_pairs(examples)
         q = tokenizer(list(pairs["query"]), truncation=True, max_length=self.max_query_len or max_seq_len)["input_ids"]
         p = tokenizer(list(pairs["positive"]), truncation=True, max_length=max_seq_len)["input_ids"]
-        return datasets.Dataset.from_dict({
-            "input_ids": q, "positive_ids": p, "length": [max(len(a), len(b)) for a, b in zip(q, p)],
-            "example_index": list(range(len(q))), "pair_id": list(pairs["id"]), "positive": list(pairs["positive"])})
+        return datasets.Dataset.from_dict(
+            {
+                "input_ids": q,
+                "positive_ids": p,
+                "length": [max(len(a), len(b)) for a, b in zip(q, p)],
+                "example_index": list(range(len(q))),
+                "pair_id": list(pairs["id"]),
+                "positive": list(pairs["positive"]),
+            }
+        )
 
     def collate(self, features, pad_token_id: int):
         q = [f["input_ids"] for f in features]
         p = [f["positive_ids"] for f in features]
-        return {"input_ids": pad_sequences(q, pad_token_id), "attention_mask": pad_sequences([[1] * len(x) for x in q], 0),
-                "positive_ids": pad_sequences(p, pad_token_id), "positive_mask": pad_sequences([[1] * len(x) for x in p], 0)}
+        return {
+            "input_ids": pad_sequences(q, pad_token_id),
+            "attention_mask": pad_sequences([[1] * len(x) for x in q], 0),
+            "positive_ids": pad_sequences(p, pad_token_id),
+            "positive_mask": pad_sequences([[1] * len(x) for x in p], 0),
+        }
 
     def build_head(self, config, task) -> nn.Module:
         return LogitScale()
@@ -147,8 +177,12 @@ class DualEncoderAdapter(BaseAdapter):
         """``ap`` per example: AP@20 of its own positive (the pool id of its text); NaN without a pair."""
         pairs = as_pairs(examples)
         gold = dict(zip(pairs["id"], _pool_ids(list(pairs["id"]), list(pairs["positive"]))))
-        return {"ap": [average_precision_at_k([gold[q]], r, TOP_K) if q in gold else float("nan")
-                       for q, r in zip(examples["id"][:], predictions)]}
+        return {
+            "ap": [
+                average_precision_at_k([gold[q]], r, TOP_K) if q in gold else float("nan")
+                for q, r in zip(examples["id"][:], predictions)
+            ]
+        }
 
     def dev_score(self, predictions, examples, task):
         ap = np.asarray(self.example_stats(predictions, examples, task)["ap"], dtype=float)
@@ -172,5 +206,9 @@ def dual_encoder_config(format: str = formats.ANSWER_RETRIEVAL, **overrides) -> 
     return TrainConfig(**{**recipe, **overrides})
 
 
-ANSWER_RETRIEVAL_ADAPTER = DualEncoderAdapter(formats.ANSWER_RETRIEVAL, RECIPES[formats.ANSWER_RETRIEVAL]["max_query_len"])
-ENTITY_RETRIEVAL_ADAPTER = DualEncoderAdapter(formats.ENTITY_RETRIEVAL, RECIPES[formats.ENTITY_RETRIEVAL]["max_query_len"])
+ANSWER_RETRIEVAL_ADAPTER = DualEncoderAdapter(
+    formats.ANSWER_RETRIEVAL, RECIPES[formats.ANSWER_RETRIEVAL]["max_query_len"]
+)
+ENTITY_RETRIEVAL_ADAPTER = DualEncoderAdapter(
+    formats.ENTITY_RETRIEVAL, RECIPES[formats.ENTITY_RETRIEVAL]["max_query_len"]
+)

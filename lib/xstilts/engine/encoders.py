@@ -23,7 +23,9 @@ def resolve_encoder_dir(encoder: str | Path) -> str:
     if (p / "config.json").is_file():
         return str(p)
     if p.exists():
-        raise FileNotFoundError(f"encoder {str(p)!r}: neither a checkpoint folder (config.json) nor a run folder (encoder/config.json)")
+        raise FileNotFoundError(
+            f"encoder {str(p)!r}: neither a checkpoint folder (config.json) nor a run folder (encoder/config.json)"
+        )
     return str(encoder)
 
 

@@ -39,8 +39,9 @@ def default_cache_dir() -> Path:
 def tokenizer_fingerprint(tokenizer) -> str:
     """Hash of the tokenizer's full serialized state (vocab, normalizer, templates, special tokens)."""
     backend = getattr(tokenizer, "backend_tokenizer", None) or getattr(tokenizer, "_tokenizer", None)
-    special = json.dumps({"special": tokenizer.all_special_tokens, "cls": tokenizer.cls_token_id,
-                          "sep": tokenizer.sep_token_id})
+    special = json.dumps(
+        {"special": tokenizer.all_special_tokens, "cls": tokenizer.cls_token_id, "sep": tokenizer.sep_token_id}
+    )
     if backend is not None:
         return _backend_fingerprint(backend.to_str(), special)
     return hashlib.sha256((json.dumps(tokenizer.get_vocab(), sort_keys=True) + special).encode()).hexdigest()[:16]
@@ -78,14 +79,30 @@ def data_fingerprint(examples: datasets.Dataset) -> str:
 
 def cache_key(task_key: str, adapter: FormatAdapter, tokenizer, max_seq_len: int, train: bool, examples) -> str:
     # an adapter may carry ``featurizer_version`` (bump it when its features change) and ``featurizer_options``
-    version = f"{FEATURIZER_VERSION}.{getattr(adapter, 'featurizer_version', 0)}:{getattr(adapter, 'featurizer_options', '')}"
-    parts = [str(task_key), adapter.format, version, tokenizer_fingerprint(tokenizer),
-             str(max_seq_len), "train" if train else "eval", data_fingerprint(examples)]
+    version = (
+        f"{FEATURIZER_VERSION}.{getattr(adapter, 'featurizer_version', 0)}:{getattr(adapter, 'featurizer_options', '')}"
+    )
+    parts = [
+        str(task_key),
+        adapter.format,
+        version,
+        tokenizer_fingerprint(tokenizer),
+        str(max_seq_len),
+        "train" if train else "eval",
+        data_fingerprint(examples),
+    ]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
 
 
-def cached_featurize(adapter: FormatAdapter, examples, tokenizer, max_seq_len: int, train: bool, task,
-                     cache_dir: str | Path | None = None) -> datasets.Dataset:
+def cached_featurize(
+    adapter: FormatAdapter,
+    examples,
+    tokenizer,
+    max_seq_len: int,
+    train: bool,
+    task,
+    cache_dir: str | Path | None = None,
+) -> datasets.Dataset:
     """``adapter.featurize`` memoised in memory and on disk (atomic write: temp folder, then rename)."""
     key = cache_key(task.key, adapter, tokenizer, max_seq_len, train, examples)
     if key in _MEMORY:

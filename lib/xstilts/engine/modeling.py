@@ -31,7 +31,9 @@ class EngineModel(nn.Module):
             key = head_key(task)
             if key in self.head_formats:
                 if self.head_formats[key] != task.format:
-                    raise ValueError(f"tasks sharing head {key!r} have different formats: {self.head_formats[key]!r} vs {task.format!r}")
+                    raise ValueError(
+                        f"tasks sharing head {key!r} have different formats: {self.head_formats[key]!r} vs {task.format!r}"
+                    )
                 continue
             self.heads[module_name(key)] = adapter_for(task.format).build_head(encoder.config, task)
             self.head_formats[key] = task.format
@@ -49,8 +51,10 @@ class EngineModel(nn.Module):
         return adapter_for(self.head_formats[key]).forward(self.encoder, self.head(key), batch)
 
     def heads_meta(self) -> dict:
-        return {k: {"format": self.head_formats[k], "task": self.head_tasks[k], "num_labels": self.head_sizes[k]}
-                for k in self.head_formats}
+        return {
+            k: {"format": self.head_formats[k], "task": self.head_tasks[k], "num_labels": self.head_sizes[k]}
+            for k in self.head_formats
+        }
 
     def heads_state(self, state: dict | None = None) -> dict[str, dict[str, torch.Tensor]]:
         """Head parameters by head key, from ``state`` (a full model state dict) or the live modules."""
@@ -58,7 +62,7 @@ class EngineModel(nn.Module):
         out = {}
         for k in self.head_formats:
             prefix = f"heads.{module_name(k)}."
-            out[k] = {n[len(prefix):]: t for n, t in state.items() if n.startswith(prefix)}
+            out[k] = {n[len(prefix) :]: t for n, t in state.items() if n.startswith(prefix)}
         return out
 
 
@@ -99,6 +103,8 @@ def init_heads_from_run(model: EngineModel, run_dir: Path) -> dict[str, str]:
         target = model.head(new).state_dict()
         for name, t in old[src].items():
             if name not in target or target[name].shape != t.shape:
-                raise ValueError(f"init_heads_from: head {src!r} param {name!r} shape {tuple(t.shape)} does not fit head {new!r}")
+                raise ValueError(
+                    f"init_heads_from: head {src!r} param {name!r} shape {tuple(t.shape)} does not fit head {new!r}"
+                )
         model.head(new).load_state_dict(old[src])
     return mapping

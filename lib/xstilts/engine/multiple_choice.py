@@ -21,8 +21,9 @@ class MultipleChoiceAdapter(ArgmaxAccuracy, BaseAdapter):
             for i, prompt, choices in zip(indices, batch["prompt"], batch["choices"]):
                 if not choices:
                     raise ValueError(f"multiple-choice example row {i}: field 'choices' is empty")
-                rows = tokenizer([prompt] * len(choices), list(choices), truncation="longest_first",
-                                 max_length=max_seq_len)["input_ids"]
+                rows = tokenizer(
+                    [prompt] * len(choices), list(choices), truncation="longest_first", max_length=max_seq_len
+                )["input_ids"]
                 ids.append(rows)
                 lengths.append(max(len(r) for r in rows) * len(rows))  # cost: choices are padded together
             out = {"input_ids": ids, "length": lengths, "example_index": list(indices)}
@@ -34,8 +35,13 @@ class MultipleChoiceAdapter(ArgmaxAccuracy, BaseAdapter):
                 out["labels"] = labels
             return out
 
-        return examples.map(encode, batched=True, with_indices=True, remove_columns=examples.column_names,
-                            desc="featurize multiple choice")
+        return examples.map(
+            encode,
+            batched=True,
+            with_indices=True,
+            remove_columns=examples.column_names,
+            desc="featurize multiple choice",
+        )
 
     def collate(self, features, pad_token_id):
         n_choices = max(len(f["input_ids"]) for f in features)
@@ -59,7 +65,10 @@ class MultipleChoiceAdapter(ArgmaxAccuracy, BaseAdapter):
 
     def forward(self, encoder, head, batch):
         b, c, t = batch["input_ids"].shape
-        flat = {"input_ids": batch["input_ids"].view(b * c, t), "attention_mask": batch["attention_mask"].view(b * c, t)}
+        flat = {
+            "input_ids": batch["input_ids"].view(b * c, t),
+            "attention_mask": batch["attention_mask"].view(b * c, t),
+        }
         scores = head(self.encode(encoder, flat)).view(b, c).float()
         logits = scores.masked_fill(~batch["choice_mask"], torch.finfo(scores.dtype).min)
         loss = F.cross_entropy(logits, batch["labels"]) if "labels" in batch else None

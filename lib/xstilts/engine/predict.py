@@ -43,7 +43,9 @@ class LoadedRun:
         fmt = [k for k, m in self.meta.items() if m.get("format") == task.format]
         if len(fmt) == 1:  # a target run has one head; its key is the training task's (e.g. mnli for xnli)
             return fmt[0]
-        raise KeyError(f"run {self.run_dir}: no head for task {task.key!r} (head key {key!r}); heads: {sorted(self.meta)}")
+        raise KeyError(
+            f"run {self.run_dir}: no head for task {task.key!r} (head key {key!r}); heads: {sorted(self.meta)}"
+        )
 
 
 def load_run(run_dir: str | Path, device: str | torch.device | None = None) -> LoadedRun:
@@ -74,8 +76,15 @@ def _autocast(device):
     return torch.autocast("cpu", enabled=False)
 
 
-def predict(run_dir_or_model, task, examples, max_seq_len: int | None = None, batch_size: int = 64,
-            cache_dir=None, progress: bool = False):
+def predict(
+    run_dir_or_model,
+    task,
+    examples,
+    max_seq_len: int | None = None,
+    batch_size: int = 64,
+    cache_dir=None,
+    progress: bool = False,
+):
     """Predictions (one per example, official form) and the per-feature outputs of a run on ``examples``."""
     run = run_dir_or_model if isinstance(run_dir_or_model, LoadedRun) else load_run(run_dir_or_model)
     hp = _run_hp(run)
@@ -86,8 +95,17 @@ def predict(run_dir_or_model, task, examples, max_seq_len: int | None = None, ba
     adapter = adapter_for(task.format)
     features = cached_featurize(adapter, examples, run.tokenizer, max_seq_len, False, task, cache_dir)
     with _autocast(run.device):
-        outputs = run_features(run.model, run.head_for(task), adapter, features, batch_size,
-                               run.tokenizer.pad_token_id, run.device, progress=progress, desc=f"predict {task.key}")
+        outputs = run_features(
+            run.model,
+            run.head_for(task),
+            adapter,
+            features,
+            batch_size,
+            run.tokenizer.pad_token_id,
+            run.device,
+            progress=progress,
+            desc=f"predict {task.key}",
+        )
     return adapter.decode(outputs, features, examples, task), outputs
 
 
@@ -99,8 +117,9 @@ def _run_hp(run: LoadedRun) -> dict:
     return {}
 
 
-def zero_shot_eval(run_dir, task, data_by_language: dict, out_dir: str | Path | None = None,
-                   **options) -> dict[str, EvalResult]:
+def zero_shot_eval(
+    run_dir, task, data_by_language: dict, out_dir: str | Path | None = None, **options
+) -> dict[str, EvalResult]:
     """Evaluate a finetuned run (or, for retrieval formats, an encoder) on each language's test data.
 
     Flat formats: predictions + per-example statistics + metrics. Formats whose adapter defines
@@ -122,8 +141,11 @@ def zero_shot_eval(run_dir, task, data_by_language: dict, out_dir: str | Path | 
                 stats = adapter.example_stats(preds, data, task)
             if stats:
                 stats = {"example_id": data["id"][:], **stats}
-            results[lang] = EvalResult(predictions=preds, metrics=score_from_stats(
-                {k: v for k, v in stats.items() if k != "example_id"}), per_example_stats=stats)
+            results[lang] = EvalResult(
+                predictions=preds,
+                metrics=score_from_stats({k: v for k, v in stats.items() if k != "example_id"}),
+                per_example_stats=stats,
+            )
     if out_dir is not None:
         write_eval(results, data_by_language, Path(out_dir))
     return results

@@ -32,12 +32,19 @@ def mlm_config(arch: dict, tokenizer, xl: bool = False, dropout: float = 0.1):
 
     cls = XLMRobertaXLConfig if xl else XLMRobertaConfig
     return cls(
-        vocab_size=len(tokenizer), hidden_size=arch["hidden"], num_hidden_layers=arch["layers"],
-        num_attention_heads=arch["heads"], intermediate_size=arch["ffn"],
+        vocab_size=len(tokenizer),
+        hidden_size=arch["hidden"],
+        num_hidden_layers=arch["layers"],
+        num_attention_heads=arch["heads"],
+        intermediate_size=arch["ffn"],
         max_position_embeddings=arch["max_positions"] + 2,  # RoBERTa positions start at pad_id + 1
-        hidden_dropout_prob=arch.get("dropout", dropout), attention_probs_dropout_prob=arch.get("dropout", dropout),
-        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-        type_vocab_size=1, layer_norm_eps=1e-5,
+        hidden_dropout_prob=arch.get("dropout", dropout),
+        attention_probs_dropout_prob=arch.get("dropout", dropout),
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        type_vocab_size=1,
+        layer_norm_eps=1e-5,
     )
 
 
@@ -47,7 +54,7 @@ def pack_corpus(tokenizer, files: list, seq_len: int) -> np.ndarray:
     for path in files:
         lines = [l.strip() for l in Path(path).read_text(encoding="utf-8").splitlines() if l.strip()]
         for start in range(0, len(lines), 1000):
-            for row in tokenizer(lines[start: start + 1000], add_special_tokens=False)["input_ids"]:
+            for row in tokenizer(lines[start : start + 1000], add_special_tokens=False)["input_ids"]:
                 ids.extend(row)
                 ids.append(tokenizer.eos_token_id)
     body = seq_len - 2
@@ -88,10 +95,23 @@ def masked_lm_loss(model, inputs: torch.Tensor, labels: torch.Tensor) -> torch.T
     return torch.nn.functional.cross_entropy(logits.float(), labels[selected])
 
 
-def pretrain_mlm(arch: dict, tokenizer_dir, corpus_files: list, steps: int, batch_size: int, seq_len: int,
-                 lr: float, warmup: float | int, seed: int, out_dir, weight_decay: float = 0.01,
-                 num_threads: int | None = None, progress: bool = True, mlm_probability: float = 0.15,
-                 dropout: float = 0.1) -> dict:
+def pretrain_mlm(
+    arch: dict,
+    tokenizer_dir,
+    corpus_files: list,
+    steps: int,
+    batch_size: int,
+    seq_len: int,
+    lr: float,
+    warmup: float | int,
+    seed: int,
+    out_dir,
+    weight_decay: float = 0.01,
+    num_threads: int | None = None,
+    progress: bool = True,
+    mlm_probability: float = 0.15,
+    dropout: float = 0.1,
+) -> dict:
     """Pretrain an XLM-R-architecture MLM from scratch; returns a summary (also ``pretrain.json``).
 
     ``warmup``: a fraction of ``steps`` if < 1, else a step count. ``arch`` may set ``xl: True`` for the
@@ -115,8 +135,7 @@ def pretrain_mlm(arch: dict, tokenizer_dir, corpus_files: list, steps: int, batc
     model = model_cls(config)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device).train()
-    opt = torch.optim.AdamW(param_groups(model, weight_decay), lr=lr, eps=1e-6, betas=(0.9, 0.98),
-                            fused=True)
+    opt = torch.optim.AdamW(param_groups(model, weight_decay), lr=lr, eps=1e-6, betas=(0.9, 0.98), fused=True)
     n_warm = int(warmup * steps) if warmup < 1 else int(warmup)
     sched = get_linear_schedule_with_warmup(opt, n_warm, steps)
     gen = torch.Generator().manual_seed(seed)
@@ -148,12 +167,25 @@ def pretrain_mlm(arch: dict, tokenizer_dir, corpus_files: list, steps: int, batc
     tokenizer.save_pretrained(str(out_dir))
     non_embedding = sum(p.numel() for n, p in model.named_parameters() if "embeddings" not in n and "lm_head" not in n)
     summary = {
-        "arch": arch, "steps": steps, "batch_size": batch_size, "seq_len": seq_len, "lr": lr, "warmup_steps": n_warm,
-        "mlm_probability": mlm_probability, "dropout": dropout,
-        "seed": seed, "blocks": len(blocks), "tokens_seen": steps * batch_size * seq_len,
-        "first_loss": float(np.mean(losses[:10])), "final_loss": float(np.mean(losses[-10:])),
-        "params": sum(p.numel() for p in model.parameters()), "non_embedding_params": non_embedding,
-        "train_seconds": seconds, "seconds": seconds, "model_class": model_cls.__name__, "device": str(device),
+        "arch": arch,
+        "steps": steps,
+        "batch_size": batch_size,
+        "seq_len": seq_len,
+        "lr": lr,
+        "warmup_steps": n_warm,
+        "mlm_probability": mlm_probability,
+        "dropout": dropout,
+        "seed": seed,
+        "blocks": len(blocks),
+        "tokens_seen": steps * batch_size * seq_len,
+        "first_loss": float(np.mean(losses[:10])),
+        "final_loss": float(np.mean(losses[-10:])),
+        "params": sum(p.numel() for p in model.parameters()),
+        "non_embedding_params": non_embedding,
+        "train_seconds": seconds,
+        "seconds": seconds,
+        "model_class": model_cls.__name__,
+        "device": str(device),
     }
     (out_dir / "pretrain.json").write_text(json.dumps(summary, indent=1))
     return summary

@@ -15,7 +15,7 @@ Chinese/Thai text without spaces (transformers #3510, xtreme #38); here it canno
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -46,7 +46,7 @@ def pair_template(tokenizer) -> tuple[list[int], list[int], list[int]]:
     last_a = max(i for i, s in enumerate(seq) if s == 0)
     first_b = seq.index(1)
     last_b = max(i for i, s in enumerate(seq) if s == 1)
-    return ids[:first_a], ids[last_a + 1:first_b], ids[last_b + 1:]
+    return ids[:first_a], ids[last_a + 1 : first_b], ids[last_b + 1 :]
 
 
 def _windows(n_tokens: int, window: int, doc_stride: int) -> list[int]:
@@ -68,9 +68,9 @@ def _max_context_owner(starts: list[int], window: int, n_tokens: int) -> np.ndar
         ln = min(window, n_tokens - s)
         p = np.arange(s, s + ln)
         score = np.minimum(p - s, s + ln - 1 - p) + 0.01 * ln
-        better = score > best[s:s + ln]
-        best[s:s + ln][better] = score[better]
-        owner[s:s + ln][better] = w
+        better = score > best[s : s + ln]
+        best[s : s + ln][better] = score[better]
+        owner[s : s + ln][better] = w
     return owner
 
 
@@ -91,8 +91,14 @@ def _columns(examples, names) -> dict[str, list]:
     return {n: list(examples[n]) for n in names}
 
 
-def featurize_qa(examples, tokenizer, max_seq_len: int = MAX_SEQ_LEN, train: bool = False,
-                 doc_stride: int = DOC_STRIDE, max_query_length: int = MAX_QUERY_LENGTH):
+def featurize_qa(
+    examples,
+    tokenizer,
+    max_seq_len: int = MAX_SEQ_LEN,
+    train: bool = False,
+    doc_stride: int = DOC_STRIDE,
+    max_query_length: int = MAX_QUERY_LENGTH,
+):
     """One feature per (example, context window) as a ``datasets.Dataset``.
 
     Columns: ``input_ids``, ``length``, ``example_index``, ``window_start`` (context token index of the
@@ -114,8 +120,10 @@ def featurize_qa(examples, tokenizer, max_seq_len: int = MAX_SEQ_LEN, train: boo
     contexts = cols["context"]
     unique = list(dict.fromkeys(contexts))  # SQuAD has ~5 questions per paragraph: tokenize each once
     ctx_enc = tokenizer(unique, add_special_tokens=False, return_offsets_mapping=True)
-    ctx_tokens = {c: (ids, np.asarray(off, dtype=np.int64).reshape(-1, 2))
-                  for c, ids, off in zip(unique, ctx_enc["input_ids"], ctx_enc["offset_mapping"])}
+    ctx_tokens = {
+        c: (ids, np.asarray(off, dtype=np.int64).reshape(-1, 2))
+        for c, ids, off in zip(unique, ctx_enc["input_ids"], ctx_enc["offset_mapping"])
+    }
 
     rows: dict[str, list] = {k: [] for k in ("input_ids", "length", "example_index", "window_start")}
     if train:
@@ -128,7 +136,9 @@ def featurize_qa(examples, tokenizer, max_seq_len: int = MAX_SEQ_LEN, train: boo
         c_ids, c_off = ctx_tokens[context]
         window = max_seq_len - len(question_ids) - n_special
         if window < 1:
-            raise ValueError(f"qa example {cols['id'][ex_index]!r}: max_seq_len={max_seq_len} leaves no room for context after a {len(question_ids)}-token question")
+            raise ValueError(
+                f"qa example {cols['id'][ex_index]!r}: max_seq_len={max_seq_len} leaves no room for context after a {len(question_ids)}-token question"
+            )
         starts = _windows(len(c_ids), window, doc_stride)
         answer_span = None
         if train:
@@ -144,7 +154,7 @@ def featurize_qa(examples, tokenizer, max_seq_len: int = MAX_SEQ_LEN, train: boo
         owner = None if train else _max_context_owner(starts, window, len(c_ids))
         for w, ws in enumerate(starts):
             length = min(window, len(c_ids) - ws)
-            ids = prefix + question_ids + middle + c_ids[ws:ws + length] + suffix
+            ids = prefix + question_ids + middle + c_ids[ws : ws + length] + suffix
             rows["input_ids"].append(ids)
             rows["length"].append(len(ids))
             rows["example_index"].append(ex_index)
@@ -157,18 +167,31 @@ def featurize_qa(examples, tokenizer, max_seq_len: int = MAX_SEQ_LEN, train: boo
                     rows["start_positions"].append(0)
                     rows["end_positions"].append(0)
             else:
-                offsets = [[NO_CONTEXT, NO_CONTEXT]] * head + c_off[ws:ws + length].tolist() + [[NO_CONTEXT, NO_CONTEXT]] * len(suffix)
-                flags = [0] * head + (owner[ws:ws + length] == w).astype(int).tolist() + [0] * len(suffix)
+                offsets = (
+                    [[NO_CONTEXT, NO_CONTEXT]] * head
+                    + c_off[ws : ws + length].tolist()
+                    + [[NO_CONTEXT, NO_CONTEXT]] * len(suffix)
+                )
+                flags = [0] * head + (owner[ws : ws + length] == w).astype(int).tolist() + [0] * len(suffix)
                 rows["offsets"].append(offsets)
                 rows["max_context"].append(flags)
     if n_unaligned:
-        log.warning("qa featurize: skipped %d training examples whose answers[text][0] does not match the context at answer_start", n_unaligned)
+        log.warning(
+            "qa featurize: skipped %d training examples whose answers[text][0] does not match the context at answer_start",
+            n_unaligned,
+        )
     return datasets.Dataset.from_dict(rows)
 
 
-def best_answer(context: str, start_logits: np.ndarray, end_logits: np.ndarray, offsets: Sequence[Sequence[int]],
-                max_context: Sequence[int] | None = None, n_best: int = N_BEST,
-                max_answer_length: int = MAX_ANSWER_LENGTH) -> tuple[str, float] | None:
+def best_answer(
+    context: str,
+    start_logits: np.ndarray,
+    end_logits: np.ndarray,
+    offsets: Sequence[Sequence[int]],
+    max_context: Sequence[int] | None = None,
+    n_best: int = N_BEST,
+    max_answer_length: int = MAX_ANSWER_LENGTH,
+) -> tuple[str, float] | None:
     """The best-scoring valid span of one window as ``(text, start_logit + end_logit)``, or None.
 
     Candidates: the ``n_best`` highest start and end logits; a pair is valid if both tokens are context
@@ -186,12 +209,13 @@ def best_answer(context: str, start_logits: np.ndarray, end_logits: np.ndarray, 
                 continue
             score = float(start_logits[s] + end_logits[e])
             if best is None or score > best[1]:
-                best = (context[offsets[s][0]:offsets[e][1]].strip(), score)
+                best = (context[offsets[s][0] : offsets[e][1]].strip(), score)
     return best
 
 
-def postprocess_qa(examples, features, outputs: Sequence[np.ndarray], n_best: int = N_BEST,
-                   max_answer_length: int = MAX_ANSWER_LENGTH) -> list[str]:
+def postprocess_qa(
+    examples, features, outputs: Sequence[np.ndarray], n_best: int = N_BEST, max_answer_length: int = MAX_ANSWER_LENGTH
+) -> list[str]:
     """Answer text per example (``examples`` order): the best span over all of its windows; "" when no
     window has a valid span. ``outputs[i]`` is feature i's (length, 2) start/end logits."""
     if len(outputs) != len(features):
@@ -200,14 +224,19 @@ def postprocess_qa(examples, features, outputs: Sequence[np.ndarray], n_best: in
     columns = features.column_names if hasattr(features, "column_names") else list(features[0]) if len(features) else []
     if "offsets" not in columns:
         raise KeyError("postprocess_qa: features lack column 'offsets'; featurize with train=False for prediction")
-    col = (lambda name: features[name]) if hasattr(features, "column_names") else (lambda name: [f[name] for f in features])
+    col = (
+        (lambda name: features[name])
+        if hasattr(features, "column_names")
+        else (lambda name: [f[name] for f in features])
+    )
     example_index, offsets = col("example_index"), col("offsets")
     max_context = col("max_context") if "max_context" in columns else [None] * len(offsets)
     best: dict[int, tuple[str, float]] = {}
     for ex, off, flags, logits in zip(example_index, offsets, max_context, outputs):
         logits = np.asarray(logits)
-        found = best_answer(contexts[ex], logits[:, 0], logits[:, 1], off, flags,
-                            n_best=n_best, max_answer_length=max_answer_length)
+        found = best_answer(
+            contexts[ex], logits[:, 0], logits[:, 1], off, flags, n_best=n_best, max_answer_length=max_answer_length
+        )
         if found and (ex not in best or found[1] > best[ex][1]):
             best[ex] = found
     return [best[i][0] if i in best else "" for i in range(len(contexts))]
@@ -221,7 +250,9 @@ def qa_predictions(examples, answers: Sequence[str]) -> dict[str, str]:
     return dict(zip(ids, answers))
 
 
-def qa_example_stats(predictions: Sequence[str], examples, metric: str = "squad", language: str | None = None) -> dict[str, list]:
+def qa_example_stats(
+    predictions: Sequence[str], examples, metric: str = "squad", language: str | None = None
+) -> dict[str, list]:
     """Per-question ``em``/``f1`` from ``xstilts.benchmarks.metrics`` (``squad_em_f1``, or ``mlqa_em_f1`` for
     ``metric == 'mlqa'``), in ``examples`` order; ``{}`` if any question has no gold answer text."""
     cols = _columns(examples, ("id", "answers"))
@@ -237,8 +268,10 @@ def qa_example_stats(predictions: Sequence[str], examples, metric: str = "squad"
             langs = set(examples["language"])
             language = langs.pop() if len(langs) == 1 else None
         if language is None:
-            raise ValueError("qa example_stats: metric 'mlqa' needs the test language (argument `language` or an "
-                             "examples column 'language' with one value)")
+            raise ValueError(
+                "qa example_stats: metric 'mlqa' needs the test language (argument `language` or an "
+                "examples column 'language' with one value)"
+            )
         result = metrics.mlqa_em_f1(gold, preds, mlqa_normalisation_language(language))
     else:
         result = metrics.squad_em_f1(gold, preds)
@@ -254,7 +287,7 @@ class QAHead(nn.Module):
         self.qa_outputs = nn.Linear(hidden_size, 2)
 
     @classmethod
-    def for_config(cls, config) -> "QAHead":
+    def for_config(cls, config) -> QAHead:
         head = cls(config.hidden_size)
         init_linear(head, config)
         return head
@@ -277,8 +310,13 @@ class QAAdapter(BaseAdapter):
 
     format = formats.QA
 
-    def __init__(self, doc_stride: int | None = None, max_query_length: int = MAX_QUERY_LENGTH,
-                 n_best: int = N_BEST, max_answer_length: int = MAX_ANSWER_LENGTH):
+    def __init__(
+        self,
+        doc_stride: int | None = None,
+        max_query_length: int = MAX_QUERY_LENGTH,
+        n_best: int = N_BEST,
+        max_answer_length: int = MAX_ANSWER_LENGTH,
+    ):
         self.doc_stride = doc_stride
         self.max_query_length = max_query_length
         self.n_best = n_best
@@ -288,8 +326,14 @@ class QAAdapter(BaseAdapter):
         """``doc_stride`` None: 128 at the paper's 384 tokens, a third of ``max_seq_len`` below that, so that
         short profiles (e.g. 96 tokens) still get overlapping windows."""
         stride = self.doc_stride if self.doc_stride is not None else min(DOC_STRIDE, max(1, max_seq_len // 3))
-        return featurize_qa(examples, tokenizer, max_seq_len=max_seq_len, train=train,
-                            doc_stride=stride, max_query_length=self.max_query_length)
+        return featurize_qa(
+            examples,
+            tokenizer,
+            max_seq_len=max_seq_len,
+            train=train,
+            doc_stride=stride,
+            max_query_length=self.max_query_length,
+        )
 
     def collate(self, features: list[dict], pad_token_id: int) -> dict[str, torch.Tensor]:
         ids = pad_sequences([f["input_ids"] for f in features], pad_token_id)

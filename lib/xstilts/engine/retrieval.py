@@ -23,9 +23,10 @@ from __future__ import annotations
 import functools
 import logging
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -52,13 +53,16 @@ TASK_FORMATS = {
 
 # ---- encoding ------------------------------------------------------------------------------------
 
+
 def load_retrieval_encoder(encoder_dir: str | Path, device: str | None = None):
     """``(model, tokenizer)`` from a checkpoint folder or a run folder (``<run>/encoder/``), loaded as the
     trainer loads encoders (``engine.modeling.load_encoder``); on CUDA when available unless ``device``.
     Memoised per process on the folder and its files' modification times: a run evaluates one encoder on
     every language, and the (inference-only) model is loaded once for all of them."""
     path = Path(resolve_encoder_dir(encoder_dir))  # or a hub id
-    stamp = tuple(sorted((f.name, f.stat().st_mtime_ns) for f in path.iterdir() if f.is_file())) if path.is_dir() else ()
+    stamp = (
+        tuple(sorted((f.name, f.stat().st_mtime_ns) for f in path.iterdir() if f.is_file())) if path.is_dir() else ()
+    )
     return _load_retrieval_encoder(str(path), stamp, device)
 
 
@@ -66,7 +70,6 @@ def load_retrieval_encoder(encoder_dir: str | Path, device: str | None = None):
 def _load_retrieval_encoder(path: str, stamp: tuple, device: str | None):
     import torch
     from transformers import AutoTokenizer
-
 
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = load_encoder(path)
@@ -83,7 +86,9 @@ def _as_model_and_tokenizer(encoder):
         return encoder[0], encoder[1]
     if hasattr(encoder, "model") and hasattr(encoder, "tokenizer"):
         return encoder.model, encoder.tokenizer
-    raise TypeError(f"encoder must be a checkpoint folder, a (model, tokenizer) pair or have .model/.tokenizer; got {type(encoder).__name__}")
+    raise TypeError(
+        f"encoder must be a checkpoint folder, a (model, tokenizer) pair or have .model/.tokenizer; got {type(encoder).__name__}"
+    )
 
 
 def _num_layers(model) -> int:
@@ -93,8 +98,15 @@ def _num_layers(model) -> int:
     return int(n)
 
 
-def encode(encoder_dir_or_model, texts: Sequence[str], layer: int | None = None, pooling: str = "mean",
-           batch_size: int = 64, max_seq_len: int = 512, progress: bool = True) -> np.ndarray:
+def encode(
+    encoder_dir_or_model,
+    texts: Sequence[str],
+    layer: int | None = None,
+    pooling: str = "mean",
+    batch_size: int = 64,
+    max_seq_len: int = 512,
+    progress: bool = True,
+) -> np.ndarray:
     """Sentence embeddings, shape (len(texts), hidden), float32, in ``texts`` order.
 
     ``layer`` indexes ``hidden_states`` (0 = embedding output, ``num_layers`` = last; negative counts
@@ -111,7 +123,9 @@ def encode(encoder_dir_or_model, texts: Sequence[str], layer: int | None = None,
     if layer is None:
         layer = default_retrieval_layer(n_layers)
     if not -(n_layers + 1) <= layer <= n_layers:
-        raise ValueError(f"layer {layer} out of range for a {n_layers}-layer encoder (hidden_states has {n_layers + 1} entries)")
+        raise ValueError(
+            f"layer {layer} out of range for a {n_layers}-layer encoder (hidden_states has {n_layers + 1} entries)"
+        )
     texts = list(texts)
     if not texts:
         return np.zeros((0, model.config.hidden_size), dtype=np.float32)
@@ -131,7 +145,7 @@ def encode(encoder_dir_or_model, texts: Sequence[str], layer: int | None = None,
     starts = range(0, len(texts), batch_size)
     with torch.inference_mode():
         for start in tqdm(starts, desc=f"encode L{layer} {pooling}", disable=not progress or len(starts) < 2):
-            rows = order[start:start + batch_size]
+            rows = order[start : start + batch_size]
             width = max(len(ids[i]) for i in rows)
             input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
             mask = torch.zeros((len(rows), width), dtype=torch.long)
@@ -149,6 +163,7 @@ def encode(encoder_dir_or_model, texts: Sequence[str], layer: int | None = None,
 
 
 # ---- nearest neighbours ---------------------------------------------------------------------------
+
 
 def _normalized(x: np.ndarray) -> np.ndarray:
     """A float32 C-contiguous L2-normalised copy (faiss.normalize_L2 works in place)."""
@@ -206,21 +221,28 @@ def _unique_rows(ids: Sequence[str], texts: Sequence[str] | None):
     return keep, out_ids
 
 
-def _ratio_margin(a: np.ndarray, b: np.ndarray, neighbours: np.ndarray, a_mean: np.ndarray, b_mean: np.ndarray,
-                  chunk: int = 8192) -> np.ndarray:
+def _ratio_margin(
+    a: np.ndarray, b: np.ndarray, neighbours: np.ndarray, a_mean: np.ndarray, b_mean: np.ndarray, chunk: int = 8192
+) -> np.ndarray:
     """``cos(a_i, b_j) / ((a_mean_i + b_mean_j) / 2)`` for each kNN candidate j of each i (chunked: BUCC
     has ~10^5 sentences per side)."""
     out = np.empty(neighbours.shape, dtype=np.float32)
     for start in range(0, len(a), chunk):
-        nb = neighbours[start:start + chunk]
-        cos = np.einsum("id,ikd->ik", a[start:start + chunk], b[nb])
-        out[start:start + chunk] = cos / ((a_mean[start:start + chunk, None] + b_mean[nb]) / 2)
+        nb = neighbours[start : start + chunk]
+        cos = np.einsum("id,ikd->ik", a[start : start + chunk], b[nb])
+        out[start : start + chunk] = cos / ((a_mean[start : start + chunk, None] + b_mean[nb]) / 2)
     return out
 
 
-def bucc_mine_pairs(src_ids: Sequence[str], src_emb: np.ndarray, tgt_ids: Sequence[str], tgt_emb: np.ndarray,
-                    k: int = BUCC_K, src_texts: Sequence[str] | None = None,
-                    tgt_texts: Sequence[str] | None = None) -> list[tuple[str, str, float]]:
+def bucc_mine_pairs(
+    src_ids: Sequence[str],
+    src_emb: np.ndarray,
+    tgt_ids: Sequence[str],
+    tgt_emb: np.ndarray,
+    k: int = BUCC_K,
+    src_texts: Sequence[str] | None = None,
+    tgt_texts: Sequence[str] | None = None,
+) -> list[tuple[str, str, float]]:
     """Candidate pairs ``(src_id, tgt_id, score)`` by LASER ratio-margin mining, best score first.
 
     Following XTREME ``utils_retrieve.mine_bitext`` (mode 'mine', retrieval 'max', margin 'ratio'):
@@ -231,7 +253,9 @@ def bucc_mine_pairs(src_ids: Sequence[str], src_emb: np.ndarray, tgt_ids: Sequen
     texts and repeated texts are dropped (``read_sent2id``). The F1 threshold is applied later.
     """
     if len(src_ids) != len(src_emb) or len(tgt_ids) != len(tgt_emb):
-        raise ValueError(f"bucc_mine_pairs: ids/embeddings length mismatch (src {len(src_ids)} vs {len(src_emb)}, tgt {len(tgt_ids)} vs {len(tgt_emb)})")
+        raise ValueError(
+            f"bucc_mine_pairs: ids/embeddings length mismatch (src {len(src_ids)} vs {len(src_emb)}, tgt {len(tgt_ids)} vs {len(tgt_emb)})"
+        )
     if len(src_ids) == 0 or len(tgt_ids) == 0:
         return []
     src_rows, src_out = _unique_rows(src_ids, src_texts)
@@ -270,8 +294,9 @@ def bucc_apply_threshold(candidates: Sequence[tuple[str, str, float]], threshold
     return [(s, t) for s, t, score in candidates if score >= threshold]
 
 
-def dense_rank(query_emb: np.ndarray, cand_emb: np.ndarray, cand_ids: Sequence[str], k: int = TOP_K,
-               normalize: bool = True) -> tuple[list[list[str]], np.ndarray]:
+def dense_rank(
+    query_emb: np.ndarray, cand_emb: np.ndarray, cand_ids: Sequence[str], k: int = TOP_K, normalize: bool = True
+) -> tuple[list[list[str]], np.ndarray]:
     """Top-``k`` candidate ids per query by dot product (faiss ``IndexFlatIP``), and their scores.
 
     Mewsli-X ranks L2-normalised encodings with ``IndexFlatIP``; LAReQA ranks by ``q · c`` of the dual
@@ -292,6 +317,7 @@ def dense_rank(query_emb: np.ndarray, cand_emb: np.ndarray, cand_ids: Sequence[s
 
 
 # ---- evaluation of a retrieval task ---------------------------------------------------------------
+
 
 @dataclass
 class RetrievalEval:
@@ -323,7 +349,9 @@ def retrieval_format(task) -> str:
     fmt = task if isinstance(task, str) else getattr(task, "format", None)
     fmt = TASK_FORMATS.get(fmt, fmt)
     if fmt not in formats.RETRIEVAL_FORMATS:
-        raise ValueError(f"task {getattr(task, 'name', task)!r} has format {fmt!r}; expected one of {formats.RETRIEVAL_FORMATS} or a task in {sorted(TASK_FORMATS)}")
+        raise ValueError(
+            f"task {getattr(task, 'name', task)!r} has format {fmt!r}; expected one of {formats.RETRIEVAL_FORMATS} or a task in {sorted(TASK_FORMATS)}"
+        )
     return fmt
 
 
@@ -331,15 +359,19 @@ def _check_set(rs: RetrievalSet) -> None:
     if len(rs.query_ids) != len(rs.queries):
         raise ValueError(f"RetrievalSet({rs.language}): {len(rs.query_ids)} query_ids vs {len(rs.queries)} queries")
     if len(rs.candidate_ids) != len(rs.candidates):
-        raise ValueError(f"RetrievalSet({rs.language}): {len(rs.candidate_ids)} candidate_ids vs {len(rs.candidates)} candidates")
+        raise ValueError(
+            f"RetrievalSet({rs.language}): {len(rs.candidate_ids)} candidate_ids vs {len(rs.candidates)} candidates"
+        )
 
 
-def bucc_stats(query_ids: Sequence[str], predicted: Sequence[tuple[str, str]], gold: dict[str, list[str]]) -> pd.DataFrame:
+def bucc_stats(
+    query_ids: Sequence[str], predicted: Sequence[tuple[str, str]], gold: dict[str, list[str]]
+) -> pd.DataFrame:
     """Per source sentence: ``tp`` (predicted pairs in gold), ``n_pred``, ``n_gold``. Their sums give
     ``evaluate.bucc_f1`` exactly (pairs are sets; sources in gold but not in ``query_ids`` get rows too)."""
     gold_pairs = {(s, t) for s, ts in gold.items() for t in ts}
     rows: dict[str, list[int]] = {q: [0, 0, 0] for q in query_ids}
-    for s, t in gold_pairs:
+    for s, _t in gold_pairs:
         rows.setdefault(s, [0, 0, 0])[2] += 1
     for s, t in set(predicted):
         r = rows.setdefault(s, [0, 0, 0])
@@ -348,9 +380,18 @@ def bucc_stats(query_ids: Sequence[str], predicted: Sequence[tuple[str, str]], g
     return pd.DataFrame([(q, *v) for q, v in rows.items()], columns=["id", "tp", "n_pred", "n_gold"])
 
 
-def retrieval_eval(encoder, task, retrieval_set: RetrievalSet, layer: int | None = None, pooling: str = "mean",
-                   batch_size: int = 64, max_seq_len: int = 512, threshold: float | Mapping[str, float] | None = None,
-                   k: int = TOP_K, query_max_seq_len: int | None = None) -> RetrievalEval:
+def retrieval_eval(
+    encoder,
+    task,
+    retrieval_set: RetrievalSet,
+    layer: int | None = None,
+    pooling: str = "mean",
+    batch_size: int = 64,
+    max_seq_len: int = 512,
+    threshold: float | Mapping[str, float] | None = None,
+    k: int = TOP_K,
+    query_max_seq_len: int | None = None,
+) -> RetrievalEval:
     """Evaluate ``encoder`` on one language's retrieval set of ``task``.
 
     - Tatoeba: queries are English, candidates the xx side; ``tatoeba_search`` → candidate row per query.
@@ -371,8 +412,14 @@ def retrieval_eval(encoder, task, retrieval_set: RetrievalSet, layer: int | None
     q_emb = encode((model, tokenizer), retrieval_set.queries, max_seq_len=query_max_seq_len or max_seq_len, **opts)
     c_emb = encode((model, tokenizer), retrieval_set.candidates, max_seq_len=max_seq_len, **opts)
     rs = retrieval_set
-    info = {"layer": layer, "pooling": pooling, "max_seq_len": max_seq_len, "language": rs.language,
-            "n_queries": len(rs.queries), "n_candidates": len(rs.candidates)}
+    info = {
+        "layer": layer,
+        "pooling": pooling,
+        "max_seq_len": max_seq_len,
+        "language": rs.language,
+        "n_queries": len(rs.queries),
+        "n_candidates": len(rs.candidates),
+    }
 
     if fmt == formats.SENTENCE_RETRIEVAL:
         rows = tatoeba_search(c_emb, q_emb)
@@ -380,11 +427,14 @@ def retrieval_eval(encoder, task, retrieval_set: RetrievalSet, layer: int | None
         correct = [int(rs.candidate_ids[r] in rs.gold.get(q, [])) for q, r in zip(rs.query_ids, rows)]
         stats = pd.DataFrame({"id": rs.query_ids, "correct": correct})
     elif fmt == formats.BITEXT_MINING:
-        candidates = bucc_mine_pairs(rs.query_ids, q_emb, rs.candidate_ids, c_emb, k=BUCC_K,
-                                     src_texts=rs.queries, tgt_texts=rs.candidates)
+        candidates = bucc_mine_pairs(
+            rs.query_ids, q_emb, rs.candidate_ids, c_emb, k=BUCC_K, src_texts=rs.queries, tgt_texts=rs.candidates
+        )
         if isinstance(threshold, Mapping):
             if rs.language not in threshold:
-                raise KeyError(f"bucc threshold: no dev-tuned threshold for language {rs.language!r}; have {sorted(threshold)}")
+                raise KeyError(
+                    f"bucc threshold: no dev-tuned threshold for language {rs.language!r}; have {sorted(threshold)}"
+                )
             threshold = threshold[rs.language]
         if threshold is None:
             gold_pairs = [(s, t) for s, ts in rs.gold.items() for t in ts]
@@ -399,7 +449,9 @@ def retrieval_eval(encoder, task, retrieval_set: RetrievalSet, layer: int | None
     else:
         ranked, _ = dense_rank(q_emb, c_emb, rs.candidate_ids, k=k)
         predictions = dict(zip(rs.query_ids, ranked))
-        scored = [(q, average_precision_at_k(set(rs.gold[q]), r, k)) for q, r in zip(rs.query_ids, ranked) if rs.gold.get(q)]
+        scored = [
+            (q, average_precision_at_k(set(rs.gold[q]), r, k)) for q, r in zip(rs.query_ids, ranked) if rs.gold.get(q)
+        ]
         info["n_queries_without_gold"] = len(rs.query_ids) - len(scored)
         stats = pd.DataFrame(scored, columns=["id", "ap"])
     stats.insert(1, "language", rs.language)
@@ -429,8 +481,10 @@ class EncoderRetrievalAdapter:
         self.format = format
 
     def _no_training(self, *args, **kwargs):
-        raise ValueError(f"format {self.format!r} has no training data or head: it is evaluated from pooled "
-                         f"encoder states (adapter.zero_shot / retrieval_eval)")
+        raise ValueError(
+            f"format {self.format!r} has no training data or head: it is evaluated from pooled "
+            f"encoder states (adapter.zero_shot / retrieval_eval)"
+        )
 
     featurize = collate = build_head = forward = split_outputs = decode = example_stats = dev_score = _no_training
 

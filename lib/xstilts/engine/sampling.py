@@ -9,14 +9,16 @@ similar lengths, so dynamic padding wastes little (the idea of HF ``LengthGroupe
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
 MEGABATCH = 50
 
 
-def epoch_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator, group_by_length: bool) -> list[np.ndarray]:
+def epoch_batches(
+    lengths: np.ndarray, batch_size: int, rng: np.random.Generator, group_by_length: bool
+) -> list[np.ndarray]:
     n = len(lengths)
     perm = rng.permutation(n)
     short = (-n) % batch_size
@@ -27,9 +29,9 @@ def epoch_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator
         perm = np.concatenate([perm, extra[:short]])
     if group_by_length:
         mega = batch_size * MEGABATCH
-        chunks = [perm[i: i + mega] for i in range(0, len(perm), mega)]
+        chunks = [perm[i : i + mega] for i in range(0, len(perm), mega)]
         perm = np.concatenate([c[np.argsort(-lengths[c], kind="stable")] for c in chunks])
-    batches = [perm[i: i + batch_size] for i in range(0, len(perm), batch_size)]
+    batches = [perm[i : i + batch_size] for i in range(0, len(perm), batch_size)]
     if group_by_length:
         batches = [batches[i] for i in rng.permutation(len(batches))]
     return batches
@@ -48,7 +50,7 @@ def batch_stream(lengths, batch_size: int, seed: int, group_by_length: bool = Tr
 def eval_batches(lengths, batch_size: int) -> list[np.ndarray]:
     """Evaluation batches sorted by length (longest first), so padding is minimal; callers restore order."""
     order = np.argsort(-np.asarray(lengths), kind="stable")
-    return [order[i: i + batch_size] for i in range(0, len(order), batch_size)]
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
 class ProportionalTaskSampler:

@@ -61,7 +61,7 @@ class TaggingAdapter(BaseAdapter):
             for i, tokens, tags in zip(indices, batch["tokens"], batch["tags"]):
                 if len(tokens) != len(tags):
                     raise ValueError(f"tagging example row {i}: {len(tokens)} 'tokens' but {len(tags)} 'tags'")
-                pieces = flat_pieces[offset: offset + len(tokens)]
+                pieces = flat_pieces[offset : offset + len(tokens)]
                 offset += len(tokens)
                 for start, end in _windows(pieces, budget) if tokens else [(0, 0)]:
                     ids, widx, labs = [bos], [-1], [-100]
@@ -89,8 +89,9 @@ class TaggingAdapter(BaseAdapter):
             if task is None:
                 raise ValueError("tagging: featurize(train=True) needs the task (its 'labels' map tag names to ids)")
             label_ids = {t: k for k, t in enumerate(task.labels)}
-        return examples.map(encode, batched=True, with_indices=True, remove_columns=examples.column_names,
-                            desc="featurize tagging")
+        return examples.map(
+            encode, batched=True, with_indices=True, remove_columns=examples.column_names, desc="featurize tagging"
+        )
 
     def build_head(self, config, task):
         return TokenHead(config, num_labels(task))
@@ -118,8 +119,10 @@ class TaggingAdapter(BaseAdapter):
         if any(any(t is None for t in g) for g in gold):
             return {}
         if _is_accuracy(task):
-            return {"n_correct": [sum(int(a == b) for a, b in zip(p, g)) for p, g in zip(predictions, gold)],
-                    "n_words": [len(g) for g in gold]}
+            return {
+                "n_correct": [sum(int(a == b) for a, b in zip(p, g)) for p, g in zip(predictions, gold)],
+                "n_words": [len(g) for g in gold],
+            }
         return span_stats(predictions, gold)
 
     def dev_score(self, predictions, examples, task):

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>"]
 MASK_TOKEN = "<mask>"
@@ -66,14 +66,28 @@ def train_tokenizer(files: list[str | Path], vocab_size: int, out_dir: str | Pat
     )
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok,
-        bos_token="<s>", eos_token="</s>", sep_token="</s>", cls_token="<s>",
-        unk_token="<unk>", pad_token="<pad>", mask_token=MASK_TOKEN,
+        bos_token="<s>",
+        eos_token="</s>",
+        sep_token="</s>",
+        cls_token="<s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        mask_token=MASK_TOKEN,
         model_max_length=512,
     )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     fast.save_pretrained(str(out_dir))
-    (out_dir / "xstilts_tokenizer.json").write_text(json.dumps(
-        {"vocab_size": fast.vocab_size if hasattr(fast, "vocab_size") else len(fast), "requested_vocab_size": vocab_size,
-         "seed": seed, "files": [f.name for f in files], "model": "bpe"}, indent=1))
+    (out_dir / "xstilts_tokenizer.json").write_text(
+        json.dumps(
+            {
+                "vocab_size": fast.vocab_size if hasattr(fast, "vocab_size") else len(fast),
+                "requested_vocab_size": vocab_size,
+                "seed": seed,
+                "files": [f.name for f in files],
+                "model": "bpe",
+            },
+            indent=1,
+        )
+    )
     return fast

@@ -28,12 +28,23 @@ def corpus_file(path: str | Path, n_lines: int = 1500, seed: int = 0) -> Path:
     r, words = random.Random(seed), vocabulary(seed=seed)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(" ".join(r.choice(words) for _ in range(r.randint(3, 16))) for _ in range(n_lines)) + "\n")
+    path.write_text(
+        "\n".join(" ".join(r.choice(words) for _ in range(r.randint(3, 16))) for _ in range(n_lines)) + "\n"
+    )
     return path
 
 
-def make_tiny_encoder(out_dir: str | Path, layers: int = 2, hidden: int = 32, heads: int = 2, ffn: int = 64,
-                      vocab_size: int = 200, dropout: float = 0.1, seed: int = 0, max_positions: int = 256) -> Path:
+def make_tiny_encoder(
+    out_dir: str | Path,
+    layers: int = 2,
+    hidden: int = 32,
+    heads: int = 2,
+    ffn: int = 64,
+    vocab_size: int = 200,
+    dropout: float = 0.1,
+    seed: int = 0,
+    max_positions: int = 256,
+) -> Path:
     """A randomly initialised XLM-R checkpoint + trained tokenizer in ``out_dir`` (no pretraining)."""
     import torch
     from transformers import XLMRobertaModel
@@ -42,15 +53,18 @@ def make_tiny_encoder(out_dir: str | Path, layers: int = 2, hidden: int = 32, he
     corpus = corpus_file(out_dir / "corpus.txt", seed=seed)
     tok = train_tokenizer([corpus], vocab_size, out_dir, seed=seed)
     torch.manual_seed(seed)
-    config = mlm_config(dict(layers=layers, hidden=hidden, heads=heads, ffn=ffn, max_positions=max_positions, dropout=dropout), tok)
+    config = mlm_config(
+        dict(layers=layers, hidden=hidden, heads=heads, ffn=ffn, max_positions=max_positions, dropout=dropout), tok
+    )
     XLMRobertaModel(config, add_pooling_layer=False).save_pretrained(str(out_dir))
     return out_dir
 
 
 def task(key: str, format: str, labels=None, metric: str = "accuracy", num_choices=None, head=None):
     """A stand-in with the attributes the engine reads from the registry's Task."""
-    return SimpleNamespace(key=key, name=key, format=format, labels=list(labels or []), num_choices=num_choices,
-                           metric=metric, head=head)
+    return SimpleNamespace(
+        key=key, name=key, format=format, labels=list(labels or []), num_choices=num_choices, metric=metric, head=head
+    )
 
 
 def classification_set(n: int, seed: int, pair: bool = True, long_tail: bool = False) -> datasets.Dataset:
@@ -69,7 +83,9 @@ def classification_set(n: int, seed: int, pair: bool = True, long_tail: bool = F
                 b = [w for w in b if w != a[0]] or [words[0] if a[0] != words[0] else words[1]]
             rows.append({"id": f"c{seed}-{i}", "text_a": " ".join(a), "text_b": " ".join(b), "label": int(label)})
         else:
-            rows.append({"id": f"c{seed}-{i}", "text_a": " ".join(a), "text_b": None, "label": int(a[0].startswith("k"))})
+            rows.append(
+                {"id": f"c{seed}-{i}", "text_a": " ".join(a), "text_b": None, "label": int(a[0].startswith("k"))}
+            )
     return datasets.Dataset.from_list(rows)
 
 

@@ -7,35 +7,37 @@ from dataclasses import asdict, dataclass, fields
 
 @dataclass
 class TrainConfig:
-    lr: float = 1e-5                 # jiant: 1e-5 for every target and intermediate task
-    epochs: float = 3.0              # used when max_steps is None: steps = sum_t epochs*ceil(N_t/(batch*accum))
-    max_steps: int | None = None     # overrides epochs
-    batch_size: int = 4              # global micro-batch (split evenly across processes)
-    grad_accum: int = 8              # micro-batches per optimiser step (effective batch = batch_size*grad_accum)
+    lr: float = 1e-5  # jiant: 1e-5 for every target and intermediate task
+    epochs: float = 3.0  # used when max_steps is None: steps = sum_t epochs*ceil(N_t/(batch*accum))
+    max_steps: int | None = None  # overrides epochs
+    batch_size: int = 4  # global micro-batch (split evenly across processes)
+    grad_accum: int = 8  # micro-batches per optimiser step (effective batch = batch_size*grad_accum)
     max_seq_len: int = 256
-    warmup_ratio: float = 0.1        # linear warmup over 10% of steps, then linear decay to 0
-    weight_decay: float = 0.01       # none on bias / LayerNorm
+    warmup_ratio: float = 0.1  # linear warmup over 10% of steps, then linear decay to 0
+    weight_decay: float = 0.01  # none on bias / LayerNorm
     adam_eps: float = 1e-8
     max_grad_norm: float = 1.0
-    eval_every_steps: int = 1000     # 0: evaluate once, at the end
-    eval_subset: int = 500           # first N English dev examples per task (jiant eval_subset_num)
-    patience: int = 30               # stop after this many evals without improvement
-    group_by_length: bool = True     # length-grouped batches (megabatches of 50 batches, sorted)
-    bf16: bool = True                # bf16 autocast; only on CUDA
+    eval_every_steps: int = 1000  # 0: evaluate once, at the end
+    eval_subset: int = 500  # first N English dev examples per task (jiant eval_subset_num)
+    patience: int = 30  # stop after this many evals without improvement
+    group_by_length: bool = True  # length-grouped batches (megabatches of 50 batches, sorted)
+    bf16: bool = True  # bf16 autocast; only on CUDA
     gradient_checkpointing: bool = False
-    eval_batch_multiplier: int = 2   # eval batch = 2 x train batch (jiant)
-    num_threads: int | None = None   # torch CPU threads; None leaves torch's default
+    eval_batch_multiplier: int = 2  # eval batch = 2 x train batch (jiant)
+    num_threads: int | None = None  # torch CPU threads; None leaves torch's default
     log_every_steps: int = 10
-    cache_dir: str | None = None     # tokenized-feature cache; None: $XSTILTS_FEATURE_CACHE or outputs/cache/features
-    fsdp: bool | None = None         # None: FSDP for XL/XXL encoders when more than one process
-    progress: bool = True            # tqdm bars
+    cache_dir: str | None = None  # tokenized-feature cache; None: $XSTILTS_FEATURE_CACHE or outputs/cache/features
+    fsdp: bool | None = None  # None: FSDP for XL/XXL encoders when more than one process
+    progress: bool = True  # tqdm bars
     embedding_layer: int | float | None = None  # dual encoders: hidden layer to pool (index, or fraction
-                                                # of depth if a float <= 1), saved in the encoder's config
+    # of depth if a float <= 1), saved in the encoder's config
 
     def __post_init__(self):
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name in ("batch_size", "grad_accum", "max_seq_len", "eval_batch_multiplier") and (not isinstance(value, int) or value < 1):
+            if f.name in ("batch_size", "grad_accum", "max_seq_len", "eval_batch_multiplier") and (
+                not isinstance(value, int) or value < 1
+            ):
                 raise ValueError(f"TrainConfig.{f.name} must be a positive int, got {value!r}")
         if self.max_steps is None and not self.epochs > 0:
             raise ValueError(f"TrainConfig: set max_steps or a positive epochs (got epochs={self.epochs!r})")
@@ -44,7 +46,7 @@ class TrainConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
+    def from_dict(cls, d: dict) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:

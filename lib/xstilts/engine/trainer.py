@@ -32,8 +32,8 @@ from xstilts.engine.encoders import is_xl_config, load_encoder, resolve_encoder_
 from xstilts.engine.feature_cache import cached_featurize
 from xstilts.engine.layers import set_embedding_layer
 from xstilts.engine.modeling import EngineModel, init_heads_from_run, save_heads
-from xstilts.engine.train_config import TrainConfig
 from xstilts.engine.sampling import ProportionalTaskSampler, batch_stream, eval_batches
+from xstilts.engine.train_config import TrainConfig
 from xstilts.engine.types import FinetuneResult, TaskData
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,9 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
 
 
 @torch.no_grad()
-def run_features(model, key: str, adapter, features, batch_size: int, pad_id: int, device, progress: bool = False, desc: str = "eval"):
+def run_features(
+    model, key: str, adapter, features, batch_size: int, pad_id: int, device, progress: bool = False, desc: str = "eval"
+):
     """Per-feature outputs in feature order, batches sorted by length (dynamic padding)."""
     was_training = model.training
     model.eval()
@@ -93,8 +95,14 @@ def total_steps(tasks: list[TaskData], hp: TrainConfig) -> int:
     return int(sum(math.ceil(hp.epochs * math.ceil(len(t.train) / eff)) for t in tasks))
 
 
-def finetune(encoder: str | Path, tasks: list[TaskData], hp: TrainConfig, seed: int, out_dir: str | Path,
-             init_heads_from: str | Path | None = None) -> FinetuneResult:
+def finetune(
+    encoder: str | Path,
+    tasks: list[TaskData],
+    hp: TrainConfig,
+    seed: int,
+    out_dir: str | Path,
+    init_heads_from: str | Path | None = None,
+) -> FinetuneResult:
     """Fine-tune ``encoder`` on one task (single-task) or several (multi-task) and keep the checkpoint
     that is best on the tasks' English dev sets. Heads start fresh unless ``init_heads_from``."""
     from transformers import AutoConfig, AutoTokenizer, get_linear_schedule_with_warmup
@@ -114,8 +122,9 @@ def finetune(encoder: str | Path, tasks: list[TaskData], hp: TrainConfig, seed: 
     config = AutoConfig.from_pretrained(enc_dir)
     fsdp = hp.fsdp if hp.fsdp is not None else is_xl_config(config)
     head_keys = {head_key(t.task) for t in tasks}
-    acc = make_accelerator(hp.bf16, fsdp_plugin_for("xl") if fsdp and _world_size() > 1 else None,
-                           multi_head=len(head_keys) > 1)
+    acc = make_accelerator(
+        hp.bf16, fsdp_plugin_for("xl") if fsdp and _world_size() > 1 else None, multi_head=len(head_keys) > 1
+    )
     world, rank = acc.num_processes, acc.process_index
     if hp.batch_size % world:
         raise ValueError(f"TrainConfig.batch_size={hp.batch_size} must be divisible by the {world} processes")
@@ -128,10 +137,15 @@ def finetune(encoder: str | Path, tasks: list[TaskData], hp: TrainConfig, seed: 
     train_feats, dev_sets = {}, {}
     for t in tasks:
         adapter = adapter_for(t.task.format)
-        train_feats[t.task.key] = cached_featurize(adapter, t.train, tokenizer, hp.max_seq_len, True, t.task, hp.cache_dir)
+        train_feats[t.task.key] = cached_featurize(
+            adapter, t.train, tokenizer, hp.max_seq_len, True, t.task, hp.cache_dir
+        )
         if t.dev is not None and len(t.dev):
             dev = t.dev.select(range(min(hp.eval_subset, len(t.dev)))) if hp.eval_subset else t.dev
-            dev_sets[t.task.key] = (dev, cached_featurize(adapter, dev, tokenizer, hp.max_seq_len, False, t.task, hp.cache_dir))
+            dev_sets[t.task.key] = (
+                dev,
+                cached_featurize(adapter, dev, tokenizer, hp.max_seq_len, False, t.task, hp.cache_dir),
+            )
 
     set_seed(seed)
     encoder_model = load_encoder(enc_dir, hp.gradient_checkpointing)
@@ -150,8 +164,10 @@ def finetune(encoder: str | Path, tasks: list[TaskData], hp: TrainConfig, seed: 
     device = acc.device
 
     by_key = {t.task.key: t for t in tasks}
-    streams = {k: batch_stream(train_feats[k]["length"], hp.batch_size, seed * 1000 + i, hp.group_by_length)
-               for i, k in enumerate(sorted(train_feats))}
+    streams = {
+        k: batch_stream(train_feats[k]["length"], hp.batch_size, seed * 1000 + i, hp.group_by_length)
+        for i, k in enumerate(sorted(train_feats))
+    }
     sampler = ProportionalTaskSampler({k: len(by_key[k].train) for k in keys}, seed)
     micro = hp.batch_size // world
     eval_bs = max(1, micro * hp.eval_batch_multiplier)
@@ -164,9 +180,20 @@ def finetune(encoder: str | Path, tasks: list[TaskData], hp: TrainConfig, seed: 
             log_fh.write(json.dumps(record) + "\n")
             log_fh.flush()
 
-    write_log({"event": "start", "encoder": enc_dir, "tasks": keys, "seed": seed, "steps": n_steps,
-               "processes": world, "device": str(device), "hp": hp.to_dict(),
-               "torch": torch.__version__, "selection": "best mean English dev metric of the training task(s)"})
+    write_log(
+        {
+            "event": "start",
+            "encoder": enc_dir,
+            "tasks": keys,
+            "seed": seed,
+            "steps": n_steps,
+            "processes": world,
+            "device": str(device),
+            "hp": hp.to_dict(),
+            "torch": torch.__version__,
+            "selection": "best mean English dev metric of the training task(s)",
+        }
+    )
 
     def evaluate() -> dict[str, float]:
         scores = {}
@@ -182,7 +209,7 @@ def finetune(encoder: str | Path, tasks: list[TaskData], hp: TrainConfig, seed: 
         state = acc.get_state_dict(model)  # gathers FSDP shards; collective
         if main:
             unwrapped = acc.unwrap_model(model)
-            enc_sd = {k[len("encoder."):]: v for k, v in state.items() if k.startswith("encoder.")}
+            enc_sd = {k[len("encoder.") :]: v for k, v in state.items() if k.startswith("encoder.")}
             enc_out = out_dir / "encoder"
             unwrapped.encoder.save_pretrained(str(enc_out), state_dict=enc_sd, safe_serialization=True)
             tokenizer.save_pretrained(str(enc_out))
@@ -221,8 +248,15 @@ def finetune(encoder: str | Path, tasks: list[TaskData], hp: TrainConfig, seed: 
         bar.update(1)
         if step % hp.log_every_steps == 0 or step == n_steps:
             mean_loss = float(running) / running_n
-            write_log({"step": step, "task": k, "loss": mean_loss, "lr": scheduler.get_last_lr()[0],
-                       "seconds": time.perf_counter() - t0})
+            write_log(
+                {
+                    "step": step,
+                    "task": k,
+                    "loss": mean_loss,
+                    "lr": scheduler.get_last_lr()[0],
+                    "seconds": time.perf_counter() - t0,
+                }
+            )
             bar.set_postfix(loss=f"{mean_loss:.4f}")
             running, running_n = torch.zeros((), device=device), 0
         last = step == n_steps
@@ -246,21 +280,49 @@ def finetune(encoder: str | Path, tasks: list[TaskData], hp: TrainConfig, seed: 
             write_log({"step": step, "event": "no_finite_dev_score", "kept": "last step"})
         best_step, best_score = step, None
         save_checkpoint()
-    write_log({"event": "end", "steps": step, "best_step": best_step, "best_score": best_score,
-               "best_scores": best_scores, "train_seconds": seconds, "examples_per_second": examples_seen / seconds})
+    write_log(
+        {
+            "event": "end",
+            "steps": step,
+            "best_step": best_step,
+            "best_score": best_score,
+            "best_scores": best_scores,
+            "train_seconds": seconds,
+            "examples_per_second": examples_seen / seconds,
+        }
+    )
     if log_fh:
         log_fh.close()
-        (out_dir / "finetune.json").write_text(json.dumps(
-            {"encoder": enc_dir, "tasks": keys, "heads": {head_key(t.task): t.task.key for t in tasks}, "seed": seed,
-             "hp": hp.to_dict(), "steps": step, "best_step": best_step, "best_score": best_score,
-             "best_scores": best_scores, "train_seconds": seconds, "init_heads_from": str(init_heads_from) if init_heads_from else None},
-            indent=1))
+        (out_dir / "finetune.json").write_text(
+            json.dumps(
+                {
+                    "encoder": enc_dir,
+                    "tasks": keys,
+                    "heads": {head_key(t.task): t.task.key for t in tasks},
+                    "seed": seed,
+                    "hp": hp.to_dict(),
+                    "steps": step,
+                    "best_step": best_step,
+                    "best_score": best_score,
+                    "best_scores": best_scores,
+                    "train_seconds": seconds,
+                    "init_heads_from": str(init_heads_from) if init_heads_from else None,
+                },
+                indent=1,
+            )
+        )
     acc.wait_for_everyone()
-    return FinetuneResult(out_dir=out_dir, encoder_dir=out_dir / "encoder", best_step=best_step,
-                          best_score=None if best_score is None or best_score == -math.inf else best_score,
-                          best_scores=best_scores, steps=step, train_seconds=seconds,
-                          examples_per_second=examples_seen / seconds if seconds else float("nan"),
-                          train_cpu_seconds=cpu_seconds)
+    return FinetuneResult(
+        out_dir=out_dir,
+        encoder_dir=out_dir / "encoder",
+        best_step=best_step,
+        best_score=None if best_score is None or best_score == -math.inf else best_score,
+        best_scores=best_scores,
+        steps=step,
+        train_seconds=seconds,
+        examples_per_second=examples_seen / seconds if seconds else float("nan"),
+        train_cpu_seconds=cpu_seconds,
+    )
 
 
 class _null:

@@ -22,9 +22,9 @@ class FinetuneResult:
     out_dir: Path
     encoder_dir: Path
     best_step: int
-    best_score: float | None     # selection metric (mean over tasks of the English dev metric), points
+    best_score: float | None  # selection metric (mean over tasks of the English dev metric), points
     best_scores: dict[str, float]  # per task key at the selected step
-    steps: int                   # optimiser steps run
+    steps: int  # optimiser steps run
     train_seconds: float
     examples_per_second: float
     train_cpu_seconds: float = 0.0  # process CPU time of the training loop (robust on a shared machine)

@@ -52,6 +52,7 @@ from .world_config import resolve_config
 log = logging.getLogger(__name__)
 MARKER = ".miniworld"
 
+
 def recipes(cfg: dict) -> dict[str, tuple[Recipe, str]]:
     """{code: (Recipe, tier)} for English and every derived language, with the global overrides applied."""
     out = {"en": (ENGLISH, "source")}
@@ -102,7 +103,9 @@ def _prepare_dir(out_dir: Path) -> None:
     """Start from an empty folder; only a previous world (marked) is ever deleted."""
     if out_dir.exists() and any(out_dir.iterdir()):
         if not (out_dir / MARKER).is_file():
-            raise FileExistsError(f"world dir {out_dir} is not empty and holds no {MARKER} marker; refusing to overwrite")
+            raise FileExistsError(
+                f"world dir {out_dir} is not empty and holds no {MARKER} marker; refusing to overwrite"
+            )
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / MARKER).write_text("a miniature world built by xstilts.miniworld.build_world\n", encoding="utf-8")
@@ -138,7 +141,7 @@ def check_coverage(out_dir: Path, manifest: dict) -> list[str]:
             if not task.refs(split, "en"):
                 continue
             per_language = split == "test" or (split == "dev" and task.format == "bitext_mining")
-            for lang in (langs if per_language else ["en"]):
+            for lang in langs if per_language else ["en"]:
                 if task.format == "answer_retrieval" and split == "test":
                     paths = [readers.xquad_r_path(out_dir, lang)]
                 else:
@@ -173,10 +176,19 @@ def build_world(cfg: dict | None, out_dir: Path | str) -> dict:
     manifest = {
         "seed": seed,
         "config": cfg,
-        "languages": [{"code": code, "name": r.name, "iso3": iso3_of(code), "script": r.script, "tier": tier,
-                       "recipe": r.to_dict(), "distance": distances[code],
-                       "distance_rank": 0 if code == "en" else ranked.index(code) + 1}
-                      for code, (r, tier) in recs.items()],
+        "languages": [
+            {
+                "code": code,
+                "name": r.name,
+                "iso3": iso3_of(code),
+                "script": r.script,
+                "tier": tier,
+                "recipe": r.to_dict(),
+                "distance": distances[code],
+                "distance_rank": 0 if code == "en" else ranked.index(code) + 1,
+            }
+            for code, (r, tier) in recs.items()
+        ],
         "benchmarks": cfg["task_languages"],
     }
     register_languages(manifest)
@@ -186,11 +198,18 @@ def build_world(cfg: dict | None, out_dir: Path | str) -> dict:
             union[task] = sorted(set(union.get(task, [])) | set(langs))
     ctx = Ctx(world, languages, seed, cfg["sizes"], union)
     outputs: list[Output] = []
-    for name, gen in tqdm(GENERATORS.items(), desc="miniworld tasks", leave=False):
+    for _name, gen in tqdm(GENERATORS.items(), desc="miniworld tasks", leave=False):
         outputs += gen(ctx)
     _write(out_dir, outputs)
-    corpus = write_corpus(languages, world, int(cfg["sizes"]["corpus"]), out_dir, ctx.rng,
-                          float(cfg["codeswitch_sentences"]), float(cfg["codeswitch_words"]))
+    corpus = write_corpus(
+        languages,
+        world,
+        int(cfg["sizes"]["corpus"]),
+        out_dir,
+        ctx.rng,
+        float(cfg["codeswitch_sentences"]),
+        float(cfg["codeswitch_words"]),
+    )
     missing = check_coverage(out_dir, manifest)
     if missing:
         raise RuntimeError("miniworld: files the task registry reads were not written:\n  " + "\n  ".join(missing[:20]))
@@ -198,11 +217,19 @@ def build_world(cfg: dict | None, out_dir: Path | str) -> dict:
     hashes = {str(p.relative_to(out_dir)): _sha256(p) for p in files}
     manifest["corpus"] = corpus
     manifest["files"] = hashes
-    manifest["fingerprint"] = hashlib.sha256("".join(f"{k}\t{v}\n" for k, v in sorted(hashes.items())).encode()).hexdigest()
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True) + "\n",
-                                           encoding="utf-8")
-    log.info("miniworld: %d files, %d languages, fingerprint %s, %.1f s", len(files), len(languages),
-             manifest["fingerprint"][:12], time.time() - t0)
+    manifest["fingerprint"] = hashlib.sha256(
+        "".join(f"{k}\t{v}\n" for k, v in sorted(hashes.items())).encode()
+    ).hexdigest()
+    (out_dir / "manifest.json").write_text(
+        json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True) + "\n", encoding="utf-8"
+    )
+    log.info(
+        "miniworld: %d files, %d languages, fingerprint %s, %.1f s",
+        len(files),
+        len(languages),
+        manifest["fingerprint"][:12],
+        time.time() - t0,
+    )
     return manifest
 
 

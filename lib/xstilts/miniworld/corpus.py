@@ -38,8 +38,15 @@ def corpus_tree(rng: random.Random, world: G.World) -> G.Node:
     return G.random_tree(rng, world)
 
 
-def corpus_lines(lang: Language, world: G.World, n: int, rng: random.Random, donor: Language | None = None,
-                 switch_sentences: float = 0.0, switch_words: float = 0.0) -> list[str]:
+def corpus_lines(
+    lang: Language,
+    world: G.World,
+    n: int,
+    rng: random.Random,
+    donor: Language | None = None,
+    switch_sentences: float = 0.0,
+    switch_words: float = 0.0,
+) -> list[str]:
     """`n` sentences; a `switch_sentences` fraction of them code-switch: each of their words is written as
     the `donor` (English) writes it with probability `switch_words`, in this language's word order."""
     lines = []
@@ -47,14 +54,22 @@ def corpus_lines(lang: Language, world: G.World, n: int, rng: random.Random, don
         tree = corpus_tree(rng, world)
         borrowed: frozenset = frozenset()
         if donor is not None and rng.random() < switch_sentences:
-            borrowed = frozenset(leaf.index for leaf in tree.leaves()
-                                 if leaf.tok.kind != "punct" and rng.random() < switch_words)
+            borrowed = frozenset(
+                leaf.index for leaf in tree.leaves() if leaf.tok.kind != "punct" and rng.random() < switch_words
+            )
         lines.append(lang.realize(tree, borrowed, donor).text)
     return lines
 
 
-def write_corpus(languages: dict[str, Language], world: G.World, n: int, out_dir: Path, rng_for,
-                 switch_sentences: float = 0.0, switch_words: float = 0.0) -> dict[str, str]:
+def write_corpus(
+    languages: dict[str, Language],
+    world: G.World,
+    n: int,
+    out_dir: Path,
+    rng_for,
+    switch_sentences: float = 0.0,
+    switch_words: float = 0.0,
+) -> dict[str, str]:
     """`out_dir/corpus/<lang>.txt`, one sentence a line; returns {lang: path relative to out_dir}.
     Non-English corpora code-switch with English at the given rates (none by default)."""
     folder = Path(out_dir) / "corpus"

@@ -50,8 +50,25 @@ SCRIPTS = {
 SCRIPT_NAMES = ("Latn", "Cyrl", "Grek", "Armn", "Deva", "Geor", "Thai", "Hani")
 ORDERS = ("svo", "sov", "vso", "reverse")
 # XTREME's fused-form precedence (conllu_to_conll.py default order), highest first.
-PRECEDENCE = ["VERB", "NOUN", "PROPN", "PRON", "ADJ", "NUM", "ADV", "INTJ", "AUX", "ADP", "DET", "PART",
-              "CCONJ", "SCONJ", "X", "PUNCT", "SYM"]
+PRECEDENCE = [
+    "VERB",
+    "NOUN",
+    "PROPN",
+    "PRON",
+    "ADJ",
+    "NUM",
+    "ADV",
+    "INTJ",
+    "AUX",
+    "ADP",
+    "DET",
+    "PART",
+    "CCONJ",
+    "SCONJ",
+    "X",
+    "PUNCT",
+    "SYM",
+]
 VERB_GROUP = ("aux", "neg", "verb")
 # Content words are shared at `cognate_share`, function words (determiners, auxiliaries, negation,
 # adpositions, conjunctions, pronouns) at `function_share`, so the two kinds of overlap are separate knobs.
@@ -79,8 +96,9 @@ class Recipe:
     fuse: bool = False
 
     def __post_init__(self):
-        if self.code != "en" and not (self.code.isascii() and self.code.islower()
-                                      and any(c.isdigit() for c in self.code)):
+        if self.code != "en" and not (
+            self.code.isascii() and self.code.islower() and any(c.isdigit() for c in self.code)
+        ):
             raise ValueError(f"language code {self.code!r}: expected lowercase ASCII with a digit (e.g. 'n1')")
         if self.script not in SCRIPT_NAMES:
             raise ValueError(f"recipe {self.code}: script={self.script!r}, expected one of {SCRIPT_NAMES}")
@@ -93,12 +111,14 @@ class Recipe:
                 raise ValueError(f"recipe {self.code}: {name}={getattr(self, name)} not in [0, 1]")
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Recipe":
+    def from_dict(cls, d: dict) -> Recipe:
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
-            raise KeyError(f"language recipe {d.get('code', '?')}: unknown keys {sorted(unknown)}; "
-                           f"expected a subset of {sorted(known)}")
+            raise KeyError(
+                f"language recipe {d.get('code', '?')}: unknown keys {sorted(unknown)}; "
+                f"expected a subset of {sorted(known)}"
+            )
         return cls(**d)
 
     def to_dict(self) -> dict:
@@ -192,8 +212,9 @@ def spell(syllables: list[str], recipe: Recipe, is_name: bool) -> str:
                 out.append(chr(0x4E00 + _stable_seed("hani", chunk) % 6000))
         return "".join(out)
     table = SCRIPTS[recipe.script]
-    return "".join(table[ord(c) - 97] if "a" <= c <= "z" else
-                   (table[ord(c.lower()) - 97] if "A" <= c <= "Z" else c) for c in text)
+    return "".join(
+        table[ord(c) - 97] if "a" <= c <= "z" else (table[ord(c.lower()) - 97] if "A" <= c <= "Z" else c) for c in text
+    )
 
 
 def _chunks(word: str) -> list[str]:
@@ -222,8 +243,11 @@ def _order_children(node: Node, recipe: Recipe) -> list[Node]:
         rest = [k for k in kids if k.role != "punct"]
         return rest[::-1] + punct
     if node.label == "NP" and recipe.adj == "after":
-        return ([k for k in kids if k.role in ("det", "num")] + [k for k in kids if k.role == "noun"]
-                + [k for k in kids if k.role not in ("det", "num", "noun")])
+        return (
+            [k for k in kids if k.role in ("det", "num")]
+            + [k for k in kids if k.role == "noun"]
+            + [k for k in kids if k.role not in ("det", "num", "noun")]
+        )
     if node.label == "PP" and recipe.adp == "post":
         return [k for k in kids if k.role != "adp"] + [k for k in kids if k.role == "adp"]
     if node.label == "S" and recipe.order in ("sov", "vso"):
@@ -321,7 +345,7 @@ class Language:
             self._surface[(key, form)] = hit
         return hit
 
-    def realize(self, root: Node, borrowed: frozenset = frozenset(), donor: "Language | None" = None) -> Sentence:
+    def realize(self, root: Node, borrowed: frozenset = frozenset(), donor: Language | None = None) -> Sentence:
         """The sentence in this language; leaves in `borrowed` are written as `donor` writes them
         (code-switching: a donor word in this language's order and morphology)."""
         leaves = linearize(root, self.recipe)

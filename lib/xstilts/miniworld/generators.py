@@ -33,8 +33,25 @@ from . import lexicon as L
 from .derivation import Language, Sentence
 
 NLI_LABELS = ("entailment", "neutral", "contradiction")
-UPOS_LABELS = ("ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN",
-               "PUNCT", "SCONJ", "SYM", "VERB", "X")
+UPOS_LABELS = (
+    "ADJ",
+    "ADP",
+    "ADV",
+    "AUX",
+    "CCONJ",
+    "DET",
+    "INTJ",
+    "NOUN",
+    "NUM",
+    "PART",
+    "PRON",
+    "PROPN",
+    "PUNCT",
+    "SCONJ",
+    "SYM",
+    "VERB",
+    "X",
+)
 NER_LABELS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
 
 
@@ -52,8 +69,14 @@ class Output:
 class Ctx:
     """What every generator needs: the world, the realised languages, the seed and the sizes."""
 
-    def __init__(self, world: G.World, languages: dict[str, Language], seed: int, sizes: dict,
-                 task_languages: dict[str, list[str]]):
+    def __init__(
+        self,
+        world: G.World,
+        languages: dict[str, Language],
+        seed: int,
+        sizes: dict,
+        task_languages: dict[str, list[str]],
+    ):
         self.world = world
         self.languages = languages
         self.seed = seed
@@ -101,8 +124,13 @@ def _generalize(ev: G.Event, rng: random.Random) -> G.Event | None:
             ops.append(lambda e: G.with_obj(e, adjs=()))
         if ev.obj.count is not None:
             ops.append(lambda e: G.with_obj(e, count=None, bare=True, definite=False))
-        ops.append(lambda e: G.with_obj(e, noun=L.NOUNS[e.obj.noun][0], count=None, adjs=(), bare=True,
-                                        definite=False) if e.obj.noun in L.NOUNS else e)
+        ops.append(
+            lambda e: (
+                G.with_obj(e, noun=L.NOUNS[e.obj.noun][0], count=None, adjs=(), bare=True, definite=False)
+                if e.obj.noun in L.NOUNS
+                else e
+            )
+        )
     if ev.loc is not None:
         ops.append(lambda e: replace(e, loc=None))
     if ev.time is not None:
@@ -193,25 +221,53 @@ def gen_nli(ctx: Ctx) -> list[Output]:
     s = ctx.sizes
     out = []
     en = nli_records(ctx, "mnli", "train", s["train"], ["en"])["en"]
-    out.append(Output("mnli", "en", "train", [{"premise": p, "hypothesis": h, "label": y, "idx": i}
-                                               for i, (p, h, y) in enumerate(en)]))
+    out.append(
+        Output(
+            "mnli",
+            "en",
+            "train",
+            [{"premise": p, "hypothesis": h, "label": y, "idx": i} for i, (p, h, y) in enumerate(en)],
+        )
+    )
     dev = nli_records(ctx, "mnli", "dev", s["dev"], ["en"])["en"]
-    out.append(Output("mnli", "en", "validation_matched",
-                      [{"premise": p, "hypothesis": h, "label": y, "idx": i} for i, (p, h, y) in enumerate(dev)]))
+    out.append(
+        Output(
+            "mnli",
+            "en",
+            "validation_matched",
+            [{"premise": p, "hypothesis": h, "label": y, "idx": i} for i, (p, h, y) in enumerate(dev)],
+        )
+    )
     langs = sorted(set(ctx.langs("xnli")) | {"en"})
     for split, n in (("validation", s["dev"]), ("test", s["test"])):
         per = nli_records(ctx, "xnli", split, n, langs)
         for code in langs:
-            out.append(Output("xnli", code, split, [{"premise": p, "hypothesis": h, "label": y} for p, h, y in per[code]]))
+            out.append(
+                Output("xnli", code, split, [{"premise": p, "hypothesis": h, "label": y} for p, h, y in per[code]])
+            )
     # ANLI+: SNLI (simple), ANLI R1 (negated premises), R2 (compound), R3 (both).
     snli = nli_records(ctx, "snli", "train", s["train"] // 2, ["en"])["en"]
     out.append(Output("snli", "en", "train", [{"premise": p, "hypothesis": h, "label": y} for p, h, y in snli]))
     for r, (neg, comp) in {1: (0.6, 0.0), 2: (0.0, 0.7), 3: (0.5, 0.5)}.items():
         for split, n in ((f"train_r{r}", s["train"] // 3), (f"dev_r{r}", s["dev"] // 3)):
             rows = nli_records(ctx, f"anli{r}", split, n, ["en"], neg, comp)["en"]
-            out.append(Output("anli", "en", split, [
-                {"uid": _uid("anli", ctx.seed, split, i), "premise": p, "hypothesis": h, "label": y,
-                 "reason": ""} for i, (p, h, y) in enumerate(rows)]))
+            out.append(
+                Output(
+                    "anli",
+                    "en",
+                    split,
+                    [
+                        {
+                            "uid": _uid("anli", ctx.seed, split, i),
+                            "premise": p,
+                            "hypothesis": h,
+                            "label": y,
+                            "reason": "",
+                        }
+                        for i, (p, h, y) in enumerate(rows)
+                    ],
+                )
+            )
     return out
 
 
@@ -253,8 +309,7 @@ def paws_example(ctx: Ctx, rng: random.Random, label: int | None = None):
         t2 = G.coordinated(G.event_clause(s1, marks=False), "and", G.event_clause(s2, marks=False))
     else:
         verb = rng.choice([v for v in L.INTRANSITIVE if v not in (e1.verb, e2.verb)])
-        t2 = G.coordinated(G.event_clause(replace(e1, verb=verb), marks=False), "and",
-                           G.event_clause(e2, marks=False))
+        t2 = G.coordinated(G.event_clause(replace(e1, verb=verb), marks=False), "and", G.event_clause(e2, marks=False))
     return t1, t2, label
 
 
@@ -265,10 +320,18 @@ def gen_pawsx(ctx: Ctx) -> list[Output]:
         rng = ctx.rng("pawsx", split)
         labels = [None] * n if split == "train" else balanced_labels(rng, n, 2)
         items = [paws_example(ctx, rng, y) for y in labels]
-        for code in (["en"] if split == "train" else langs):
-            out.append(Output("paws-x", code, split, [
-                {"id": i + 1, "sentence1": ctx.text(a, code), "sentence2": ctx.text(b, code), "label": y}
-                for i, (a, b, y) in enumerate(items)]))
+        for code in ["en"] if split == "train" else langs:
+            out.append(
+                Output(
+                    "paws-x",
+                    code,
+                    split,
+                    [
+                        {"id": i + 1, "sentence1": ctx.text(a, code), "sentence2": ctx.text(b, code), "label": y}
+                        for i, (a, b, y) in enumerate(items)
+                    ],
+                )
+            )
     return out
 
 
@@ -313,8 +376,17 @@ def gen_qqp(ctx: Ctx) -> list[Output]:
     for split, n in (("train", s["train"]), ("validation", s["dev"])):
         rng = ctx.rng("qqp", split)
         rows = [qqp_example(ctx, rng) for _ in range(n)]
-        out.append(Output("qqp", "en", split, [{"question1": ctx.text(a), "question2": ctx.text(b), "label": y, "idx": i}
-                                               for i, (a, b, y) in enumerate(rows)]))
+        out.append(
+            Output(
+                "qqp",
+                "en",
+                split,
+                [
+                    {"question1": ctx.text(a), "question2": ctx.text(b), "label": y, "idx": i}
+                    for i, (a, b, y) in enumerate(rows)
+                ],
+            )
+        )
     return out
 
 
@@ -328,7 +400,9 @@ def sst_example(ctx: Ctx, rng: random.Random):
         adj = rng.choice(L.POSITIVE if pos else L.NEGATIVE)
         neg = rng.random() < 0.3
         obj = G.random_obj(rng, p_count=0.0, p_adj=0.3)
-        return G.thing_state_clause(replace(obj, definite=True), adj, neg=neg, intensifier=rng.random() < 0.3), pos != neg
+        return G.thing_state_clause(
+            replace(obj, definite=True), adj, neg=neg, intensifier=rng.random() < 0.3
+        ), pos != neg
 
     r = rng.random()
     if r < 0.6:
@@ -348,8 +422,11 @@ def gen_sst2(ctx: Ctx) -> list[Output]:
     for split, n in (("train", s["train"]), ("validation", s["dev"])):
         rng = ctx.rng("sst2", split)
         rows = [sst_example(ctx, rng) for _ in range(n)]
-        out.append(Output("sst2", "en", split, [{"sentence": ctx.text(t), "label": y, "idx": i}
-                                                for i, (t, y) in enumerate(rows)]))
+        out.append(
+            Output(
+                "sst2", "en", split, [{"sentence": ctx.text(t), "label": y, "idx": i} for i, (t, y) in enumerate(rows)]
+            )
+        )
     return out
 
 
@@ -391,8 +468,13 @@ def gen_panx(ctx: Ctx) -> list[Output]:
                 if not _has_entity(tree):
                     continue
                 sent = ctx.lang(code).realize(tree)
-                rows.append({"tokens": sent.tokens, "ner_tags": [NER_LABELS.index(t) for t in sent.ner_tags()],
-                             "langs": [code] * len(sent.tokens)})
+                rows.append(
+                    {
+                        "tokens": sent.tokens,
+                        "ner_tags": [NER_LABELS.index(t) for t in sent.ner_tags()],
+                        "langs": [code] * len(sent.tokens),
+                    }
+                )
             out.append(Output("xtreme.panx", code, split, rows))
     return out
 
@@ -455,7 +537,7 @@ def realize_paragraph(ctx: Ctx, para: Paragraph, code: str):
         node = para.trees[k].find(ask)
         a, b = sents[k].char_span([n.index for n in node.leaves()])
         start = starts[k] + a
-        answer = context[start:starts[k] + b]
+        answer = context[start : starts[k] + b]
         qas.append((lang.realize(qtree).text, answer, start))
     return context, breaks, qas
 
@@ -471,7 +553,9 @@ def _first_agent(para: Paragraph) -> G.Entity:
     return G.Entity("Q0", node.ner or "PER", name)
 
 
-def squad_rows(ctx: Ctx, paras: list[Paragraph], code: str, ids: list[list[str]], with_title: bool = True) -> list[dict]:
+def squad_rows(
+    ctx: Ctx, paras: list[Paragraph], code: str, ids: list[list[str]], with_title: bool = True
+) -> list[dict]:
     rows = []
     for para, pids in zip(paras, ids):
         context, _, qas = realize_paragraph(ctx, para, code)
@@ -480,8 +564,9 @@ def squad_rows(ctx: Ctx, paras: list[Paragraph], code: str, ids: list[list[str]]
             row = {"id": qid}
             if with_title:
                 row["title"] = title
-            row.update({"context": context, "question": question,
-                        "answers": {"text": [answer], "answer_start": [start]}})
+            row.update(
+                {"context": context, "question": question, "answers": {"text": [answer], "answer_start": [start]}}
+            )
             rows.append(row)
     return rows
 
@@ -497,8 +582,9 @@ def _paragraphs(ctx: Ctx, name: str, n_questions: int, *extra) -> list[Paragraph
 
 
 def _ids(ctx: Ctx, name: str, paras: list[Paragraph], prefix: str = "") -> list[list[str]]:
-    return [[f"{prefix}{_uid(name, ctx.seed, p, q)}" for q in range(len(para.questions))]
-            for p, para in enumerate(paras)]
+    return [
+        [f"{prefix}{_uid(name, ctx.seed, p, q)}" for q in range(len(para.questions))] for p, para in enumerate(paras)
+    ]
 
 
 def gen_qa(ctx: Ctx) -> list[Output]:
@@ -520,13 +606,25 @@ def gen_qa(ctx: Ctx) -> list[Output]:
     for code in sorted(set(ctx.langs("mlqa")) | {"en"}):
         for split, n in (("validation", s["dev"] // 2), ("test", s["test"])):
             paras_l = _paragraphs(ctx, "mlqa", n, code, split)
-            out.append(Output("xtreme.mlqa", code, split,
-                              squad_rows(ctx, paras_l, code, _ids(ctx, f"mlqa-{code}-{split}", paras_l))))
+            out.append(
+                Output(
+                    "xtreme.mlqa",
+                    code,
+                    split,
+                    squad_rows(ctx, paras_l, code, _ids(ctx, f"mlqa-{code}-{split}", paras_l)),
+                )
+            )
     # TyDiQA-GoldP: English train; validation = every language, language in the id prefix.
     prefix = {code: ctx.lang(code).recipe.name.lower() for code in ctx.languages}
     paras = _paragraphs(ctx, "tydiqa", s["train"], "train")
-    out.append(Output("xtreme.tydiqa", None, "train",
-                      squad_rows(ctx, paras, "en", _ids(ctx, "tydiqa-train", paras, f"{prefix['en']}-"))))
+    out.append(
+        Output(
+            "xtreme.tydiqa",
+            None,
+            "train",
+            squad_rows(ctx, paras, "en", _ids(ctx, "tydiqa-train", paras, f"{prefix['en']}-")),
+        )
+    )
     rows = []
     for code in sorted(set(ctx.langs("tydiqa")) | {"en"}):
         paras_l = _paragraphs(ctx, "tydiqa", s["test"], code, "validation")
@@ -540,10 +638,21 @@ def xquad_r_json(ctx: Ctx, paras: list[Paragraph], code: str, ids: list[list[str
     articles = []
     for para, pids in zip(paras, ids):
         context, breaks, qas = realize_paragraph(ctx, para, code)
-        articles.append({"title": _title(ctx, para, code), "paragraphs": [{
-            "context": context, "sentence_breaks": breaks,
-            "qas": [{"id": qid, "question": q, "answers": [{"text": a, "answer_start": st}]}
-                    for qid, (q, a, st) in zip(pids, qas)]}]})
+        articles.append(
+            {
+                "title": _title(ctx, para, code),
+                "paragraphs": [
+                    {
+                        "context": context,
+                        "sentence_breaks": breaks,
+                        "qas": [
+                            {"id": qid, "question": q, "answers": [{"text": a, "answer_start": st}]}
+                            for qid, (q, a, st) in zip(pids, qas)
+                        ],
+                    }
+                ],
+            }
+        )
     return {"version": "1.1", "data": articles}
 
 
@@ -573,9 +682,22 @@ def gen_tatoeba(ctx: Ctx) -> list[Output]:
     for code in sorted(ctx.langs("tatoeba")):
         lang = ctx.lang(code)
         iso3 = iso3_of(code)
-        out.append(Output("xtreme.tatoeba", code, "validation", [
-            {"source_sentence": lang.realize(t).text + "\n", "target_sentence": ctx.text(t) + "\n",
-             "source_lang": iso3, "target_lang": "eng"} for t in trees]))
+        out.append(
+            Output(
+                "xtreme.tatoeba",
+                code,
+                "validation",
+                [
+                    {
+                        "source_sentence": lang.realize(t).text + "\n",
+                        "target_sentence": ctx.text(t) + "\n",
+                        "source_lang": iso3,
+                        "target_lang": "eng",
+                    }
+                    for t in trees
+                ],
+            )
+        )
     return out
 
 
@@ -593,7 +715,7 @@ def gen_bucc(ctx: Ctx) -> list[Output]:
             rng = ctx.rng("bucc", code, split)
             n_extra = int(n_gold * ctx.sizes["bucc_distractor_ratio"])
             trees = _distinct_trees(ctx, rng, n_gold + 2 * n_extra, set())
-            gold_trees, src_only, en_only = trees[:n_gold], trees[n_gold:n_gold + n_extra], trees[n_gold + n_extra:]
+            gold_trees, src_only, en_only = trees[:n_gold], trees[n_gold : n_gold + n_extra], trees[n_gold + n_extra :]
             src = [(t, i < n_gold) for i, t in enumerate(gold_trees + src_only)]
             tgt = [(t, i < n_gold) for i, t in enumerate(gold_trees + en_only)]
             src_order = list(range(len(src)))
@@ -642,18 +764,41 @@ def gen_copa(ctx: Ctx) -> list[Output]:
         rows = []
         for i in range(n):
             p, q, (c1, c2), y = copa_item(ctx, rng)
-            rows.append({"premise": ctx.text(p), "choice1": ctx.text(c1), "choice2": ctx.text(c2), "question": q,
-                         "idx": i, "label": y})
+            rows.append(
+                {
+                    "premise": ctx.text(p),
+                    "choice1": ctx.text(c1),
+                    "choice2": ctx.text(c2),
+                    "question": q,
+                    "idx": i,
+                    "label": y,
+                }
+            )
         out.append(Output("copa", "en", split, rows))
     langs = sorted(ctx.langs("xcopa"))
     for split, n in (("validation", s["dev"] // 2), ("test", s["test"])):
         rng = ctx.rng("xcopa", split)
         items = [copa_item(ctx, rng, y) for y in balanced_labels(rng, n, 2)]
         for code in langs:
-            out.append(Output("xcopa", code, split, [
-                {"premise": ctx.text(p, code), "choice1": ctx.text(c1, code), "choice2": ctx.text(c2, code),
-                 "question": q, "label": y, "idx": i, "changed": False}
-                for i, (p, q, (c1, c2), y) in enumerate(items)]))
+            out.append(
+                Output(
+                    "xcopa",
+                    code,
+                    split,
+                    [
+                        {
+                            "premise": ctx.text(p, code),
+                            "choice1": ctx.text(c1, code),
+                            "choice2": ctx.text(c2, code),
+                            "question": q,
+                            "label": y,
+                            "idx": i,
+                            "changed": False,
+                        }
+                        for i, (p, q, (c1, c2), y) in enumerate(items)
+                    ],
+                )
+            )
     return out
 
 
@@ -662,8 +807,12 @@ def fixed_question(kind: str) -> G.Node:
     if kind == "effect":
         kids = [G.Node("WH", "wh", [G.leaf("what", "wh")]), G.leaf("happen", "verb", "past"), G.leaf("next", "adv")]
     else:
-        kids = [G.Node("WH", "wh", [G.leaf("why", "wh")]), G.leaf("did", "aux"), G.leaf("this", "subj"),
-                G.leaf("happen", "verb", "base")]
+        kids = [
+            G.Node("WH", "wh", [G.leaf("why", "wh")]),
+            G.leaf("did", "aux"),
+            G.leaf("this", "subj"),
+            G.leaf("happen", "verb", "base"),
+        ]
     return G.number_leaves(G.Node("S", "root", kids + [G.leaf("?", "punct")]))
 
 
@@ -687,9 +836,16 @@ def gen_siqa(ctx: Ctx) -> list[Output]:
         for _ in range(n):
             agent, premise, kind, choices, label = _causal_mc(ctx, rng, 3)
             answers = [ctx.text(G.sentence(G.spec_clause(c, agent))) for c in choices]
-            rows.append({"context": ctx.text(G.sentence(G.spec_clause(premise, agent))),
-                         "question": ctx.text(fixed_question(kind)),
-                         "answerA": answers[0], "answerB": answers[1], "answerC": answers[2], "label": str(label + 1)})
+            rows.append(
+                {
+                    "context": ctx.text(G.sentence(G.spec_clause(premise, agent))),
+                    "question": ctx.text(fixed_question(kind)),
+                    "answerA": answers[0],
+                    "answerB": answers[1],
+                    "answerC": answers[2],
+                    "label": str(label + 1),
+                }
+            )
         out.append(Output("siqa", "en", split, rows))
     return out
 
@@ -715,10 +871,20 @@ def gen_hellaswag(ctx: Ctx) -> list[Output]:
                 endings.append(sent.text[end:].strip())
             ctx_a = ctx.text(G.sentence(G.spec_clause(cause, agent)))
             ctx_b = " ".join(agent.name)
-            rows.append({"ind": len(rows), "activity_label": "daily life", "ctx_a": ctx_a, "ctx_b": ctx_b,
-                         "ctx": f"{ctx_a} {ctx_b}", "endings": endings, "source_id": f"miniworld~{len(rows)}",
-                         "split": "train" if split == "train" else "val", "split_type": "indomain",
-                         "label": str(label)})
+            rows.append(
+                {
+                    "ind": len(rows),
+                    "activity_label": "daily life",
+                    "ctx_a": ctx_a,
+                    "ctx_b": ctx_b,
+                    "ctx": f"{ctx_a} {ctx_b}",
+                    "endings": endings,
+                    "source_id": f"miniworld~{len(rows)}",
+                    "split": "train" if split == "train" else "val",
+                    "split_type": "indomain",
+                    "label": str(label),
+                }
+            )
         out.append(Output("hellaswag", "en", split, rows))
     return out
 
@@ -732,19 +898,32 @@ def gen_cosmosqa(ctx: Ctx) -> list[Output]:
         for i in range(n):
             agent, premise, kind, choices, label = _causal_mc(ctx, rng, 4)
             filler = G.random_event(rng, ctx.world, p_loc=0.5)
-            story = [G.sentence(G.event_clause(replace(filler, agent=agent), marks=False)),
-                     G.sentence(G.spec_clause(premise, agent))]
+            story = [
+                G.sentence(G.event_clause(replace(filler, agent=agent), marks=False)),
+                G.sentence(G.spec_clause(premise, agent)),
+            ]
             answers = [ctx.text(G.sentence(G.spec_clause(c, agent))) for c in choices]
-            rows.append({"id": _uid("cosmosqa", ctx.seed, split, i), "context": " ".join(ctx.text(t) for t in story),
-                         "question": ctx.text(fixed_question(kind)), **{f"answer{k}": a for k, a in enumerate(answers)},
-                         "label": label})
+            rows.append(
+                {
+                    "id": _uid("cosmosqa", ctx.seed, split, i),
+                    "context": " ".join(ctx.text(t) for t in story),
+                    "question": ctx.text(fixed_question(kind)),
+                    **{f"answer{k}": a for k, a in enumerate(answers)},
+                    "label": label,
+                }
+            )
         out.append(Output("cosmosqa", "en", split, rows))
     return out
 
 
 def which_question(hypernym: str) -> G.Node:
-    kids = [G.Node("WH", "wh", [G.leaf("which", "wh")]), G.leaf("of", "adp"), G.leaf("these", "subj"),
-            G.leaf("was", "aux"), G.noun_np(hypernym, "pred", "a")]
+    kids = [
+        G.Node("WH", "wh", [G.leaf("which", "wh")]),
+        G.leaf("of", "adp"),
+        G.leaf("these", "subj"),
+        G.leaf("was", "aux"),
+        G.noun_np(hypernym, "pred", "a"),
+    ]
     return G.number_leaves(G.Node("S", "root", kids + [G.leaf("?", "punct")]))
 
 
@@ -767,9 +946,15 @@ def gen_commonsenseqa(ctx: Ctx) -> list[Output]:
             others = rng.sample([w for w in L.NOUNS if hyp not in _categories(w)], 4)
             label = rng.randrange(5)
             others.insert(label, right)
-            rows.append({"id": _uid("csqa", ctx.seed, split, i), "question": ctx.text(which_question(hyp)),
-                         "question_concept": hyp, "choices": {"label": letters, "text": others},
-                         "answerKey": letters[label]})
+            rows.append(
+                {
+                    "id": _uid("csqa", ctx.seed, split, i),
+                    "question": ctx.text(which_question(hyp)),
+                    "question_concept": hyp,
+                    "choices": {"label": letters, "text": others},
+                    "answerKey": letters[label],
+                }
+            )
         out.append(Output("commonsenseqa", "en", split, rows))
     return out
 
@@ -801,9 +986,16 @@ def mewslix_entities(ctx: Ctx) -> list[dict]:
         sents = [lang.realize(G.sentence(c)) for c in G.description_clause(ent)]
         text, spans, _ = _spans(sents, lang.joiner)
         title = _name_text(ctx, ent, code)
-        out.append({"entity_id": ent.qid, "title": title, "description": text, "sentence_spans": spans,
-                    "description_language": code,
-                    "description_url": f"https://{code}.wikipedia.invalid/wiki/{ent.qid}"})
+        out.append(
+            {
+                "entity_id": ent.qid,
+                "title": title,
+                "description": text,
+                "sentence_spans": spans,
+                "description_language": code,
+                "description_url": f"https://{code}.wikipedia.invalid/wiki/{ent.qid}",
+            }
+        )
     return out
 
 
@@ -819,7 +1011,7 @@ def mention_document(ctx: Ctx, rng: random.Random, code: str, doc_id: str, n_men
     of a person or organisation, followed by a sentence that repeats an attribute of it."""
     lang = ctx.lang(code)
     trees, marks = [], []
-    for m in range(n_mentions):
+    for _m in range(n_mentions):
         ent = rng.choice(ctx.world.persons + ctx.world.orgs)
         ev = G.random_event(rng, ctx.world, p_loc=0.5)
         if ent.kind == "PER":
@@ -834,10 +1026,17 @@ def mention_document(ctx: Ctx, rng: random.Random, code: str, doc_id: str, n_men
     mentions = []
     for k, ent in marks:
         a, b = sents[k].char_span([n.index for n in trees[k].find("subj").leaves()])
-        mentions.append(({"start": starts[k] + a, "end": starts[k] + b, "text": text[starts[k] + a:starts[k] + b]},
-                         ent.qid))
-    context = {"document_title": f"{doc_id}", "document_url": f"https://{code}.wikinews.invalid/wiki?curid={doc_id}",
-               "document_id": doc_id, "language": code, "text": text, "sentence_spans": spans}
+        mentions.append(
+            ({"start": starts[k] + a, "end": starts[k] + b, "text": text[starts[k] + a : starts[k] + b]}, ent.qid)
+        )
+    context = {
+        "document_title": f"{doc_id}",
+        "document_url": f"https://{code}.wikinews.invalid/wiki?curid={doc_id}",
+        "document_id": doc_id,
+        "language": code,
+        "text": text,
+        "sentence_spans": spans,
+    }
     return context, mentions
 
 
@@ -851,9 +1050,19 @@ def gen_mewslix(ctx: Ctx) -> list[Output]:
         rows = []
         for i in range(n):
             context, [(span, qid)] = mention_document(ctx, rng, "en", f"en-{split}-{i}")
-            rows.append({"contextual_mention": {"context": context, "mention": {
-                "example_id": _uid("mewslix", ctx.seed, split, i), "mention_span": span, "entity_id": qid}},
-                "entity": by_id[qid]})
+            rows.append(
+                {
+                    "contextual_mention": {
+                        "context": context,
+                        "mention": {
+                            "example_id": _uid("mewslix", ctx.seed, split, i),
+                            "mention_span": span,
+                            "entity_id": qid,
+                        },
+                    },
+                    "entity": by_id[qid],
+                }
+            )
         files[f"wikipedia_pairs-{split}"] = rows
     for split, n in (("dev", s["dev"] // 2), ("test", s["test"])):
         rows = []
@@ -861,16 +1070,38 @@ def gen_mewslix(ctx: Ctx) -> list[Output]:
             rng = ctx.rng("mewslix", "news", code, split)
             for i in range(n):
                 context, mentions = mention_document(ctx, rng, code, f"{code}-{split}-{i}")
-                rows.append({"context": context, "mentions": [
-                    {"example_id": _uid("mewslix", ctx.seed, code, split, i, j), "mention_span": span, "entity_id": qid}
-                    for j, (span, qid) in enumerate(mentions)]})
+                rows.append(
+                    {
+                        "context": context,
+                        "mentions": [
+                            {
+                                "example_id": _uid("mewslix", ctx.seed, code, split, i, j),
+                                "mention_span": span,
+                                "entity_id": qid,
+                            }
+                            for j, (span, qid) in enumerate(mentions)
+                        ],
+                    }
+                )
         files[f"wikinews_mentions-{split}"] = rows
     return [Output("mewsli-x", None, name, rows) for name, rows in files.items()]
 
 
 GENERATORS = {
-    "nli": gen_nli, "pawsx": gen_pawsx, "qqp": gen_qqp, "sst2": gen_sst2, "udpos": gen_udpos, "panx": gen_panx,
-    "ccg": gen_ccg, "qa": gen_qa, "tatoeba": gen_tatoeba, "bucc": gen_bucc, "copa": gen_copa, "siqa": gen_siqa,
-    "hellaswag": gen_hellaswag, "cosmosqa": gen_cosmosqa, "commonsenseqa": gen_commonsenseqa,
+    "nli": gen_nli,
+    "pawsx": gen_pawsx,
+    "qqp": gen_qqp,
+    "sst2": gen_sst2,
+    "udpos": gen_udpos,
+    "panx": gen_panx,
+    "ccg": gen_ccg,
+    "qa": gen_qa,
+    "tatoeba": gen_tatoeba,
+    "bucc": gen_bucc,
+    "copa": gen_copa,
+    "siqa": gen_siqa,
+    "hellaswag": gen_hellaswag,
+    "cosmosqa": gen_cosmosqa,
+    "commonsenseqa": gen_commonsenseqa,
     "mewslix": gen_mewslix,
 }

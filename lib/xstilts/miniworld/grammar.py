@@ -46,13 +46,13 @@ class Node:
 
     label: str
     role: str
-    children: list["Node"] = field(default_factory=list)
+    children: list[Node] = field(default_factory=list)
     tok: Tok | None = None
     ner: str | None = None
     mark: str | None = None
     index: int = -1  # leaves only: position in English order
 
-    def leaves(self) -> list["Node"]:
+    def leaves(self) -> list[Node]:
         if self.tok is not None:
             return [self]
         out = []
@@ -60,7 +60,7 @@ class Node:
             out.extend(child.leaves())
         return out
 
-    def find(self, mark: str) -> "Node | None":
+    def find(self, mark: str) -> Node | None:
         if self.mark == mark:
             return self
         for child in self.children:
@@ -124,16 +124,25 @@ def make_world(rng: random.Random, n_persons: int = 48, n_orgs: int = 12) -> Wor
     rng.shuffle(pairs)
     persons = []
     for i, (first, last) in enumerate(pairs[:n_persons]):
-        persons.append(Entity(f"Q{1000 + i}", "PER", (first, last), job=rng.choice(L.PERSON_NOUNS),
-                              city=rng.choice(L.CITIES), likes=rng.choice(list(L.NOUNS))))
+        persons.append(
+            Entity(
+                f"Q{1000 + i}",
+                "PER",
+                (first, last),
+                job=rng.choice(L.PERSON_NOUNS),
+                city=rng.choice(L.CITIES),
+                likes=rng.choice(list(L.NOUNS)),
+            )
+        )
     orgs, seen = [], set()
     while len(orgs) < n_orgs:
         name = (rng.choice(L.SURNAMES), rng.choice(L.ORG_HEADS))
         if name in seen:
             continue
         seen.add(name)
-        orgs.append(Entity(f"Q{5000 + len(orgs)}", "ORG", name, city=rng.choice(L.CITIES),
-                           colour=rng.choice(L.COLOURS)))
+        orgs.append(
+            Entity(f"Q{5000 + len(orgs)}", "ORG", name, city=rng.choice(L.CITIES), colour=rng.choice(L.COLOURS))
+        )
     return World(persons, orgs, cities)
 
 
@@ -280,8 +289,7 @@ def question(ev: Event, ask: str) -> Node:
         if ask == "loc":
             kids.append(Node("WH", "wh", [leaf("where", "wh")]))
         else:
-            kids.append(Node("WH", "wh", [leaf("how", "wh"), leaf("many", "wh"),
-                                          leaf(ev.obj.noun, "wh", "pl")]))
+            kids.append(Node("WH", "wh", [leaf("how", "wh"), leaf("many", "wh"), leaf(ev.obj.noun, "wh", "pl")]))
         kids += [leaf("did", "aux"), agent_np(ev.agent), leaf(ev.verb, "verb", "base")]
         if ask == "loc" and bare is not None:
             kids.append(obj_np(bare, "obj"))
@@ -307,8 +315,15 @@ def random_obj(rng: random.Random, kind: str = "any", p_count: float = 0.4, p_ad
     return Obj(noun, count, adjs, definite=rng.random() < 0.3)
 
 
-def random_event(rng: random.Random, world: World, transitive: bool | None = None, p_loc: float = 0.6,
-                 p_time: float = 0.2, p_neg: float = 0.0, person_agent: float = 0.85) -> Event:
+def random_event(
+    rng: random.Random,
+    world: World,
+    transitive: bool | None = None,
+    p_loc: float = 0.6,
+    p_time: float = 0.2,
+    p_neg: float = 0.0,
+    person_agent: float = 0.85,
+) -> Event:
     """A random event; objects respect the verb's selection (you eat food, feed animals, help people)."""
     if transitive is None:
         transitive = rng.random() < 0.8
@@ -349,15 +364,32 @@ def description_clause(entity: Entity, mark: str | None = None) -> list[Node]:
     """Encyclopedic description clauses of an entity (for the Mewsli-X analogue's candidates)."""
     subj = name_np(entity, "subj", mark)
     if entity.kind == "PER":
-        first = Node("S", "clause", [subj, leaf("was", "aux"), noun_np(entity.job, "pred", "a"),
-                                     pp("from", name_np(_city(entity.city), "np"))])
-        second = Node("S", "clause", [leaf("she" if entity.name[0] in _SHE else "he", "subj"),
-                                      leaf("like", "verb", "past"), obj_np(Obj(entity.likes, bare=True), "obj")])
+        first = Node(
+            "S",
+            "clause",
+            [subj, leaf("was", "aux"), noun_np(entity.job, "pred", "a"), pp("from", name_np(_city(entity.city), "np"))],
+        )
+        second = Node(
+            "S",
+            "clause",
+            [
+                leaf("she" if entity.name[0] in _SHE else "he", "subj"),
+                leaf("like", "verb", "past"),
+                obj_np(Obj(entity.likes, bare=True), "obj"),
+            ],
+        )
         return [first, second]
     if entity.kind == "ORG":
-        first = Node("S", "clause", [subj, leaf("sell", "verb", "past"),
-                                     obj_np(Obj(_org_goods(entity), adjs=(entity.colour,), bare=True), "obj"),
-                                     pp("in", name_np(_city(entity.city), "np"))])
+        first = Node(
+            "S",
+            "clause",
+            [
+                subj,
+                leaf("sell", "verb", "past"),
+                obj_np(Obj(_org_goods(entity), adjs=(entity.colour,), bare=True), "obj"),
+                pp("in", name_np(_city(entity.city), "np")),
+            ],
+        )
         return [first]
     return [Node("S", "clause", [subj, leaf("was", "aux"), noun_np("market", "pred", "a", adjs=("big",))])]
 
@@ -456,12 +488,16 @@ def random_tree(rng: random.Random, world: World) -> Node:
         return sentence(event_clause(random_event(rng, world, p_neg=0.2, p_time=0.2), marks=False))
     if r < 0.50:
         agent = rng.choice(world.persons)
-        return sentence(state_clause(agent, rng.choice(L.STATES + L.POSITIVE[-1:] + L.NEGATIVE[-1:]),
-                                     neg=rng.random() < 0.2))
+        return sentence(
+            state_clause(agent, rng.choice(L.STATES + L.POSITIVE[-1:] + L.NEGATIVE[-1:]), neg=rng.random() < 0.2)
+        )
     if r < 0.58:
         adj = rng.choice(L.POSITIVE + L.NEGATIVE)
-        return sentence(thing_state_clause(random_obj(rng, p_count=0.0, p_adj=0.3), adj, neg=rng.random() < 0.3,
-                                           intensifier=rng.random() < 0.3))
+        return sentence(
+            thing_state_clause(
+                random_obj(rng, p_count=0.0, p_adj=0.3), adj, neg=rng.random() < 0.3, intensifier=rng.random() < 0.3
+            )
+        )
     if r < 0.70:
         cause, effect = rng.choice(CAUSAL_RULES)
         agent = rng.choice(world.persons)
@@ -470,7 +506,11 @@ def random_tree(rng: random.Random, world: World) -> Node:
         return coordinated(spec_clause(effect, agent), "because", spec_clause(cause, agent))
     if r < 0.80:
         ev = random_event(rng, world, transitive=True, p_loc=0.8)
-        asks = ["subj", "obj"] + (["loc"] if ev.loc else []) + (["count"] if isinstance(ev.obj, Obj) and ev.obj.count else [])
+        asks = (
+            ["subj", "obj"]
+            + (["loc"] if ev.loc else [])
+            + (["count"] if isinstance(ev.obj, Obj) and ev.obj.count else [])
+        )
         return question(ev, rng.choice(asks))
     if r < 0.90:
         e1 = random_event(rng, world, p_loc=0.3)

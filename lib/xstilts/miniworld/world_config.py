@@ -15,18 +15,24 @@ from xstilts.benchmarks.official import TASK2LANGS
 # Sizes: examples per split (train/dev are English; test is per language), retrieval and corpus sizes.
 SIZE_PRESETS = {
     "default": {
-        "train": 500,                  # English training examples per task (QA: questions)
-        "dev": 100,                    # English dev examples per task
-        "test": 40,                    # test examples per language (evaluation multiplies by languages)
-        "copa_train": 200,             # English COPA train (the real one has 400)
-        "tatoeba": 100,                # aligned pairs per language
-        "bucc_gold": 100,              # gold pairs in the BUCC "training" (test) split; sample split has half
+        "train": 500,  # English training examples per task (QA: questions)
+        "dev": 100,  # English dev examples per task
+        "test": 40,  # test examples per language (evaluation multiplies by languages)
+        "copa_train": 200,  # English COPA train (the real one has 400)
+        "tatoeba": 100,  # aligned pairs per language
+        "bucc_gold": 100,  # gold pairs in the BUCC "training" (test) split; sample split has half
         "bucc_distractor_ratio": 1.0,  # monolingual sentences per gold pair, on each side
-        "corpus": 5000,                # pretraining sentences per language
+        "corpus": 5000,  # pretraining sentences per language
     },
     "smoke": {
-        "train": 60, "dev": 20, "test": 20, "copa_train": 30, "tatoeba": 20, "bucc_gold": 16,
-        "bucc_distractor_ratio": 1.0, "corpus": 300,
+        "train": 60,
+        "dev": 20,
+        "test": 20,
+        "copa_train": 30,
+        "tatoeba": 20,
+        "bucc_gold": 16,
+        "bucc_distractor_ratio": 1.0,
+        "corpus": 300,
     },
 }
 
@@ -39,34 +45,69 @@ DEFAULT_LANGUAGES = [
     {"code": "n4", "name": "MiniN4", "tier": "near", "script": "Grek", "order": "sov", "adp": "post"},
     {"code": "n5", "name": "MiniN5", "tier": "near", "script": "Hani", "script_names": False, "spaces": False},
     {"code": "f1", "name": "MiniF1", "tier": "far", "script": "Armn", "order": "reverse", "fuse": True},
-    {"code": "f2", "name": "MiniF2", "tier": "far", "script": "Deva", "order": "sov", "adp": "post", "fuse": True,
-     "share_names": False},
-    {"code": "f3", "name": "MiniF3", "tier": "far", "script": "Thai", "order": "vso", "adj": "after",
-     "spaces": False, "share_names": False},
+    {
+        "code": "f2",
+        "name": "MiniF2",
+        "tier": "far",
+        "script": "Deva",
+        "order": "sov",
+        "adp": "post",
+        "fuse": True,
+        "share_names": False,
+    },
+    {
+        "code": "f3",
+        "name": "MiniF3",
+        "tier": "far",
+        "script": "Thai",
+        "order": "vso",
+        "adj": "after",
+        "spaces": False,
+        "share_names": False,
+    },
 ]
 
-_X = {"xnli": "en n1 n2 n3 n4 n5", "pawsx": "en n1 n2 n5", "udpos": "en n1 n2 n3 n4 n5",
-      "panx": "en n1 n2 n3 n4 n5", "xquad": "en n1 n3 n4 n5", "mlqa": "en n1 n2 n5", "tydiqa": "en n2 n3 n4",
-      "bucc2018": "n1 n3 n5", "tatoeba": "n1 n2 n3 n4 n5"}
-_R = {"xnli": _X["xnli"], "xcopa": "n1 n3 n5 f1 f2 f3", "udpos": _X["udpos"] + " f1 f2",
-      "panx": _X["panx"] + " f1 f2 f3", "xquad": _X["xquad"] + " f1", "mlqa": _X["mlqa"], "tydiqa": _X["tydiqa"],
-      "mewslix": "en n1 n3 n4 f1 f2", "lareqa": _X["xquad"], "tatoeba": _X["tatoeba"] + " f1 f2"}
-DEFAULT_TASK_LANGUAGES = {"xtreme": {k: v.split() for k, v in _X.items()},
-                          "xtreme-r": {k: v.split() for k, v in _R.items()}}
+_X = {
+    "xnli": "en n1 n2 n3 n4 n5",
+    "pawsx": "en n1 n2 n5",
+    "udpos": "en n1 n2 n3 n4 n5",
+    "panx": "en n1 n2 n3 n4 n5",
+    "xquad": "en n1 n3 n4 n5",
+    "mlqa": "en n1 n2 n5",
+    "tydiqa": "en n2 n3 n4",
+    "bucc2018": "n1 n3 n5",
+    "tatoeba": "n1 n2 n3 n4 n5",
+}
+_R = {
+    "xnli": _X["xnli"],
+    "xcopa": "n1 n3 n5 f1 f2 f3",
+    "udpos": _X["udpos"] + " f1 f2",
+    "panx": _X["panx"] + " f1 f2 f3",
+    "xquad": _X["xquad"] + " f1",
+    "mlqa": _X["mlqa"],
+    "tydiqa": _X["tydiqa"],
+    "mewslix": "en n1 n3 n4 f1 f2",
+    "lareqa": _X["xquad"],
+    "tatoeba": _X["tatoeba"] + " f1 f2",
+}
+DEFAULT_TASK_LANGUAGES = {
+    "xtreme": {k: v.split() for k, v in _X.items()},
+    "xtreme-r": {k: v.split() for k, v in _R.items()},
+}
 
 DEFAULT_WORLD = {
-    "seed": 0,                   # world seed: same seed -> byte-identical files
-    "size": "default",           # size preset: default | smoke
-    "sizes": {},                 # overrides of single preset entries (keys of SIZE_PRESETS["default"])
-    "n_persons": 48,             # people in the world (first names repeat across them)
-    "n_orgs": 12,                # organisations
-    "languages": DEFAULT_LANGUAGES,   # derived-language recipes (xstilts.miniworld.derivation.Recipe + tier)
+    "seed": 0,  # world seed: same seed -> byte-identical files
+    "size": "default",  # size preset: default | smoke
+    "sizes": {},  # overrides of single preset entries (keys of SIZE_PRESETS["default"])
+    "n_persons": 48,  # people in the world (first names repeat across them)
+    "n_orgs": 12,  # organisations
+    "languages": DEFAULT_LANGUAGES,  # derived-language recipes (xstilts.miniworld.derivation.Recipe + tier)
     "task_languages": DEFAULT_TASK_LANGUAGES,  # test languages per benchmark analogue and task
-    "share_names": None,         # null: per recipe; true/false: force name anchors on/off in every language
-    "cognate_share": None,       # null: per recipe; a number in [0, 1]: the same content-word overlap everywhere
-    "function_share": None,      # null: per recipe; a number in [0, 1]: the same function-word overlap everywhere
+    "share_names": None,  # null: per recipe; true/false: force name anchors on/off in every language
+    "cognate_share": None,  # null: per recipe; a number in [0, 1]: the same content-word overlap everywhere
+    "function_share": None,  # null: per recipe; a number in [0, 1]: the same function-word overlap everywhere
     "codeswitch_sentences": 0.1,  # fraction of non-English corpus sentences that borrow English words
-    "codeswitch_words": 0.3,     # in such a sentence, the chance that each word is written as in English
+    "codeswitch_words": 0.3,  # in such a sentence, the chance that each word is written as in English
 }
 
 BENCHMARK_TASKS = {bench: tuple(tasks) for bench, tasks in TASK2LANGS.items()}  # every task of both benchmarks
@@ -99,14 +140,20 @@ def resolve_config(cfg: dict | None) -> dict:
     codes = {"en"} | {lang["code"] for lang in out["languages"]}
     for bench, tasks in out["task_languages"].items():
         if bench not in BENCHMARK_TASKS:
-            raise KeyError(f"world.task_languages: unknown benchmark {bench!r}; expected one of {sorted(BENCHMARK_TASKS)}")
+            raise KeyError(
+                f"world.task_languages: unknown benchmark {bench!r}; expected one of {sorted(BENCHMARK_TASKS)}"
+            )
         for task, langs in tasks.items():
             if task not in BENCHMARK_TASKS[bench]:
-                raise KeyError(f"world.task_languages.{bench}: unknown task {task!r}{_nearest(task, BENCHMARK_TASKS[bench])}")
+                raise KeyError(
+                    f"world.task_languages.{bench}: unknown task {task!r}{_nearest(task, BENCHMARK_TASKS[bench])}"
+                )
             bad = [c for c in langs if c not in codes]
             if bad:
-                raise KeyError(f"world.task_languages.{bench}.{task}: languages {bad} are not in world.languages "
-                               f"(known: {sorted(codes)})")
+                raise KeyError(
+                    f"world.task_languages.{bench}.{task}: languages {bad} are not in world.languages "
+                    f"(known: {sorted(codes)})"
+                )
         missing = [t for t in BENCHMARK_TASKS[bench] if t not in tasks]
         if missing:
             raise KeyError(f"world.task_languages.{bench}: no languages for tasks {missing}")

@@ -50,8 +50,14 @@ def describe(tasks, world_dir: Path | str | None = None, *, ccgbank=None) -> dic
     tasks, manifest = _world(tasks, world_dir)
     task_rows, lang_tasks = [], {}
     for task in tqdm(tasks, desc="describe data", leave=False):
-        row = {"task": task.key, "benchmark": task.benchmark, "format": task.format, "metric": task.metric,
-               "train_data": task.train_name or "-", "languages": len(task.languages)}
+        row = {
+            "task": task.key,
+            "benchmark": task.benchmark,
+            "format": task.format,
+            "metric": task.metric,
+            "train_data": task.train_name or "-",
+            "languages": len(task.languages),
+        }
         for split in ("train", "dev"):
             refs = task.refs(split, "en")
             if not refs or (split == "dev" and task.format == F.BITEXT_MINING):
@@ -68,22 +74,32 @@ def describe(tasks, world_dir: Path | str | None = None, *, ccgbank=None) -> dic
     lang_rows = []
     for code in sorted(lang_tasks, key=lambda c: (lang_info.get(c, {}).get("distance_rank", 0), c)):
         lang = get_language(code)
-        row = {"code": code, "name": lang.name, "iso3": lang.iso3, "script": lang.script,
-               "benchmarks": ", ".join(sorted({t.benchmark for t in lang_tasks[code]})),
-               "tasks": len(lang_tasks[code])}
+        row = {
+            "code": code,
+            "name": lang.name,
+            "iso3": lang.iso3,
+            "script": lang.script,
+            "benchmarks": ", ".join(sorted({t.benchmark for t in lang_tasks[code]})),
+            "tasks": len(lang_tasks[code]),
+        }
         if code in lang_info:
             row["tier"] = lang_info[code].get("tier")
             row["distance"] = lang_info[code].get("distance")
         lang_rows.append(row)
-    return {"languages": pd.DataFrame(lang_rows), "tasks": pd.DataFrame(task_rows),
-            "examples": _parallel_examples(tasks, world_dir), "notes": _notes(tasks, manifest)}
+    return {
+        "languages": pd.DataFrame(lang_rows),
+        "tasks": pd.DataFrame(task_rows),
+        "examples": _parallel_examples(tasks, world_dir),
+        "notes": _notes(tasks, manifest),
+    }
 
 
 def _parallel_examples(tasks, world_dir) -> pd.DataFrame:
     """The first test example of the first parallel classification target (XNLI) in each language."""
 
-    parallel = [t for t in tasks if t.name == "xnli"] or [t for t in tasks if t.format == F.CLASSIFICATION
-                                                          and t.benchmark != "intermediate"]
+    parallel = [t for t in tasks if t.name == "xnli"] or [
+        t for t in tasks if t.format == F.CLASSIFICATION and t.benchmark != "intermediate"
+    ]
     if not parallel:
         return pd.DataFrame(columns=["task", "language", "text", "label"])
     task = parallel[0]
@@ -92,24 +108,43 @@ def _parallel_examples(tasks, world_dir) -> pd.DataFrame:
         ds = load(task, "test", lang, world_dir)
         if len(ds):
             ex = ds[0]
-            rows.append({"task": task.key, "language": lang, "text": _text(ex, task.format),
-                         "label": task.labels[ex["label"]] if task.labels and ex["label"] >= 0 else ex["label"]})
+            rows.append(
+                {
+                    "task": task.key,
+                    "language": lang,
+                    "text": _text(ex, task.format),
+                    "label": task.labels[ex["label"]] if task.labels and ex["label"] >= 0 else ex["label"],
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def _notes(tasks, manifest) -> str:
     if manifest is not None:
         notes = manifest.get("notes") or manifest.get("config", {}).get("notes")
-        head = notes if isinstance(notes, str) and notes else (
-            "A seeded synthetic world: every number below describes the miniature, not XLM-R or real languages.")
-        langs = sorted((x for x in manifest.get("languages", []) if x["code"] != "en"),
-                       key=lambda x: x.get("distance_rank", 0))
+        head = (
+            notes
+            if isinstance(notes, str) and notes
+            else ("A seeded synthetic world: every number below describes the miniature, not XLM-R or real languages.")
+        )
+        langs = sorted(
+            (x for x in manifest.get("languages", []) if x["code"] != "en"), key=lambda x: x.get("distance_rank", 0)
+        )
         lines = [head, "", "Derived languages, nearest first:"]
-        lines += [f"- `{x['code']}` ({x.get('name', '')}, {x.get('script', '')}): distance {x.get('distance')}, "
-                  f"tier {x.get('tier')}" for x in langs]
+        lines += [
+            f"- `{x['code']}` ({x.get('name', '')}, {x.get('script', '')}): distance {x.get('distance')}, "
+            f"tier {x.get('tier')}"
+            for x in langs
+        ]
 
-        return "\n".join(lines + ["", "What made transfer emerge in this world, and what did not, is written up in "
-                                        "`docs/miniworld.md` §5 (the findings, with their measurements)."])
+        return "\n".join(
+            lines
+            + [
+                "",
+                "What made transfer emerge in this world, and what did not, is written up in "
+                "`docs/miniworld.md` §5 (the findings, with their measurements).",
+            ]
+        )
     lines = ["Hub data at the revisions in `lib/xstilts/data/revisions.lock.json`; protocol notes per task:", ""]
     lines += [f"- **{t.key}**: {t.notes}" for t in tasks]
     return "\n".join(lines)

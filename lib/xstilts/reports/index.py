@@ -46,16 +46,22 @@ def write_index(profile: str) -> Path:
     """Write the index page from whatever the profile's outputs hold; returns its path."""
     out = outputs_dir(profile)
     out.mkdir(parents=True, exist_ok=True)
-    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>X-STILTs at scale · {profile}</title>",
-             f"<style>{STYLE}</style><script>{CHECK_SCRIPT}</script></head><body>",
-             f"<h1>X-STILTs at scale — profile <code>{html.escape(profile)}</code></h1>",
-             "<p>Does scaling the pretrained model change what English intermediate-task training buys for "
-             "zero-shot cross-lingual transfer, and is that change different on XTREME-R than on XTREME?</p>"]
+    parts = [
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>X-STILTs at scale · {profile}</title>",
+        f"<style>{STYLE}</style><script>{CHECK_SCRIPT}</script></head><body>",
+        f"<h1>X-STILTs at scale — profile <code>{html.escape(profile)}</code></h1>",
+        "<p>Does scaling the pretrained model change what English intermediate-task training buys for "
+        "zero-shot cross-lingual transfer, and is that change different on XTREME-R than on XTREME?</p>",
+    ]
     if profile != "paper":
-        parts.append("<p class='note'>Miniature profile: every number here describes the synthetic miniature world "
-                     "and its tiny models, not XLM-R.</p>")
+        parts.append(
+            "<p class='note'>Miniature profile: every number here describes the synthetic miniature world "
+            "and its tiny models, not XLM-R.</p>"
+        )
     figures = sorted((out / "figures").glob("*.png"))
-    headline = next((f for f in figures if f.stem.lower().replace("-", "_") in HEADLINE), figures[0] if figures else None)
+    headline = next(
+        (f for f in figures if f.stem.lower().replace("-", "_") in HEADLINE), figures[0] if figures else None
+    )
     if headline is not None:
         parts.append(f"<h2>Headline</h2><img src='{headline.relative_to(out).as_posix()}' alt='{headline.stem}'>")
     answer = out / "results" / "answer.md"
@@ -65,8 +71,10 @@ def write_index(profile: str) -> Path:
     parts.append("<h2>Reports</h2><ul>")
     for stem, path in reports:
         if path.exists():
-            parts.append(f"<li><a href='{path.relative_to(out).as_posix()}'>{NOTEBOOK_TITLES[stem]}</a>"
-                         f" (<a href='notebooks/{stem}.ipynb'>notebook</a>)</li>")
+            parts.append(
+                f"<li><a href='{path.relative_to(out).as_posix()}'>{NOTEBOOK_TITLES[stem]}</a>"
+                f" (<a href='notebooks/{stem}.ipynb'>notebook</a>)</li>"
+            )
         else:
             parts.append(f"<li>{NOTEBOOK_TITLES[stem]}: not run yet</li>")
     parts.append("</ul>")
@@ -74,7 +82,9 @@ def write_index(profile: str) -> Path:
         parts.append("<h2>Figures</h2><ul class='figures'>")
         for fig in figures:
             rel = fig.relative_to(out).as_posix()
-            parts.append(f"<li><a href='{rel}'><img src='{rel}' alt='{fig.stem}'></a><br>{html.escape(fig.stem.replace('_', ' '))}</li>")
+            parts.append(
+                f"<li><a href='{rel}'><img src='{rel}' alt='{fig.stem}'></a><br>{html.escape(fig.stem.replace('_', ' '))}</li>"
+            )
         parts.append("</ul>")
     tables = sorted((out / "results").glob("*.csv"))
     if tables:

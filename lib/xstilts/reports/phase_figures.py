@@ -50,13 +50,28 @@ def plot_dev_curves(s, runs):
         for rec in _jsonl(s.store.path(run) / "train_log.jsonl"):
             if "score" in rec and "eval" in rec:
                 arm = run.spec.get("arm", "")
-                rows.append({"model": run.prefix.removesuffix(f"-{arm}"), "arm": arm, "step": rec["step"],
-                             "English dev": rec["score"]})
+                rows.append(
+                    {
+                        "model": run.prefix.removesuffix(f"-{arm}"),
+                        "arm": arm,
+                        "step": rec["step"],
+                        "English dev": rec["score"],
+                    }
+                )
     if not rows:
         return "no dev curves"
     frame = pd.DataFrame(rows)
-    grid = sns.relplot(frame, x="step", y="English dev", hue="model", col="arm", kind="line", height=2.8,
-                       col_wrap=min(4, frame["arm"].nunique()), facet_kws={"sharey": False})
+    grid = sns.relplot(
+        frame,
+        x="step",
+        y="English dev",
+        hue="model",
+        col="arm",
+        kind="line",
+        height=2.8,
+        col_wrap=min(4, frame["arm"].nunique()),
+        facet_kws={"sharey": False},
+    )
     grid.figure.suptitle("English dev score during intermediate training (model selection)", y=1.02)
     grid.figure.savefig(s.figures_dir / f"dev_curves_{s.phase}.png", dpi=110, bbox_inches="tight")
     return grid.figure

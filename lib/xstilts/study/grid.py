@@ -13,15 +13,30 @@ from xstilts.miniworld.world_config import GENERATOR_VERSION, resolve_config
 from xstilts.study.profile import Profile, ProfileError, target_tasks
 from xstilts.study.runstore import Run
 
-TRAIN_KEYS = ("lr", "epochs", "max_steps", "batch_size", "grad_accum", "max_seq_len", "warmup_ratio",
-              "weight_decay", "eval_every_steps", "eval_subset", "patience", "gradient_checkpointing",
-              "embedding_layer")
+TRAIN_KEYS = (
+    "lr",
+    "epochs",
+    "max_steps",
+    "batch_size",
+    "grad_accum",
+    "max_seq_len",
+    "warmup_ratio",
+    "weight_decay",
+    "eval_every_steps",
+    "eval_subset",
+    "patience",
+    "gradient_checkpointing",
+    "embedding_layer",
+)
 
 
 def data_run(cfg: dict) -> Run:
     if cfg["world"] is not None:  # the resolved world (defaults and size preset included): new defaults, new world
-        return Run("data", "world", {"world": resolve_config(cfg["world"]), "seed": cfg["seed"],
-                                     "generator": GENERATOR_VERSION})
+        return Run(
+            "data",
+            "world",
+            {"world": resolve_config(cfg["world"]), "seed": cfg["seed"], "generator": GENERATOR_VERSION},
+        )
     keys = sorted({t.key for t in target_tasks(cfg)} | {REGISTRY[k].key for k in _intermediate_keys(cfg)})
     return Run("data", "hub", {"tasks": keys, "models": [(m["hub"], m.get("revision")) for m in cfg["models"]]})
 
@@ -38,8 +53,9 @@ def multitask_names(cfg: dict) -> list[str]:
 
 
 def tokenizer_run(cfg: dict, data: Run) -> Run:
-    return Run("pretrained", "tokenizer", {"data": data.id, "vocab_size": cfg["tokenizer"]["vocab_size"],
-                                           "seed": cfg["seed"]})
+    return Run(
+        "pretrained", "tokenizer", {"data": data.id, "vocab_size": cfg["tokenizer"]["vocab_size"], "seed": cfg["seed"]}
+    )
 
 
 def pretrained_runs(cfg: dict, data: Run) -> dict[str, Run]:
@@ -47,12 +63,23 @@ def pretrained_runs(cfg: dict, data: Run) -> dict[str, Run]:
     for model in cfg["models"]:
         if model.get("arch"):
             tok = tokenizer_run(cfg, data)
-            runs[model["name"]] = Run("pretrained", f"mlm-{model['name']}", {
-                "data": data.id, "tokenizer": tok.id, "arch": model["arch"], "pretrain": cfg["pretrain"],
-                "seed": cfg["seed"]})
+            runs[model["name"]] = Run(
+                "pretrained",
+                f"mlm-{model['name']}",
+                {
+                    "data": data.id,
+                    "tokenizer": tok.id,
+                    "arch": model["arch"],
+                    "pretrain": cfg["pretrain"],
+                    "seed": cfg["seed"],
+                },
+            )
         else:
-            runs[model["name"]] = Run("pretrained", f"hub-{model['name']}", {
-                "hub": model["hub"], "revision": model.get("revision"), "params": model["params"]})
+            runs[model["name"]] = Run(
+                "pretrained",
+                f"hub-{model['name']}",
+                {"hub": model["hub"], "revision": model.get("revision"), "params": model["params"]},
+            )
     return runs
 
 
@@ -71,10 +98,18 @@ def intermediate_runs(cfg: dict, data: Run, pretrained: dict[str, Run]) -> dict[
             if arm == ARM_NONE:
                 continue
             tasks = multitask_names(cfg) if arm == ARM_MULTITASK else [arm]
-            runs[model["name"], arm] = Run("intermediate", f"{model['name']}-{arm}", {
-                "parent": pretrained[model["name"]].id, "data": data.id, "arm": arm,
-                "tasks": [f"intermediate.{t}" for t in tasks], "train": train_config(cfg, "intermediate"),
-                "seed": cfg["seed"]})
+            runs[model["name"], arm] = Run(
+                "intermediate",
+                f"{model['name']}-{arm}",
+                {
+                    "parent": pretrained[model["name"]].id,
+                    "data": data.id,
+                    "arm": arm,
+                    "tasks": [f"intermediate.{t}" for t in tasks],
+                    "train": train_config(cfg, "intermediate"),
+                    "seed": cfg["seed"],
+                },
+            )
     return runs
 
 
@@ -91,8 +126,10 @@ def protocols(cfg: dict) -> dict[str, list]:
         borrow = encoder_protocol(groups[protocol])
         if borrow:
             if borrow not in groups:
-                raise ProfileError(f"target {groups[protocol][0].key} is scored from the encoder of the '{borrow}' "
-                                   f"run: add xtreme.{borrow} or xtreme-r.{borrow} to 'targets'")
+                raise ProfileError(
+                    f"target {groups[protocol][0].key} is scored from the encoder of the '{borrow}' "
+                    f"run: add xtreme.{borrow} or xtreme-r.{borrow} to 'targets'"
+                )
             groups[borrow].extend(groups.pop(protocol))
     return dict(groups)
 
@@ -103,8 +140,9 @@ def task_revisions(tasks) -> dict[str, int]:
     return {t.key: t.revision for t in sorted(tasks, key=lambda t: t.key) if t.revision != 1}
 
 
-def target_runs(cfg: dict, data: Run, pretrained: dict[str, Run],
-                intermediate: dict[tuple[str, str], Run]) -> list[Run]:
+def target_runs(
+    cfg: dict, data: Run, pretrained: dict[str, Run], intermediate: dict[tuple[str, str], Run]
+) -> list[Run]:
     runs = []
     for model in cfg["models"]:
         for arm in cfg["arms"]:
@@ -112,17 +150,29 @@ def target_runs(cfg: dict, data: Run, pretrained: dict[str, Run],
             n_seeds = cfg["seeds"]["none" if arm == ARM_NONE else "intermediate"]
             for protocol, tasks in protocols(cfg).items():
                 eval_only = is_eval_only(tasks)
-                spec = {"parent": parent.id, "data": data.id, "protocol": protocol, "model": model["name"],
-                        "arm": arm, "tasks": sorted(t.key for t in tasks), "eval_languages": cfg["eval_languages"],
-                        "retrieval": cfg["retrieval"]}
+                spec = {
+                    "parent": parent.id,
+                    "data": data.id,
+                    "protocol": protocol,
+                    "model": model["name"],
+                    "arm": arm,
+                    "tasks": sorted(t.key for t in tasks),
+                    "eval_languages": cfg["eval_languages"],
+                    "retrieval": cfg["retrieval"],
+                }
                 if not eval_only:
                     spec["train"] = train_config(cfg, "target", protocol)
                 revisions = task_revisions(tasks)
                 if revisions:
                     spec["revisions"] = revisions
                 for seed in range(1 if eval_only else n_seeds):
-                    runs.append(Run("target", f"{model['name']}-{arm}-{protocol}-s{seed}",
-                                    {**spec, "seed": cfg["seed"] + seed, "seed_index": seed}))
+                    runs.append(
+                        Run(
+                            "target",
+                            f"{model['name']}-{arm}-{protocol}-s{seed}",
+                            {**spec, "seed": cfg["seed"] + seed, "seed_index": seed},
+                        )
+                    )
     return runs
 
 
@@ -137,5 +187,10 @@ def plan_runs(profile: Profile) -> dict[str, list[Run]]:
     intermediate = intermediate_runs(cfg, data, pretrained)
     targets = target_runs(cfg, data, pretrained, intermediate)
     analysis = Run("analysis", "analysis", {"targets": sorted(r.id for r in targets), "analysis": cfg["analysis"]})
-    return {"data": [data], "pretrained": pre_list, "intermediate": list(intermediate.values()),
-            "target": targets, "analysis": [analysis]}
+    return {
+        "data": [data],
+        "pretrained": pre_list,
+        "intermediate": list(intermediate.values()),
+        "target": targets,
+        "analysis": [analysis],
+    }

@@ -51,9 +51,12 @@ TRAIN = {
     "eval_subset": (int, 500, "English-dev examples used for model selection"),
     "patience": (int, 30, "stop after this many evaluations without improvement"),
     "gradient_checkpointing": (bool, False, "trade compute for memory"),
-    "embedding_layer": ((int, float, type(None)), None,
-                        "dual encoders (Mewsli-X, LAReQA): hidden layer to pool, an index or a fraction of depth; "
-                        "null: the last (XTREME-R)"),
+    "embedding_layer": (
+        (int, float, type(None)),
+        None,
+        "dual encoders (Mewsli-X, LAReQA): hidden layer to pool, an index or a fraction of depth; "
+        "null: the last (XTREME-R)",
+    ),
 }
 
 SCHEMA: dict[str, Any] = {
@@ -155,8 +158,9 @@ def _read(name_or_path: str | Path, seen: tuple = ()) -> tuple[dict, list[Path]]
         path = params_dir() / f"{name_or_path}.yaml"
     if not path.exists():
         known = sorted(p.stem for p in params_dir().glob("*.yaml"))
-        raise ProfileError(f"no profile '{name_or_path}' ({path}){nearest(str(name_or_path), known)}; "
-                           f"profiles: {', '.join(known)}")
+        raise ProfileError(
+            f"no profile '{name_or_path}' ({path}){nearest(str(name_or_path), known)}; profiles: {', '.join(known)}"
+        )
     if path in seen:
         raise ProfileError(f"{path}: `extends:` cycle through {' -> '.join(map(str, seen))}")
     try:
@@ -222,8 +226,10 @@ def _validate_models(cfg: dict, source: str) -> None:
             raise ProfileError(f"{source}: '{where}.name' repeats '{model['name']}'")
         names.add(model["name"])
         if bool(model.get("hub")) == bool(model.get("arch")):
-            raise ProfileError(f"{source}: '{where}' needs exactly one of 'hub' (a real checkpoint) "
-                               f"or 'arch' (a miniature model to pretrain)")
+            raise ProfileError(
+                f"{source}: '{where}' needs exactly one of 'hub' (a real checkpoint) "
+                f"or 'arch' (a miniature model to pretrain)"
+            )
         if model.get("arch") is not None:
             if cfg["world"] is None:
                 raise ProfileError(f"{source}: '{where}.arch' (a miniature model) needs a 'world:' section")
@@ -241,7 +247,9 @@ def _validate_models(cfg: dict, source: str) -> None:
         elif model.get("params") is None:
             raise ProfileError(f"{source}: '{where}.params' is required for hub model '{model['hub']}'")
     if cfg["device"] not in ("auto", "cpu", "cuda"):
-        raise ProfileError(f"{source}: 'device' must be auto, cpu or cuda{nearest(cfg['device'], ['auto', 'cpu', 'cuda'])}")
+        raise ProfileError(
+            f"{source}: 'device' must be auto, cpu or cuda{nearest(cfg['device'], ['auto', 'cpu', 'cuda'])}"
+        )
     if cfg["retrieval"]["pooling"] not in ("mean", "cls"):
         raise ProfileError(f"{source}: 'retrieval.pooling' must be mean or cls, got {cfg['retrieval']['pooling']!r}")
 
@@ -260,8 +268,9 @@ def _validate_names(cfg: dict, source: str, check_licences: bool = True) -> None
     valid_arms = [ARM_NONE, *intermediate, ARM_MULTITASK]
     for arm in cfg["arms"]:
         if arm not in valid_arms:
-            raise ProfileError(f"{source}: unknown arm '{arm}' in 'arms'{nearest(arm, valid_arms)}; "
-                               f"valid: {', '.join(valid_arms)}")
+            raise ProfileError(
+                f"{source}: unknown arm '{arm}' in 'arms'{nearest(arm, valid_arms)}; valid: {', '.join(valid_arms)}"
+            )
     for name in cfg["multitask_tasks"]:
         if name not in intermediate:
             raise ProfileError(f"{source}: unknown task '{name}' in 'multitask_tasks'{nearest(name, intermediate)}")
@@ -271,19 +280,26 @@ def _validate_names(cfg: dict, source: str, check_licences: bool = True) -> None
         raise ProfileError(f"{source}: 'targets' is empty: list task keys such as 'xtreme.xnli' or a benchmark")
     for target in cfg["targets"]:
         if target not in benchmarks and (target not in keys or target.startswith("intermediate.")):
-            raise ProfileError(f"{source}: unknown target '{target}' in 'targets'"
-                               f"{nearest(target, [*benchmarks, *keys])}")
+            raise ProfileError(
+                f"{source}: unknown target '{target}' in 'targets'{nearest(target, [*benchmarks, *keys])}"
+            )
     for task in target_tasks(cfg):
         borrow = registry.encoder_protocol([task])
         if borrow and not any(t.protocol == borrow for t in target_tasks(cfg)):
-            raise ProfileError(f"{source}: target {task.key} is scored from the encoder of the '{borrow}' run: add "
-                               f"xtreme.{borrow} or xtreme-r.{borrow} to 'targets'")
+            raise ProfileError(
+                f"{source}: target {task.key} is scored from the encoder of the '{borrow}' run: add "
+                f"xtreme.{borrow} or xtreme-r.{borrow} to 'targets'"
+            )
     protocols = sorted({t.protocol for t in registry.REGISTRY.values() if not t.key.startswith("intermediate.")})
     for proto in cfg["per_target"]:
         if proto not in protocols:
-            raise ProfileError(f"{source}: unknown target protocol '{proto}' in 'per_target'{nearest(proto, protocols)}")
+            raise ProfileError(
+                f"{source}: unknown target protocol '{proto}' in 'per_target'{nearest(proto, protocols)}"
+            )
         _check_section(cfg["per_target"][proto], TRAIN, f"per_target.{proto}.", source)
-    wants_ccg = "ccg" in cfg["arms"] or ("multitask" in cfg["arms"] and "ccg" in (cfg["multitask_tasks"] or cfg["arms"]))
+    wants_ccg = "ccg" in cfg["arms"] or (
+        "multitask" in cfg["arms"] and "ccg" in (cfg["multitask_tasks"] or cfg["arms"])
+    )
     if wants_ccg and cfg["world"] is None and check_licences:
         try:
             registry.check_available(registry.get_task("intermediate.ccg"), ccgbank=cfg["ccgbank"])

@@ -114,9 +114,15 @@ class RunStore:
                 handler.close()
             metrics = dict(metrics or {})
             atomic_write_json(run_dir / "metrics.json", metrics)
-            atomic_write_json(run_dir / MARKER, {"run": run.id, "seconds": round(time.time() - started, 3),
-                                                 "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                                                 "host": socket.gethostname()})
+            atomic_write_json(
+                run_dir / MARKER,
+                {
+                    "run": run.id,
+                    "seconds": round(time.time() - started, 3),
+                    "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                    "host": socket.gethostname(),
+                },
+            )
             return metrics
 
     def status(self, runs: Iterable[Run]) -> dict[str, tuple[int, int]]:

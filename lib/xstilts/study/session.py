@@ -17,13 +17,24 @@ from pathlib import Path
 
 import yaml
 
-from xstilts.study.profile import Profile, load_profile
 from xstilts.paths import outputs_dir
+from xstilts.study.profile import Profile, load_profile
 from xstilts.study.runstore import PHASES, RunStore
 
 log = logging.getLogger("xstilts")
-LIBRARIES = ("xstilts", "torch", "transformers", "tokenizers", "datasets", "accelerate", "numpy", "scipy",
-             "statsmodels", "seqeval", "faiss-cpu")
+LIBRARIES = (
+    "xstilts",
+    "torch",
+    "transformers",
+    "tokenizers",
+    "datasets",
+    "accelerate",
+    "numpy",
+    "scipy",
+    "statsmodels",
+    "seqeval",
+    "faiss-cpu",
+)
 
 
 @dataclass
@@ -62,8 +73,13 @@ MODEL_PHASES = ("pretrained", "intermediate", "target")  # the phases that impor
 
 
 def setup_logging(level: int = logging.INFO) -> None:
-    logging.basicConfig(level=level, stream=sys.stdout, force=True,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(
+        level=level,
+        stream=sys.stdout,
+        force=True,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
     for noisy in ("datasets", "transformers", "accelerate", "httpx", "filelock", "urllib3", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -122,10 +138,23 @@ def start(profile: str, phase: str, shard: int = 0, num_shards: int = 1, claim: 
     if prof.is_miniature:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the miniature never needs the hub
         os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-    log.info("profile %s (%s), phase %s, shard %d/%d", prof.name, " <- ".join(str(f.name) for f in prof.files),
-             phase, shard, num_shards)
+    log.info(
+        "profile %s (%s), phase %s, shard %d/%d",
+        prof.name,
+        " <- ".join(str(f.name) for f in prof.files),
+        phase,
+        shard,
+        num_shards,
+    )
     log.info("device %s, torch threads %s, seed %d", device, threads, prof["seed"])
     log.info("versions %s", " ".join(f"{k}={v}" for k, v in versions().items()))
     log.info("effective configuration:\n%s", yaml.safe_dump(prof.cfg, sort_keys=False, width=110))
-    return Session(profile=prof, phase=phase, shard=shard, num_shards=num_shards, device=device,
-                   store=RunStore(prof.name), claim=claim)
+    return Session(
+        profile=prof,
+        phase=phase,
+        shard=shard,
+        num_shards=num_shards,
+        device=device,
+        store=RunStore(prof.name),
+        claim=claim,
+    )

@@ -34,6 +34,7 @@ log = logging.getLogger("xstilts")
 
 # --- helpers shared by the phases ----------------------------------------------------------------
 
+
 def _plan(s):
     """The grid of the session's profile (planned once per session: run ids hash every spec)."""
     if s._grid is None:
@@ -83,6 +84,7 @@ def _table(s, runs: list[Run], columns: list[str] | None = None) -> pd.DataFrame
 
 # --- phase 0: data ----------------------------------------------------------------------------------
 
+
 @dataclass
 class DataReport:
     languages: pd.DataFrame
@@ -103,8 +105,7 @@ def _data_work(s, run: Run, run_dir: Path) -> dict:
     cfg = s.profile.cfg
     if cfg["world"] is not None:
         manifest = build_world(cfg["world"], run_dir / "world")
-        return {"fingerprint": manifest["fingerprint"], "languages": len(manifest["languages"]),
-                "source": "miniature"}
+        return {"fingerprint": manifest["fingerprint"], "languages": len(manifest["languages"]), "source": "miniature"}
 
     tasks = run.spec["tasks"]
     models = [hub for hub, _ in run.spec["models"]]
@@ -124,8 +125,9 @@ def prepare_data(s) -> DataReport:
 def describe_data(s) -> DataReport:
     wdir = world_dir(s)
     info = describe(_all_tasks(s), wdir)  # languages, tasks, examples, notes
-    return DataReport(languages=info["languages"], tasks=info["tasks"], examples=info["examples"],
-                      notes=info["notes"], world_dir=wdir)
+    return DataReport(
+        languages=info["languages"], tasks=info["tasks"], examples=info["examples"], notes=info["notes"], world_dir=wdir
+    )
 
 
 def _all_tasks(s):
@@ -134,6 +136,7 @@ def _all_tasks(s):
 
 
 # --- phase 1: pretrained models -------------------------------------------------------------------
+
 
 def _corpus_files(s) -> list[Path]:
     return sorted((world_dir(s) / "corpus").glob("*.txt"))
@@ -155,11 +158,21 @@ def _pretrained_work(s, run: Run, run_dir: Path) -> dict:
     tok_run = grid.tokenizer_run(s.profile.cfg, grid.data_run(s.profile.cfg))
     tok_dir = _ensure(s, tok_run, _pretrained_work) / "tokenizer"
     pre = spec["pretrain"]
-    result = pretrain_mlm(arch=spec["arch"], tokenizer_dir=tok_dir, corpus_files=_corpus_files(s),
-                          steps=pre["steps"], batch_size=pre["batch_size"], seq_len=pre["seq_len"], lr=pre["lr"],
-                          warmup=pre["warmup_ratio"], mlm_probability=pre["mlm_probability"], dropout=pre["dropout"],
-                          seed=spec["seed"], out_dir=run_dir / "model",
-                          num_threads=s.profile["num_threads"] or None)
+    result = pretrain_mlm(
+        arch=spec["arch"],
+        tokenizer_dir=tok_dir,
+        corpus_files=_corpus_files(s),
+        steps=pre["steps"],
+        batch_size=pre["batch_size"],
+        seq_len=pre["seq_len"],
+        lr=pre["lr"],
+        warmup=pre["warmup_ratio"],
+        mlm_probability=pre["mlm_probability"],
+        dropout=pre["dropout"],
+        seed=spec["seed"],
+        out_dir=run_dir / "model",
+        num_threads=s.profile["num_threads"] or None,
+    )
     return {**result, "source": "miniature"}
 
 
@@ -194,11 +207,13 @@ def plot_pretraining(s):
 
 # --- phase 2: intermediate training ---------------------------------------------------------------
 
+
 def _train_config(hp: dict, s):
     from xstilts.engine.train_config import TrainConfig
 
-    return TrainConfig(**hp, num_threads=s.profile["num_threads"] or None,
-                       cache_dir=str(s.out / "cache" / "features"), progress=True)
+    return TrainConfig(
+        **hp, num_threads=s.profile["num_threads"] or None, cache_dir=str(s.out / "cache" / "features"), progress=True
+    )
 
 
 def _task_data(s, task, split_train="train", split_dev="dev"):
@@ -221,9 +236,15 @@ def _intermediate_work(s, run: Run, run_dir: Path) -> dict:
     parent = next(r for r in pretrained if r.id == run.spec["parent"])
     tasks = [_task_data(s, get_task(key)) for key in run.spec["tasks"]]
     result = finetune(encoder_dir(s, parent), tasks, _train_config(run.spec["train"], s), run.spec["seed"], run_dir)
-    return {"arm": run.spec["arm"], "dev_score": result.best_score, "best_step": result.best_step,
-            "steps": result.steps, "seconds": round(result.train_seconds, 2),
-            "examples_per_second": round(result.examples_per_second, 1), "dev_scores": result.best_scores}
+    return {
+        "arm": run.spec["arm"],
+        "dev_score": result.best_score,
+        "best_step": result.best_step,
+        "steps": result.steps,
+        "seconds": round(result.train_seconds, 2),
+        "examples_per_second": round(result.examples_per_second, 1),
+        "dev_scores": result.best_scores,
+    }
 
 
 def _plan_pretrained(s) -> list[Run]:
@@ -244,6 +265,7 @@ def plot_dev_curves(s, phase: str):
 
 
 # --- phase 3: target tasks ----------------------------------------------------------------------
+
 
 def _parent_run(s, run: Run) -> Run:
     plan = _plan(s)
@@ -273,8 +295,12 @@ def collect_scores(s) -> pd.DataFrame:
 
 def score_overview(scores: pd.DataFrame) -> pd.DataFrame:
     """Mean over seeds and languages per (benchmark, task, model, arm), beside chance."""
-    table = (scores.groupby(["benchmark", "task", "model", "params", "arm"], as_index=False)
-             [["score", "chance"]].mean().round(1).sort_values(["benchmark", "task", "params", "arm"]))
+    table = (
+        scores.groupby(["benchmark", "task", "model", "params", "arm"], as_index=False)[["score", "chance"]]
+        .mean()
+        .round(1)
+        .sort_values(["benchmark", "task", "params", "arm"])
+    )
     return table.reset_index(drop=True)
 
 
@@ -286,13 +312,17 @@ def plot_languages(s, scores: pd.DataFrame):
 
 # --- phase 4: analysis --------------------------------------------------------------------------
 
+
 def _analysis_work(s, run: Run, run_dir: Path) -> dict:
     from xstilts.analysis.analyze import analyze as run_analysis
 
     examples = pd.read_parquet(s.results_dir / "examples.parquet")
     cfg = s.profile["analysis"]
-    source = (f"the miniature world (profile {s.profile.name}), not XLM-R" if s.profile.is_miniature
-              else f"profile {s.profile.name}")
+    source = (
+        f"the miniature world (profile {s.profile.name}), not XLM-R"
+        if s.profile.is_miniature
+        else f"profile {s.profile.name}"
+    )
     result = run_analysis(examples, run_dir, n_boot=cfg["n_boot"], seed=cfg["seed"], source=source)
     (run_dir / "answer.md").write_text(result.answer)
     return {"estimates": len(result.estimates), "figures": sorted(result.figures)}

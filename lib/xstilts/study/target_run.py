@@ -30,8 +30,9 @@ log = logging.getLogger("xstilts")
 def _train_config(s, hp: dict):
     from xstilts.engine.train_config import TrainConfig
 
-    return TrainConfig(**hp, num_threads=s.profile["num_threads"] or None,
-                       cache_dir=str(s.out / "cache" / "features"), progress=False)
+    return TrainConfig(
+        **hp, num_threads=s.profile["num_threads"] or None, cache_dir=str(s.out / "cache" / "features"), progress=False
+    )
 
 
 def _finetune(s, run, run_dir: Path, encoder: str, lead, world_dir):
@@ -48,8 +49,9 @@ def _finetune(s, run, run_dir: Path, encoder: str, lead, world_dir):
         for i, (name, data) in enumerate(parts):
             last = i == len(parts) - 1
             out = run_dir if last else run_dir / f"step{i}-{name}"
-            result = finetune(start, [TaskData(lead, data, dev if last else None)], hp, seed, out,
-                              init_heads_from=heads)
+            result = finetune(
+                start, [TaskData(lead, data, dev if last else None)], hp, seed, out, init_heads_from=heads
+            )
             start, heads = str(out), out
         return result
     return finetune(encoder, [TaskData(lead, load_split(lead, "train", "en", world_dir), dev)], hp, seed, run_dir)
@@ -62,7 +64,10 @@ def _retrieval_options(s, model_dir: str) -> dict:
     from xstilts.engine.layers import resolve_layer
 
     depth = AutoConfig.from_pretrained(resolve_encoder_dir(model_dir)).num_hidden_layers
-    return {"layer": resolve_layer(s.profile["retrieval"]["layer"], depth), "pooling": s.profile["retrieval"]["pooling"]}
+    return {
+        "layer": resolve_layer(s.profile["retrieval"]["layer"], depth),
+        "pooling": s.profile["retrieval"]["pooling"],
+    }
 
 
 def _evaluate(s, task, model_dir: str, languages: list[str], world_dir, out_dir: Path) -> dict:
@@ -76,8 +81,16 @@ def _evaluate(s, task, model_dir: str, languages: list[str], world_dir, out_dir:
         for lang in languages:
             dev = zero_shot_eval(model_dir, task, {lang: load_split(task, "dev", lang, world_dir)}, **options)[lang]
             threshold = dev.metrics.get("threshold")
-            results.update(zero_shot_eval(model_dir, task, {lang: load_split(task, "test", lang, world_dir)},
-                                          out_dir=out_dir, threshold=threshold, **options))
+            results.update(
+                zero_shot_eval(
+                    model_dir,
+                    task,
+                    {lang: load_split(task, "test", lang, world_dir)},
+                    out_dir=out_dir,
+                    threshold=threshold,
+                    **options,
+                )
+            )
         return results
     data = {lang: load_split(task, "test", lang, world_dir) for lang in languages}
     return zero_shot_eval(model_dir, task, data, out_dir=out_dir, **options)
@@ -125,19 +138,32 @@ def run_target(s, run, run_dir: Path, encoder: str, world_dir: Path | None) -> d
                 frame.insert(0, "benchmark", bench)
                 frames.append(frame)
                 metrics = score_from_stats({c: frame[c].tolist() for c in TARGET_STAT_COLUMNS if c in frame.columns})
-                score_rows.append({"benchmark": bench, "task": task.name, "language": lang, "metric": task.metric,
-                                   "score": metrics.get("score", float("nan")),
-                                   "chance": chance_score(task, lang, world_dir)})
+                score_rows.append(
+                    {
+                        "benchmark": bench,
+                        "task": task.name,
+                        "language": lang,
+                        "metric": task.metric,
+                        "score": metrics.get("score", float("nan")),
+                        "chance": chance_score(task, lang, world_dir),
+                    }
+                )
     examples = pd.concat(frames, ignore_index=True)
     examples.to_parquet(run_dir / "examples.parquet", index=False)
     scores = pd.DataFrame(score_rows)
     scores.to_csv(run_dir / "scores.csv", index=False)
-    summary = {"model": run.spec["model"], "arm": run.spec["arm"], "protocol": run.spec["protocol"],
-               "seed": run.spec["seed_index"], "mean_score": round(float(scores["score"].mean()), 3),
-               "languages": len(union)}
+    summary = {
+        "model": run.spec["model"],
+        "arm": run.spec["arm"],
+        "protocol": run.spec["protocol"],
+        "seed": run.spec["seed_index"],
+        "mean_score": round(float(scores["score"].mean()), 3),
+        "languages": len(union),
+    }
     if fit is not None:
-        summary.update(dev_score=fit.best_score, best_step=fit.best_step, steps=fit.steps,
-                       seconds=round(fit.train_seconds, 2))
+        summary.update(
+            dev_score=fit.best_score, best_step=fit.best_step, steps=fit.steps, seconds=round(fit.train_seconds, 2)
+        )
     return summary
 
 
@@ -160,8 +186,13 @@ def collect(store, target_runs, params: dict[str, int]) -> tuple[pd.DataFrame, p
         if not store.is_complete(run):
             continue
         run_dir = store.path(run)
-        meta = {"model": run.spec["model"], "params": params[run.spec["model"]], "arm": run.spec["arm"],
-                "seed": run.spec["seed_index"], "run": run.id}
+        meta = {
+            "model": run.spec["model"],
+            "params": params[run.spec["model"]],
+            "arm": run.spec["arm"],
+            "seed": run.spec["seed_index"],
+            "run": run.id,
+        }
         scores = pd.read_csv(run_dir / "scores.csv")
         examples = pd.read_parquet(run_dir / "examples.parquet")
         for key, value in meta.items():
@@ -173,8 +204,9 @@ def collect(store, target_runs, params: dict[str, int]) -> tuple[pd.DataFrame, p
     if not score_frames:
         raise RuntimeError("no complete target runs yet: run the target phase (3_target) first")
     scores = pd.concat(score_frames, ignore_index=True)
-    scores = scores[["benchmark", "task", "language", "model", "params", "arm", "seed", "metric", "score", "chance",
-                     "run"]]
+    scores = scores[
+        ["benchmark", "task", "language", "model", "params", "arm", "seed", "metric", "score", "chance", "run"]
+    ]
     examples = pd.concat(example_frames, ignore_index=True)
     front = ["benchmark", "task", "language", "params", "arm", "seed", "example_id"]
     examples = examples[front + [c for c in examples.columns if c not in front]]

@@ -30,8 +30,14 @@ def run_workers(profile: str, phase: str, workers: int, poll: float = 1.0) -> No
     for i in range(workers):
         log = open(logs / f"{phase}-worker{i}.log", "w")
         files.append(log)
-        procs.append(subprocess.Popen(worker_command(profile, phase), stdout=log, stderr=subprocess.STDOUT,
-                                      env={**os.environ, "PYTHONUNBUFFERED": "1"}))
+        procs.append(
+            subprocess.Popen(
+                worker_command(profile, phase),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        )
     try:
         while any(p.poll() is None for p in procs):
             time.sleep(poll)
@@ -44,5 +50,7 @@ def run_workers(profile: str, phase: str, workers: int, poll: float = 1.0) -> No
     failed = [(i, p.returncode) for i, p in enumerate(procs) if p.returncode]
     if failed:
         where = ", ".join(f"logs/{phase}-worker{i}.log (exit {code})" for i, code in failed)
-        raise RuntimeError(f"{phase}: {len(failed)} of {workers} worker processes failed; see {where} under "
-                           f"outputs/{profile}/ and the log.txt of the incomplete runs")
+        raise RuntimeError(
+            f"{phase}: {len(failed)} of {workers} worker processes failed; see {where} under "
+            f"outputs/{profile}/ and the log.txt of the incomplete runs"
+        )
