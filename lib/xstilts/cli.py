@@ -21,6 +21,11 @@ from xstilts.study.runstore import PHASES
 EXPECTED_ERRORS = (ProfileError, LicenceGatedError, RevisionNotLocked)
 
 
+def options(args, *names) -> dict:
+    """The parsed options `names` as keyword arguments."""
+    return {name: getattr(args, name) for name in names}
+
+
 # --- the study ---------------------------------------------------------------------------------------
 
 
@@ -162,14 +167,7 @@ def cmd_plan(args) -> int:
     from xstilts.study.profile import load_profile
 
     profile = load_profile(args.profile, check_licences=False)
-    assumptions = assumptions_from(
-        mfu=args.mfu,
-        gpu=args.gpu,
-        peak_tflops=args.peak_tflops,
-        gpu_memory_gb=args.gpu_memory_gb,
-        shards=args.shards,
-        bench=args.bench,
-    )
+    assumptions = assumptions_from(**options(args, "mfu", "gpu", "peak_tflops", "gpu_memory_gb", "shards", "bench"))
     plan = build_plan(profile, assumptions)
     out_dir = outputs_dir(profile.name) / "plan"
     write_csv(plan, out_dir / "plan.csv")
@@ -191,16 +189,8 @@ def cmd_submit(args) -> int:
     max_parallel = args.max_parallel or (2 if args.executor == "local" else 8)
     profile = load_profile(args.profile, check_licences=not args.dry_run)  # scripts need no data
     jobs = submit.job_plan(profile.name, max_parallel)
-    options = submit.SlurmOptions(
-        partition=args.partition,
-        account=args.account,
-        qos=args.qos,
-        timeout_min=args.time,
-        cpus_per_task=args.cpus,
-        mem_gb=args.mem_gb,
-        gpus_per_worker=args.gpus_per_worker,
-        setup=tuple(submit.default_setup(profile) + list(args.setup)),
-    )
+    names = ("partition", "account", "qos", "timeout_min", "cpus_per_task", "mem_gb", "gpus_per_worker")
+    slurm = submit.SlurmOptions(**options(args, *names), setup=tuple(submit.default_setup(profile) + list(args.setup)))
     out = submit.submit_dir(profile.name)
     out.mkdir(parents=True, exist_ok=True)
     for job in jobs:
@@ -209,7 +199,7 @@ def cmd_submit(args) -> int:
             + ("  + final pass" if job.final_pass else "")
         )
     if args.dry_run:
-        paths = submit.write_dry_run(profile.name, jobs, options, out)
+        paths = submit.write_dry_run(profile.name, jobs, slurm, out)
         print(f"dry run: wrote {len(paths) - 1} sbatch scripts and {paths[-1]} (nothing submitted)")
         return 0
     if args.executor == "local":
@@ -217,7 +207,7 @@ def cmd_submit(args) -> int:
 
         try:
             results = submit.run_local(
-                profile.name, jobs, out / "logs", args.runner, args.time, tuple(args.phase or ())
+                profile.name, jobs, out / "logs", args.runner, args.timeout_min, tuple(args.phase or ())
             )
         except (FailedJobError, UncompletedJobError) as err:  # a worker raised / was killed
             print(
@@ -228,7 +218,7 @@ def cmd_submit(args) -> int:
         last = {r["phase"]: r for r in results}
         print("; ".join(f"{p}: {r['complete']}/{r['planned']} complete" for p, r in last.items()))
         return 0 if all(r["complete"] == r["planned"] for r in last.values()) else 1
-    submitted = submit.run_slurm(profile.name, jobs, options, out / "logs", args.runner)
+    submitted = submit.run_slurm(profile.name, jobs, slurm, out / "logs", args.runner)
     (out / "jobs.json").write_text(
         json.dumps({"profile": profile.name, "jobs": submitted, "plan": [asdict(j) for j in jobs]}, indent=2) + "\n"
     )
@@ -362,8 +352,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--partition")
     p.add_argument("--account")
     p.add_argument("--qos")
-    p.add_argument("--time", type=int, default=24 * 60, help="minutes per worker before submitit requeues it")
-    p.add_argument("--cpus", type=int, default=8, help="CPUs per worker")
+    p.add_argument(
+        "--time", dest="timeout_min", type=int, default=24 * 60, help="minutes per worker before submitit requeues it"
+    )
+    p.add_argument("--cpus", dest="cpus_per_task", type=int, default=8, help="CPUs per worker")
     p.add_argument("--mem-gb", type=int, default=64, help="memory per worker")
     p.add_argument("--gpus-per-worker", type=int, help="GPUs per worker of the GPU phases (default 1)")
     p.add_argument("--setup", action="append", default=[], help="shell line run before each worker (module load ...)")

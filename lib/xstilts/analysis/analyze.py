@@ -38,6 +38,7 @@ from xstilts.analysis import inference
 from xstilts.analysis.bootstrap import joint_bootstrap
 from xstilts.analysis.cells import BASELINE_ARM, CellTable, cells_from_table
 from xstilts.analysis.estimands import CONFIRMATORY_ARMS, MEAN_SINGLE, SINGLE_ARMS, EstimandBuilder, weight_matrix
+from xstilts.benchmarks.official import BENCHMARKS
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ CONFIRMATORY_ESTIMANDS = ("slope_xtreme", "slope_xtreme-r", "interaction")
 def _benchmark_of(name: str) -> str | None:
     """The benchmark an estimand belongs to (`slope_xtreme-r` -> xtreme-r), None for cross-benchmark ones."""
     stem = name.split(":", 1)[0]
-    for bench in ("xtreme-r", "xtreme"):
+    for bench in reversed(BENCHMARKS):
         if stem.endswith(f"_{bench}"):
             return bench
     return None
@@ -124,6 +125,20 @@ def task_slope_tests(est: pd.DataFrame) -> pd.DataFrame:
     return d[["arm", "target", "benchmark", "task", "estimate", "ci_low", "ci_high", "p_value", "p_bh", "p_by"]]
 
 
+def _test_row(test: str, benchmark: str, arm: str, statistic, p_value, n: int, note: str, **extra) -> dict:
+    """One row of secondary_tests.csv."""
+    return {
+        "test": test,
+        "benchmark": benchmark,
+        "arm": arm,
+        "statistic": statistic,
+        "p_value": p_value,
+        "n": n,
+        **extra,
+        "note": note,
+    }
+
+
 def secondary_tests(
     est: pd.DataFrame, cells: CellTable, max_cell_tests: int = 120, n_permutations: int = 999, seed: int = 0
 ) -> pd.DataFrame:
@@ -133,51 +148,52 @@ def secondary_tests(
     sizes = sorted(est.params.dropna().unique())
     tg = est[est.estimand.str.startswith("task_gain_") & (est.arm != MEAN_SINGLE)]
     if len(sizes) >= 3 and not tg.empty:
-        for bench in ("xtreme", "xtreme-r"):
+        for bench in BENCHMARKS:
             d = tg[tg.estimand.str.startswith(f"task_gain_{bench}:")]
             blocks = d.pivot_table(index=["arm", "estimand"], columns="params", values="estimate").dropna()
             if len(blocks) >= 2:
                 r = inference.page_trend(blocks.to_numpy(), decreasing=True)
+                note = "blocks = (arm, task), languages averaged; blocks share the baseline runs"
                 rows.append(
-                    {
-                        "test": "page_trend_decreasing",
-                        "benchmark": bench,
-                        "arm": "all intermediate arms",
-                        "statistic": r.statistic,
-                        "p_value": r.pvalue,
-                        "n": len(blocks),
-                        "note": "blocks = (arm, task), languages averaged; blocks share the baseline runs",
-                    }
+                    _test_row(
+                        "page_trend_decreasing",
+                        bench,
+                        "all intermediate arms",
+                        r.statistic,
+                        r.pvalue,
+                        len(blocks),
+                        note,
+                    )
                 )
     ts = est[est.estimand.str.startswith("task_slope_")]
     for arm in CONFIRMATORY_ARMS:
-        for bench in ("xtreme", "xtreme-r"):
+        for bench in BENCHMARKS:
             d = ts[(ts.arm == arm) & ts.estimand.str.startswith(f"task_slope_{bench}:")].estimate.to_numpy()
             if len(d) >= 2 and np.any(d != 0):
                 w = inference.wilcoxon_signed_rank(d)
                 rows.append(
-                    {
-                        "test": "wilcoxon_task_slopes",
-                        "benchmark": bench,
-                        "arm": arm,
-                        "statistic": w["statistic"],
-                        "p_value": w["p_value"],
-                        "n": len(d),
-                        "effect": w["rank_biserial"],
-                        "note": "per-task slopes; effect = matched-pairs rank-biserial r",
-                    }
+                    _test_row(
+                        "wilcoxon_task_slopes",
+                        bench,
+                        arm,
+                        w["statistic"],
+                        w["p_value"],
+                        len(d),
+                        "per-task slopes; effect = matched-pairs rank-biserial r",
+                        effect=w["rank_biserial"],
+                    )
                 )
                 sf = inference.sign_flip_test(d, seed=seed)
                 rows.append(
-                    {
-                        "test": "sign_flip_task_slopes",
-                        "benchmark": bench,
-                        "arm": arm,
-                        "statistic": sf.statistic,
-                        "p_value": sf.pvalue,
-                        "n": len(d),
-                        "note": "mean per-task slope, exact sign-flip",
-                    }
+                    _test_row(
+                        "sign_flip_task_slopes",
+                        bench,
+                        arm,
+                        sf.statistic,
+                        sf.pvalue,
+                        len(d),
+                        "mean per-task slope, exact sign-flip",
+                    )
                 )
     lg = est[est.estimand.str.startswith("language_gain:")]
     for arm in CONFIRMATORY_ARMS:
@@ -194,18 +210,19 @@ def secondary_tests(
             )
             try:
                 m = inference.mixedlm_slope(frame)
+                note = f"delta ~ x + C(target), random intercept+slope per cell; converged={m['converged']}"
                 rows.append(
-                    {
-                        "test": "mixedlm_pooled_slope",
-                        "benchmark": "both",
-                        "arm": arm,
-                        "statistic": m["estimate"],
-                        "p_value": m["p_value"],
-                        "n": len(frame),
-                        "ci_low": m["ci_low"],
-                        "ci_high": m["ci_high"],
-                        "note": f"delta ~ x + C(target), random intercept+slope per cell; converged={m['converged']}",
-                    }
+                    _test_row(
+                        "mixedlm_pooled_slope",
+                        "both",
+                        arm,
+                        m["estimate"],
+                        m["p_value"],
+                        len(frame),
+                        note,
+                        ci_low=m["ci_low"],
+                        ci_high=m["ci_high"],
+                    )
                 )
             except Exception as err:  # a sensitivity model must not sink the analysis
                 rows.append({"test": "mixedlm_pooled_slope", "arm": arm, "note": f"did not fit: {err}"})

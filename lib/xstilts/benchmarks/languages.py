@@ -9,8 +9,9 @@ google-research/xtreme). This table holds all three so that a config template li
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
+
+from xstilts.names import lookup
 
 
 @dataclass(frozen=True)
@@ -105,11 +106,7 @@ BUILTIN_CODES: tuple[str, ...] = tuple(row[0] for row in _BUILTIN)
 
 def get_language(code: str) -> Language:
     """The language with this 2-letter (or registered) code; an unknown code names the nearest ones."""
-    try:
-        return _TABLE[code]
-    except KeyError:
-        near = difflib.get_close_matches(str(code), list(_TABLE), n=3, cutoff=0.0)
-        raise KeyError(f"unknown language code {code!r}; nearest valid: {', '.join(near)}") from None
+    return lookup(_TABLE, code, "language code")
 
 
 def all_languages() -> list[Language]:
@@ -119,20 +116,12 @@ def all_languages() -> list[Language]:
 
 def by_iso3(iso3: str) -> Language:
     """Reverse lookup for Tatoeba/LASER file names (`pes` -> fa, `cmn` -> zh)."""
-    for lang in _TABLE.values():
-        if lang.iso3 == iso3:
-            return lang
-    near = difflib.get_close_matches(iso3, [x.iso3 for x in _TABLE.values()], n=3, cutoff=0.0)
-    raise KeyError(f"unknown ISO 639-3 code {iso3!r}; nearest valid: {', '.join(near)}")
+    return lookup({x.iso3: x for x in _TABLE.values()}, iso3, "ISO 639-3 code")
 
 
 def by_name(name: str) -> Language:
     """Reverse lookup for UD config names (`udpos.German` -> de)."""
-    for lang in _TABLE.values():
-        if lang.name == name:
-            return lang
-    near = difflib.get_close_matches(name, [x.name for x in _TABLE.values()], n=3, cutoff=0.0)
-    raise KeyError(f"unknown language name {name!r}; nearest valid: {', '.join(near)}")
+    return lookup({x.name: x for x in _TABLE.values()}, name, "language name")
 
 
 MLQA_LANGUAGES = ("en", "es", "de", "ar", "hi", "vi", "zh")

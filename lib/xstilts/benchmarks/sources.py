@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from xstilts.benchmarks.languages import get_language
+from xstilts.names import lookup
 
 LOCKED = "locked"  # resolved by `make data`, then read from revisions.lock.json
 PARQUET_EXPORT = "refs/convert/parquet"  # the hub's parquet export branch of a script-only repo
@@ -73,192 +74,73 @@ def _s(key, dataset, config, splits, schema, **kw) -> Source:
 
 
 _TVT = ("train", "validation", "test")
-SOURCES: dict[str, Source] = {
-    s.key: s
-    for s in [
-        # --- XTREME / XTREME-R targets -------------------------------------------------------------
-        _s(
-            "xnli",
-            "facebook/xnli",
-            "{code}",
-            _TVT,
-            "xnli",
-            notes="en train = MNLI as shipped with XNLI-MT 1.0; other train configs are machine translations",
-        ),
-        _s(
-            "xtreme.xnli",
-            "google/xtreme",
-            "XNLI",
-            ("validation", "test"),
-            "xtreme.xnli",
-            notes="all 15 languages in one config, string gold_label; not used by the registry (facebook/xnli is)",
-        ),
-        _s(
-            "paws-x",
-            "google-research-datasets/paws-x",
-            "{code}",
-            _TVT,
-            "paws-x",
-            notes="QUOTE_NONE loader, full 49,401/2,000/2,000; google/xtreme PAWS-X loses rows (benchmarks.md §6.7)",
-        ),
-        _s(
-            "xtreme.paws-x",
-            "google/xtreme",
-            "PAWS-X.{code}",
-            _TVT,
-            "xtreme.paws-x",
-            notes="string labels '0'/'1', rows lost to csv quoting; kept for comparison only",
-        ),
-        _s(
-            "xtreme.udpos",
-            "google/xtreme",
-            "udpos.{name}",
-            _TVT,
-            "xtreme.udpos",
-            notes="HF udpos: syntactic words (multiword range lines dropped); treebank set matched by `_<Name>` "
-            "also takes Ancient Greek, Classical Chinese, Old French, Old Russian (benchmarks.md §6.8)",
-        ),
-        _s(
-            "universal_dependencies",
-            "universal-dependencies/universal_dependencies",
-            "{treebank}",
-            _TVT,
-            "universal_dependencies",
-            branch=PARQUET_EXPORT,
-            notes="UD r2.7 per treebank; range lines (upos '_') are dropped by the loader, keeping syntactic words "
-            "as HF udpos does (XTREME itself replaces them with the fused form). The repo is a loading script "
-            "[inferred: script repos fail under datasets>=4], so its parquet export branch is used",
-        ),
-        _s("xtreme.panx", "google/xtreme", "PAN-X.{code}", _TVT, "xtreme.panx"),
-        _s(
-            "wikiann",
-            "unimelb-nlp/wikiann",
-            "{code}",
-            _TVT,
-            "wikiann",
-            notes="same panx_dataset.zip source as google/xtreme PAN-X; has the XTREME-R extra languages",
-        ),
-        _s("squad", "rajpurkar/squad", "plain_text", ("train", "validation"), "squad"),
-        _s(
-            "xquad",
-            "google/xquad",
-            "xquad.{code}",
-            ("validation",),
-            "xquad",
-            notes="adds xquad.ro, which the official download_data.sh does not fetch",
-        ),
-        _s("xtreme.mlqa", "google/xtreme", "MLQA.{code}.{code}", ("validation", "test"), "squad"),
-        _s(
-            "xtreme.tydiqa",
-            "google/xtreme",
-            "tydiqa",
-            ("train", "validation"),
-            "squad",
-            notes="all 9 languages in one config; language = id prefix (`english-...`); test = GoldP dev",
-        ),
-        _s(
-            "xtreme.bucc18",
-            "google/xtreme",
-            "bucc18.{code}",
-            ("validation", "test"),
-            "xtreme.bucc18",
-            notes="gold pairs only, no distractors, ids in source_lang/target_lang; cannot reproduce mining",
-        ),
-        _s(
-            "bucc2018",
-            "bucc2018",
-            "{code}-en",
-            ("sample", "training"),
-            "bucc2018",
-            kind=RELEASE,
-            url="https://comparable.limsi.fr/bucc2018/bucc2018-{code}-en.{split}-gold.tar.bz2",
-            notes="full monolingual corpora + gold; XTREME dev = BUCC sample, XTREME test = BUCC training",
-        ),
-        _s(
-            "xtreme.tatoeba",
-            "google/xtreme",
-            "tatoeba.{iso3}",
-            ("validation",),
-            "xtreme.tatoeba",
-            notes="36 languages; sentences keep their trailing newline; row i aligned with row i",
-        ),
-        _s(
-            "tatoeba-laser",
-            "tatoeba-laser",
-            "{iso3}",
-            ("test",),
-            "tatoeba-laser",
-            kind=RELEASE,
-            url="https://raw.githubusercontent.com/facebookresearch/LASER/main/data/tatoeba/v1/tatoeba.{iso3}-eng.{side}",
-            notes="official LASER Tatoeba v1 files, for the XTREME-R extras az lt pl uk ro",
-        ),
-        _s("xcopa", "cambridgeltl/xcopa", "{code}", ("validation", "test"), "xcopa"),
-        _s("copa", "aps/super_glue", "copa", _TVT, "super_glue.copa", notes="test labels are -1"),
-        _s(
-            "siqa",
-            "allenai/social_i_qa",
-            None,
-            ("train", "validation"),
-            "social_i_qa",
-            branch=PARQUET_EXPORT,
-            notes="label is a string '1'/'2'/'3' (1-indexed); main is a loading script that datasets>=4 refuses "
-            "(lm-evaluation-harness#3171), so the parquet export branch (config 'default') is used",
-        ),
-        _s(
-            "mewsli-x",
-            "mewsli-x",
-            "wikinews_mentions",
-            ("train", "dev", "test"),
-            "mewsli-x",
-            kind=RELEASE,
-            url="https://github.com/google-research/google-research/tree/master/dense_representations_for_entity_retrieval/mel",
-            notes="no official hub dataset: run get-mewsli-x.sh (rebuilds WikiNews text from dumps) and place "
-            "candidate_set_entities.jsonl, wikipedia_pairs-{train,dev}.jsonl, wikinews_mentions-{dev,test}.jsonl",
-        ),
-        _s(
-            "xquad-r",
-            "lareqa",
-            "xquad-r",
-            ("test",),
-            "xquad-r",
-            kind=RELEASE,
-            url="https://raw.githubusercontent.com/google-research-datasets/lareqa/master/xquad-r/{code}.json",
-            notes="SQuAD JSON plus paragraphs[i].sentence_breaks; the hub xquad_r loader drops sentence_breaks",
-        ),
-        # --- English intermediate tasks --------------------------------------------------------------
-        _s(
-            "mnli",
-            "nyu-mll/glue",
-            "mnli",
-            ("train", "validation_matched", "validation_mismatched", "test_matched"),
-            "glue.mnli",
-        ),
-        _s("snli", "stanfordnlp/snli", "plain_text", _TVT, "snli", notes="label -1 = no gold consensus; dropped"),
-        _s(
-            "anli",
-            "facebook/anli",
-            "plain_text",
-            ("train_r1", "dev_r1", "test_r1", "train_r2", "dev_r2", "test_r2", "train_r3", "dev_r3", "test_r3"),
-            "anli",
-        ),
-        _s("qqp", "nyu-mll/glue", "qqp", _TVT, "glue.qqp"),
-        _s("sst2", "nyu-mll/glue", "sst2", _TVT, "glue.sst2"),
-        _s("hellaswag", "Rowan/hellaswag", None, _TVT, "hellaswag", notes="label is a string '0'..'3'"),
-        _s("cosmosqa", "allenai/cosmos_qa", None, _TVT, "cosmos_qa"),
-        _s("commonsenseqa", "tau/commonsense_qa", None, _TVT, "commonsense_qa", notes="answerKey is a letter"),
-        _s(
-            "ccgbank",
-            "ccgbank",
-            None,
-            ("train", "dev", "test"),
-            "ccgbank",
-            kind=LOCAL,
-            url="https://catalog.ldc.upenn.edu/LDC2005T13",
-            notes=f"licence-gated (LDC2005T13): set ${CCGBANK_ENV} to a folder with {{train,dev,test}}.tsv "
-            "(one sentence a line: space-separated tokens, a tab, space-separated supertags)",
-        ),
-    ]
-}
+# fmt: off
+SOURCES: dict[str, Source] = {s.key: s for s in [
+    # --- XTREME / XTREME-R targets -------------------------------------------------------------
+    _s("xnli", "facebook/xnli", "{code}", _TVT, "xnli",
+       notes="en train = MNLI as shipped with XNLI-MT 1.0; other train configs are machine translations"),
+    _s("xtreme.xnli", "google/xtreme", "XNLI", ("validation", "test"), "xtreme.xnli",
+       notes="all 15 languages in one config, string gold_label; not used by the registry (facebook/xnli is)"),
+    _s("paws-x", "google-research-datasets/paws-x", "{code}", _TVT, "paws-x",
+       notes="QUOTE_NONE loader, full 49,401/2,000/2,000; google/xtreme PAWS-X loses rows (benchmarks.md §6.7)"),
+    _s("xtreme.paws-x", "google/xtreme", "PAWS-X.{code}", _TVT, "xtreme.paws-x",
+       notes="string labels '0'/'1', rows lost to csv quoting; kept for comparison only"),
+    _s("xtreme.udpos", "google/xtreme", "udpos.{name}", _TVT, "xtreme.udpos",
+       notes="HF udpos: syntactic words (multiword range lines dropped); treebank set matched by `_<Name>` "
+             "also takes Ancient Greek, Classical Chinese, Old French, Old Russian (benchmarks.md §6.8)"),
+    _s("universal_dependencies", "universal-dependencies/universal_dependencies", "{treebank}", _TVT,
+       "universal_dependencies", branch=PARQUET_EXPORT,
+       notes="UD r2.7 per treebank; range lines (upos '_') are dropped by the loader, keeping syntactic words "
+             "as HF udpos does (XTREME itself replaces them with the fused form). The repo is a loading script "
+             "[inferred: script repos fail under datasets>=4], so its parquet export branch is used"),
+    _s("xtreme.panx", "google/xtreme", "PAN-X.{code}", _TVT, "xtreme.panx"),
+    _s("wikiann", "unimelb-nlp/wikiann", "{code}", _TVT, "wikiann",
+       notes="same panx_dataset.zip source as google/xtreme PAN-X; has the XTREME-R extra languages"),
+    _s("squad", "rajpurkar/squad", "plain_text", ("train", "validation"), "squad"),
+    _s("xquad", "google/xquad", "xquad.{code}", ("validation",), "xquad",
+       notes="adds xquad.ro, which the official download_data.sh does not fetch"),
+    _s("xtreme.mlqa", "google/xtreme", "MLQA.{code}.{code}", ("validation", "test"), "squad"),
+    _s("xtreme.tydiqa", "google/xtreme", "tydiqa", ("train", "validation"), "squad",
+       notes="all 9 languages in one config; language = id prefix (`english-...`); test = GoldP dev"),
+    _s("xtreme.bucc18", "google/xtreme", "bucc18.{code}", ("validation", "test"), "xtreme.bucc18",
+       notes="gold pairs only, no distractors, ids in source_lang/target_lang; cannot reproduce mining"),
+    _s("bucc2018", "bucc2018", "{code}-en", ("sample", "training"), "bucc2018", kind=RELEASE,
+       url="https://comparable.limsi.fr/bucc2018/bucc2018-{code}-en.{split}-gold.tar.bz2",
+       notes="full monolingual corpora + gold; XTREME dev = BUCC sample, XTREME test = BUCC training"),
+    _s("xtreme.tatoeba", "google/xtreme", "tatoeba.{iso3}", ("validation",), "xtreme.tatoeba",
+       notes="36 languages; sentences keep their trailing newline; row i aligned with row i"),
+    _s("tatoeba-laser", "tatoeba-laser", "{iso3}", ("test",), "tatoeba-laser", kind=RELEASE,
+       url="https://raw.githubusercontent.com/facebookresearch/LASER/main/data/tatoeba/v1/tatoeba.{iso3}-eng.{side}",
+       notes="official LASER Tatoeba v1 files, for the XTREME-R extras az lt pl uk ro"),
+    _s("xcopa", "cambridgeltl/xcopa", "{code}", ("validation", "test"), "xcopa"),
+    _s("copa", "aps/super_glue", "copa", _TVT, "super_glue.copa", notes="test labels are -1"),
+    _s("siqa", "allenai/social_i_qa", None, ("train", "validation"), "social_i_qa", branch=PARQUET_EXPORT,
+       notes="label is a string '1'/'2'/'3' (1-indexed); main is a loading script that datasets>=4 refuses "
+             "(lm-evaluation-harness#3171), so the parquet export branch (config 'default') is used"),
+    _s("mewsli-x", "mewsli-x", "wikinews_mentions", ("train", "dev", "test"), "mewsli-x", kind=RELEASE,
+       url="https://github.com/google-research/google-research/tree/master/dense_representations_for_entity_retrieval/mel",
+       notes="no official hub dataset: run get-mewsli-x.sh (rebuilds WikiNews text from dumps) and place "
+             "candidate_set_entities.jsonl, wikipedia_pairs-{train,dev}.jsonl, wikinews_mentions-{dev,test}.jsonl"),
+    _s("xquad-r", "lareqa", "xquad-r", ("test",), "xquad-r", kind=RELEASE,
+       url="https://raw.githubusercontent.com/google-research-datasets/lareqa/master/xquad-r/{code}.json",
+       notes="SQuAD JSON plus paragraphs[i].sentence_breaks; the hub xquad_r loader drops sentence_breaks"),
+    # --- English intermediate tasks --------------------------------------------------------------
+    _s("mnli", "nyu-mll/glue", "mnli", ("train", "validation_matched", "validation_mismatched", "test_matched"),
+       "glue.mnli"),
+    _s("snli", "stanfordnlp/snli", "plain_text", _TVT, "snli", notes="label -1 = no gold consensus; dropped"),
+    _s("anli", "facebook/anli", "plain_text",
+       ("train_r1", "dev_r1", "test_r1", "train_r2", "dev_r2", "test_r2", "train_r3", "dev_r3", "test_r3"), "anli"),
+    _s("qqp", "nyu-mll/glue", "qqp", _TVT, "glue.qqp"),
+    _s("sst2", "nyu-mll/glue", "sst2", _TVT, "glue.sst2"),
+    _s("hellaswag", "Rowan/hellaswag", None, _TVT, "hellaswag", notes="label is a string '0'..'3'"),
+    _s("cosmosqa", "allenai/cosmos_qa", None, _TVT, "cosmos_qa"),
+    _s("commonsenseqa", "tau/commonsense_qa", None, _TVT, "commonsense_qa", notes="answerKey is a letter"),
+    _s("ccgbank", "ccgbank", None, ("train", "dev", "test"), "ccgbank", kind=LOCAL,
+       url="https://catalog.ldc.upenn.edu/LDC2005T13",
+       notes=f"licence-gated (LDC2005T13): set ${CCGBANK_ENV} to a folder with {{train,dev,test}}.tsv "
+             "(one sentence a line: space-separated tokens, a tab, space-separated supertags)"),
+]}
+# fmt: on
 
 # UD r2.7 treebanks XTREME merges for the XTREME-R languages (file prefix = language code; benchmarks.md §4).
 UD27_TREEBANKS: dict[str, tuple[str, ...]] = {
@@ -286,10 +168,4 @@ TYDIQA_PREFIX: dict[str, str] = {
 
 def get_source(key: str) -> Source:
     """The source with this key; an unknown key names the nearest ones."""
-    import difflib
-
-    try:
-        return SOURCES[key]
-    except KeyError:
-        near = difflib.get_close_matches(key, list(SOURCES), n=3, cutoff=0.0)
-        raise KeyError(f"unknown data source {key!r}; nearest valid: {', '.join(near)}") from None
+    return lookup(SOURCES, key, "data source")

@@ -200,6 +200,21 @@ def _time_hf_eval(enc, test_ds, tok, hp, out: Path) -> dict:
     return _rate(len(test_ds), clock.wall, clock.cpu)
 
 
+def _hp(work: Path, steps: int, batch_size: int, max_seq_len: int, **kw) -> TrainConfig:
+    """The fine-tuning settings every timed run shares: lr 1e-5, no accumulation, no dev evaluation."""
+    return TrainConfig(
+        lr=1e-5,
+        max_steps=steps,
+        batch_size=batch_size,
+        grad_accum=1,
+        max_seq_len=max_seq_len,
+        eval_every_steps=0,
+        progress=False,
+        cache_dir=str(work / "cache"),
+        **kw,
+    )
+
+
 def mfu_xlmr_large(
     work: Path, steps: int = 20, batch_size: int = 32, seq_len: int = 256, shape: dict | None = None
 ) -> dict:
@@ -240,17 +255,7 @@ def mfu_xlmr_large(
         }
     )
     task = toydata.task("mfu", "classification", ["0", "1"])
-    hp = TrainConfig(
-        lr=1e-5,
-        max_steps=steps,
-        batch_size=batch_size,
-        grad_accum=1,
-        max_seq_len=seq_len,
-        eval_every_steps=0,
-        bf16=True,
-        progress=False,
-        cache_dir=str(work / "cache"),
-    )
+    hp = _hp(work, steps, batch_size, seq_len, bf16=True)
     warm = TrainConfig(**{**hp.to_dict(), "max_steps": 3})
     finetune(enc_dir, [TaskData(task, train, None)], warm, seed=0, out_dir=work / "mfu_warm")
     res = finetune(enc_dir, [TaskData(task, train, None)], hp, seed=0, out_dir=work / "mfu")
@@ -268,37 +273,25 @@ def mfu_xlmr_large(
     }
 
 
+# the timed task: a 4 x 128 XLM-R (random init) on pair classification with long-tailed lengths
+SETUP = dict(layers=4, hidden=128, batch_size=16, max_seq_len=128, n_train=2000, n_test=1000)
+
+
 def run_bench(
     out_path: Path,
     steps: int = 30,
     rounds: int = 5,
-    layers: int = 4,
-    hidden: int = 128,
-    batch_size: int = 16,
-    max_seq_len: int = 128,
-    n_train: int = 2000,
-    n_test: int = 1000,
     threads: int | None = 1,
     timer: str = "cpu",
     extra: list[Callable[[], dict]] = (),
 ) -> dict:
+    layers, hidden, batch_size, max_seq_len, n_train, n_test = (SETUP[k] for k in SETUP)
 
     if threads:
         torch.set_num_threads(threads)
     work = Path(tempfile.mkdtemp(prefix="xstilts-bench-"))
     enc, task, train, test = _setup(work, layers, hidden, n_train, n_test)
-    hp = TrainConfig(
-        lr=1e-5,
-        max_steps=steps,
-        batch_size=batch_size,
-        grad_accum=1,
-        max_seq_len=max_seq_len,
-        eval_every_steps=0,
-        log_every_steps=1000,
-        progress=False,
-        cache_dir=str(work / "cache"),
-        num_threads=threads,
-    )
+    hp = _hp(work, steps, batch_size, max_seq_len, log_every_steps=1000, num_threads=threads)
     batches = _bare_batches(enc, task, train, hp)
     tok, hf_padded = _hf_dataset(enc, train, max_seq_len, pad_to_max=True)
     _, hf_dynamic = _hf_dataset(enc, train, max_seq_len, pad_to_max=False)

@@ -14,6 +14,8 @@ import re
 
 from datasets import ClassLabel, Features, List, Value
 
+from xstilts.benchmarks.registry import PANX_LABELS, UPOS_LABELS, XNLI_LABELS
+
 S = Value("string")
 I32 = Value("int32")
 
@@ -26,26 +28,8 @@ def _cl(*names: str) -> ClassLabel:
     return ClassLabel(names=list(names))
 
 
-NLI3 = ("entailment", "neutral", "contradiction")
-UPOS17 = (
-    "ADJ",
-    "ADP",
-    "ADV",
-    "AUX",
-    "CCONJ",
-    "DET",
-    "INTJ",
-    "NOUN",
-    "NUM",
-    "PART",
-    "PRON",
-    "PROPN",
-    "PUNCT",
-    "SCONJ",
-    "SYM",
-    "VERB",
-    "X",
-)
+NLI3 = XNLI_LABELS
+UPOS17 = UPOS_LABELS
 UD_UPOS18 = (
     "NOUN",
     "PUNCT",
@@ -66,7 +50,7 @@ UD_UPOS18 = (
     "VERB",
     "AUX",
 )
-NER7 = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
+NER7 = PANX_LABELS
 _ANSWERS = {"text": _seq(S), "answer_start": _seq(I32)}
 
 HUB_FEATURES: dict[str, Features] = {

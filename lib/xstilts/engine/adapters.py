@@ -119,6 +119,13 @@ class BaseAdapter:
                 batch["labels"] = torch.as_tensor(labels, dtype=torch.long)
         return batch
 
+    @staticmethod
+    def map_examples(examples, encode, what: str):
+        """`encode(batch, indices)` over the examples in batches: one output row per feature."""
+        return examples.map(
+            encode, batched=True, with_indices=True, remove_columns=examples.column_names, desc=f"featurize {what}"
+        )
+
     def encode(self, encoder, batch: dict[str, Tensor]) -> Tensor:
         """Last hidden states, shape (batch, seq, hidden)."""
         return encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state

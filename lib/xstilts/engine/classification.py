@@ -72,13 +72,7 @@ class ClassificationAdapter(ArgmaxAccuracy, BaseAdapter):
                 out["labels"] = labels
             return out
 
-        return examples.map(
-            encode,
-            batched=True,
-            with_indices=True,
-            remove_columns=examples.column_names,
-            desc="featurize classification",
-        )
+        return self.map_examples(examples, encode, "classification")
 
     def build_head(self, config, task):
         return ClassificationHead(config, num_labels(task))

@@ -38,27 +38,19 @@ LOGIT_SCALE_INIT = 100.0  # BertForRetrieval: torch.nn.init.constant_(self.logit
 
 # XTREME-R's recipes (scripts/train_lareqa.sh, scripts/train_mewslix.sh; XLM-R large values). Query and
 # candidate lengths are also what run_eval_{lareqa,mewslix}.sh encode with.
+RECIPE_KEYS = (
+    "lr",
+    "epochs",
+    "batch_size",
+    "grad_accum",
+    "max_seq_len",
+    "warmup_ratio",
+    "weight_decay",
+    "max_query_len",
+)
 RECIPES = {
-    formats.ANSWER_RETRIEVAL: dict(
-        lr=2e-5,
-        epochs=3.0,
-        batch_size=4,
-        grad_accum=4,
-        max_seq_len=256,
-        warmup_ratio=0.0,
-        weight_decay=0.0,
-        max_query_len=96,
-    ),
-    formats.ENTITY_RETRIEVAL: dict(
-        lr=1e-5,
-        epochs=2.0,
-        batch_size=8,
-        grad_accum=4,
-        max_seq_len=64,
-        warmup_ratio=0.0,
-        weight_decay=0.0,
-        max_query_len=64,
-    ),
+    formats.ANSWER_RETRIEVAL: dict(zip(RECIPE_KEYS, (2e-5, 3.0, 4, 4, 256, 0.0, 0.0, 96))),
+    formats.ENTITY_RETRIEVAL: dict(zip(RECIPE_KEYS, (1e-5, 2.0, 8, 4, 64, 0.0, 0.0, 64))),
 }
 
 

@@ -34,24 +34,15 @@ def is_xl_config(config) -> bool:
     return config.model_type == "xlm-roberta-xl" or any(a.startswith("XLMRobertaXL") for a in archs)
 
 
-def encoder_class(config):
+def model_class(config, head: str = "encoder"):
+    """The transformers class of a checkpoint: the bare encoder (`head="encoder"`) or the masked-LM model
+    (`head="mlm"`), on the XL classes for XL/XXL configs and the XLM-R classes for XLM-R ones."""
     import transformers
 
-    if is_xl_config(config):
-        return transformers.XLMRobertaXLModel
-    if config.model_type == "xlm-roberta":
-        return transformers.XLMRobertaModel
-    return transformers.AutoModel
-
-
-def mlm_class(config):
-    import transformers
-
-    if is_xl_config(config):
-        return transformers.XLMRobertaXLForMaskedLM
-    if config.model_type == "xlm-roberta":
-        return transformers.XLMRobertaForMaskedLM
-    return transformers.AutoModelForMaskedLM
+    family = "XLMRobertaXL" if is_xl_config(config) else "XLMRoberta" if config.model_type == "xlm-roberta" else None
+    if family is None:
+        return transformers.AutoModel if head == "encoder" else transformers.AutoModelForMaskedLM
+    return getattr(transformers, f"{family}Model" if head == "encoder" else f"{family}ForMaskedLM")
 
 
 def load_encoder(path: str, gradient_checkpointing: bool = False, dtype=None):
@@ -63,7 +54,7 @@ def load_encoder(path: str, gradient_checkpointing: bool = False, dtype=None):
         from transformers import XLMRobertaXLConfig
 
         config = XLMRobertaXLConfig.from_dict(config.to_dict())
-    cls = encoder_class(config)
+    cls = model_class(config)
     kwargs = {"config": config, "attn_implementation": "sdpa"}
     if cls.__name__ != "AutoModel":
         kwargs["add_pooling_layer"] = False

@@ -35,13 +35,7 @@ class MultipleChoiceAdapter(ArgmaxAccuracy, BaseAdapter):
                 out["labels"] = labels
             return out
 
-        return examples.map(
-            encode,
-            batched=True,
-            with_indices=True,
-            remove_columns=examples.column_names,
-            desc="featurize multiple choice",
-        )
+        return self.map_examples(examples, encode, "multiple choice")
 
     def collate(self, features, pad_token_id):
         n_choices = max(len(f["input_ids"]) for f in features)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from xstilts.engine.encoders import mlm_class
+from xstilts.engine.encoders import model_class
 from xstilts.engine.trainer import param_groups, set_seed
 
 ARCH_KEYS = ("layers", "hidden", "heads", "ffn", "max_positions")
@@ -131,7 +131,7 @@ def pretrain_mlm(
     blocks = torch.from_numpy(pack_corpus(tokenizer, corpus_files, seq_len))
     set_seed(seed)
     config = mlm_config(arch, tokenizer, xl=bool(arch.get("xl", False)), dropout=dropout)
-    model_cls = mlm_class(config)
+    model_cls = model_class(config, "mlm")
     model = model_cls(config)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device).train()

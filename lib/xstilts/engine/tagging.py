@@ -89,9 +89,7 @@ class TaggingAdapter(BaseAdapter):
             if task is None:
                 raise ValueError("tagging: featurize(train=True) needs the task (its 'labels' map tag names to ids)")
             label_ids = {t: k for k, t in enumerate(task.labels)}
-        return examples.map(
-            encode, batched=True, with_indices=True, remove_columns=examples.column_names, desc="featurize tagging"
-        )
+        return self.map_examples(examples, encode, "tagging")
 
     def build_head(self, config, task):
         return TokenHead(config, num_labels(task))

@@ -28,31 +28,13 @@ import hashlib
 import random
 from dataclasses import dataclass, replace
 
+from xstilts.benchmarks.registry import PANX_LABELS as NER_LABELS
+from xstilts.benchmarks.registry import UPOS_LABELS
+from xstilts.benchmarks.registry import XNLI_LABELS as NLI_LABELS
+
 from . import grammar as G
 from . import lexicon as L
 from .derivation import Language, Sentence
-
-NLI_LABELS = ("entailment", "neutral", "contradiction")
-UPOS_LABELS = (
-    "ADJ",
-    "ADP",
-    "ADV",
-    "AUX",
-    "CCONJ",
-    "DET",
-    "INTJ",
-    "NOUN",
-    "NUM",
-    "PART",
-    "PRON",
-    "PROPN",
-    "PUNCT",
-    "SCONJ",
-    "SYM",
-    "VERB",
-    "X",
-)
-NER_LABELS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
 
 
 @dataclass
@@ -98,6 +80,29 @@ class Ctx:
 
     def text(self, root: G.Node, code: str = "en") -> str:
         return self.languages[code].realize(root).text
+
+
+# the size of each split of an English task (train/dev of the world's size preset)
+SPLIT_SIZE = {"train": "train", "validation": "dev", "dev": "dev", "test": "test"}
+
+
+def english_splits(
+    ctx: Ctx,
+    source: str,
+    name: str,
+    row,
+    splits=("train", "validation"),
+    language: str | None = "en",
+    sizes: dict | None = None,
+) -> list[Output]:
+    """One Output per split of an English task: `n` rows `row(rng, split, i)`, drawn in order from the
+    split's own seeded generator `ctx.rng(name, split)`; `n` from the size preset (`sizes` overrides)."""
+    out = []
+    for split in splits:
+        rng = ctx.rng(name, split)
+        n = (sizes or {}).get(split) or ctx.sizes[SPLIT_SIZE[split]]
+        out.append(Output(source, language, split, [row(rng, split, i) for i in range(n)]))
+    return out
 
 
 def _uid(*parts) -> str:
@@ -372,22 +377,11 @@ def _question_with_loc(ev: G.Event, ask: str, front: bool) -> G.Node:
 
 
 def gen_qqp(ctx: Ctx) -> list[Output]:
-    s, out = ctx.sizes, []
-    for split, n in (("train", s["train"]), ("validation", s["dev"])):
-        rng = ctx.rng("qqp", split)
-        rows = [qqp_example(ctx, rng) for _ in range(n)]
-        out.append(
-            Output(
-                "qqp",
-                "en",
-                split,
-                [
-                    {"question1": ctx.text(a), "question2": ctx.text(b), "label": y, "idx": i}
-                    for i, (a, b, y) in enumerate(rows)
-                ],
-            )
-        )
-    return out
+    def row(rng, split, i):
+        a, b, y = qqp_example(ctx, rng)
+        return {"question1": ctx.text(a), "question2": ctx.text(b), "label": y, "idx": i}
+
+    return english_splits(ctx, "qqp", "qqp", row)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -418,16 +412,11 @@ def sst_example(ctx: Ctx, rng: random.Random):
 
 
 def gen_sst2(ctx: Ctx) -> list[Output]:
-    s, out = ctx.sizes, []
-    for split, n in (("train", s["train"]), ("validation", s["dev"])):
-        rng = ctx.rng("sst2", split)
-        rows = [sst_example(ctx, rng) for _ in range(n)]
-        out.append(
-            Output(
-                "sst2", "en", split, [{"sentence": ctx.text(t), "label": y, "idx": i} for i, (t, y) in enumerate(rows)]
-            )
-        )
-    return out
+    def row(rng, split, i):
+        t, y = sst_example(ctx, rng)
+        return {"sentence": ctx.text(t), "label": y, "idx": i}
+
+    return english_splits(ctx, "sst2", "sst2", row)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -438,57 +427,46 @@ def _has_entity(root: G.Node) -> bool:
     return any(n.ner for n in root.walk())
 
 
-def gen_udpos(ctx: Ctx) -> list[Output]:
-    s, out = ctx.sizes, []
-    langs = sorted(set(ctx.langs("udpos")) | {"en"})
-    for code in langs:
-        for split, n in (("train", s["train"]), ("validation", s["dev"]), ("test", s["test"])):
-            if code != "en" and split != "test":
-                continue
-            rng = ctx.rng("udpos", code, split)
-            rows = []
-            for _ in range(n):
-                sent = ctx.lang(code).realize(G.random_tree(rng, ctx.world))
-                rows.append({"tokens": sent.tokens, "pos_tags": [UPOS_LABELS.index(t) for t in sent.upos]})
-            out.append(Output("xtreme.udpos", code, split, rows))
+def tagging_splits(ctx: Ctx, source: str, name: str, row) -> list[Output]:
+    """English train/validation/test and every other language's test of a tagging task: `n` rows
+    `row(rng, code)` each, from the split's own seeded generator `ctx.rng(name, code, split)`."""
+    out = []
+    for code in sorted(set(ctx.langs(name)) | {"en"}):
+        for split in ("train", "validation", "test") if code == "en" else ("test",):
+            rng = ctx.rng(name, code, split)
+            out.append(Output(source, code, split, [row(rng, code) for _ in range(ctx.sizes[SPLIT_SIZE[split]])]))
     return out
+
+
+def gen_udpos(ctx: Ctx) -> list[Output]:
+    def row(rng, code):
+        sent = ctx.lang(code).realize(G.random_tree(rng, ctx.world))
+        return {"tokens": sent.tokens, "pos_tags": [UPOS_LABELS.index(t) for t in sent.upos]}
+
+    return tagging_splits(ctx, "xtreme.udpos", "udpos", row)
 
 
 def gen_panx(ctx: Ctx) -> list[Output]:
-    s, out = ctx.sizes, []
-    langs = sorted(set(ctx.langs("panx")) | {"en"})
-    for code in langs:
-        for split, n in (("train", s["train"]), ("validation", s["dev"]), ("test", s["test"])):
-            if code != "en" and split != "test":
-                continue
-            rng = ctx.rng("panx", code, split)
-            rows = []
-            while len(rows) < n:
-                tree = G.random_tree(rng, ctx.world)
-                if not _has_entity(tree):
-                    continue
-                sent = ctx.lang(code).realize(tree)
-                rows.append(
-                    {
-                        "tokens": sent.tokens,
-                        "ner_tags": [NER_LABELS.index(t) for t in sent.ner_tags()],
-                        "langs": [code] * len(sent.tokens),
-                    }
-                )
-            out.append(Output("xtreme.panx", code, split, rows))
-    return out
+    def row(rng, code):
+        tree = G.random_tree(rng, ctx.world)
+        while not _has_entity(tree):
+            tree = G.random_tree(rng, ctx.world)
+        sent = ctx.lang(code).realize(tree)
+        return {
+            "tokens": sent.tokens,
+            "ner_tags": [NER_LABELS.index(t) for t in sent.ner_tags()],
+            "langs": [code] * len(sent.tokens),
+        }
+
+    return tagging_splits(ctx, "xtreme.panx", "panx", row)
 
 
 def gen_ccg(ctx: Ctx) -> list[Output]:
-    s, out = ctx.sizes, []
-    for split, n in (("train", s["train"]), ("dev", s["dev"])):
-        rng = ctx.rng("ccg", split)
-        rows = []
-        for _ in range(n):
-            tree = G.random_tree(rng, ctx.world)
-            rows.append((G.english_tokens(tree), G.supertags(tree)))
-        out.append(Output("ccgbank", None, split, rows))
-    return out
+    def row(rng, split, i):
+        tree = G.random_tree(rng, ctx.world)
+        return (G.english_tokens(tree), G.supertags(tree))
+
+    return english_splits(ctx, "ccgbank", "ccg", row, splits=("train", "dev"), language=None)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -829,25 +807,19 @@ def _causal_mc(ctx: Ctx, rng: random.Random, n_choices: int):
 
 
 def gen_siqa(ctx: Ctx) -> list[Output]:
-    s, out = ctx.sizes, []
-    for split, n in (("train", s["train"]), ("validation", s["dev"])):
-        rng = ctx.rng("siqa", split)
-        rows = []
-        for _ in range(n):
-            agent, premise, kind, choices, label = _causal_mc(ctx, rng, 3)
-            answers = [ctx.text(G.sentence(G.spec_clause(c, agent))) for c in choices]
-            rows.append(
-                {
-                    "context": ctx.text(G.sentence(G.spec_clause(premise, agent))),
-                    "question": ctx.text(fixed_question(kind)),
-                    "answerA": answers[0],
-                    "answerB": answers[1],
-                    "answerC": answers[2],
-                    "label": str(label + 1),
-                }
-            )
-        out.append(Output("siqa", "en", split, rows))
-    return out
+    def row(rng, split, i):
+        agent, premise, kind, choices, label = _causal_mc(ctx, rng, 3)
+        answers = [ctx.text(G.sentence(G.spec_clause(c, agent))) for c in choices]
+        return {
+            "context": ctx.text(G.sentence(G.spec_clause(premise, agent))),
+            "question": ctx.text(fixed_question(kind)),
+            "answerA": answers[0],
+            "answerB": answers[1],
+            "answerC": answers[2],
+            "label": str(label + 1),
+        }
+
+    return english_splits(ctx, "siqa", "siqa", row)
 
 
 def gen_hellaswag(ctx: Ctx) -> list[Output]:
@@ -891,29 +863,24 @@ def gen_hellaswag(ctx: Ctx) -> list[Output]:
 
 def gen_cosmosqa(ctx: Ctx) -> list[Output]:
     """A short story (filler event, then the cause or the effect) and a why/what-next question, 4 answers."""
-    s, out = ctx.sizes, []
-    for split, n in (("train", s["train"]), ("validation", s["dev"])):
-        rng = ctx.rng("cosmosqa", split)
-        rows = []
-        for i in range(n):
-            agent, premise, kind, choices, label = _causal_mc(ctx, rng, 4)
-            filler = G.random_event(rng, ctx.world, p_loc=0.5)
-            story = [
-                G.sentence(G.event_clause(replace(filler, agent=agent), marks=False)),
-                G.sentence(G.spec_clause(premise, agent)),
-            ]
-            answers = [ctx.text(G.sentence(G.spec_clause(c, agent))) for c in choices]
-            rows.append(
-                {
-                    "id": _uid("cosmosqa", ctx.seed, split, i),
-                    "context": " ".join(ctx.text(t) for t in story),
-                    "question": ctx.text(fixed_question(kind)),
-                    **{f"answer{k}": a for k, a in enumerate(answers)},
-                    "label": label,
-                }
-            )
-        out.append(Output("cosmosqa", "en", split, rows))
-    return out
+
+    def row(rng, split, i):
+        agent, premise, kind, choices, label = _causal_mc(ctx, rng, 4)
+        filler = G.random_event(rng, ctx.world, p_loc=0.5)
+        story = [
+            G.sentence(G.event_clause(replace(filler, agent=agent), marks=False)),
+            G.sentence(G.spec_clause(premise, agent)),
+        ]
+        answers = [ctx.text(G.sentence(G.spec_clause(c, agent))) for c in choices]
+        return {
+            "id": _uid("cosmosqa", ctx.seed, split, i),
+            "context": " ".join(ctx.text(t) for t in story),
+            "question": ctx.text(fixed_question(kind)),
+            **{f"answer{k}": a for k, a in enumerate(answers)},
+            "label": label,
+        }
+
+    return english_splits(ctx, "cosmosqa", "cosmosqa", row)
 
 
 def which_question(hypernym: str) -> G.Node:
@@ -935,28 +902,23 @@ def _categories(noun: str) -> set[str]:
 
 def gen_commonsenseqa(ctx: Ctx) -> list[Output]:
     """Which of five nouns belongs to a category (the world's taxonomy)."""
-    s, out = ctx.sizes, []
     letters = ["A", "B", "C", "D", "E"]
-    for split, n in (("train", s["train"]), ("validation", s["dev"])):
-        rng = ctx.rng("commonsenseqa", split)
-        rows = []
-        for i in range(n):
-            hyp = rng.choice(L.HYPERNYMS)
-            right = rng.choice([w for w in L.NOUNS if hyp in _categories(w)])
-            others = rng.sample([w for w in L.NOUNS if hyp not in _categories(w)], 4)
-            label = rng.randrange(5)
-            others.insert(label, right)
-            rows.append(
-                {
-                    "id": _uid("csqa", ctx.seed, split, i),
-                    "question": ctx.text(which_question(hyp)),
-                    "question_concept": hyp,
-                    "choices": {"label": letters, "text": others},
-                    "answerKey": letters[label],
-                }
-            )
-        out.append(Output("commonsenseqa", "en", split, rows))
-    return out
+
+    def row(rng, split, i):
+        hyp = rng.choice(L.HYPERNYMS)
+        right = rng.choice([w for w in L.NOUNS if hyp in _categories(w)])
+        others = rng.sample([w for w in L.NOUNS if hyp not in _categories(w)], 4)
+        label = rng.randrange(5)
+        others.insert(label, right)
+        return {
+            "id": _uid("csqa", ctx.seed, split, i),
+            "question": ctx.text(which_question(hyp)),
+            "question_concept": hyp,
+            "choices": {"label": letters, "text": others},
+            "answerKey": letters[label],
+        }
+
+    return english_splits(ctx, "commonsenseqa", "commonsenseqa", row)
 
 
 # ----------------------------------------------------------------------------------------------------

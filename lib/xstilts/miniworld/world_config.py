@@ -8,9 +8,9 @@ in seconds. `GENERATOR_VERSION` enters the world's run id, so a new generator ne
 from __future__ import annotations
 
 import copy
-import difflib
 
 from xstilts.benchmarks.official import TASK2LANGS
+from xstilts.names import nearest
 
 # Sizes: examples per split (train/dev are English; test is per language), retrieval and corpus sizes.
 SIZE_PRESETS = {
@@ -116,17 +116,12 @@ BENCHMARK_TASKS = {bench: tuple(tasks) for bench, tasks in TASK2LANGS.items()}  
 GENERATOR_VERSION = 2
 
 
-def _nearest(key: str, valid) -> str:
-    near = difflib.get_close_matches(str(key), list(valid), n=1, cutoff=0.0)
-    return f"; did you mean {near[0]!r}?" if near else ""
-
-
 def resolve_config(cfg: dict | None) -> dict:
     """DEFAULT_WORLD updated by `cfg` (unknown keys rejected), with `sizes` resolved from the preset."""
     cfg = dict(cfg or {})
     for key in cfg:
         if key not in DEFAULT_WORLD:
-            raise KeyError(f"world: unknown key {key!r}{_nearest(key, DEFAULT_WORLD)} (valid: {sorted(DEFAULT_WORLD)})")
+            raise KeyError(f"world: unknown key {key!r}{nearest(key, DEFAULT_WORLD)} (valid: {sorted(DEFAULT_WORLD)})")
     out = copy.deepcopy(DEFAULT_WORLD)
     out.update(copy.deepcopy(cfg))
     if out["size"] not in SIZE_PRESETS:
@@ -134,7 +129,7 @@ def resolve_config(cfg: dict | None) -> dict:
     sizes = dict(SIZE_PRESETS[out["size"]])
     for key, value in (out["sizes"] or {}).items():
         if key not in sizes:
-            raise KeyError(f"world.sizes: unknown key {key!r}{_nearest(key, sizes)} (valid: {sorted(sizes)})")
+            raise KeyError(f"world.sizes: unknown key {key!r}{nearest(key, sizes)} (valid: {sorted(sizes)})")
         sizes[key] = value
     out["sizes"] = sizes
     codes = {"en"} | {lang["code"] for lang in out["languages"]}
@@ -146,7 +141,7 @@ def resolve_config(cfg: dict | None) -> dict:
         for task, langs in tasks.items():
             if task not in BENCHMARK_TASKS[bench]:
                 raise KeyError(
-                    f"world.task_languages.{bench}: unknown task {task!r}{_nearest(task, BENCHMARK_TASKS[bench])}"
+                    f"world.task_languages.{bench}: unknown task {task!r}{nearest(task, BENCHMARK_TASKS[bench])}"
                 )
             bad = [c for c in langs if c not in codes]
             if bad:

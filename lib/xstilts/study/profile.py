@@ -9,7 +9,6 @@ Makefile calls `xstilts validate` first so a typo fails in seconds, before torch
 from __future__ import annotations
 
 import copy
-import difflib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,17 +20,12 @@ from xstilts.benchmarks import registry
 from xstilts.benchmarks.official import BENCHMARKS
 from xstilts.benchmarks.registry import ARM_MULTITASK, ARM_NONE
 from xstilts.miniworld.world_config import planned_languages, resolve_config
+from xstilts.names import nearest
 from xstilts.paths import params_dir
 
 
 class ProfileError(ValueError):
     """A profile that cannot be run: the message names the file, the key and what was expected."""
-
-
-def nearest(word: str, choices) -> str:
-    """' (did you mean X?)' for the closest valid spelling, or ''."""
-    match = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.5)
-    return f" (did you mean '{match[0]}'?)" if match else ""
 
 
 # --- the schema -------------------------------------------------------------------------------------
@@ -67,9 +61,7 @@ SCHEMA: dict[str, Any] = {
     "workers": (int, 1, "worker processes per phase on one machine (CPU profiles; GPUs use SHARDS)"),
     "world": ((dict, type(None)), None, "miniature world parameters; null = real data from the hub"),
     "ccgbank": ((str, type(None)), None, "folder of CCGbank (LDC2005T13, licence-gated); else $XSTILTS_CCGBANK"),
-    "tokenizer": {
-        "vocab_size": (int, 4000, "vocabulary of the tokenizer trained on the miniature corpus"),
-    },
+    "tokenizer": {"vocab_size": (int, 4000, "vocabulary of the tokenizer trained on the miniature corpus")},
     "models": (list, [], "the size ladder: list of {name, hub, revision, params, arch}"),
     "pretrain": {
         "steps": (int, 300, "MLM optimiser steps per miniature model"),
@@ -95,10 +87,7 @@ SCHEMA: dict[str, Any] = {
         "layer": ((int, float), 0.58, "hidden layer for retrieval: an index, or a fraction of depth (14/24)"),
         "pooling": (str, "mean", "mean | cls"),
     },
-    "analysis": {
-        "n_boot": (int, 10000, "bootstrap replicates"),
-        "seed": (int, 0, "bootstrap seed"),
-    },
+    "analysis": {"n_boot": (int, 10000, "bootstrap replicates"), "seed": (int, 0, "bootstrap seed")},
 }
 
 MODEL_KEYS = {
