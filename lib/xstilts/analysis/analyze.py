@@ -1,9 +1,9 @@
-"""`xstilts analyze`: the study's answer from any per-example score table (statistics.md §0).
+"""`xstilts analyze`: the study's answer from any per-example score table (docs/statistics.md §0).
 
-`analyze(table, out_dir)` computes every estimand of §3 (gains, benchmark gains, slopes per decade of
+`analyze(table, out_dir)` computes every estimand of docs/statistics.md §3 (gains, benchmark gains, slopes per decade of
 parameters, the interaction γ and its decomposition) with CIs and p-values from the calibrated joint
 bootstrap (xstilts.analysis.bootstrap), Holm over the confirmatory family, BH over the per-(arm, task)
-slopes, the secondary tests, the §8 figures and a paragraph stating the answer. The analysis notebook
+slopes, the secondary tests, the figures of docs/statistics.md §8 and a paragraph stating the answer. The analysis notebook
 calls the same function on the study's runs; `xstilts calibrate` (xstilts.analysis.calibration) runs the
 simulation study that shows the bootstrap is calibrated.
 
@@ -11,11 +11,11 @@ estimates.csv: estimand, arm, estimate, ci_low, ci_high, p_value, params (params
 rows). Scores in points (0-100), slopes in points per decade of parameters. Estimand values:
   baseline_{B}                 `none` score of benchmark B per size (no test)
   benchmark_gain               G_B(s, i) per size, arm and benchmark (column `benchmark`: xtreme | xtreme-r)
-  core_gain, slope_core        the common core (shared tasks, common languages; §4 B)
+  core_gain, slope_core        the common core (shared tasks, common languages; docs/statistics.md §4)
   slope_{B}                    β_B(i), per arm
   size_contrast_{B}            G(s_k) - G(s_k-1), params = the larger size; endpoint_contrast_{B}: largest - smallest
   interaction                  γ(i) = β_xtreme-r(i) - β_xtreme(i), per arm
-  interaction_unique_tasks, interaction_added_languages, interaction_task_weights   its exact parts (§3.5);
+  interaction_unique_tasks, interaction_added_languages, interaction_task_weights   its exact parts (docs/statistics.md §3.5);
   interaction_protocol         the fourth part, only where a shared task's XTREME and XTREME-R cells differ
   task_gain_{B}:{task}, task_slope_{B}:{task}   per target (B's language list), per size / per arm
   language_gain:{target}:{language}   per (task, language) cell, confirmatory arms only (no test)
@@ -330,7 +330,7 @@ def answer_paragraph(est: pd.DataFrame, conf: pd.DataFrame, notes: list[str], n_
     if notes:
         text += " Could not be computed from this table: " + "; ".join(dict.fromkeys(notes)) + "."
     text += (
-        " Caveats (statistics.md §0.7): XTREME-R Tatoeba is treated as a different target from XTREME Tatoeba "
+        " Caveats (docs/statistics.md §0.7): XTREME-R Tatoeba is treated as a different target from XTREME Tatoeba "
         "because its baseline is already SQuAD-fine-tuned; same-data pairs (MNLI→XNLI, SQuAD→XQuAD/MLQA/"
         "Tatoeba-R/LAReQA) measure more training on the target's own data rather than transfer; inference is "
         "conditional on one intermediate checkpoint per (size, arm); model size is confounded with architecture "

@@ -1,6 +1,6 @@
-"""The joint bootstrap of the study (statistics.md §0.3, §5, §7.4), calibrated for few seeds per arm.
+"""The joint bootstrap of the study (docs/statistics.md §0.3, §5 and §7), calibrated for few seeds per arm.
 
-Why not the §7.4 sketch. A run's score y_r(t,l) = μ + u_r + w_r + (test-set term), where u_r is the
+Why not the textbook two-level bootstrap (docs/statistics.md §7). A run's score y_r(t,l) = μ + u_r + w_r + (test-set term), where u_r is the
 seed effect (one fine-tuned model per task, so shared by every language of the task), w_r the run's own
 per-example noise averaged over the n test examples (the run x example interaction, variance
 σ²_w = σ²_E / n, independent between runs), and the test-set term comes from which examples were drawn
@@ -40,7 +40,7 @@ replicates, and both benchmarks from the same draw). CIs are percentile interval
 them (`inference.bootstrap_p_value`). Calibration (coverage 93-97 %, type-I 3-7 % at the planned
 design) is shown by simulation in xstilts.analysis.calibration and tests/test_stats_calibration.py.
 
-Not captured (statistics.md §5): intermediate-checkpoint seeds (inference is conditional on the one
+Not captured (docs/statistics.md §5): intermediate-checkpoint seeds (inference is conditional on the one
 intermediate checkpoint per (size, arm)) and language or task sampling (benchmarks are fixed sets).
 Vectorised in numpy; replicates are computed in batches so memory stays bounded.
 """
@@ -212,7 +212,7 @@ def joint_bootstrap(
 ) -> BootstrapResult:
     """Replicates of every estimand (columns of W) under the calibrated joint bootstrap (module doc).
 
-    `scheme` exists to show why: "naive" resamples examples and seeds as in the §7.4 sketch (seed draw
+    `scheme` exists to show why: "naive" resamples examples and seeds as the textbook two-level bootstrap does (seed draw
     unscaled), "examples" and "seeds" resample one level only; only "calibrated" is for inference."""
     if n_boot < 1:
         raise ValueError(f"n_boot must be >= 1, got {n_boot}")

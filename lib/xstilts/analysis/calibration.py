@@ -1,11 +1,11 @@
-"""Is the joint bootstrap calibrated? A simulation study with a known γ (issue 6, item 5).
+"""Is the joint bootstrap calibrated? A simulation study with a known γ (docs/statistics.md §7).
 
 Each simulated study (xstilts.analysis.simulate) is analysed exactly as real data are: cells ->
 confirmatory estimands (β_XTREME, β_XTREME-R, γ and its parts for mean_single and multitask) ->
 joint bootstrap -> 95% percentile CI and inverted p-value. Over many studies we count how often the CI
 covers the true value (target 95%) and how often γ = 0 is rejected at α = 0.05 when the true γ is 0
 (target 5%) or when it is not (power). The naive two-level, example-only and seed-only schemes are run
-on the same studies for comparison (statistics.md §7.4's warning).
+on the same studies for comparison (docs/statistics.md §7's warning).
 """
 
 from __future__ import annotations

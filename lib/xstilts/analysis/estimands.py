@@ -1,13 +1,13 @@
-"""The estimands of statistics.md §3, each written as a linear combination of seed-mean cell scores.
+"""The estimands of docs/statistics.md §3, each written as a linear combination of seed-mean cell scores.
 
 Every quantity the study reports is linear in the seed-mean scores ybar(s, i, t, l): the gain
 Δ(s,i,t,l) = ybar(s,i,t,l) - ybar(s,none,t,l); the task gain (language mean, per benchmark's language
 list); the benchmark gain G_B(s,i) (uniform task mean, XTREME-style); the slope β_B(i) (OLS over
 x = log10 params, points per decade); γ(i) = β_XTREME-R(i) - β_XTREME(i) and its exact decomposition
-(§3.5) into unique-task, added-language and task-weight parts, plus a protocol part (§3.5 d) where the
+(docs/statistics.md §3.5) into unique-task, added-language and task-weight parts, plus a protocol part where the
 two benchmarks score a shared task differently (its cells differ). So each estimand is a weight vector
 over the columns (cell, system), and one bootstrap replicate of the cell scores gives every estimand
-at once (`weight_matrix`). XTREME-R Tatoeba is a different protocol from XTREME Tatoeba (§2.4), so
+at once (`weight_matrix`). XTREME-R Tatoeba is a different protocol from XTREME Tatoeba (docs/statistics.md §2.4), so
 Tatoeba counts as a unique task on both sides even when its test sentences coincide.
 """
 
@@ -148,7 +148,7 @@ class EstimandBuilder:
         tx, tr = self.table.bench_tasks.get(XTREME, {}), self.table.bench_tasks.get(XTREME_R, {})
         return sorted(t for t in tx if t in tr and t not in PROTOCOL_SPECIFIC)
 
-    # -- decomposition of G_R - G_X (§3.5), at one size -------------------------------------------
+    # -- decomposition of G_R - G_X (docs/statistics.md §3.5), at one size -------------------------------------------
     def decomposition(self, size: float, arm_w) -> dict[str, Weights | None]:
         tx, tr = self.table.bench_tasks.get(XTREME, {}), self.table.bench_tasks.get(XTREME_R, {})
         if not tx or not tr:
@@ -227,7 +227,7 @@ class EstimandBuilder:
                 if sl is not None:
                     out.append(Estimand(f"slope_{b}", arm, None, sl))
                 if not confirmatory_only and all(w is not None for w in g[b]) and len(self.sizes) >= 2:
-                    # §3.4: adjacent-size contrasts (params = the larger size) and the endpoint contrast
+                    # docs/statistics.md §3.4: adjacent-size contrasts (params = the larger size) and the endpoint contrast
                     for k in range(1, len(self.sizes)):
                         out.append(
                             Estimand(

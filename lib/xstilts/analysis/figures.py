@@ -1,4 +1,4 @@
-"""The figures of the analysis (statistics.md §8), drawn from the estimates table `xstilts analyze` writes.
+"""The figures of the analysis (docs/statistics.md §8), drawn from the estimates table `xstilts analyze` writes.
 
 Every function takes the estimates DataFrame (columns estimand, arm, estimate, ci_low, ci_high, p_value,
 params) and a path, draws one PNG with seaborn/matplotlib, and returns the path. Gains are in metric
@@ -19,7 +19,7 @@ import seaborn as sns  # noqa: E402
 
 BENCH_LABEL = {"xtreme": "XTREME", "xtreme-r": "XTREME-R", "core": "common core"}
 BENCH_COLOR = {"xtreme": "#1f77b4", "xtreme-r": "#d62728", "core": "#7f7f7f"}
-# intermediate -> targets that train on the same data (statistics.md §2.4): hatched in heatmaps
+# intermediate -> targets that train on the same data (docs/statistics.md §2.4): hatched in heatmaps
 SAME_DATA = {
     ("mnli", "xnli"),
     ("squad", "xquad"),

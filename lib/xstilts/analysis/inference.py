@@ -1,4 +1,4 @@
-"""Intervals, p-values, multiplicity and the secondary tests (statistics.md §6), through scipy/statsmodels.
+"""Intervals, p-values, multiplicity and the secondary tests (docs/statistics.md §6), through scipy/statsmodels.
 
 Nothing here re-implements a test scipy or statsmodels has: Holm is statsmodels `multipletests`
 (method passed explicitly: its default is Holm-Šidák), BH/BY are scipy `false_discovery_control`,
@@ -29,7 +29,7 @@ def percentile_ci(replicates: np.ndarray, level: float = 0.95) -> tuple[np.ndarr
 
 def bootstrap_p_value(replicates: np.ndarray, null: float = 0.0) -> np.ndarray:
     """Two-sided p-value from inverting the percentile interval: the smallest α whose (1-α) interval
-    excludes `null`, with the +1 correction so p >= 2/(B+1) (statistics.md §6.3, §6.5)."""
+    excludes `null`, with the +1 correction so p >= 2/(B+1) (docs/statistics.md §6.3 and §6.5)."""
     r = np.asarray(replicates, dtype=np.float64)
     B = r.shape[0]
     below = (r <= null).sum(axis=0)
@@ -63,7 +63,7 @@ def fdr(p_values, method: str = "bh") -> np.ndarray:
 def page_trend(blocks: np.ndarray, decreasing: bool = True):
     """Page's L test of a monotone trend across ordered sizes; rows are blocks ((arm, task) cells,
     languages averaged), columns the sizes from smallest to largest. `decreasing` tests a gain that
-    shrinks with size (the a-priori hypothesis, §1.3); needs >= 3 sizes and >= 2 blocks."""
+    shrinks with size (the a-priori hypothesis, docs/statistics.md §1.3); needs >= 3 sizes and >= 2 blocks."""
     data = np.asarray(blocks, float)
     k = data.shape[1]
     ranks = np.arange(k, 0, -1) if decreasing else np.arange(1, k + 1)
@@ -101,7 +101,7 @@ def sign_flip_test(d, n_resamples: int | float = np.inf, seed: int = 0):
 
 
 def cell_permutation_test(a: np.ndarray, b: np.ndarray, kind: str, n_resamples: int = 9999, seed: int = 0):
-    """Paired approximate-randomisation test of score(a) - score(b) on one test set, seeds fixed (§6.1).
+    """Paired approximate-randomisation test of score(a) - score(b) on one test set, seeds fixed (docs/statistics.md §6.1).
 
     `a`, `b`: seed-averaged per-example statistics of two systems, (n,) points for MEAN cells or (n, 3)
     (tp, n_pred, n_gold) for span F1. For span F1, swapping a pair must swap whole count vectors, so the
@@ -145,7 +145,7 @@ def cell_permutation_test(a: np.ndarray, b: np.ndarray, kind: str, n_resamples: 
 
 
 def mixedlm_slope(cells: pd.DataFrame) -> dict:
-    """Pooled slope of gains over log10 params from a mixed model (statistics.md §6.4, secondary).
+    """Pooled slope of gains over log10 params from a mixed model (docs/statistics.md §6.4, secondary).
 
     `cells`: one row per (target, language, size) with columns delta, x, target, cell. Model:
     delta ~ x + C(target), random intercept and slope in x per (target, language) cell. statsmodels

@@ -79,7 +79,7 @@ def small_design(**kw) -> SimDesign:
 
 def planned_design(**kw) -> SimDesign:
     """The paper's design: 4 sizes, 9 single arms + multitask, 3 seeds (9 for `none`), the task and
-    language lists of statistics.md §2.2 (languages as counts: shared tasks keep XTREME's list and add
+    language lists of docs/statistics.md §2.2 (languages as counts: shared tasks keep XTREME's list and add
     XTREME-R's extra languages), with `n_examples` test examples per (task, language)."""
 
     def langs(n, start=0):

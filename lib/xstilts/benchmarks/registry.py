@@ -181,7 +181,7 @@ _TARGETS: list[Task] = [
            test=(_r("xtreme.udpos", "test"),),
            r_test_overrides=_UD_OVERRIDES,
            notes="Scored with seqeval span F1 as evaluate.py does (not token accuracy). HF udpos keeps syntactic "
-                 "words and its treebank set differs from XTREME's (benchmarks.md §6.8-9). XTREME-R adds "
+                 "words and its treebank set differs from XTREME's (docs/benchmarks.md §7.3-9). XTREME-R adds "
                  "lt pl uk wo ro from UD r2.7 (universal_dependencies, XTREME's treebank merge, range lines "
                  "dropped). One fine-tune serves both benchmarks (protocol udpos, union of languages)."),
     *_both("panx", format=F.TAGGING, metric="seqeval_f1", labels=PANX_LABELS, train_name="panx",

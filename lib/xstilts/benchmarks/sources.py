@@ -82,12 +82,12 @@ SOURCES: dict[str, Source] = {s.key: s for s in [
     _s("xtreme.xnli", "google/xtreme", "XNLI", ("validation", "test"), "xtreme.xnli",
        notes="all 15 languages in one config, string gold_label; not used by the registry (facebook/xnli is)"),
     _s("paws-x", "google-research-datasets/paws-x", "{code}", _TVT, "paws-x",
-       notes="QUOTE_NONE loader, full 49,401/2,000/2,000; google/xtreme PAWS-X loses rows (benchmarks.md §6.7)"),
+       notes="QUOTE_NONE loader, full 49,401/2,000/2,000; google/xtreme PAWS-X loses rows (docs/benchmarks.md §7.3)"),
     _s("xtreme.paws-x", "google/xtreme", "PAWS-X.{code}", _TVT, "xtreme.paws-x",
        notes="string labels '0'/'1', rows lost to csv quoting; kept for comparison only"),
     _s("xtreme.udpos", "google/xtreme", "udpos.{name}", _TVT, "xtreme.udpos",
        notes="HF udpos: syntactic words (multiword range lines dropped); treebank set matched by `_<Name>` "
-             "also takes Ancient Greek, Classical Chinese, Old French, Old Russian (benchmarks.md §6.8)"),
+             "also takes Ancient Greek, Classical Chinese, Old French, Old Russian (docs/benchmarks.md §7.3)"),
     _s("universal_dependencies", "universal-dependencies/universal_dependencies", "{treebank}", _TVT,
        "universal_dependencies", branch=PARQUET_EXPORT,
        notes="UD r2.7 per treebank; range lines (upos '_') are dropped by the loader, keeping syntactic words "
@@ -142,7 +142,7 @@ SOURCES: dict[str, Source] = {s.key: s for s in [
 ]}
 # fmt: on
 
-# UD r2.7 treebanks XTREME merges for the XTREME-R languages (file prefix = language code; benchmarks.md §4).
+# UD r2.7 treebanks XTREME merges for the XTREME-R languages (file prefix = language code; docs/benchmarks.md §4).
 UD27_TREEBANKS: dict[str, tuple[str, ...]] = {
     "lt": ("lt_alksnis", "lt_hse"),
     "pl": ("pl_lfg", "pl_pdb", "pl_pud"),

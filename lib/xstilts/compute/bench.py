@@ -377,7 +377,7 @@ def bench_paper_shape(
 ) -> dict:
     """Time the estimands + joint bootstrap on a synthetic study of the paper's shape and report peak RSS.
 
-    The shape: the §2.2 task and language lists of both benchmarks (shared cells stored once),
+    The shape: the task and language lists (docs/statistics.md §2.2) of both benchmarks (shared cells stored once),
     4 sizes x (none + 9 single + multitask) with 3 seeds per arm and 9 for `none`, and about
     `examples_total` test examples over all cells. A pandas table of that (~3e8 rows) would not fit
     24 GiB, so the cells are generated and summarised one at a time, streaming, straight into the

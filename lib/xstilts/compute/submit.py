@@ -162,7 +162,7 @@ class SlurmOptions:
 
 def default_setup(profile) -> list[str]:
     """Shell lines every worker runs first: the repository as working directory, and for real data the
-    offline switches (compute nodes read what `make data` cached; design.md §6)."""
+    offline switches (compute nodes read what `make data` cached; docs/design.md §6)."""
     lines = [f"cd {shlex.quote(str(repo_root()))}", f"export XSTILTS_ROOT={shlex.quote(str(repo_root()))}"]
     for var in ("XSTILTS_OUTPUTS", "XSTILTS_CCGBANK", "XSTILTS_LOCK", "HF_HOME", "HF_DATASETS_CACHE"):
         if os.environ.get(var):

@@ -1,4 +1,4 @@
-"""MLM pretraining of the miniature XLM-R ladder (miniworld.md §6).
+"""MLM pretraining of the miniature XLM-R ladder (docs/miniworld.md §6).
 
 XLM-R's objective: 15% of tokens selected, of which 80% -> <mask>, 10% -> random token, 10% unchanged
 (BERT; transformers ``DataCollatorForLanguageModeling``). Text lines are tokenized, concatenated and cut

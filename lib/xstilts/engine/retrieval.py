@@ -1,5 +1,5 @@
 """Retrieval straight from pooled encoder states: BUCC, Tatoeba, Mewsli-X and LAReQA
-(docs/benchmarks.md §2.4-2.7, §5.2).
+(docs/benchmarks.md §2.4 to §2.7 and §5.2).
 
 - ``encode`` pools ``hidden_states[layer]`` (index 0 = embeddings) over the attention mask, ``<s>`` and
   ``</s>`` included, as jiant's ``EmbeddingModel`` + ``MeanPoolerHead``; ``'cls'`` takes ``<s>``.

@@ -1,4 +1,4 @@
-"""The fine-tuning hyperparameters. Defaults are jiant's target-task recipe (benchmarks.md Part C §2.1)."""
+"""The fine-tuning hyperparameters. Defaults are jiant's target-task recipe (docs/benchmarks.md §5.1)."""
 
 from __future__ import annotations
 

@@ -142,7 +142,7 @@ def _notes(tasks, manifest) -> str:
             + [
                 "",
                 "What made transfer emerge in this world, and what did not, is written up in "
-                "`docs/miniworld.md` §5 (the findings, with their measurements).",
+                "`docs/miniworld.md §5` (the findings, with their measurements).",
             ]
         )
     lines = ["Hub data at the revisions in `lib/xstilts/data/revisions.lock.json`; protocol notes per task:", ""]
