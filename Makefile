@@ -22,7 +22,7 @@ export PYTHONUNBUFFERED := 1
 .PHONY: help setup validate reproduce data plan test lint bench calibrate lab clean distclean
 
 help: ## list the targets
-	@echo "make <target> [PROFILE=mini|smoke|mini-full|paper] [SHARDS=N]"
+	@echo "make <target> [PROFILE=mini|smoke|mini-full|paper] [SHARDS=N] [VERBOSE=1]"
 	@grep -E '^[a-z.-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 setup: $(STAMP) ## create .venv, install the pinned requirements, the package and a python3 kernel (once)
@@ -39,12 +39,13 @@ validate: $(STAMP) ## check a profile in seconds, before any work starts
 	$(BIN)/xstilts validate $(PROFILE)
 
 reproduce: $(STAMP) ## the whole study on PROFILE (default mini): five executed notebooks + HTML reports
-	$(BIN)/xstilts validate $(PROFILE)
-	$(MAKE) --no-print-directory $(OUT)/notebooks/html.stamp PROFILE=$(PROFILE) SHARDS=$(SHARDS)
-	$(BIN)/xstilts index $(PROFILE)
-	$(BIN)/xstilts runs $(PROFILE)
+	@$(BIN)/xstilts validate $(PROFILE)
+	@$(MAKE) --no-print-directory $(OUT)/notebooks/html.stamp PROFILE=$(PROFILE) SHARDS=$(SHARDS)
+	@$(BIN)/xstilts index $(PROFILE)
+	@$(BIN)/xstilts runs $(PROFILE)
 
-# Each phase notebook runs after the previous one; papermill writes a temp file renamed on success.
+# Each phase notebook runs after the previous one (`xstilts execute`: papermill into a temp file renamed on
+# success, one line per phase on the console; VERBOSE=1 shows papermill's own progress and logs).
 $(OUT)/notebooks/1_pretrained.ipynb: $(OUT)/notebooks/0_data.ipynb
 $(OUT)/notebooks/2_intermediate.ipynb: $(OUT)/notebooks/1_pretrained.ipynb
 $(OUT)/notebooks/3_target.ipynb: $(OUT)/notebooks/2_intermediate.ipynb
@@ -53,18 +54,16 @@ $(OUT)/notebooks/%.ipynb: notebooks/%.ipynb $(wildcard params/*.yaml) $(LIB) | $
 	@mkdir -p $(@D)
 	@if [ "$(SHARDS)" -gt 1 ]; then \
 	  for i in $$(seq 0 $$(($(SHARDS) - 1))); do \
-	    CUDA_VISIBLE_DEVICES=$${CUDA_DEVICES_$$i-$$i} $(BIN)/papermill $< $(@D)/$*.shard$$i.tmp.ipynb -k python3 --log-level WARNING \
-	      -p profile $(PROFILE) -p shard $$i -p num_shards $(SHARDS) & \
+	    CUDA_VISIBLE_DEVICES=$${CUDA_DEVICES_$$i-$$i} $(BIN)/xstilts execute $< $@ --profile $(PROFILE) --no-progress \
+	      --shard $$i --num-shards $(SHARDS) $(if $(VERBOSE),--verbose) & \
 	  done; wait; \
 	fi
-	$(BIN)/papermill $< $@.tmp.ipynb -k python3 --log-level WARNING -p profile $(PROFILE)
-	@rm -f $(@D)/$*.shard*.tmp.ipynb
-	mv $@.tmp.ipynb $@
+	@$(BIN)/xstilts execute $< $@ --profile $(PROFILE) $(if $(VERBOSE),--verbose)
 
 # HTML reports of the notebooks executed this time, in one nbconvert process.
 $(OUT)/notebooks/html.stamp: $(EXECUTED)
-	$(BIN)/jupyter nbconvert --to html --log-level WARN $?
-	touch $@
+	@$(BIN)/jupyter nbconvert --to html --log-level WARN $?
+	@touch $@
 
 data: $(STAMP) ## download and cache what PROFILE needs (on a connected machine); offline: list what is missing
 	$(BIN)/xstilts data $(PROFILE)

@@ -264,3 +264,34 @@ def test_tagging_stats_match_official_seqeval():
             warnings.simplefilter("ignore")
             official = metrics.seqeval_f1(gold, pred).scores["f1"]
         assert metrics.score_from_stats(span_stats(pred, gold))["score"] == pytest.approx(official, abs=1e-9)
+
+
+def _tensorboard_scalars(folder):
+    """(tag, step, value) of every scalar in the TensorBoard event files under `folder` (TFRecord framing:
+    length, its CRC, the Event proto, its CRC)."""
+    import struct
+
+    from tensorboardX.proto.event_pb2 import Event
+
+    out = []
+    for path in sorted(folder.rglob("events.out.tfevents.*")):
+        data = path.read_bytes()
+        pos = 0
+        while pos < len(data):
+            (length,) = struct.unpack("<Q", data[pos : pos + 8])
+            event = Event.FromString(data[pos + 12 : pos + 12 + length])
+            pos += 12 + length + 4
+            out += [(v.tag, event.step, v.simple_value) for v in event.summary.value]
+    return out
+
+
+def test_training_curves_are_written_for_tensorboard(encoder, tmp_path):
+    task = toydata.task("sst2", "classification", ["negative", "positive"])
+    data = TaskData(task, toydata.classification_set(200, 1, pair=False), toydata.classification_set(50, 2, pair=False))
+    finetune(encoder, [data], hp(tensorboard_dir=str(tmp_path / "board" / "run-1")), seed=0, out_dir=tmp_path / "run")
+    scalars = _tensorboard_scalars(tmp_path / "board" / "run-1")
+    tags = {tag for tag, _, _ in scalars}
+    assert {"loss", "lr", "score", "dev/sst2"} <= tags
+    log = [json.loads(line) for line in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
+    losses = {r["step"]: r["loss"] for r in log if "loss" in r}
+    assert {step: value for tag, step, value in scalars if tag == "loss"} == pytest.approx(losses)

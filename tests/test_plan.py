@@ -80,7 +80,7 @@ def test_jiant_steps_flops_and_gpu_hours(paper):
     a = Assumptions(mfu=0.4)
     plan = build_plan(paper, a)
     xnli = next(c for c in plan.costs if c.phase == "target" and c.protocol == "xnli" and c.model == "large")
-    assert xnli.steps == 2 * math.ceil(392702 / 32) == 24544  # benchmarks.md Part D: ~24.5K steps
+    assert xnli.steps == 2 * math.ceil(392702 / 32) == 24544  # docs/benchmarks.md §6: ~24.5K steps
     assert xnli.train_examples == xnli.steps * 32
     assert xnli.train_flops == pytest.approx(6 * 550e6 * xnli.train_tokens)
     assert xnli.eval_flops == pytest.approx(2 * 550e6 * xnli.eval_tokens)
@@ -124,7 +124,7 @@ def test_fsdp_marks_and_memory_model(paper):
     assert not needs_fsdp(550_000_000, HUB_SHAPES["FacebookAI/xlm-roberta-large"], 4, 384)
     assert train_memory_gb(int(3.5e9), None, 4, 256, num_gpus=2) < train_memory_gb(int(3.5e9), None, 4, 256)
     assert min_gpus(int(10.7e9), HUB_SHAPES["facebook/xlm-roberta-xxl"], 4, 256) == 4
-    # parameter counts from the shapes match the published sizes (benchmarks.md Part D) within 5%
+    # parameter counts from the shapes match the published sizes (docs/benchmarks.md §6) within 5%
     for hub, published in [
         ("FacebookAI/xlm-roberta-base", 278e6),
         ("FacebookAI/xlm-roberta-large", 560e6),

@@ -53,7 +53,7 @@ def test_make_reproduce_plans_the_notebooks_whether_or_not_outputs_are_set(tmp_p
             ["make", "-n", "reproduce", "PROFILE=smoke"], cwd=ROOT, env=env, capture_output=True, text=True
         )
         assert run.returncode == 0, run.stderr
-        assert "papermill notebooks/0_data.ipynb" in run.stdout and "4_analysis" in run.stdout
+        assert "xstilts execute notebooks/0_data.ipynb" in run.stdout and "4_analysis" in run.stdout
 
 
 def test_lint_passes():

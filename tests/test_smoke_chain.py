@@ -68,6 +68,27 @@ def test_five_executed_notebooks_and_their_html(study):
     assert not list((study["out"] / "notebooks").glob("*.tmp.ipynb"))
 
 
+def test_reports_hold_no_warning_traceback_widget_or_machine_path(study):
+    """What a reader opens: no red warnings, no tracebacks, no progress widgets, no path of this machine."""
+    machine = {str(ROOT), str(study["out"].parent), str(Path.home()), "/tmp/"}
+    for name in NOTEBOOKS:
+        page = (study["out"] / "notebooks" / f"{name}.html").read_text()
+        for word in ("Warning", "Traceback", "application/vnd.jupyter.widget-view+json"):
+            assert word not in page, f"{name}.html shows {word!r}"
+        for path in machine:
+            assert path not in page, f"{name}.html names the machine path {path}"
+        assert "<img src='data:image/png;base64," not in page or " alt='" in page  # figures carry alt text
+
+
+def test_console_tells_each_phase_in_a_few_lines(study):
+    lines = study["make"].stdout.strip().splitlines()
+    assert len(lines) <= 40, "\n".join(lines)
+    for phase in ("data", "pretrained", "intermediate", "target", "analysis"):
+        assert any(line.startswith(f"{phase}: ") and " to do" in line for line in lines), phase
+        assert any(line.startswith(f"{phase}: ") and " complete, " in line and " in " in line for line in lines), phase
+    assert "IPKernelApp" not in study["make"].stdout + study["make"].stderr
+
+
 def test_killed_target_phase_resumes_without_redoing_finished_runs(study):
     after = _markers(study["out"])
     for run_id, mtime in study["before_kill"].items():

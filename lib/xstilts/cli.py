@@ -63,6 +63,20 @@ def cmd_phase(args) -> int:
     return 0
 
 
+def cmd_execute(args) -> int:
+    from xstilts.study.notebooks import execute
+
+    return execute(
+        args.notebook,
+        args.output,
+        args.profile,
+        args.shard,
+        args.num_shards,
+        verbose=args.verbose,
+        progress=not args.no_progress,
+    )
+
+
 def cmd_data(args) -> int:
     from xstilts.data.hub_cache import missing, prepare, report_missing
     from xstilts.study.grid import data_run
@@ -281,6 +295,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard", type=int, default=0)
     p.add_argument("--num-shards", type=int, default=1)
     p.add_argument("--worker", action="store_true", help="as a local worker: claim any run no other worker holds")
+    p = command("execute", cmd_execute, "run a phase notebook with papermill, telling progress on the console")
+    p.add_argument("notebook", type=Path, help="notebooks/<phase>.ipynb")
+    p.add_argument("output", type=Path, help="the executed notebook (written on success)")
+    p.add_argument("--profile", required=True)
+    p.add_argument("--shard", type=int, default=0)
+    p.add_argument("--num-shards", type=int, default=1)
+    p.add_argument("--verbose", action="store_true", help="papermill's per-cell progress and logging")
+    p.add_argument("--no-progress", action="store_true", help="no console progress (shard workers)")
     p = command("data", cmd_data, "cache what a profile needs (connected machine); offline: list what is missing")
     p.add_argument("profile")
     p.add_argument("--check", action="store_true", help="only report what is missing, download nothing")

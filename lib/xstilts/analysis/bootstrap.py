@@ -52,10 +52,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from tqdm.auto import tqdm
 
 from xstilts.analysis.cells import MEAN, CellTable, f1_points
 from xstilts.analysis.estimands import Layout
+from xstilts.progress import bar
 
 try:  # threadpoolctl comes with scikit-learn (a seqeval dependency); without it BLAS keeps its default
     from threadpoolctl import threadpool_limits
@@ -228,7 +228,7 @@ def joint_bootstrap(
     reps = np.empty((n_boot, K), dtype=np.float32)
     starts = range(0, n_boot, batch)
     with _blas_threads(1 if plan.max_n <= 20_000 else None):
-        for start in tqdm(starts, desc="bootstrap", unit="batch", disable=not progress or len(starts) < 2):
+        for start in bar(starts, desc="bootstrap", unit="batch", enabled=progress and len(starts) >= 2):
             b = min(batch, n_boot - start)
             if scheme == "seeds":
                 theta = np.zeros((b, K))

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from xstilts.analysis import figures, inference
 from xstilts.analysis.bootstrap import joint_bootstrap
@@ -28,6 +27,7 @@ from xstilts.analysis.simulate import (
     small_design,
     truth_vector,
 )
+from xstilts.progress import bar
 
 
 def one_study(
@@ -75,7 +75,7 @@ def coverage_study(
     """`n_sims` independent studies at one true γ; one row per study x scheme x estimand."""
     rng = np.random.default_rng(seed)
     rows = []
-    for sim in tqdm(range(n_sims), desc=f"studies (γ={gamma:g})", disable=not progress):
+    for sim in bar(range(n_sims), desc=f"studies (γ={gamma:g})", enabled=progress):
         for r in one_study(design, gamma, rng, n_boot, boot_seed=seed * 1_000_003 + sim, schemes=schemes):
             rows.append({"sim": sim, "gamma": gamma, **r})
     df = pd.DataFrame(rows)

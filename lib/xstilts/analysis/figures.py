@@ -29,6 +29,21 @@ SAME_DATA = {
 }
 
 
+# What each figure of the analysis shows, for the report's alt text (keyed by the PNG's file name).
+ALT = {
+    "scaling_curves": "Line charts of the benchmark gain (points over `none`) against log10 parameters, one line per "
+    "benchmark with its bootstrap band, one panel per confirmatory arm, beside the `none` baseline score.",
+    "forest_gains": "Forest plot: the gain over `none` with its 95% interval per target task (rows) and model size "
+    "(markers), one panel per confirmatory arm, with the two benchmarks' aggregates at the bottom.",
+    "intermediate_target_heatmap": "Heatmaps of the gain over `none` per intermediate arm (rows) and target (columns), one "
+    "panel per model size on one colour scale, and the slope per (arm, target).",
+    "language_heatmap": "Heatmaps of the per-language gain over `none`, one panel per target: languages as rows, model "
+    "sizes as columns.",
+    "interaction_decomposition": "Bar chart of the benchmark interaction γ and its parts (unique tasks, added languages, "
+    "task weights) with 95% intervals, per confirmatory arm.",
+}
+
+
 def size_label(p: float) -> str:
     return (
         f"{p / 1e9:.3g}B"

@@ -2,8 +2,8 @@
 
 `xstilts plan PROFILE` (`make plan`) is offline and takes seconds: it walks the grid (xstilts.study.grid
 .plan_runs, so counts are the grid's own) and prices each run from dataset sizes (compute/task_sizes.csv,
-with sources; the miniature's from `xstilts.miniworld.planned_sizes` when it provides them) and the
-training recipe (jiant: optimiser steps = epochs x ceil(N / effective batch), Part C of
+with sources; a miniature has none and is priced from its step caps) and the
+training recipe (jiant: optimiser steps = epochs x ceil(N / effective batch), §5 of
 docs/benchmarks.md). FLOPs follow Kaplan et al. 2020: 6*N*tokens to train, 2*N*tokens to run forward,
 N = the model's parameter count. GPU-hours = FLOPs / (peak x MFU) on a stated GPU, unless a measured
 throughput (outputs/bench/bench.json) overrides them. Everything is an upper bound on compute: early

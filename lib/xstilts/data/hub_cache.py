@@ -27,6 +27,7 @@ from xstilts.benchmarks.sources import HUB, LOCAL, RELEASE, SOURCES
 from xstilts.data import readers
 from xstilts.data.loaders import DEFAULT_CONFIG, SourceSpec, source_for
 from xstilts.data.lock import dataset_revision, model_revision, read_lock, write_lock
+from xstilts.progress import bar
 
 log = logging.getLogger(__name__)
 FETCH_COMMAND = "make data PROFILE=paper"
@@ -260,14 +261,13 @@ def fetch(task_keys, model_ids=(), *, ccgbank=None) -> list[MissingItem]:
     revisions; returns what is still missing afterwards (licence-gated data, Mewsli-X). Needs the network."""
     import datasets
     from huggingface_hub import HfApi, snapshot_download
-    from tqdm.auto import tqdm
 
     api = HfApi()
     lock = read_lock()
     new: dict[str, dict[str, str]] = {"datasets": {}, "models": {}, "releases": {}}
     root = readers.release_root()
     specs = needed_specs([k for k in task_keys if not get_task(k).licence_gated])
-    for spec in tqdm(specs, desc="datasets"):
+    for spec in bar(specs, desc="datasets"):
         if spec.kind == HUB:
             src = SOURCES[spec.source]
             rev = dataset_revision(src, lock) or new["datasets"].get(src.dataset)
@@ -293,7 +293,7 @@ def fetch(task_keys, model_ids=(), *, ccgbank=None) -> list[MissingItem]:
                     new["releases"][str(path.relative_to(root))] = _sha256(path)
         elif spec.kind == LOCAL:
             continue
-    for model_id in tqdm(list(model_ids), desc="models"):
+    for model_id in bar(list(model_ids), desc="models"):
         rev = model_revision(model_id, lock) or api.model_info(model_id).sha
         new["models"][model_id] = rev
         snapshot_download(model_id, revision=rev)

@@ -38,9 +38,10 @@ def fsdp_plugin_for(model_size: str, cpu_offload: bool = False):
     )
 
 
-def make_accelerator(bf16: bool = True, fsdp_plugin=None, multi_head: bool = False):
+def make_accelerator(bf16: bool = True, fsdp_plugin=None, multi_head: bool = False, tensorboard_dir=None):
     """One Accelerator per run. bf16 only on CUDA; ``find_unused_parameters`` when several heads
-    share the encoder (a step touches one head only)."""
+    share the encoder (a step touches one head only); with ``tensorboard_dir``, accelerate's TensorBoard
+    tracker writes the run's curves under it (``init_trackers`` names the run)."""
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs
 
@@ -52,4 +53,6 @@ def make_accelerator(bf16: bool = True, fsdp_plugin=None, multi_head: bool = Fal
         fsdp_plugin=fsdp_plugin,
         kwargs_handlers=handlers,
         step_scheduler_with_optimizer=False,
+        log_with="tensorboard" if tensorboard_dir else None,
+        project_dir=str(tensorboard_dir) if tensorboard_dir else None,
     )

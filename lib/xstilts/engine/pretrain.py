@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from xstilts.engine.encoders import model_class
 from xstilts.engine.trainer import param_groups, set_seed
+from xstilts.progress import bar
 
 ARCH_KEYS = ("layers", "hidden", "heads", "ffn", "max_positions")
 
@@ -143,8 +143,8 @@ def pretrain_mlm(
     order: list[int] = []
     log_fh = open(out_dir / "pretrain_log.jsonl", "w")
     t0, losses = time.perf_counter(), []
-    bar = tqdm(range(1, steps + 1), desc=f"pretrain {arch['layers']}x{arch['hidden']}", disable=not progress)
-    for step in bar:
+    pbar = bar(range(1, steps + 1), desc=f"pretrain {arch['layers']}x{arch['hidden']}", enabled=progress)
+    for step in pbar:
         while len(order) < batch_size:
             order.extend(order_rng.permutation(len(blocks)).tolist())
         idx, order = order[:batch_size], order[batch_size:]
@@ -160,7 +160,7 @@ def pretrain_mlm(
         if step % 10 == 0 or step == steps:
             recent = float(np.mean(losses[-10:]))
             log_fh.write(json.dumps({"step": step, "loss": recent, "lr": sched.get_last_lr()[0]}) + "\n")
-            bar.set_postfix(loss=f"{recent:.3f}")
+            pbar.set_postfix(loss=f"{recent:.3f}")
     log_fh.close()
     seconds = time.perf_counter() - t0
     model.save_pretrained(str(out_dir), safe_serialization=True)

@@ -37,6 +37,7 @@ from xstilts.benchmarks.metrics import TOP_K, average_precision_at_k, bucc_optim
 from xstilts.engine.encoders import load_encoder, resolve_encoder_dir
 from xstilts.engine.layers import POOLINGS, default_retrieval_layer, pool_hidden
 from xstilts.engine.types import EvalResult
+from xstilts.progress import bar
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,6 @@ def encode(
     batched by length (less padding; pooling ignores padding so the result does not depend on it).
     """
     import torch
-    from tqdm.auto import tqdm
 
     if pooling not in POOLINGS:
         raise ValueError(f"pooling {pooling!r} is not one of {POOLINGS}")
@@ -144,7 +144,7 @@ def encode(
     use_bf16 = device.type == "cuda"
     starts = range(0, len(texts), batch_size)
     with torch.inference_mode():
-        for start in tqdm(starts, desc=f"encode L{layer} {pooling}", disable=not progress or len(starts) < 2):
+        for start in bar(starts, desc=f"encode L{layer} {pooling}", enabled=progress and len(starts) >= 2):
             rows = order[start : start + batch_size]
             width = max(len(ids[i]) for i in rows)
             input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)

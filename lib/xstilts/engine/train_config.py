@@ -29,6 +29,7 @@ class TrainConfig:
     cache_dir: str | None = None  # tokenized-feature cache; None: $XSTILTS_FEATURE_CACHE or outputs/cache/features
     fsdp: bool | None = None  # None: FSDP for XL/XXL encoders when more than one process
     progress: bool = True  # tqdm bars
+    tensorboard_dir: str | None = None  # write the curves as TensorBoard events here (a folder per run)
     embedding_layer: int | float | None = None  # dual encoders: hidden layer to pool (index, or fraction
     # of depth if a float <= 1), saved in the encoder's config
 

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from xstilts.engine.adapter_table import adapter_for
 from xstilts.engine.adapters import head_key
@@ -35,6 +34,7 @@ from xstilts.engine.modeling import EngineModel, init_heads_from_run, save_heads
 from xstilts.engine.sampling import ProportionalTaskSampler, batch_stream, eval_batches
 from xstilts.engine.train_config import TrainConfig
 from xstilts.engine.types import FinetuneResult, TaskData
+from xstilts.progress import bar
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def run_features(
     model.eval()
     outputs: list = [None] * len(features)
     lengths = features["length"]
-    for idx in tqdm(eval_batches(lengths, batch_size), desc=desc, disable=not progress, leave=False):
+    for idx in bar(eval_batches(lengths, batch_size), desc=desc, enabled=progress, leave=False):
         batch = _to_device(adapter.collate(_rows(features, idx), pad_id), device)
         _, logits = model(key, batch)
         for i, out in zip(idx, adapter.split_outputs(logits, batch)):
@@ -122,9 +122,15 @@ def finetune(
     config = AutoConfig.from_pretrained(enc_dir)
     fsdp = hp.fsdp if hp.fsdp is not None else is_xl_config(config)
     head_keys = {head_key(t.task) for t in tasks}
+    tracking = Path(hp.tensorboard_dir) if hp.tensorboard_dir else None
     acc = make_accelerator(
-        hp.bf16, fsdp_plugin_for("xl") if fsdp and _world_size() > 1 else None, multi_head=len(head_keys) > 1
+        hp.bf16,
+        fsdp_plugin_for("xl") if fsdp and _world_size() > 1 else None,
+        multi_head=len(head_keys) > 1,
+        tensorboard_dir=tracking.parent if tracking else None,
     )
+    if tracking:
+        acc.init_trackers(tracking.name)
     world, rank = acc.num_processes, acc.process_index
     if hp.batch_size % world:
         raise ValueError(f"TrainConfig.batch_size={hp.batch_size} must be divisible by the {world} processes")
@@ -179,6 +185,11 @@ def finetune(
         if log_fh:
             log_fh.write(json.dumps(record) + "\n")
             log_fh.flush()
+        if tracking and "step" in record:  # the curves, where TensorBoard reads them
+            scalars = {k: record[k] for k in ("loss", "lr", "score") if isinstance(record.get(k), (int, float))}
+            scalars.update({f"dev/{task}": v for task, v in (record.get("eval") or {}).items()})
+            if scalars:
+                acc.log(scalars, step=record["step"])
 
     write_log(
         {
@@ -221,7 +232,7 @@ def finetune(
     model.train()
     t0, c0 = time.perf_counter(), time.process_time()
     step = 0
-    bar = tqdm(total=n_steps, desc=f"finetune {'+'.join(keys)}", disable=not (hp.progress and main))
+    pbar = bar(total=n_steps, desc=f"finetune {'+'.join(keys)}", enabled=(hp.progress and main))
     running, running_n = torch.zeros((), device=device), 0  # a device tensor: no host sync per step
     for step in range(1, n_steps + 1):
         k = sampler()
@@ -245,7 +256,7 @@ def finetune(
         optimizer.zero_grad(set_to_none=True)
         running += step_loss
         running_n += 1
-        bar.update(1)
+        pbar.update(1)
         if step % hp.log_every_steps == 0 or step == n_steps:
             mean_loss = float(running) / running_n
             write_log(
@@ -257,7 +268,7 @@ def finetune(
                     "seconds": time.perf_counter() - t0,
                 }
             )
-            bar.set_postfix(loss=f"{mean_loss:.4f}")
+            pbar.set_postfix(loss=f"{mean_loss:.4f}")
             running, running_n = torch.zeros((), device=device), 0
         last = step == n_steps
         if dev_sets and ((hp.eval_every_steps and step % hp.eval_every_steps == 0) or last):
@@ -273,7 +284,7 @@ def finetune(
                 if hp.patience and bad_evals >= hp.patience:
                     write_log({"step": step, "event": "early_stop", "evals_without_improvement": bad_evals})
                     break
-    bar.close()
+    pbar.close()
     seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
     if not dev_sets or best_step == 0:  # nothing to select on (or no finite dev score): keep the last step
         if dev_sets:
@@ -311,6 +322,8 @@ def finetune(
                 indent=1,
             )
         )
+    if tracking:
+        acc.end_training()
     acc.wait_for_everyone()
     return FinetuneResult(
         out_dir=out_dir,

@@ -33,8 +33,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from xstilts.benchmarks.languages import Language as TableLanguage
 from xstilts.benchmarks.languages import register
 from xstilts.benchmarks.registry import INTERMEDIATE, REGISTRY, get_task
@@ -42,6 +40,7 @@ from xstilts.benchmarks.sources import SOURCES
 from xstilts.data import readers
 from xstilts.data.loaders import source_for
 from xstilts.data.writers import write_source
+from xstilts.progress import bar
 
 from . import grammar as G
 from .corpus import write_corpus
@@ -112,7 +111,7 @@ def _prepare_dir(out_dir: Path) -> None:
 
 
 def _write(out_dir: Path, outputs: list[Output]) -> None:
-    for o in tqdm(outputs, desc="miniworld write", leave=False):
+    for o in bar(outputs, desc="miniworld write", leave=False):
         src = SOURCES[o.source]
         if src.key == "bucc2018":
             config = f"{o.language}-en"
@@ -198,7 +197,7 @@ def build_world(cfg: dict | None, out_dir: Path | str) -> dict:
             union[task] = sorted(set(union.get(task, [])) | set(langs))
     ctx = Ctx(world, languages, seed, cfg["sizes"], union)
     outputs: list[Output] = []
-    for _name, gen in tqdm(GENERATORS.items(), desc="miniworld tasks", leave=False):
+    for _name, gen in bar(GENERATORS.items(), desc="miniworld tasks", leave=False):
         outputs += gen(ctx)
     _write(out_dir, outputs)
     corpus = write_corpus(

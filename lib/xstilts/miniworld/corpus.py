@@ -17,7 +17,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from tqdm.auto import tqdm
+from xstilts.progress import bar
 
 from . import grammar as G
 from . import lexicon as L
@@ -75,7 +75,7 @@ def write_corpus(
     folder = Path(out_dir) / "corpus"
     folder.mkdir(parents=True, exist_ok=True)
     files = {}
-    for code in tqdm(sorted(languages), desc="miniworld corpus", leave=False):
+    for code in bar(sorted(languages), desc="miniworld corpus", leave=False):
         donor = languages["en"] if code != "en" else None
         lines = corpus_lines(languages[code], world, n, rng_for("corpus", code), donor, switch_sentences, switch_words)
         path = folder / f"{code}.txt"

@@ -11,12 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from xstilts.benchmarks import formats as F
 from xstilts.benchmarks.languages import get_language
 from xstilts.data.loaders import load
 from xstilts.miniworld.build import load_world, world_task
+from xstilts.progress import bar
 
 
 def _size(obj) -> int:
@@ -49,7 +49,7 @@ def describe(tasks, world_dir: Path | str | None = None, *, ccgbank=None) -> dic
 
     tasks, manifest = _world(tasks, world_dir)
     task_rows, lang_tasks = [], {}
-    for task in tqdm(tasks, desc="describe data", leave=False):
+    for task in bar(tasks, desc="describe data", leave=False):
         row = {
             "task": task.key,
             "benchmark": task.benchmark,

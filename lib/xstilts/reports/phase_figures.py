@@ -1,4 +1,6 @@
-"""The phase reports' figures: learning curves and per-language scores (the analysis has its own, plots.py)."""
+"""The phase reports' figures: learning curves and per-language scores (the analysis draws its own,
+xstilts.analysis.figures). Each function saves a PNG under `outputs/<profile>/figures/` and returns it as a
+report `Figure` with its alt text."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from xstilts.reports.display import Figure, Note  # noqa: E402
+
 
 def _jsonl(path: Path) -> list[dict]:
     if not path.exists():
@@ -19,10 +23,11 @@ def _jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def _save(fig, s, name: str):
-    fig.tight_layout()
-    fig.savefig(s.figures_dir / f"{name}.png", dpi=110)
-    return fig
+def _save(fig, s, name: str, alt: str, caption: str = "") -> Figure:
+    path = s.figures_dir / f"{name}.png"
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return Figure(path, alt, caption)
 
 
 def plot_pretraining(s, runs):
@@ -34,11 +39,16 @@ def plot_pretraining(s, runs):
         for rec in _jsonl(s.store.path(run) / "model" / "pretrain_log.jsonl"):
             rows.append({"model": run.prefix.removeprefix("mlm-"), "step": rec["step"], "MLM loss": rec["loss"]})
     if not rows:
-        return "no pretraining curves (hub checkpoints are not pretrained here)"
+        return Note("No pretraining curves: hub checkpoints are not pretrained here.")
     fig, ax = plt.subplots(figsize=(6, 3.5))
     sns.lineplot(pd.DataFrame(rows), x="step", y="MLM loss", hue="model", ax=ax)
     ax.set_title("Masked-LM pretraining")
-    return _save(fig, s, "pretraining_loss")
+    return _save(
+        fig,
+        s,
+        "pretraining_loss",
+        "Line chart of the masked-LM training loss against the optimiser step, one line per model size.",
+    )
 
 
 def plot_dev_curves(s, runs):
@@ -59,7 +69,7 @@ def plot_dev_curves(s, runs):
                     }
                 )
     if not rows:
-        return "no dev curves"
+        return Note("No English dev evaluations were logged in this phase.")
     frame = pd.DataFrame(rows)
     grid = sns.relplot(
         frame,
@@ -73,8 +83,13 @@ def plot_dev_curves(s, runs):
         facet_kws={"sharey": False},
     )
     grid.figure.suptitle("English dev score during intermediate training (model selection)", y=1.02)
-    grid.figure.savefig(s.figures_dir / f"dev_curves_{s.phase}.png", dpi=110, bbox_inches="tight")
-    return grid.figure
+    return _save(
+        grid.figure,
+        s,
+        f"dev_curves_{s.phase}",
+        f"Small multiples, one panel per arm: the English dev score "
+        f"(the model-selection metric) against the step of {s.phase} training, one line per model size.",
+    )
 
 
 def plot_languages(s, scores: pd.DataFrame):
@@ -98,4 +113,10 @@ def plot_languages(s, scores: pd.DataFrame):
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
     fig.suptitle("Zero-shot score by language and model size (arm: none)")
-    return _save(fig, s, "languages_by_size")
+    return _save(
+        fig,
+        s,
+        "languages_by_size",
+        "Heatmaps, one per target task: zero-shot score (0-100) of the `none` "
+        "arm for each test language (columns) and model size (rows), averaged over seeds.",
+    )

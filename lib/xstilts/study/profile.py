@@ -59,6 +59,11 @@ SCHEMA: dict[str, Any] = {
     "device": (str, "auto", "auto | cpu | cuda"),
     "num_threads": (int, 0, "torch threads per worker (0: leave torch's default)"),
     "workers": (int, 1, "worker processes per phase on one machine (CPU profiles; GPUs use SHARDS)"),
+    "tensorboard": (
+        bool,
+        False,
+        "write every training run's curves as TensorBoard events (outputs/<profile>/tensorboard/)",
+    ),
     "world": ((dict, type(None)), None, "miniature world parameters; null = real data from the hub"),
     "ccgbank": ((str, type(None)), None, "folder of CCGbank (LDC2005T13, licence-gated); else $XSTILTS_CCGBANK"),
     "tokenizer": {"vocab_size": (int, 4000, "vocabulary of the tokenizer trained on the miniature corpus")},
@@ -183,6 +188,27 @@ class Profile:
 
     def to_json(self) -> str:
         return json.dumps(self.cfg, indent=2, sort_keys=True)
+
+
+def baseline(profile: Profile) -> tuple[str, dict]:
+    """What a profile is read against: the profile it `extends:` (name, effective configuration), or the
+    schema's defaults for a profile that extends none."""
+    if len(profile.files) > 1:
+        parent = profile.files[-2]
+        return parent.stem, load_profile(str(parent), check_licences=False).cfg
+    return "the defaults", _merge(_defaults(SCHEMA), {})
+
+
+def differences(cfg: dict, base: dict, prefix: str = "") -> list[tuple[str, object, object]]:
+    """(dotted key, value, baseline value) for every leaf where `cfg` differs from `base`."""
+    out = []
+    for key in cfg:
+        value, old = cfg[key], base.get(key) if isinstance(base, dict) else None
+        if isinstance(value, dict) and isinstance(old, dict) and value and key != "world":
+            out += differences(value, old, f"{prefix}{key}.")
+        elif value != old:
+            out.append((f"{prefix}{key}", value, old))
+    return out
 
 
 def load_profile(name: str, check_licences: bool = True) -> Profile:

@@ -29,6 +29,7 @@ from xstilts.paths import outputs_dir
 
 PHASES = ("data", "pretrained", "intermediate", "target", "analysis")
 MARKER = "COMPLETE"
+FAILED = "FAILED"  # a run that raised: its error, kept until the run is redone
 log = logging.getLogger("xstilts")
 
 
@@ -69,6 +70,9 @@ class RunStore:
 
     def is_complete(self, run: Run) -> bool:
         return (self.path(run) / MARKER).exists()
+
+    def is_failed(self, run: Run) -> bool:
+        return (self.path(run) / FAILED).exists() and not self.is_complete(run)
 
     def result(self, run: Run) -> dict:
         """The metrics a completed run wrote (`metrics.json`)."""

@@ -17,8 +17,10 @@ from pathlib import Path
 
 import yaml
 
+from xstilts.files import atomic_write_json, atomic_write_text
 from xstilts.paths import outputs_dir
-from xstilts.study.profile import Profile, load_profile
+from xstilts.reports.display import Note, Table, relative_link
+from xstilts.study.profile import Profile, baseline, differences, load_profile
 from xstilts.study.runstore import PHASES, RunStore
 
 log = logging.getLogger("xstilts")
@@ -46,6 +48,7 @@ class Session:
     device: str
     store: RunStore
     claim: bool = False  # a local worker process (`workers:`): take any run no other worker holds
+    threads: int | str = "-"
     _grid: dict | None = field(default=None, repr=False)  # the planned runs, once per session
 
     @property
@@ -64,22 +67,113 @@ class Session:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
+    @property
+    def notebooks_dir(self) -> Path:
+        return self.out / "notebooks"
+
+    def table(self, frame, name: str, caption: str = "", max_rows: int | None = None) -> Table:
+        """A report table; the full table is written to `results/<name>.csv` and linked when it is long."""
+        kw = {} if max_rows is None else {"max_rows": max_rows}
+        return Table(frame, self.results_dir / f"{name}.csv", self.notebooks_dir, caption, **kw)
+
+    def train_config(self, hp: dict, run, progress: bool = False):
+        """The engine's TrainConfig of a run: its recipe (`hp`, from the run's spec) and how this machine runs
+        it (threads, the feature cache, progress bars, TensorBoard curves when the profile asks for them)."""
+        from xstilts.engine.train_config import TrainConfig
+
+        board = self.out / "tensorboard" / run.phase / run.id if self.profile["tensorboard"] else None
+        return TrainConfig(
+            **hp,
+            num_threads=self.profile["num_threads"] or None,
+            progress=progress,
+            cache_dir=str(self.out / "cache" / "features"),
+            tensorboard_dir=str(board) if board else None,
+        )
+
+    def record(self) -> None:
+        """Write what determines this phase's results: the effective configuration (`config/effective.yaml`)
+        and the phase's setup (`config/<phase>.json`: profile chain, device, threads, seed, versions)."""
+        folder = self.out / "config"
+        atomic_write_text(folder / "effective.yaml", yaml.safe_dump(self.profile.cfg, sort_keys=False, width=110))
+        atomic_write_json(
+            folder / f"{self.phase}.json",
+            {
+                "profile": self.profile.name,
+                "files": [f.name for f in self.profile.files],
+                "phase": self.phase,
+                "shard": self.shard,
+                "num_shards": self.num_shards,
+                "device": self.device,
+                "threads": self.threads,
+                "seed": self.profile["seed"],
+                "versions": versions(),
+            },
+        )
+
+    def overview(self) -> Note:
+        """The top of a report: profile, phase, device, seed, library versions, and what this profile sets
+        differently from the one it extends (the whole configuration is linked, not shown)."""
+        base_name, base = baseline(self.profile)
+        rows = differences(self.profile.cfg, base)
+        v = versions()
+        lines = [
+            f"**Profile** `{self.profile.name}` ({' <- '.join(f.name for f in self.profile.files)}) · "
+            f"**phase** {self.phase} · **shard** {self.shard + 1} of {self.num_shards} · **device** {self.device} "
+            f"· **seed** {self.profile['seed']}",
+            "",
+            "**Versions** "
+            + ", ".join(
+                f"{k} {v[k]}" for k in ("python", "xstilts", "torch", "transformers", "datasets", "numpy", "scipy")
+            ),
+            "",
+            f"The whole effective configuration: [effective.yaml]({relative_link(self.out / 'config' / 'effective.yaml', self.notebooks_dir)}).",
+        ]
+        if rows:
+            lines += [
+                "",
+                f"What `{self.profile.name}` sets differently from {base_name}:",
+                "",
+                "| key | value | " + base_name + " |",
+                "|---|---|---|",
+            ]
+            lines += [f"| `{key}` | {_brief(value)} | {_brief(old)} |" for key, value, old in rows]
+        return Note("\n".join(lines))
+
     def mine(self, run) -> bool:
         """Whether this worker's shard owns `run`."""
         return run.shard(self.num_shards) == self.shard
 
 
+def _brief(value, width: int = 60) -> str:
+    """A value for a table cell: a list of models by name, long values cut."""
+    if isinstance(value, list) and value and all(isinstance(m, dict) and "name" in m for m in value):
+        value = f"{len(value)} models: " + ", ".join(m["name"] for m in value)
+    text = str(value).replace("|", "/")
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 MODEL_PHASES = ("pretrained", "intermediate", "target")  # the phases that import torch and transformers
 
 
-def setup_logging(level: int = logging.INFO) -> None:
-    logging.basicConfig(
-        level=level,
-        stream=sys.stdout,
-        force=True,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-    )
+def setup_logging(log_file: Path | None = None) -> None:
+    """INFO and above into the phase's log file (and each run's own log.txt, added by the run store);
+    only WARNING and above reach the notebook or the console. Python warnings are logged, not printed,
+    so they land in the log file rather than in a report."""
+    handlers: list[logging.Handler] = []
+    shown = logging.StreamHandler(sys.stdout)
+    shown.setLevel(logging.WARNING)
+    shown.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handlers.append(shown)
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        written = logging.FileHandler(log_file)
+        written.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+        handlers.append(written)
+    logging.basicConfig(level=logging.INFO, handlers=handlers, force=True)
+    logging.captureWarnings(True)
+    logging.getLogger("py.warnings").propagate = False
+    if log_file is not None:
+        logging.getLogger("py.warnings").handlers = [handlers[-1]]
     for noisy in ("datasets", "transformers", "accelerate", "httpx", "filelock", "urllib3", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -116,13 +210,14 @@ def resolve_device(wanted: str) -> str:
 
 
 def start(profile: str, phase: str, shard: int = 0, num_shards: int = 1, claim: bool = False) -> Session:
-    """Validate the profile and the shard settings, set threads, log the effective setup."""
-    setup_logging()
+    """Validate the profile and the shard settings, set threads, record the effective setup (a file under
+    `outputs/<profile>/config/`); `Session.overview()` is what the report shows of it."""
     if phase not in PHASES:
         raise ValueError(f"unknown phase {phase!r}; phases: {', '.join(PHASES)}")
     if not (isinstance(shard, int) and isinstance(num_shards, int) and 0 <= shard < num_shards):
         raise ValueError(f"shard must satisfy 0 <= shard < num_shards, got shard={shard}, num_shards={num_shards}")
     prof = load_profile(profile)
+    setup_logging(outputs_dir(prof.name) / "logs" / f"{phase}.log")
     models = phase in MODEL_PHASES
     quiet_library_progress(models)
     threads = "-"
@@ -138,18 +233,7 @@ def start(profile: str, phase: str, shard: int = 0, num_shards: int = 1, claim: 
     if prof.is_miniature:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the miniature never needs the hub
         os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-    log.info(
-        "profile %s (%s), phase %s, shard %d/%d",
-        prof.name,
-        " <- ".join(str(f.name) for f in prof.files),
-        phase,
-        shard,
-        num_shards,
-    )
-    log.info("device %s, torch threads %s, seed %d", device, threads, prof["seed"])
-    log.info("versions %s", " ".join(f"{k}={v}" for k, v in versions().items()))
-    log.info("effective configuration:\n%s", yaml.safe_dump(prof.cfg, sort_keys=False, width=110))
-    return Session(
+    session = Session(
         profile=prof,
         phase=phase,
         shard=shard,
@@ -157,4 +241,18 @@ def start(profile: str, phase: str, shard: int = 0, num_shards: int = 1, claim: 
         device=device,
         store=RunStore(prof.name),
         claim=claim,
+        threads=threads,
     )
+    session.record()
+    log.info(
+        "profile %s (%s), phase %s, shard %d/%d, device %s, torch threads %s, seed %d",
+        prof.name,
+        " <- ".join(f.name for f in prof.files),
+        phase,
+        shard,
+        num_shards,
+        device,
+        threads,
+        prof["seed"],
+    )
+    return session

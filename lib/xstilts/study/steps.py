@@ -14,14 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from xstilts.benchmarks import formats as F
 from xstilts.benchmarks.registry import get_task
 from xstilts.data.hub_cache import missing, report_missing, resolve_model
 from xstilts.data.loaders import load
 from xstilts.miniworld.build import build_world
+from xstilts.progress import bar
 from xstilts.reports.data_summary import describe
+from xstilts.reports.display import Figure, Note, Table
 from xstilts.study import grid
 from xstilts.study.profile import target_tasks
 from xstilts.study.runstore import Run
@@ -59,7 +60,7 @@ def _execute_mine(s, runs: list[Run], work, desc: str) -> None:
     workers = s.profile["workers"]
     if workers > 1 and s.num_shards == 1 and len(todo) > 1:
         run_workers(s.profile.name, s.phase, workers)
-    for run in tqdm(mine, desc=desc, unit="run", disable=not todo):
+    for run in bar(mine, desc=desc, unit="run", enabled=todo):
         s.store.execute(run, lambda run_dir, run=run: work(s, run, run_dir))
 
 
@@ -82,15 +83,63 @@ def _table(s, runs: list[Run], columns: list[str] | None = None) -> pd.DataFrame
     return frame
 
 
+def describe_phase(s) -> Note:
+    """What this phase runs and with which key parameters (the whole configuration: config/effective.yaml)."""
+    cfg, runs = s.profile.cfg, _plan(s)[s.phase]
+    done = sum(s.store.is_complete(r) for r in runs)
+    lines = [f"**{len(runs)} run(s)** in this phase, {done} already complete (reused)."]
+    if s.phase == "data":
+        lines.append(
+            "The miniature world is generated from its seed (`world:`)."
+            if s.profile.is_miniature
+            else "The hub datasets and checkpoints are checked in the local cache at their locked revisions."
+        )
+    elif s.phase == "pretrained":
+        models = ", ".join(m["name"] for m in cfg["models"])
+        if s.profile.is_miniature:
+            pre = cfg["pretrain"]
+            lines.append(
+                f"Models {models}: masked-LM pretraining for {pre['steps']} steps of {pre['batch_size']} x "
+                f"{pre['seq_len']} tokens at lr {pre['lr']}, after a tokenizer of {cfg['tokenizer']['vocab_size']} "
+                "pieces is trained on the world's corpus."
+            )
+        else:
+            lines.append(f"Models {models}: the hub checkpoints at their locked revisions.")
+    elif s.phase in ("intermediate", "target"):
+        hp = cfg[s.phase]
+        steps_ = f"{hp['max_steps']} steps" if hp["max_steps"] is not None else f"{hp['epochs']} epochs"
+        lines.append(
+            f"Arms: {', '.join(a for a in cfg['arms'] if a != 'none' or s.phase == 'target')}; "
+            f"sizes: {', '.join(m['name'] for m in cfg['models'])}; training: lr {hp['lr']}, batch "
+            f"{hp['batch_size']} x {hp['grad_accum']}, {steps_}, max length {hp['max_seq_len']}."
+        )
+        if s.phase == "target":
+            lines.append(
+                f"Seeds: {cfg['seeds']['none']} for `none`, {cfg['seeds']['intermediate']} per intermediate "
+                f"arm; {len(grid.protocols(cfg))} protocols."
+            )
+            if cfg["per_target"]:
+                over = "; ".join(
+                    f"{k}: " + ", ".join(f"{a} {b}" for a, b in v.items()) for k, v in cfg["per_target"].items()
+                )
+                lines.append(f"Per-target settings: {over}.")
+    else:
+        a = cfg["analysis"]
+        lines.append(f"The joint bootstrap: {a['n_boot']} replicates, seed {a['seed']}.")
+    return Note("\n\n".join(lines))
+
+
 # --- phase 0: data ----------------------------------------------------------------------------------
 
 
 @dataclass
 class DataReport:
-    languages: pd.DataFrame
-    tasks: pd.DataFrame
-    examples: pd.DataFrame
-    notes: str
+    """Phase 0's report: the languages, the tasks with their sizes, one example in every language, notes."""
+
+    languages: Table
+    tasks: Table
+    examples: Table
+    notes: Note
     world_dir: Path | None
 
 
@@ -126,7 +175,11 @@ def describe_data(s) -> DataReport:
     wdir = world_dir(s)
     info = describe(_all_tasks(s), wdir)  # languages, tasks, examples, notes
     return DataReport(
-        languages=info["languages"], tasks=info["tasks"], examples=info["examples"], notes=info["notes"], world_dir=wdir
+        languages=s.table(info["languages"], "data_languages", "Languages"),
+        tasks=s.table(info["tasks"], "data_tasks", "Tasks, their data and sizes"),
+        examples=s.table(info["examples"], "data_examples", "One test example in every language"),
+        notes=Note(info["notes"]),
+        world_dir=wdir,
     )
 
 
@@ -196,7 +249,8 @@ def pretrain_models(s) -> pd.DataFrame:
     """Train the tokenizer and pretrain (or resolve) every model size."""
     runs = _plan(s)["pretrained"]
     _execute_mine(s, runs, _pretrained_work, "pretrained")
-    return _table(s, runs, ["params", "non_embedding_params", "final_loss", "seconds", "source"])
+    frame = _table(s, runs, ["params", "non_embedding_params", "final_loss", "seconds", "source"])
+    return s.table(frame, "pretrained_runs", "The tokenizer and the model sizes")
 
 
 def plot_pretraining(s):
@@ -206,14 +260,6 @@ def plot_pretraining(s):
 
 
 # --- phase 2: intermediate training ---------------------------------------------------------------
-
-
-def _train_config(hp: dict, s):
-    from xstilts.engine.train_config import TrainConfig
-
-    return TrainConfig(
-        **hp, num_threads=s.profile["num_threads"] or None, cache_dir=str(s.out / "cache" / "features"), progress=True
-    )
 
 
 def _task_data(s, task, split_train="train", split_dev="dev"):
@@ -235,7 +281,9 @@ def _intermediate_work(s, run: Run, run_dir: Path) -> dict:
     pretrained = _plan_pretrained(s)
     parent = next(r for r in pretrained if r.id == run.spec["parent"])
     tasks = [_task_data(s, get_task(key)) for key in run.spec["tasks"]]
-    result = finetune(encoder_dir(s, parent), tasks, _train_config(run.spec["train"], s), run.spec["seed"], run_dir)
+    result = finetune(
+        encoder_dir(s, parent), tasks, s.train_config(run.spec["train"], run, progress=True), run.spec["seed"], run_dir
+    )
     return {
         "arm": run.spec["arm"],
         "dev_score": result.best_score,
@@ -255,7 +303,8 @@ def train_intermediate(s) -> pd.DataFrame:
     """Fine-tune every size on every intermediate arm; select on English dev; keep the encoder."""
     runs = _plan(s)["intermediate"]
     _execute_mine(s, runs, _intermediate_work, "intermediate")
-    return _table(s, runs, ["arm", "dev_score", "best_step", "steps", "seconds"])
+    frame = _table(s, runs, ["arm", "dev_score", "best_step", "steps", "seconds"])
+    return s.table(frame, "intermediate_runs", "Intermediate runs: English dev score at the selected step")
 
 
 def plot_dev_curves(s, phase: str):
@@ -280,7 +329,22 @@ def train_targets(s) -> pd.DataFrame:
     """Fine-tune on English and score zero-shot on every test language, for every (size, arm, seed)."""
     runs = _plan(s)["target"]
     _execute_mine(s, runs, _target_work, "target")
-    return _table(s, runs, ["model", "arm", "protocol", "seed", "dev_score", "mean_score", "seconds"])
+    frame = _table(s, runs, ["model", "arm", "protocol", "seed", "dev_score", "mean_score", "seconds"])
+    frame.to_csv(s.results_dir / "target_runs.csv", index=False)
+    summary = (
+        frame.assign(run=1)
+        .groupby(["model", "arm"], sort=False, as_index=False)
+        .agg(
+            runs=("run", "sum"),
+            complete=("complete", "sum"),
+            mean_dev_score=("dev_score", "mean"),
+            mean_seconds=("seconds", "mean"),
+        )
+        .round(2)
+    )
+    return s.table(
+        summary, "target_runs_by_model_arm", f"{len(frame)} target runs by model and arm (each run: target_runs.csv)"
+    )
 
 
 def collect_scores(s) -> pd.DataFrame:
@@ -293,7 +357,24 @@ def collect_scores(s) -> pd.DataFrame:
     return scores
 
 
-def score_overview(scores: pd.DataFrame) -> pd.DataFrame:
+def score_overview(s, scores: pd.DataFrame) -> Table:
+    """The zero-shot score of the `none` arm per target and model size (mean over languages and seeds),
+    beside the trivial predictor's; every (benchmark, task, model, arm) mean is in score_overview.csv."""
+    table = overview_table(scores)
+    table.to_csv(s.results_dir / "score_overview.csv", index=False)
+    base = table[table["arm"] == "none"]
+    wide = base.pivot_table(index=["benchmark", "task"], columns="model", values="score", sort=False)
+    wide = wide[[m["name"] for m in s.profile["models"] if m["name"] in wide.columns]]
+    chance = base.groupby(["benchmark", "task"], sort=False)["chance"].mean()
+    frame = wide.assign(chance=chance).reset_index().round(1)
+    return s.table(
+        frame,
+        "score_overview_none",
+        "Mean zero-shot score of the `none` arm by model size, beside chance (every arm: score_overview.csv)",
+    )
+
+
+def overview_table(scores: pd.DataFrame) -> pd.DataFrame:
     """Mean over seeds and languages per (benchmark, task, model, arm), beside chance."""
     table = (
         scores.groupby(["benchmark", "task", "model", "params", "arm"], as_index=False)[["score", "chance"]]
@@ -328,30 +409,59 @@ def _analysis_work(s, run: Run, run_dir: Path) -> dict:
     return {"estimates": len(result.estimates), "figures": sorted(result.figures)}
 
 
+TEST_COLUMNS = ["estimand", "arm", "estimate", "ci_low", "ci_high", "p_value", "p_holm"]  # results/tests.csv
+
+
 @dataclass
 class AnalysisReport:
-    estimates: pd.DataFrame
-    figures: dict[str, Path]
-    answer: str
+    """Phase 4's report, in the order it is read: the confirmatory tests, the decomposition of γ, the
+    per-task slopes, the secondary tests, the figures and the answer (every estimate: estimates.csv)."""
+
+    tests: Table
+    decomposition: Table
+    task_slopes: Table
+    secondary: Table
+    estimates: Table
+    figures: list
+    answer: Note
 
 
 def analyze(s) -> AnalysisReport:
     """Gains, slopes over log10(params), the XTREME-R vs XTREME interaction, with the joint bootstrap."""
+    from xstilts.analysis.figures import ALT
+
     if not (s.results_dir / "examples.parquet").exists():
         collect_scores(s)
     run = _plan(s)["analysis"][0]
     _ensure(s, run, _analysis_work)
     run_dir = s.store.path(run)
     estimates = pd.read_csv(run_dir / "estimates.csv")
-    estimates.to_csv(s.results_dir / "estimates.csv", index=False)
-    figures = {}
+    confirmatory = pd.read_csv(run_dir / "confirmatory.csv")
+    decomposition = estimates[estimates.estimand.str.startswith("interaction")]
+    figures = []
     for path in sorted(run_dir.glob("*.png")):
         target = s.figures_dir / path.name
         target.write_bytes(path.read_bytes())
-        figures[path.stem.replace("_", " ")] = target
+        figures.append(Figure(target, ALT.get(path.stem, path.stem.replace("_", " ")), path.stem.replace("_", " ")))
     answer = (run_dir / "answer.md").read_text()
     (s.results_dir / "answer.md").write_text(answer)
-    return AnalysisReport(estimates=estimates, figures=figures, answer=answer)
+    return AnalysisReport(
+        tests=s.table(confirmatory[TEST_COLUMNS], "tests", "Confirmatory tests (Holm over the family)", max_rows=50),
+        decomposition=s.table(
+            decomposition[["estimand", "arm", "estimate", "ci_low", "ci_high", "p_value"]],
+            "interaction_decomposition",
+            "γ and its decomposition",
+        ),
+        task_slopes=s.table(
+            pd.read_csv(run_dir / "task_slopes.csv"),
+            "task_slopes",
+            "Slope of the gain per (arm, target), Benjamini-Hochberg and -Yekutieli adjusted",
+        ),
+        secondary=s.table(pd.read_csv(run_dir / "secondary_tests.csv"), "secondary_tests", "Secondary tests"),
+        estimates=s.table(estimates, "estimates", "Every estimate", max_rows=10),
+        figures=figures,
+        answer=Note(answer),
+    )
 
 
 # --- whole phases, for shard workers outside notebooks (submitit, scripts) -------------------------

@@ -27,20 +27,12 @@ from xstilts.study.splits import load_split, test_languages
 log = logging.getLogger("xstilts")
 
 
-def _train_config(s, hp: dict):
-    from xstilts.engine.train_config import TrainConfig
-
-    return TrainConfig(
-        **hp, num_threads=s.profile["num_threads"] or None, cache_dir=str(s.out / "cache" / "features"), progress=False
-    )
-
-
 def _finetune(s, run, run_dir: Path, encoder: str, lead, world_dir):
     """Target-task training on English: one task, or XCOPA's SIQA-then-COPA sequence."""
     from xstilts.engine.trainer import finetune
     from xstilts.engine.types import TaskData
 
-    hp = _train_config(s, run.spec["train"])
+    hp = s.train_config(run.spec["train"], run)
     seed = run.spec["seed"]
     dev = load_split(lead, "dev", "en", world_dir) if lead.dev else None
     if lead.train_schedule == "sequence":
