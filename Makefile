@@ -13,7 +13,9 @@ STAMP := $(VENV)/.stamp-setup
 OUTPUTS ?= $(or $(XSTILTS_OUTPUTS),outputs)
 export XSTILTS_OUTPUTS := $(abspath $(OUTPUTS))
 # absolute, so the nested make (which inherits XSTILTS_OUTPUTS) names the same files
-OUT := $(XSTILTS_OUTPUTS)/$(PROFILE)
+# PROFILE is a name (params/<name>.yaml) or a path to a YAML file; its outputs go to outputs/<file's stem>
+OUT := $(XSTILTS_OUTPUTS)/$(basename $(notdir $(PROFILE)))
+PROFILE_FILES := $(wildcard params/*.yaml) $(filter %.yaml %.yml,$(PROFILE))
 NOTEBOOKS := 0_data 1_pretrained 2_intermediate 3_target 4_analysis
 EXECUTED := $(NOTEBOOKS:%=$(OUT)/notebooks/%.ipynb)
 LIB := $(shell find lib -name '*.py' 2>/dev/null)
@@ -22,7 +24,7 @@ export PYTHONUNBUFFERED := 1
 .PHONY: help setup validate reproduce data plan test lint bench calibrate lab clean distclean
 
 help: ## list the targets
-	@echo "make <target> [PROFILE=mini|smoke|mini-full|paper] [SHARDS=N] [VERBOSE=1]"
+	@echo "make <target> [PROFILE=mini|smoke|mini-full|paper] [SHARDS=N] [VERBOSE=1] [VERIFY=1]"
 	@grep -E '^[a-z.-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 setup: $(STAMP) ## create .venv, install the pinned requirements, the package and a python3 kernel (once)
@@ -40,6 +42,7 @@ validate: $(STAMP) ## check a profile in seconds, before any work starts
 
 reproduce: $(STAMP) ## the whole study on PROFILE (default mini): five executed notebooks + HTML reports
 	@$(BIN)/xstilts validate $(PROFILE)
+	@$(BIN)/xstilts repair $(PROFILE) $(if $(VERIFY),--verify)
 	@$(MAKE) --no-print-directory $(OUT)/notebooks/html.stamp PROFILE=$(PROFILE) SHARDS=$(SHARDS)
 	@$(BIN)/xstilts index $(PROFILE)
 	@$(BIN)/xstilts runs $(PROFILE)
@@ -50,15 +53,16 @@ $(OUT)/notebooks/1_pretrained.ipynb: $(OUT)/notebooks/0_data.ipynb
 $(OUT)/notebooks/2_intermediate.ipynb: $(OUT)/notebooks/1_pretrained.ipynb
 $(OUT)/notebooks/3_target.ipynb: $(OUT)/notebooks/2_intermediate.ipynb
 $(OUT)/notebooks/4_analysis.ipynb: $(OUT)/notebooks/3_target.ipynb
-$(OUT)/notebooks/%.ipynb: notebooks/%.ipynb $(wildcard params/*.yaml) $(LIB) | $(STAMP)
+$(OUT)/notebooks/%.ipynb: notebooks/%.ipynb $(PROFILE_FILES) $(LIB) | $(STAMP)
 	@mkdir -p $(@D)
-	@if [ "$(SHARDS)" -gt 1 ]; then \
+	@export XSTILTS_SINCE=$$(date +%s.%N); \
+	if [ "$(SHARDS)" -gt 1 ]; then \
 	  for i in $$(seq 0 $$(($(SHARDS) - 1))); do \
 	    CUDA_VISIBLE_DEVICES=$${CUDA_DEVICES_$$i-$$i} $(BIN)/xstilts execute $< $@ --profile $(PROFILE) --no-progress \
 	      --shard $$i --num-shards $(SHARDS) $(if $(VERBOSE),--verbose) & \
 	  done; wait; \
-	fi
-	@$(BIN)/xstilts execute $< $@ --profile $(PROFILE) $(if $(VERBOSE),--verbose)
+	fi; \
+	$(BIN)/xstilts execute $< $@ --profile $(PROFILE) $(if $(VERBOSE),--verbose)
 
 # HTML reports of the notebooks executed this time, in one nbconvert process.
 $(OUT)/notebooks/html.stamp: $(EXECUTED)

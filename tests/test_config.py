@@ -172,3 +172,64 @@ def test_the_mini_profile_is_the_design_the_miniature_promises():
     assert "none" in cfg["arms"] and "multitask" in cfg["arms"] and len(single) >= 3
     assert len({REGISTRY[f"intermediate.{a}"].format for a in single}) >= 3
     assert cfg["seeds"]["intermediate"] >= 2 and cfg["seeds"]["none"] > cfg["seeds"]["intermediate"]
+
+
+@pytest.mark.parametrize(
+    "body, expected",
+    [
+        ({"arms": []}, ["'arms' must include 'none'"]),
+        ({"seeds": {"none": 0}}, ["'seeds.none' must be >= 2, got 0"]),
+        ({"target": {"lr": -1e-5}}, ["'target.lr' must be > 0, got -1e-05"]),
+        ({"analysis": {"n_boot": 5}}, ["'analysis.n_boot' must be >= 200", "got 5"]),
+    ],
+)
+def test_validate_rejects_profiles_that_cannot_produce_the_study(tmp_path, outputs, body, expected):
+    path = write_profile(tmp_path, {"extends": "smoke", **body}, name="cannot")
+    started = time.time()
+    proc = subprocess.run(
+        [sys.executable, "-m", "xstilts.cli", "validate", str(path)], capture_output=True, text=True, cwd=ROOT
+    )
+    assert time.time() - started < 10
+    assert proc.returncode == 2 and proc.stdout == ""
+    line = proc.stderr.strip()
+    assert "\n" not in line and line.startswith(f"xstilts validate: {path}: ")
+    for fragment in expected:
+        assert fragment in line
+    assert not outputs.exists() or not any(outputs.iterdir())
+
+
+@pytest.mark.parametrize(
+    "body, expected",
+    [
+        ({"arms": ["none"]}, ["at least one intermediate arm"]),
+        ({"arms": ["mnli"]}, ["must include 'none'"]),
+        ({"models": [{"name": "xs", "arch": {"layers": 1, "hidden": 16, "heads": 2, "ffn": 32}}]}, ["two sizes"]),
+        ({"targets": ["xtreme.xnli"]}, ["both benchmarks", "xtreme only"]),
+        ({"pretrain": {"mlm_probability": 1.5}}, ["'pretrain.mlm_probability' must be in (0, 1]"]),
+        ({"intermediate": {"warmup_ratio": 2}}, ["'intermediate.warmup_ratio' must be in [0, 1]"]),
+        ({"target": {"batch_size": 0}}, ["'target.batch_size' must be >= 1"]),
+        ({"per_target": {"xnli": {"lr": 0}}}, ["'per_target.xnli.lr' must be > 0"]),
+        ({"retrieval": {"layer": 1.5}}, ["'retrieval.layer' must be a layer index >= 0 or a fraction"]),
+    ],
+)
+def test_ranges_and_the_shape_of_the_study_are_checked(tmp_path, body, expected):
+    path = write_profile(tmp_path, {"extends": "smoke", **body})
+    with pytest.raises(ProfileError) as err:
+        load_profile(str(path))
+    assert str(path) in str(err.value)
+    for fragment in expected:
+        assert fragment in str(err.value)
+
+
+def test_a_range_error_names_the_file_that_set_the_key(tmp_path):
+    base = write_profile(tmp_path, {"extends": "smoke", "target": {"lr": -1.0}}, name="base")
+    child = write_profile(tmp_path, {"extends": str(base), "seed": 3}, name="child")
+    with pytest.raises(ProfileError, match=f"^{base}: 'target.lr' must be > 0"):
+        load_profile(str(child))
+
+
+def test_a_pipeline_profile_states_it_produces_no_estimand(tmp_path):
+    body = {"extends": "smoke", "purpose": "pipeline", "seeds": {"none": 1}, "arms": ["none"]}
+    assert load_profile(str(write_profile(tmp_path, body))).cfg["purpose"] == "pipeline"
+    with pytest.raises(ProfileError, match="'purpose' must be study or pipeline"):
+        load_profile(str(write_profile(tmp_path, {"extends": "smoke", "purpose": "demo"})))

@@ -30,6 +30,7 @@ def study(tmp_path_factory):
         yaml.safe_dump(
             {
                 "extends": "smoke",
+                "purpose": "pipeline",  # one size, one seed: every phase and task, no estimand
                 "workers": 1,
                 "models": [{"name": "xs", "arch": {"layers": 1, "hidden": 16, "heads": 2, "ffn": 32}}],
                 "pretrain": {"steps": 10},

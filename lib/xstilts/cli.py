@@ -2,8 +2,9 @@
 
 Each subcommand is a thin function that loads the module doing the work only when it runs (so `xstilts
 validate` stays a matter of seconds and never imports torch). Expected failures -- a bad profile, data that
-is missing or licence-gated, a file that does not exist -- end in one line naming what to do, with exit
-status 2, never a traceback.
+is missing or licence-gated, a file that does not exist, runs of an earlier phase not yet done -- end in one
+line naming what to do, with exit status 2, never a traceback; runs that failed (each recorded in the run
+store) end the command with exit status 3 after the others are done.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from xstilts.benchmarks.official import BENCHMARKS, INTERMEDIATE, XTREME
 from xstilts.benchmarks.registry import LicenceGatedError
 from xstilts.data.lock import RevisionNotLocked
 from xstilts.study.profile import ProfileError
-from xstilts.study.runstore import PHASES
+from xstilts.study.runstore import PHASES, PhaseFailed, RunFailed, StudyNotReady
+from xstilts.study.workers import RUNS_FAILED
 
-EXPECTED_ERRORS = (ProfileError, LicenceGatedError, RevisionNotLocked)
+EXPECTED_ERRORS = (ProfileError, LicenceGatedError, RevisionNotLocked, StudyNotReady, FileNotFoundError)
 
 
 def options(args, *names) -> dict:
@@ -41,18 +43,38 @@ def cmd_validate(args) -> int:
 
 def cmd_runs(args) -> int:
     from xstilts.study.grid import plan_runs
+    from xstilts.study.integrity import inspect
     from xstilts.study.profile import load_profile
     from xstilts.study.runstore import RunStore
 
     profile = load_profile(args.profile, check_licences=False)
-    runs = [run for phase_runs in plan_runs(profile).values() for run in phase_runs]
-    status = RunStore(profile.name).status(runs)
+    store = RunStore(profile.name)
+    report = inspect(store, plan_runs(profile), deep=args.verify)
     width = max(len(p) for p in PHASES)
-    for phase, (done, total) in status.items():
+    for phase, (done, total) in report.status.items():
         print(f"{phase:<{width}}  {done:>5}/{total:<5} complete")
-    done = sum(d for d, _ in status.values())
-    total = sum(t for _, t in status.values())
-    print(f"runs: {done}/{total} complete")
+    for run, error in report.failed:
+        print(f"failed   {run.phase}/{run.id}: {error}  ({store.path(run) / 'FAILED'})")
+    for run, problems in report.damaged:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        print(f"damaged  {run.phase}/{run.id}: {problems[0]}{more}")
+    if report.damaged:
+        print(f"{len(report.damaged)} damaged: `make reproduce PROFILE={profile.name}` redoes them and what reads them")
+    print(f"runs: {report.complete}/{report.planned} complete")
+    return 1 if report.failed or report.damaged else 0
+
+
+def cmd_repair(args) -> int:
+    from xstilts.study.grid import plan_runs
+    from xstilts.study.integrity import repair
+    from xstilts.study.profile import load_profile
+    from xstilts.study.runstore import RunStore
+
+    profile = load_profile(args.profile, check_licences=False)
+    redo = repair(RunStore(profile.name), plan_runs(profile), deep=args.verify)
+    if redo:
+        phases = sorted({r.phase for r in redo}, key=PHASES.index)
+        print(f"repair: {len(redo)} runs to redo (damaged, or reading a damaged run) in {', '.join(phases)}")
     return 0
 
 
@@ -100,8 +122,10 @@ def cmd_data(args) -> int:
 
 def cmd_index(args) -> int:
     from xstilts.reports.index import write_index
+    from xstilts.study.profile import load_profile
 
-    print(f"index: {write_index(args.profile)}")
+    profile = load_profile(args.profile, check_licences=False)
+    print(f"index: {write_index(profile.name, profile.is_miniature)}")
     return 0
 
 
@@ -287,8 +311,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("validate", cmd_validate, "check a profile before any work starts")
     p.add_argument("profile", help="profile name (params/<profile>.yaml) or a path to a YAML file")
-    p = command("runs", cmd_runs, "per-phase counts of complete runs; last line `runs: N/M complete`")
+    p = command("runs", cmd_runs, "complete runs per phase, failed and damaged runs; last line `runs: N/M complete`")
     p.add_argument("profile", help="profile name (params/<profile>.yaml)")
+    p.add_argument(
+        "--verify", action="store_true", help="check every completed run's files against its manifest (checksums)"
+    )
+    p = command("repair", cmd_repair, "make damaged runs and the runs reading them incomplete (make reproduce runs it)")
+    p.add_argument("profile", help="profile name (params/<profile>.yaml)")
+    p.add_argument("--verify", action="store_true", help="compare checksums too, not only sizes")
     p = command("phase", cmd_phase, "run one phase for one shard outside the notebooks")
     p.add_argument("profile")
     p.add_argument("phase", choices=PHASES)
@@ -413,6 +443,9 @@ def main(argv: list[str] | None = None) -> int:
     except EXPECTED_ERRORS as err:
         print(f"xstilts {args.command}: {err}", file=sys.stderr)
         return 2
+    except (PhaseFailed, RunFailed) as err:  # the failures are recorded in the run store
+        print(f"xstilts {args.command}: {err}", file=sys.stderr)
+        return RUNS_FAILED
 
 
 if __name__ == "__main__":

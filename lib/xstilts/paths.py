@@ -27,7 +27,12 @@ def params_dir() -> Path:
     return repo_root() / "params"
 
 
+def profile_name(profile: str | Path) -> str:
+    """A profile's name: `mini` for `mini` and for a path such as `my/mini.yaml` (its file's stem)."""
+    return Path(profile).stem if str(profile).endswith((".yaml", ".yml")) else str(profile)
+
+
 def outputs_dir(profile: str) -> Path:
-    """`outputs/<profile>/`; $XSTILTS_OUTPUTS overrides the `outputs/` folder (tests use a temp dir)."""
+    """`outputs/<profile name>/`; $XSTILTS_OUTPUTS overrides the `outputs/` folder (tests use a temp dir)."""
     base = Path(os.environ["XSTILTS_OUTPUTS"]) if os.environ.get("XSTILTS_OUTPUTS") else repo_root() / "outputs"
-    return base / profile
+    return base / profile_name(profile)

@@ -42,8 +42,8 @@ def _markdown_paragraphs(text: str) -> str:
     return "".join(f"<p>{html.escape(p.strip())}</p>\n" for p in text.split("\n\n") if p.strip())
 
 
-def write_index(profile: str) -> Path:
-    """Write the index page from whatever the profile's outputs hold; returns its path."""
+def write_index(profile: str, miniature: bool) -> Path:
+    """Write the index page of a profile (its name) from what its outputs hold; returns its path."""
     out = outputs_dir(profile)
     out.mkdir(parents=True, exist_ok=True)
     parts = [
@@ -53,7 +53,7 @@ def write_index(profile: str) -> Path:
         "<p>Does scaling the pretrained model change what English intermediate-task training buys for "
         "zero-shot cross-lingual transfer, and is that change different on XTREME-R than on XTREME?</p>",
     ]
-    if profile != "paper":
+    if miniature:
         parts.append(
             "<p class='note'>Miniature profile: every number here describes the synthetic miniature world "
             "and its tiny models, not XLM-R.</p>"

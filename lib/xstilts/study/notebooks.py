@@ -21,15 +21,12 @@ from pathlib import Path
 from xstilts.paths import outputs_dir
 from xstilts.study.grid import plan_runs
 from xstilts.study.profile import load_profile
-from xstilts.study.runstore import RunStore
+from xstilts.study.runstore import PHASES, RunStore, notebook_of
 
-PHASE_OF = {
-    "0_data": "data",
-    "1_pretrained": "pretrained",
-    "2_intermediate": "intermediate",
-    "3_target": "target",
-    "4_analysis": "analysis",
-}
+PHASE_OF = {notebook_of(phase): phase for phase in PHASES}  # 0_data -> data, ...
+# errors a cell raises that tell the user what to do (exit 2), and a phase whose runs failed (exit 3)
+EXPECTED_IN_CELL = ("ProfileError", "ProfileChanged", "StudyNotReady", "LicenceGatedError", "RevisionNotLocked")
+FAILED_IN_CELL = ("PhaseFailed", "RunFailed")
 # what the kernel's environment turns off: progress bars are for terminals, not for reports
 QUIET_KERNEL = {
     "TQDM_DISABLE": "1",
@@ -126,14 +123,18 @@ def execute(
     progress: bool = True,
     stream=None,
 ) -> int:
-    """Run one phase notebook into `output` (0 on success, 1 if a cell failed)."""
+    """Run one phase notebook into `output`: 0 on success; 2 when a cell stopped with an expected error (a
+    profile to fix, an earlier phase to run first), 3 when runs failed, 1 for any other error in a cell."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
     stream = stream or sys.stdout
     notebook, output = Path(notebook), Path(output)
-    if notebook.stem not in PHASE_OF:
-        raise ValueError(f"{notebook.name} is not a phase notebook; expected one of {', '.join(PHASE_OF)}")
+    if notebook.stem not in PHASE_OF or not notebook.is_file():
+        raise FileNotFoundError(
+            f"{notebook} is not a phase notebook: expected notebooks/<name>.ipynb, name one of {', '.join(PHASE_OF)}"
+        )
+    load_profile(profile)  # a profile that cannot run (licence-gated data included) stops here, in one line
     tracker = Progress(profile, PHASE_OF[notebook.stem], stream) if progress else None
     if tracker:
         print(tracker.start_line(), file=stream, flush=True)
@@ -176,7 +177,7 @@ def execute(
         return 0
     if isinstance(error, PapermillExecutionError):
         print(f"{notebook.name}: cell {error.exec_count} raised {error.ename}: {error.evalue}", file=sys.stderr)
-    else:
-        print(f"{notebook.name}: {type(error).__name__}: {error}", file=sys.stderr)
-    print(f"the executed notebook, with the traceback: {os.path.relpath(tmp)}", file=sys.stderr)
+        print(f"the executed notebook, with the traceback: {os.path.relpath(tmp)}", file=sys.stderr)
+        return 2 if error.ename in EXPECTED_IN_CELL else 3 if error.ename in FAILED_IN_CELL else 1
+    print(f"{notebook.name}: {type(error).__name__}: {error}", file=sys.stderr)
     return 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from xstilts.benchmarks.official import BENCHMARKS
 from xstilts.benchmarks.registry import ARM_MULTITASK, ARM_NONE
 from xstilts.miniworld.world_config import planned_languages, resolve_config
 from xstilts.names import nearest
-from xstilts.paths import params_dir
+from xstilts.paths import params_dir, profile_name
 
 
 class ProfileError(ValueError):
@@ -41,7 +42,7 @@ TRAIN = {
     "max_seq_len": (int, 256, "maximum tokens per input"),
     "warmup_ratio": ((int, float), 0.1, "linear warm-up share of steps"),
     "weight_decay": ((int, float), 0.01, "AdamW weight decay (none on bias/LayerNorm)"),
-    "eval_every_steps": (int, 1000, "English-dev evaluation cadence for model selection"),
+    "eval_every_steps": (int, 1000, "English-dev evaluation cadence for model selection (0: once, at the end)"),
     "eval_subset": (int, 500, "English-dev examples used for model selection"),
     "patience": (int, 30, "stop after this many evaluations without improvement"),
     "gradient_checkpointing": (bool, False, "trade compute for memory"),
@@ -55,6 +56,12 @@ TRAIN = {
 
 SCHEMA: dict[str, Any] = {
     "description": (str, "", "what this profile is for"),
+    "purpose": (
+        str,
+        "study",
+        "study | pipeline: a pipeline profile runs and scores the phases but produces no estimand (its shape is "
+        "not checked and its analysis phase is refused)",
+    ),
     "seed": (int, 0, "base seed; every run's seed derives from it"),
     "device": (str, "auto", "auto | cpu | cuda"),
     "num_threads": (int, 0, "torch threads per worker (0: leave torch's default)"),
@@ -223,7 +230,9 @@ def load_profile(name: str, check_licences: bool = True) -> Profile:
     _validate_models(cfg, source)
     _validate_world(cfg, source)
     _validate_names(cfg, source, check_licences)
-    return Profile(name=Path(name).stem, cfg=cfg, files=files)
+    _validate_ranges(cfg, files)
+    _validate_shape(cfg, files)
+    return Profile(name=profile_name(name), cfg=cfg, files=files)
 
 
 def _validate_models(cfg: dict, source: str) -> None:
@@ -325,6 +334,159 @@ def _validate_names(cfg: dict, source: str, check_licences: bool = True) -> None
         for lang in cfg["eval_languages"]:
             if lang not in known:
                 raise ProfileError(f"{source}: unknown language '{lang}' in 'eval_languages'{nearest(lang, known)}")
+
+
+# --- ranges and the shape of a study -------------------------------------------------------------------
+# (low, high, low excluded): a value outside is rejected before any work, naming the key and the range.
+
+POSITIVE, AT_LEAST_1, AT_LEAST_0, SHARE = (0, None, True), (1, None, False), (0, None, False), (0, 1, False)
+TRAIN_RANGES = {
+    "lr": POSITIVE,
+    "epochs": POSITIVE,
+    "max_steps": AT_LEAST_1,
+    "batch_size": AT_LEAST_1,
+    "grad_accum": AT_LEAST_1,
+    "max_seq_len": (8, None, False),
+    "warmup_ratio": SHARE,
+    "weight_decay": AT_LEAST_0,
+    "eval_every_steps": AT_LEAST_0,  # 0: English dev once, at the end
+    "eval_subset": AT_LEAST_1,
+    "patience": AT_LEAST_1,
+}
+RANGES = {
+    "num_threads": AT_LEAST_0,
+    "workers": AT_LEAST_1,
+    "tokenizer.vocab_size": (100, None, False),
+    "pretrain.steps": AT_LEAST_1,
+    "pretrain.batch_size": AT_LEAST_1,
+    "pretrain.seq_len": (8, None, False),
+    "pretrain.lr": POSITIVE,
+    "pretrain.warmup_ratio": SHARE,
+    "pretrain.mlm_probability": (0, 1, True),
+    "pretrain.dropout": SHARE,
+    "seeds.intermediate": AT_LEAST_1,
+    "retrieval.layer": AT_LEAST_0,
+    "analysis.n_boot": AT_LEAST_1,  # and at least min_n_boot(cfg), checked in _validate_shape
+    **{f"{section}.{key}": rng for section in ("intermediate", "target") for key, rng in TRAIN_RANGES.items()},
+}
+WHY = {"max_seq_len": " (tokens per input, special tokens included)"}
+ALPHA, TAIL_REPLICATES, LEVEL = 0.05, 5, 0.95  # docs/statistics.md §6.3
+
+
+def _range_text(low, high, low_open) -> str:
+    if high is None:
+        return f"{'>' if low_open else '>='} {low}"
+    return f"in {'(' if low_open else '['}{low}, {high}]"
+
+
+def _lookup(cfg: dict, dotted: str, default=None):
+    value = cfg
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return default
+        value = value[part]
+    return value
+
+
+def _origin(files: list[Path], dotted: str) -> str:
+    """The file of the `extends:` chain that sets `dotted` (the last that does), else the profile's own."""
+    for path in reversed(files):
+        raw = yaml.safe_load(path.read_text()) or {}
+        if _lookup(raw, dotted, _MISSING) is not _MISSING:
+            return str(path)
+    return str(files[-1])
+
+
+_MISSING = object()
+
+
+def _check_range(value, rng, key: str, files: list[Path]) -> None:
+    if value is None:
+        return
+    low, high, low_open = rng
+    if (value <= low if low_open else value < low) or (high is not None and value > high):
+        why = WHY.get(key, WHY.get(key.rsplit(".", 1)[-1], ""))
+        raise ProfileError(f"{_origin(files, key)}: '{key}' must be {_range_text(*rng)}, got {value!r}{why}")
+
+
+def _validate_ranges(cfg: dict, files: list[Path]) -> None:
+    for key, rng in RANGES.items():
+        _check_range(_lookup(cfg, key), rng, key, files)
+    for proto, over in cfg["per_target"].items():
+        for key, value in over.items():
+            if key in TRAIN_RANGES:
+                _check_range(value, TRAIN_RANGES[key], f"per_target.{proto}.{key}", files)
+    layers = [f"{section}.embedding_layer" for section in ("intermediate", "target")] + ["retrieval.layer"]
+    for key in layers:
+        layer = _lookup(cfg, key)
+        if layer is not None and (layer < 0 or (isinstance(layer, float) and not 0 < layer <= 1)):
+            raise ProfileError(
+                f"{_origin(files, key)}: '{key}' must be a layer index >= 0 or a fraction of depth in (0, 1], "
+                f"got {layer!r}"
+            )
+
+
+def confirmatory_arms(cfg: dict) -> list[str]:
+    """The confirmatory 'arms' a profile produces: the mean of its single arms, and multi-task if present."""
+    singles = [a for a in cfg["arms"] if a not in (ARM_NONE, ARM_MULTITASK)]
+    return (["mean_single"] if singles else []) + ([ARM_MULTITASK] if ARM_MULTITASK in cfg["arms"] else [])
+
+
+def min_n_boot(cfg: dict) -> int:
+    """The fewest bootstrap replicates the stated intervals and tests can use: TAIL_REPLICATES beyond each
+    limit of a LEVEL percentile interval, and a smallest attainable p-value, 2/(B+1), below Holm's first
+    threshold ALPHA/m over the m confirmatory tests (β_X, β_R and γ per confirmatory arm)."""
+    m = 3 * max(1, len(confirmatory_arms(cfg)))
+    tails = math.ceil(TAIL_REPLICATES / ((1 - LEVEL) / 2))
+    holm = math.floor(2 * m / ALPHA)  # 2/(B+1) < ALPHA/m  <=>  B > 2m/ALPHA - 1
+    return max(tails, holm)
+
+
+def _validate_shape(cfg: dict, files: list[Path]) -> None:
+    """A study profile must be able to produce the study's estimands: gains need the `none` arm (two seeds at
+    least) and one intermediate arm, slopes two sizes, the interaction γ targets of both benchmarks, and the
+    intervals enough replicates. A profile stating `purpose: pipeline` produces none of them."""
+    if cfg["purpose"] not in ("study", "pipeline"):
+        raise ProfileError(f"{_origin(files, 'purpose')}: 'purpose' must be study or pipeline, got {cfg['purpose']!r}")
+    if cfg["purpose"] == "pipeline":
+        _check_range(cfg["seeds"]["none"], AT_LEAST_1, "seeds.none", files)
+        return
+    arms = cfg["arms"]
+    source = _origin(files, "arms")
+    if ARM_NONE not in arms:
+        raise ProfileError(f"{source}: 'arms' must include 'none' (every gain is measured against it), got {arms}")
+    if len(set(arms)) != len(arms):
+        raise ProfileError(f"{source}: 'arms' lists an arm twice: {arms}")
+    if not confirmatory_arms(cfg):
+        raise ProfileError(
+            f"{source}: 'arms' needs at least one intermediate arm besides 'none' (an intermediate task name or "
+            f"'multitask'), got {arms}"
+        )
+    if cfg["seeds"]["none"] < 2:
+        raise ProfileError(
+            f"{_origin(files, 'seeds.none')}: 'seeds.none' must be >= 2, got {cfg['seeds']['none']} (the `none` arm "
+            "is every gain's baseline: its seed variance needs two seeds)"
+        )
+    if len(cfg["models"]) < 2:
+        raise ProfileError(
+            f"{_origin(files, 'models')}: 'models' needs at least two sizes: every estimand of the study is a slope over "
+            f"log10(params), got {len(cfg['models'])}"
+        )
+    benchmarks = {b for t in target_tasks(cfg) for b in t.benchmarks}
+    if not set(BENCHMARKS) <= benchmarks:
+        have = ", ".join(sorted(benchmarks))
+        raise ProfileError(
+            f"{_origin(files, 'targets')}: 'targets' must include targets of both benchmarks ({', '.join(BENCHMARKS)}): the "
+            f"interaction γ compares their slopes; these targets are of {have} only"
+        )
+    least = min_n_boot(cfg)
+    if cfg["analysis"]["n_boot"] < least:
+        raise ProfileError(
+            f"{_origin(files, 'analysis.n_boot')}: 'analysis.n_boot' must be >= {least} for this profile, got {cfg['analysis']['n_boot']}: a "
+            f"{LEVEL:.0%} percentile interval needs {TAIL_REPLICATES} replicates beyond each limit, and Holm over "
+            f"{3 * len(confirmatory_arms(cfg))} confirmatory tests needs p-values below {ALPHA}/"
+            f"{3 * len(confirmatory_arms(cfg))} (docs/statistics.md §6.3)"
+        )
 
 
 def target_tasks(cfg: dict) -> list:

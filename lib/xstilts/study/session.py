@@ -20,7 +20,7 @@ import yaml
 from xstilts.files import atomic_write_json, atomic_write_text
 from xstilts.paths import outputs_dir
 from xstilts.reports.display import Note, Table, relative_link
-from xstilts.study.profile import Profile, baseline, differences, load_profile
+from xstilts.study.profile import Profile, ProfileError, baseline, differences, load_profile
 from xstilts.study.runstore import PHASES, RunStore
 
 log = logging.getLogger("xstilts")
@@ -50,6 +50,20 @@ class Session:
     claim: bool = False  # a local worker process (`workers:`): take any run no other worker holds
     threads: int | str = "-"
     _grid: dict | None = field(default=None, repr=False)  # the planned runs, once per session
+    _files: dict = field(default_factory=dict, repr=False)  # the profile's files as read at the start
+
+    def __post_init__(self):
+        self._files = {path: _read_bytes(path) for path in self.profile.files}
+
+    def check_profile(self) -> None:
+        """Stop if a file of the profile changed since this session started: a step must never mix runs
+        of the profile as it was with results of the profile as it is."""
+        for path, content in self._files.items():
+            if _read_bytes(path) != content:
+                raise ProfileChanged(
+                    f"{path} changed since this session started: run the notebook again from its first cell "
+                    "(JupyterLab: Kernel > Restart Kernel and Run All Cells), so every step follows the edited profile"
+                )
 
     @property
     def out(self) -> Path:
@@ -142,6 +156,17 @@ class Session:
     def mine(self, run) -> bool:
         """Whether this worker's shard owns `run`."""
         return run.shard(self.num_shards) == self.shard
+
+
+class ProfileChanged(ProfileError):
+    """The profile's files were edited after the session started."""
+
+
+def _read_bytes(path: Path) -> bytes | None:
+    try:
+        return Path(path).read_bytes()
+    except OSError:
+        return None
 
 
 def _brief(value, width: int = 60) -> str:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +27,7 @@ from xstilts.reports.data_summary import describe
 from xstilts.reports.display import Figure, Note, Table
 from xstilts.study import grid
 from xstilts.study.profile import target_tasks
-from xstilts.study.runstore import Run
+from xstilts.study.runstore import PHASES, PhaseFailed, Run, RunFailed, StudyNotReady, notebook_of
 from xstilts.study.session import start
 from xstilts.study.target_run import collect, run_target
 from xstilts.study.workers import run_workers
@@ -37,35 +39,87 @@ log = logging.getLogger("xstilts")
 
 
 def _plan(s):
-    """The grid of the session's profile (planned once per session: run ids hash every spec)."""
+    """The grid of the session's profile (planned once per session: run ids hash every spec). Every step
+    goes through here, so a step after an edit of the profile's files stops (ProfileChanged) instead of
+    writing results of the profile as it was when the session started."""
+    s.check_profile()
     if s._grid is None:
         s._grid = grid.plan_runs(s.profile)
     return s._grid
 
 
+def _require_complete(s, needed: list[Run], step: str) -> None:
+    """Stop, writing nothing, unless every run in `needed` is complete and intact; the message names the
+    earliest phase with runs missing and the notebook to run (or `make reproduce`, which runs them all)."""
+    missing = [r for r in needed if not s.store.is_complete(r)]
+    damaged = [r for r in needed if s.store.is_complete(r) and s.store.check(r)]
+    if not missing and not damaged:
+        return
+    name = s.profile.name
+    if missing:
+        first = min((r.phase for r in missing), key=PHASES.index)
+        count = sum(r.phase == first for r in missing)
+        total = sum(r.phase == first for r in needed)
+        raise StudyNotReady(
+            f"{step} needs {count} of {total} runs of phase '{first}' that are not complete: run "
+            f"notebooks/{notebook_of(first)}.ipynb first (or `make reproduce PROFILE={name}`, which runs every "
+            "phase in order)"
+        )
+    raise StudyNotReady(
+        f"{step} needs {len(damaged)} completed runs whose files changed since they completed (first: "
+        f"{damaged[0].phase}/{damaged[0].id}): `make reproduce PROFILE={name}` redoes them and what depends on them"
+    )
+
+
+def _require_inputs(s, runs: list[Run]) -> None:
+    """A phase starts only when every run of an earlier phase that its runs read is complete and intact."""
+    plan = _plan(s)
+    by_id = {r.id: r for phase_runs in plan.values() for r in phase_runs}
+    here = PHASES.index(s.phase)
+    needed = {rid: by_id[rid] for run in runs for rid in run.reads if PHASES.index(by_id[rid].phase) < here}
+    _require_complete(s, list(needed.values()), f"phase '{s.phase}'")
+
+
+def _since() -> float:
+    """When this execution of a phase began: runs that failed since are not retried in it (the Makefile's
+    sharded pass sets XSTILTS_SINCE for its shards and the pass after them)."""
+    return float(os.environ.get("XSTILTS_SINCE") or time.time())
+
+
 def _execute_mine(s, runs: list[Run], work, desc: str) -> None:
-    """Execute this shard's runs; completed runs cost nothing.
+    """Execute this shard's runs; completed runs cost nothing, and a failed run does not stop the others.
 
     A worker process (`claim`) takes any run no other worker holds, largest model first. With
     `workers: N > 1` in the profile an unsharded phase starts N such workers (xstilts.study.workers) and
-    waits for them; this process then finds every run complete (or redoes what a failed worker left).
+    waits for them; this process then finds every run complete or failed in this execution. A run that
+    fails is recorded (its FAILED file) and the phase goes on; at the end PhaseFailed names the failures.
     """
-    if s.claim:
-        for run in reversed(runs):
-            s.store.execute(run, lambda run_dir, run=run: work(s, run, run_dir), wait=False)
-        return
-    mine = [r for r in runs if s.mine(r)]
-    todo = [r for r in mine if not s.store.is_complete(r)]
-    log.info("%s: %d runs planned, %d for this shard, %d to do", desc, len(runs), len(mine), len(todo))
-    workers = s.profile["workers"]
-    if workers > 1 and s.num_shards == 1 and len(todo) > 1:
-        run_workers(s.profile.name, s.phase, workers)
-    for run in bar(mine, desc=desc, unit="run", enabled=todo):
-        s.store.execute(run, lambda run_dir, run=run: work(s, run, run_dir))
+    _require_inputs(s, runs)
+    since = _since()
+    mine = list(reversed(runs)) if s.claim else [r for r in runs if s.mine(r)]
+    if not s.claim:
+        todo = [r for r in mine if not s.store.is_complete(r)]
+        log.info("%s: %d runs planned, %d for this shard, %d to do", desc, len(runs), len(mine), len(todo))
+        if s.profile["workers"] > 1 and s.num_shards == 1 and len(todo) > 1:
+            run_workers(s.profile.name, s.phase, s.profile["workers"], since)
+    failed, first_error = [], ""
+    for run in mine if s.claim else bar(mine, desc=desc, unit="run", enabled=todo):
+        if s.store.failed_since(run, since):
+            failed.append(run)
+            continue
+        try:
+            s.store.execute(run, lambda run_dir, run=run: work(s, run, run_dir), wait=not s.claim)
+        except RunFailed as err:
+            failed.append(run)
+            first_error = first_error or err.error
+    if failed:
+        first_error = first_error or (s.store.failure(failed[0]) or {}).get("error", "")
+        raise PhaseFailed(s.profile.name, s.phase, failed, len(mine), first_error)
 
 
 def _ensure(s, run: Run, work) -> Path:
-    """A parent run: done by whichever worker needs it first (the store's lock prevents doing it twice)."""
+    """A parent run of the same phase: done by whichever worker needs it first (the store's lock prevents
+    doing it twice; its failure is this run's)."""
     s.store.execute(run, lambda run_dir: work(s, run, run_dir))
     return s.store.path(run)
 
@@ -242,6 +296,7 @@ def encoder_dir(s, run: Run) -> str:
 def model_params(s, model_name: str) -> int:
     """Parameters of a ladder rung: the hub count, or counted on the miniature checkpoint."""
     run = grid.pretrained_runs(s.profile.cfg, grid.data_run(s.profile.cfg))[model_name]
+    _require_complete(s, [run], f"the parameter count of {model_name}")
     return int(s.store.result(run)["params"])
 
 
@@ -347,11 +402,18 @@ def train_targets(s) -> pd.DataFrame:
     )
 
 
-def collect_scores(s) -> pd.DataFrame:
-    """The tidy results table `results/scores.csv` and the per-example table for the analysis."""
-
+def _collect(s) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Scores and per-example statistics of every planned target run, all of them complete and intact."""
+    targets = _plan(s)["target"]
+    _require_complete(s, targets, "collecting the scores")
     params = {m["name"]: model_params(s, m["name"]) for m in s.profile["models"]}
-    scores, examples = collect(s.store, _plan(s)["target"], params)
+    return collect(s.store, targets, params)
+
+
+def collect_scores(s) -> pd.DataFrame:
+    """The tidy results table `results/scores.csv` (and `results/examples.parquet`, every per-example
+    statistic) from every target run of the profile; stops if any is not complete."""
+    scores, examples = _collect(s)
     scores.to_csv(s.results_dir / "scores.csv", index=False)
     examples.to_parquet(s.results_dir / "examples.parquet", index=False)
     return scores
@@ -397,7 +459,7 @@ def plot_languages(s, scores: pd.DataFrame):
 def _analysis_work(s, run: Run, run_dir: Path) -> dict:
     from xstilts.analysis.analyze import analyze as run_analysis
 
-    examples = pd.read_parquet(s.results_dir / "examples.parquet")
+    _, examples = _collect(s)  # the runs its spec names, read from the run store
     cfg = s.profile["analysis"]
     source = (
         f"the miniature world (profile {s.profile.name}), not XLM-R"
@@ -430,9 +492,13 @@ def analyze(s) -> AnalysisReport:
     """Gains, slopes over log10(params), the XTREME-R vs XTREME interaction, with the joint bootstrap."""
     from xstilts.analysis.figures import ALT
 
-    if not (s.results_dir / "examples.parquet").exists():
-        collect_scores(s)
+    if s.profile["purpose"] == "pipeline":
+        raise StudyNotReady(
+            f"profile {s.profile.name} states `purpose: pipeline`: it runs and scores the phases but produces no "
+            "estimand (set `purpose: study` and give it a study's shape to analyse it)"
+        )
     run = _plan(s)["analysis"][0]
+    _require_inputs(s, [run])
     _ensure(s, run, _analysis_work)
     run_dir = s.store.path(run)
     estimates = pd.read_csv(run_dir / "estimates.csv")

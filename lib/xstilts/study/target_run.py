@@ -171,12 +171,12 @@ def _write_submission(results: dict, task, folder: Path, world_dir) -> None:
 
 
 def collect(store, target_runs, params: dict[str, int]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """All complete target runs as two tables: scores (one row per cell) and per-example statistics.
-    `params`: the parameter count of each model name (the x axis of every slope)."""
+    """The target runs as two tables: scores (one row per cell) and per-example statistics; every run must
+    be complete. `params`: the parameter count of each model name (the x axis of every slope)."""
     score_frames, example_frames = [], []
     for run in target_runs:
         if not store.is_complete(run):
-            continue
+            raise FileNotFoundError(f"target run {run.id} is not complete: its results cannot be read")
         run_dir = store.path(run)
         meta = {
             "model": run.spec["model"],
@@ -194,7 +194,7 @@ def collect(store, target_runs, params: dict[str, int]) -> tuple[pd.DataFrame, p
         score_frames.append(scores)
         example_frames.append(examples)
     if not score_frames:
-        raise RuntimeError("no complete target runs yet: run the target phase (3_target) first")
+        raise ValueError("no target runs to collect")
     scores = pd.concat(score_frames, ignore_index=True)
     scores = scores[
         ["benchmark", "task", "language", "model", "params", "arm", "seed", "metric", "score", "chance", "run"]
