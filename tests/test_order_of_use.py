@@ -7,6 +7,7 @@ papermill (`xstilts execute`, as `make reproduce` runs a notebook), one in a ker
 reproduce` of the final profile leaves: the same run ids, the same scores.csv and the same estimates.csv.
 """
 
+import copy
 import os
 import subprocess
 import sys
@@ -136,12 +137,13 @@ class Kernel:
     """One kernel, cells executed one at a time (JupyterLab's way); `run` returns the error name or None."""
 
     def __init__(self, client: NotebookClient):
-        self.client, self.count = client, 0
+        self.client = client
 
     def run(self, cell) -> str | None:
-        self.count += 1
+        cell = copy.deepcopy(cell)
+        self.client.nb.cells.append(cell)  # the client files each executed cell into its notebook
         try:
-            self.client.execute_cell(cell, self.count)
+            self.client.execute_cell(cell, len(self.client.nb.cells) - 1)
         except CellExecutionError as err:
             return err.ename
         return None

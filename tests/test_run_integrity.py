@@ -174,3 +174,39 @@ def test_runs_command_lists_failed_and_damaged_runs_and_exits_non_zero(tmp_path,
     assert main(["repair", "smoke"]) == 0
     assert not store.is_complete(data) and not store.is_complete(tok)  # the tokenizer reads the data run
     assert os.path.isdir(store.path(data))
+
+
+@pytest.mark.slow
+def test_a_failing_run_does_not_stop_its_phase_and_only_it_is_retried(outputs, monkeypatch, capsys):
+    from xstilts.cli import main
+    from xstilts.study import steps
+    from xstilts.study.grid import plan_runs
+    from xstilts.study.profile import load_profile
+    from xstilts.study.runstore import PhaseFailed
+
+    for phase in ("data", "pretrained", "intermediate"):
+        steps.run_phase("smoke", phase)
+    targets = plan_runs(load_profile("smoke"))["target"]
+    victim = targets[3]
+    real = steps._target_work
+
+    def flaky(s, run, run_dir):
+        if run.id == victim.id:
+            raise FloatingPointError("loss is NaN at step 3")
+        return real(s, run, run_dir)
+
+    monkeypatch.setattr(steps, "_target_work", flaky)
+    with pytest.raises(PhaseFailed, match=f"1 of {len(targets)} runs failed .first: {victim.id}: FloatingPointError"):
+        steps.run_phase("smoke", "target")
+    store = RunStore("smoke")
+    assert [r.id for r in targets if not store.is_complete(r)] == [victim.id]
+    assert store.failure(victim)["error"] == "FloatingPointError: loss is NaN at step 3"
+    assert main(["runs", "smoke"]) == 1
+    assert f"failed   target/{victim.id}: FloatingPointError: loss is NaN at step 3" in capsys.readouterr().out
+    markers = {r.id: (store.path(r) / MARKER).stat().st_mtime_ns for r in targets if r.id != victim.id}
+    monkeypatch.setattr(steps, "_target_work", real)
+    steps.run_phase("smoke", "target")  # the next execution retries it, and only it
+    assert all(store.is_complete(r) for r in targets) and not store.is_failed(victim)
+    assert {
+        r: (store.path(next(t for t in targets if t.id == r)) / MARKER).stat().st_mtime_ns for r in markers
+    } == markers

@@ -5,6 +5,7 @@ SIGKILL mid-way, then `make reproduce`, which resumes it and executes the five n
 assert on what the notebooks and runs wrote.
 """
 
+import json
 import os
 import shutil
 import signal
@@ -137,6 +138,41 @@ def test_analysis_wrote_estimates_figures_and_the_answer(study):
     assert list((study["out"] / "figures").glob("*.png"))
     answer = (study["out"] / "results" / "answer.md").read_text()
     assert "miniature" in answer.lower()
+
+
+def test_disk_hygiene_no_target_encoder_and_intermediate_checkpoints_gone_once_read(study):
+    runs = study["out"] / "runs"
+    trained = [d for d in (runs / "target").iterdir() if (d / "COMPLETE").exists() and (d / "train_log.jsonl").exists()]
+    assert trained
+    for run_dir in trained:
+        assert not (run_dir / "encoder").exists() and not (run_dir / "heads.safetensors").exists(), run_dir.name
+        assert (run_dir / "examples.parquet").exists() and (run_dir / "submission").is_dir()
+    for run_dir in (runs / "intermediate").iterdir():  # every target run reading it is complete
+        if run_dir.is_dir():
+            marker = json.loads((run_dir / "COMPLETE").read_text())
+            assert marker["pruned"] == ["encoder", "heads.safetensors"] and not (run_dir / "encoder").exists()
+    proc = _xstilts("runs", "smoke", "--verify", env=study["env"])
+    assert proc.returncode == 0, proc.stdout + proc.stderr  # pruned runs are complete and intact
+
+
+def test_a_damaged_run_is_redone_with_what_reads_it_and_nothing_else(study):
+    runs = study["out"] / "runs"
+    pretrained = sorted((runs / "pretrained").glob("mlm-s-*/model/model.safetensors"))[0]
+    pretrained.write_bytes(pretrained.read_bytes()[:100])  # truncated
+    proc = _xstilts("runs", "smoke", "--verify", env=study["env"])
+    assert proc.returncode == 1 and f"damaged  pretrained/{pretrained.parent.parent.name}" in proc.stdout
+    before = _markers(study["out"])
+    scores = (study["out"] / "results" / "scores.csv").read_text()
+    make = subprocess.run(
+        ["make", "reproduce", "PROFILE=smoke"], cwd=ROOT, env=study["env"], text=True, capture_output=True
+    )
+    assert make.returncode == 0, make.stdout[-3000:] + make.stderr[-3000:]
+    after = _markers(study["out"])
+    redone = {run for run in before if after[run] != before[run]}
+    size_s = {run for run in before if run.startswith(("mlm-s-", "s-"))}
+    assert redone == size_s | {r for r in before if r.startswith("analysis-")}  # the s size, all it fed, the analysis
+    assert (study["out"] / "results" / "scores.csv").read_text() == scores  # the same numbers again
+    assert _xstilts("runs", "smoke", "--verify", env=study["env"]).returncode == 0
 
 
 def test_rerun_trains_nothing(study):

@@ -22,6 +22,8 @@ from xstilts.compute.submit import (
     PhaseJob,
     PhaseWorker,
     SlurmOptions,
+    WideJob,
+    host_memory_gb,
     job_plan,
     phase_status,
     run_local,
@@ -103,12 +105,12 @@ def test_dry_run_writes_inspectable_sbatch_scripts_with_array_dependency_and_req
     target = (out / "2_target.sbatch").read_text()
     assert "#SBATCH --array=0-7%8" in target
     assert "#SBATCH --requeue" in target
-    assert "#SBATCH --signal=USR2@" in target  # submitit's checkpoint/requeue signal
+    assert "#SBATCH --signal=USR1@" in target  # the engine saves on it, then submitit requeues
     assert "#SBATCH --gpus-per-node=1" in target and "#SBATCH --partition=gpu" in target
     assert "#SBATCH --time=600" in target
     assert "module load cuda" in target
     assert "phase mini target --shard $SLURM_ARRAY_TASK_ID --num-shards 8" in target
-    assert "dependency: afterok:<job id of 1_intermediate_final>" in target
+    assert "# dependency: jid_intermediate_final - set by submit.sh" in target
     final = (out / "2_target_final.sbatch").read_text()
     assert "--array" not in final and "--shard 0 --num-shards 1" in final
     assert "--gpus-per-node" not in (out / "0_data.sbatch").read_text()
@@ -122,6 +124,36 @@ def test_dry_run_writes_inspectable_sbatch_scripts_with_array_dependency_and_req
     subprocess.run(["bash", "-n", str(out / "submit.sh")], check=True)
     for path in paths[:-1]:
         subprocess.run(["bash", "-n", str(path)], check=True)
+
+
+def test_runs_sharded_over_several_gpus_get_arrays_of_wide_workers_before_the_final_pass(outputs):
+    wide = [WideJob(4, 351, 8, 30), WideJob(8, 351, 8, 84)]
+    jobs = [PhaseJob("intermediate", 40, 4, 1), PhaseJob("target", 1492, 8, 1, wide)]
+    out = outputs / "submit"
+    names = [p.name for p in write_dry_run("paper", jobs, SlurmOptions(mem_gb=64), out)]
+    assert names[2:6] == ["1_target.sbatch", "1_target_r4.sbatch", "1_target_r8.sbatch", "1_target_final.sbatch"]
+    xxl = (out / "1_target_r8.sbatch").read_text()
+    assert "#SBATCH --gpus-per-node=8" in xxl and "#SBATCH --mem=84GB" in xxl and "#SBATCH --array=0-7%8" in xxl
+    assert "--num-shards 8 --ranks 8" in xxl
+    assert "#SBATCH --mem=64GB" in (out / "1_target_r4.sbatch").read_text()  # the larger of the two
+    chain = [line for line in (out / "submit.sh").read_text().splitlines() if "sbatch --parsable" in line]
+    assert chain[-1] == (
+        "jid_target_final=$(sbatch --parsable --dependency=afterok:${jid_target}:${jid_target_r4}:${jid_target_r8} "
+        "1_target_final.sbatch)"
+    )
+    assert "--dependency=afterok:${jid_intermediate_final} 1_target_r8.sbatch" in chain[-2]
+
+
+def test_job_plan_gives_the_paper_sizes_their_ranks_and_host_memory(monkeypatch, tmp_path):
+    ccg = tmp_path / "ccg"
+    ccg.mkdir()
+    monkeypatch.setenv("XSTILTS_CCGBANK", str(ccg))
+    jobs = {j.phase: j for j in job_plan("paper", max_parallel=8)}
+    target = jobs["target"]
+    assert [(w.ranks, w.workers) for w in target.wide] == [(4, 8), (8, 8)]
+    assert target.wide[0].runs == target.wide[1].runs and target.final_pass
+    assert target.wide[1].mem_gb == host_memory_gb(10_700_000_000, 8) == 84  # 1.2 x 42.8 GB fp32 on rank 0 + 8 x 3 + 8
+    assert jobs["data"].wide == [] and not jobs["data"].final_pass
 
 
 def test_submit_cli_dry_run_for_the_paper_profile(outputs, tmp_path):

@@ -16,11 +16,40 @@ from pathlib import Path
 from xstilts.benchmarks.official import BENCHMARKS, INTERMEDIATE, XTREME
 from xstilts.benchmarks.registry import LicenceGatedError
 from xstilts.data.lock import RevisionNotLocked
+from xstilts.interrupt import Interrupted
 from xstilts.study.profile import ProfileError
+from xstilts.study.ranks import INTERRUPTED
 from xstilts.study.runstore import PHASES, PhaseFailed, RunFailed, StudyNotReady
 from xstilts.study.workers import RUNS_FAILED
 
 EXPECTED_ERRORS = (ProfileError, LicenceGatedError, RevisionNotLocked, StudyNotReady, FileNotFoundError)
+
+
+def at_least(low: float, kind=int):
+    """An argparse type: a number of `kind` >= `low` (a bad value is a usage error, exit 2, not a traceback)."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {kind.__name__}, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}, got {text}")
+        return value
+
+    parse.__name__ = f"{kind.__name__} >= {low}"
+    return parse
+
+
+POSITIVE, COUNT = at_least(1), at_least(0)
+
+
+def share(text: str) -> float:
+    """An argparse type: a float in (0, 1]."""
+    value = at_least(0.0, float)(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
+    return value
 
 
 def options(args, *names) -> dict:
@@ -81,7 +110,14 @@ def cmd_repair(args) -> int:
 def cmd_phase(args) -> int:
     from xstilts.study.steps import run_phase
 
-    run_phase(args.profile, args.phase, args.shard, args.num_shards, claim=args.worker)
+    run_phase(args.profile, args.phase, args.shard, args.num_shards, claim=args.worker, ranks=args.ranks)
+    return 0
+
+
+def cmd_rank(args) -> int:
+    from xstilts.study.steps import run_rank
+
+    run_rank(args.profile, args.phase, args.run_id)
     return 0
 
 
@@ -225,20 +261,33 @@ def cmd_submit(args) -> int:
     from xstilts.study.profile import load_profile
 
     max_parallel = args.max_parallel or (2 if args.executor == "local" else 8)
-    profile = load_profile(args.profile, check_licences=not args.dry_run)  # scripts need no data
+    profile = load_profile(args.profile, check_licences=False)  # the plan and the scripts need no data
+    try:
+        load_profile(args.profile)
+        needs = None
+    except ProfileError as err:  # licence-gated data this machine lacks
+        if not args.dry_run:
+            raise
+        needs = str(err)
     jobs = submit.job_plan(profile.name, max_parallel)
     names = ("partition", "account", "qos", "timeout_min", "cpus_per_task", "mem_gb", "gpus_per_worker")
     slurm = submit.SlurmOptions(**options(args, *names), setup=tuple(submit.default_setup(profile) + list(args.setup)))
     out = submit.submit_dir(profile.name)
     out.mkdir(parents=True, exist_ok=True)
     for job in jobs:
+        unit = "GPU(s)" if job.gpus else "process(es)"
+        parts = [f"{job.shards:>3} worker(s) x {job.gpus or 1} {unit}"] if job.shards else []
+        parts += [
+            f"{w.workers} worker(s) x {w.ranks * (job.gpus or 1)} {unit} for {w.runs} sharded runs" for w in job.wide
+        ]
         print(
-            f"{job.phase:<12} {job.runs:>6} runs  {job.shards:>3} worker(s)  {job.gpus} GPU(s) each"
-            + ("  + final pass" if job.final_pass else "")
+            f"{job.phase:<12} {job.runs:>6} runs  " + "  + ".join(parts) + ("  + final pass" if job.final_pass else "")
         )
     if args.dry_run:
         paths = submit.write_dry_run(profile.name, jobs, slurm, out)
         print(f"dry run: wrote {len(paths) - 1} sbatch scripts and {paths[-1]} (nothing submitted)")
+        if needs:
+            print(f"to run it, this machine still needs: {needs}")
         return 0
     if args.executor == "local":
         from submitit.core.utils import FailedJobError, UncompletedJobError
@@ -322,15 +371,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("phase", cmd_phase, "run one phase for one shard outside the notebooks")
     p.add_argument("profile")
     p.add_argument("phase", choices=PHASES)
-    p.add_argument("--shard", type=int, default=0)
-    p.add_argument("--num-shards", type=int, default=1)
+    p.add_argument("--shard", type=COUNT, default=0)
+    p.add_argument("--num-shards", type=POSITIVE, default=1)
     p.add_argument("--worker", action="store_true", help="as a local worker: claim any run no other worker holds")
+    p.add_argument("--ranks", type=at_least(2), help="as a wide worker: only the runs sharded over this many ranks")
+    p = command("rank", cmd_rank, "one rank of a sharded run (started by the worker that claimed the run)")
+    p.add_argument("profile")
+    p.add_argument("phase", choices=("intermediate", "target"))
+    p.add_argument("run_id")
     p = command("execute", cmd_execute, "run a phase notebook with papermill, telling progress on the console")
     p.add_argument("notebook", type=Path, help="notebooks/<phase>.ipynb")
     p.add_argument("output", type=Path, help="the executed notebook (written on success)")
     p.add_argument("--profile", required=True)
-    p.add_argument("--shard", type=int, default=0)
-    p.add_argument("--num-shards", type=int, default=1)
+    p.add_argument("--shard", type=COUNT, default=0)
+    p.add_argument("--num-shards", type=POSITIVE, default=1)
     p.add_argument("--verbose", action="store_true", help="papermill's per-cell progress and logging")
     p.add_argument("--no-progress", action="store_true", help="no console progress (shard workers)")
     p = command("data", cmd_data, "cache what a profile needs (connected machine); offline: list what is missing")
@@ -369,14 +423,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--table", required=True, type=Path, help="CSV: benchmark,task,language,params,arm,seed,example_id + statistics"
     )
     p.add_argument("--out", required=True, type=Path, help="output folder (estimates.csv, figures)")
-    p.add_argument("--n-boot", type=int, default=10_000, help="bootstrap replicates (default 10000)")
-    p.add_argument("--seed", type=int, default=0, help="RNG seed of the bootstrap")
+    p.add_argument("--n-boot", type=POSITIVE, default=10_000, help="bootstrap replicates (default 10000)")
+    p.add_argument("--seed", type=COUNT, default=0, help="RNG seed of the bootstrap")
     p = command("calibrate", cmd_calibrate, "simulation study: coverage, type-I error and power of the joint bootstrap")
     p.add_argument("--out", required=True, type=Path, help="output folder (calibration.csv, calibration.png)")
-    p.add_argument("--n-sims", type=int, default=200, help="simulated studies per scenario (default 200)")
-    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates per study (default 1000)")
+    p.add_argument("--n-sims", type=POSITIVE, default=200, help="simulated studies per scenario (default 200)")
+    p.add_argument("--n-boot", type=POSITIVE, default=1000, help="bootstrap replicates per study (default 1000)")
     p.add_argument("--design", choices=("planned", "small"), default="planned", help="simulated design")
-    p.add_argument("--n-examples", type=int, default=None, help="test examples per (task, language) (planned: 400)")
+    p.add_argument(
+        "--n-examples", type=POSITIVE, default=None, help="test examples per (task, language) (planned: 400)"
+    )
     p.add_argument("--gamma", type=float, default=1.0, help="γ of the power scenario, points per decade (default 1)")
     p.add_argument("--seed", type=int, default=0)
 
@@ -387,11 +443,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("profile", help="profile name (params/<profile>.yaml)")
     p.add_argument("--csv", help="also write the table here (always written to outputs/<profile>/plan/plan.csv)")
-    p.add_argument("--mfu", type=float, help="model FLOPs utilisation to assume (default 0.40, or the bench's)")
+    p.add_argument("--mfu", type=share, help="model FLOPs utilisation to assume (default 0.40, or the bench's)")
     p.add_argument("--gpu", default=Assumptions.gpu, help="GPU name for the report")
-    p.add_argument("--peak-tflops", type=float, default=Assumptions.peak_tflops, help="bf16 dense peak of that GPU")
-    p.add_argument("--gpu-memory-gb", type=float, default=Assumptions.gpu_memory_gb)
-    p.add_argument("--shards", type=int, default=1, help="concurrent workers (checkpoints in flight)")
+    p.add_argument(
+        "--peak-tflops", type=at_least(1e-9, float), default=Assumptions.peak_tflops, help="bf16 dense peak of that GPU"
+    )
+    p.add_argument("--gpu-memory-gb", type=at_least(1e-9, float), default=Assumptions.gpu_memory_gb)
+    p.add_argument("--shards", type=POSITIVE, default=1, help="concurrent workers (checkpoints in flight)")
     p.add_argument("--bench", help="measured throughput JSON (default outputs/bench/bench.json when present)")
     p = command("submit", cmd_submit, "run a profile's phases as Slurm job arrays through submitit (or locally)")
     p.add_argument("profile", help="profile name (params/<profile>.yaml)")
@@ -399,26 +457,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--dry-run", action="store_true", help="write the sbatch scripts to outputs/<profile>/submit/, submit nothing"
     )
-    p.add_argument("--max-parallel", type=int, help="shard workers per phase (default: 8 on slurm, 2 locally)")
+    p.add_argument("--max-parallel", type=POSITIVE, help="shard workers per phase (default: 8 on slurm, 2 locally)")
     p.add_argument("--phase", action="append", choices=PHASES, help="only these phases (local executor)")
     p.add_argument("--partition")
     p.add_argument("--account")
     p.add_argument("--qos")
     p.add_argument(
-        "--time", dest="timeout_min", type=int, default=24 * 60, help="minutes per worker before submitit requeues it"
+        "--time",
+        dest="timeout_min",
+        type=POSITIVE,
+        default=24 * 60,
+        help="minutes per worker before submitit requeues it",
     )
-    p.add_argument("--cpus", dest="cpus_per_task", type=int, default=8, help="CPUs per worker")
-    p.add_argument("--mem-gb", type=int, default=64, help="memory per worker")
-    p.add_argument("--gpus-per-worker", type=int, help="GPUs per worker of the GPU phases (default 1)")
+    p.add_argument("--cpus", dest="cpus_per_task", type=POSITIVE, default=8, help="CPUs per worker")
+    p.add_argument("--mem-gb", type=POSITIVE, default=64, help="memory per worker")
+    p.add_argument("--gpus-per-worker", type=COUNT, help="GPUs per worker of the GPU phases (default 1)")
     p.add_argument("--setup", action="append", default=[], help="shell line run before each worker (module load ...)")
     p.add_argument("--runner", default="xstilts.study.steps:run_phase", help=argparse.SUPPRESS)  # tests
     p = command(
         "bench", cmd_bench, "measured speed ratios of the engine (and the analysis) -> outputs/bench/bench.json"
     )
     p.add_argument("--out", default=None, help="bench.json path (default outputs/bench/bench.json)")
-    p.add_argument("--steps", type=int, default=30)
-    p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
+    p.add_argument("--steps", type=POSITIVE, default=30)
+    p.add_argument("--rounds", type=POSITIVE, default=5)
+    p.add_argument("--threads", type=COUNT, default=1, help="torch threads (0: torch's default)")
     p.add_argument(
         "--timer",
         choices=["cpu", "wall"],
@@ -431,8 +493,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip timing the analysis on a synthetic table of the paper's shape (several minutes)",
     )
     p = command("bench-analysis", cmd_bench_analysis, "time the analysis on a synthetic table of the paper's shape")
-    p.add_argument("--n-boot", type=int, default=10_000)
-    p.add_argument("--examples", type=int, default=2_000_000)
+    p.add_argument("--n-boot", type=POSITIVE, default=10_000)
+    p.add_argument("--examples", type=POSITIVE, default=2_000_000)
     return parser
 
 
@@ -446,6 +508,9 @@ def main(argv: list[str] | None = None) -> int:
     except (PhaseFailed, RunFailed) as err:  # the failures are recorded in the run store
         print(f"xstilts {args.command}: {err}", file=sys.stderr)
         return RUNS_FAILED
+    except Interrupted as err:  # a resumable checkpoint was saved: the same command resumes
+        print(f"xstilts {args.command}: interrupted ({err}); run the same command again to resume", file=sys.stderr)
+        return INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -176,6 +176,27 @@ def target_runs(
     return runs
 
 
+def model_of(run: Run) -> str | None:
+    """The model size a training run fine-tunes (None for data, pretrained and analysis runs)."""
+    if run.phase == "target":
+        return run.spec["model"]
+    if run.phase == "intermediate":
+        return run.prefix[: -len(run.spec["arm"]) - 1]  # prefix f"{model}-{arm}"
+    return None
+
+
+def trains(run: Run) -> bool:
+    """Whether a run fine-tunes (eval-only target runs score their parent's encoder as it is)."""
+    return run.phase == "intermediate" or (run.phase == "target" and run.spec.get("train") is not None)
+
+
+def ranks_of(cfg: dict, run: Run) -> int:
+    """How many processes train a run together: its model size's `ranks` (1 for runs that do not train)."""
+    if not trains(run):
+        return 1
+    return next(m.get("ranks", 1) for m in cfg["models"] if m["name"] == model_of(run))
+
+
 def plan_runs(profile: Profile) -> dict[str, list[Run]]:
     """Every run of the study, per phase, in execution order."""
     cfg = profile.cfg

@@ -4,7 +4,9 @@ A completed run's marker holds the manifest of what it wrote (runstore.manifest)
 planned, completed run against it (sizes, and with `deep` the checksums) and lists failed runs with the
 first line of their error. `repair` makes each damaged run incomplete together with every completed run
 that reads it, directly or through others, and deletes the executed notebooks from the earliest phase
-touched on, so the next `make reproduce` redoes exactly those runs and rewrites the reports after them.
+touched on, so the next `make reproduce` redoes exactly those runs and rewrites the reports after them. A
+run whose checkpoint was deleted after use (keep_checkpoints: false) is redone too when a run that is not
+complete reads it again (after a profile edit adds seeds, say).
 """
 
 from __future__ import annotations
@@ -58,13 +60,22 @@ def dependants(plan: dict[str, list[Run]], ids: set[str]) -> list[Run]:
     return [run for run in ordered if run.id in hit and run.id not in ids]
 
 
+def needed_again(store: RunStore, plan: dict[str, list[Run]]) -> list[Run]:
+    """Completed runs whose checkpoint was deleted after use (runstore.prune) that an incomplete run reads."""
+    runs = [run for phase_runs in plan.values() for run in phase_runs]
+    wanted = {rid for run in runs if not store.is_complete(run) for rid in run.reads}
+    return [run for run in runs if run.id in wanted and store.is_complete(run) and store.is_pruned(run)]
+
+
 def repair(store: RunStore, plan: dict[str, list[Run]], deep: bool = False) -> list[Run]:
-    """Make every damaged run and every completed run depending on one incomplete; delete the executed
-    notebooks from the earliest phase touched on. Returns the runs made incomplete."""
+    """Make every damaged run and every completed run depending on one incomplete, and every pruned run that
+    an incomplete run needs again; delete the executed notebooks from the earliest phase touched on.
+    Returns the runs made incomplete."""
     damaged = [run for run, _ in inspect(store, plan, deep).damaged]
-    if not damaged:
-        return []
     redo = damaged + [run for run in dependants(plan, {r.id for r in damaged}) if store.is_complete(run)]
+    redo += [run for run in needed_again(store, plan) if run not in redo]
+    if not redo:
+        return []
     for run in redo:
         store.invalidate(run)
     first = min(PHASES.index(run.phase) for run in redo)

@@ -175,9 +175,13 @@ def execute(
         else:
             os.replace(tmp, output)
         return 0
+    if isinstance(error, PapermillExecutionError) and error.ename in EXPECTED_IN_CELL:
+        tmp.unlink(missing_ok=True)  # nothing ran: the message says what to do
+        print(f"xstilts execute: {notebook.name}: {error.ename}: {error.evalue}", file=sys.stderr)
+        return 2
     if isinstance(error, PapermillExecutionError):
         print(f"{notebook.name}: cell {error.exec_count} raised {error.ename}: {error.evalue}", file=sys.stderr)
         print(f"the executed notebook, with the traceback: {os.path.relpath(tmp)}", file=sys.stderr)
-        return 2 if error.ename in EXPECTED_IN_CELL else 3 if error.ename in FAILED_IN_CELL else 1
+        return 3 if error.ename in FAILED_IN_CELL else 1
     print(f"{notebook.name}: {type(error).__name__}: {error}", file=sys.stderr)
     return 1

@@ -71,6 +71,18 @@ SCHEMA: dict[str, Any] = {
         False,
         "write every training run's curves as TensorBoard events (outputs/<profile>/tensorboard/)",
     ),
+    "checkpoint_minutes": (
+        (int, float),
+        30,
+        "minutes between resumable checkpoints of a training run (0: only when SIGTERM/SIGUSR1 arrives); a "
+        "requeued or relaunched run resumes from its last one",
+    ),
+    "keep_checkpoints": (
+        bool,
+        False,
+        "keep trained encoders after use; by default a target run deletes its encoder once its evaluation is "
+        "written, and an intermediate run's checkpoint goes once every target run loading it is complete",
+    ),
     "world": ((dict, type(None)), None, "miniature world parameters; null = real data from the hub"),
     "ccgbank": ((str, type(None)), None, "folder of CCGbank (LDC2005T13, licence-gated); else $XSTILTS_CCGBANK"),
     "tokenizer": {"vocab_size": (int, 4000, "vocabulary of the tokenizer trained on the miniature corpus")},
@@ -108,6 +120,13 @@ MODEL_KEYS = {
     "revision": ((str, type(None)), None, "pinned hub revision"),
     "params": ((int, type(None)), None, "parameter count (real models; miniature ones are counted)"),
     "arch": ((dict, type(None)), None, "miniature architecture {layers, hidden, heads, ffn}"),
+    "ranks": (int, 1, "processes (GPUs) training one run of this size together: > 1 shards it (FSDP2 for XL/XXL)"),
+    "micro_batch": (
+        (int, type(None)),
+        None,
+        "examples per rank per micro-step (null: the recipe's batch_size / ranks); with ranks it must split the "
+        "recipe's effective batch (batch_size x grad_accum) into whole micro-steps",
+    ),
 }
 ARCH_KEYS = {"layers": int, "hidden": int, "heads": int, "ffn": int, "max_positions": int}
 ARCH_DEFAULTS = {"max_positions": 514}  # XLM-R's
@@ -366,7 +385,8 @@ RANGES = {
     "pretrain.dropout": SHARE,
     "seeds.intermediate": AT_LEAST_1,
     "retrieval.layer": AT_LEAST_0,
-    "analysis.n_boot": AT_LEAST_1,  # and at least min_n_boot(cfg), checked in _validate_shape
+    "analysis.n_boot": AT_LEAST_1,
+    "checkpoint_minutes": AT_LEAST_0,  # and at least min_n_boot(cfg), checked in _validate_shape
     **{f"{section}.{key}": rng for section in ("intermediate", "target") for key, rng in TRAIN_RANGES.items()},
 }
 WHY = {"max_seq_len": " (tokens per input, special tokens included)"}
@@ -416,6 +436,8 @@ def _validate_ranges(cfg: dict, files: list[Path]) -> None:
         for key, value in over.items():
             if key in TRAIN_RANGES:
                 _check_range(value, TRAIN_RANGES[key], f"per_target.{proto}.{key}", files)
+    for i, model in enumerate(cfg["models"]):
+        _validate_layout(cfg, i, model, files)
     layers = [f"{section}.embedding_layer" for section in ("intermediate", "target")] + ["retrieval.layer"]
     for key in layers:
         layer = _lookup(cfg, key)
@@ -423,6 +445,37 @@ def _validate_ranges(cfg: dict, files: list[Path]) -> None:
             raise ProfileError(
                 f"{_origin(files, key)}: '{key}' must be a layer index >= 0 or a fraction of depth in (0, 1], "
                 f"got {layer!r}"
+            )
+
+
+def layout(model: dict, batch_size: int, grad_accum: int) -> tuple[int, int, int]:
+    """(ranks, micro-batch per rank, micro-steps per optimiser step) of a model size for a recipe's batch."""
+    ranks = model.get("ranks", 1)
+    micro = model.get("micro_batch") or batch_size // ranks
+    return ranks, micro, (batch_size * grad_accum) // max(ranks * micro, 1)
+
+
+def _validate_layout(cfg: dict, i: int, model: dict, files: list[Path]) -> None:
+    """A size's ranks and micro-batch split every recipe's effective batch into whole micro-steps."""
+    ranks, micro = model.get("ranks", 1), model.get("micro_batch")
+    for key, value in (("ranks", ranks), ("micro_batch", micro)):
+        if value is not None and value < 1:
+            raise ProfileError(f"{_origin(files, 'models')}: 'models[{i}].{key}' must be >= 1, got {value!r}")
+    recipes = [(section, cfg[section]) for section in ("intermediate", "target")]
+    recipes += [(f"per_target.{k}", {**cfg["target"], **v}) for k, v in cfg["per_target"].items()]
+    for where, hp in recipes:
+        batch, accum = hp["batch_size"], hp["grad_accum"]
+        if micro is None and batch % ranks:
+            raise ProfileError(
+                f"{_origin(files, 'models')}: 'models[{i}]' ({model['name']}) has ranks {ranks}, which do not "
+                f"divide '{where}.batch_size' {batch}: set its micro_batch (examples per rank per micro-step)"
+            )
+        per_step = ranks * (micro or batch // ranks)
+        if (batch * accum) % per_step:
+            raise ProfileError(
+                f"{_origin(files, 'models')}: 'models[{i}]' ({model['name']}): ranks {ranks} x micro_batch "
+                f"{micro or batch // ranks} = {per_step} does not divide the effective batch of '{where}' "
+                f"({batch} x {accum} = {batch * accum})"
             )
 
 

@@ -232,11 +232,11 @@ class RunStore:
 
     def fail(self, run: Run, err: BaseException | str, trace: str | None = None) -> None:
         """Record a failed run: its error's first line, its type and its traceback (or a log's tail)."""
-        if isinstance(err, BaseException):
+        if isinstance(err, BaseException):  # `details`: the traceback of a failing rank of a sharded run
             info = {
                 "error": _first_line(err),
                 "type": type(err).__name__,
-                "traceback": "".join(traceback.format_exception(err)),
+                "traceback": "".join(traceback.format_exception(err)) + getattr(err, "details", ""),
             }
         else:
             info = {"error": err, "type": "failure", "traceback": trace or ""}
@@ -266,6 +266,31 @@ class RunStore:
             elif deep and sha256(path) != digest:
                 problems.append(f"{rel} has other content than when the run completed")
         return problems
+
+    def prune(self, run: Run, paths: Iterable[str]) -> list[str]:
+        """Delete files of a completed run that no planned run needs any more (a checkpoint, once every run
+        loading it is complete); its marker's manifest drops them and lists them as `pruned`, so the run stays
+        complete and intact. Returns what was deleted."""
+        marker = self.path(run) / MARKER
+        info = json.loads(marker.read_text())
+        gone = [rel for rel in paths if (self.path(run) / rel).exists()]
+        if not gone:
+            return []
+        for rel in gone:
+            target = self.path(run) / rel
+            shutil.rmtree(target) if target.is_dir() else target.unlink()
+        files = info.get("files") or {}
+        info["files"] = {k: v for k, v in files.items() if not any(k == g or k.startswith(g + "/") for g in gone)}
+        info["pruned"] = sorted(set(info.get("pruned", [])) | set(gone))
+        atomic_write_json(marker, info)
+        return gone
+
+    def is_pruned(self, run: Run) -> bool:
+        """Whether files of this completed run were deleted after use (`prune`)."""
+        try:
+            return bool(json.loads((self.path(run) / MARKER).read_text()).get("pruned"))
+        except (OSError, json.JSONDecodeError):
+            return False
 
     def invalidate(self, run: Run) -> None:
         """Make a completed run incomplete, so the next execution redoes it (its files are not read)."""

@@ -48,6 +48,7 @@ class Session:
     device: str
     store: RunStore
     claim: bool = False  # a local worker process (`workers:`): take any run no other worker holds
+    ranks: int | None = None  # a wide worker (`xstilts submit`): only the runs sharded over this many processes
     threads: int | str = "-"
     _grid: dict | None = field(default=None, repr=False)  # the planned runs, once per session
     _files: dict = field(default_factory=dict, repr=False)  # the profile's files as read at the start
@@ -234,15 +235,24 @@ def resolve_device(wanted: str) -> str:
     return wanted
 
 
-def start(profile: str, phase: str, shard: int = 0, num_shards: int = 1, claim: bool = False) -> Session:
+def start(
+    profile: str,
+    phase: str,
+    shard: int = 0,
+    num_shards: int = 1,
+    claim: bool = False,
+    rank_entry: bool = False,
+    ranks: int | None = None,
+) -> Session:
     """Validate the profile and the shard settings, set threads, record the effective setup (a file under
-    `outputs/<profile>/config/`); `Session.overview()` is what the report shows of it."""
+    `outputs/<profile>/config/`); `Session.overview()` is what the report shows of it. `rank_entry`: one rank
+    of a sharded run (xstilts.study.ranks), which records nothing and logs to its launcher's log."""
     if phase not in PHASES:
         raise ValueError(f"unknown phase {phase!r}; phases: {', '.join(PHASES)}")
     if not (isinstance(shard, int) and isinstance(num_shards, int) and 0 <= shard < num_shards):
         raise ValueError(f"shard must satisfy 0 <= shard < num_shards, got shard={shard}, num_shards={num_shards}")
     prof = load_profile(profile)
-    setup_logging(outputs_dir(prof.name) / "logs" / f"{phase}.log")
+    setup_logging(None if rank_entry else outputs_dir(prof.name) / "logs" / f"{phase}.log")
     models = phase in MODEL_PHASES
     quiet_library_progress(models)
     threads = "-"
@@ -266,9 +276,11 @@ def start(profile: str, phase: str, shard: int = 0, num_shards: int = 1, claim: 
         device=device,
         store=RunStore(prof.name),
         claim=claim,
+        ranks=ranks,
         threads=threads,
     )
-    session.record()
+    if not rank_entry:
+        session.record()
     log.info(
         "profile %s (%s), phase %s, shard %d/%d, device %s, torch threads %s, seed %d",
         prof.name,

@@ -21,12 +21,14 @@ from xstilts.benchmarks import formats as F
 from xstilts.benchmarks.registry import get_task
 from xstilts.data.hub_cache import missing, report_missing, resolve_model
 from xstilts.data.loaders import load
+from xstilts.interrupt import Interrupted
 from xstilts.miniworld.build import build_world
 from xstilts.progress import bar
 from xstilts.reports.data_summary import describe
 from xstilts.reports.display import Figure, Note, Table
 from xstilts.study import grid
 from xstilts.study.profile import target_tasks
+from xstilts.study.ranks import INTERRUPTED, launch, rank, record_error, record_result
 from xstilts.study.runstore import PHASES, PhaseFailed, Run, RunFailed, StudyNotReady, notebook_of
 from xstilts.study.session import start
 from xstilts.study.target_run import collect, run_target
@@ -76,7 +78,23 @@ def _require_inputs(s, runs: list[Run]) -> None:
     plan = _plan(s)
     by_id = {r.id: r for phase_runs in plan.values() for r in phase_runs}
     here = PHASES.index(s.phase)
-    needed = {rid: by_id[rid] for run in runs for rid in run.reads if PHASES.index(by_id[rid].phase) < here}
+    needed: dict[str, Run] = {}
+    todo = [rid for run in runs if not s.store.is_complete(run) for rid in run.reads]
+    todo = [rid for rid in todo if PHASES.index(by_id[rid].phase) < here]
+    while todo:  # an input not complete needs its own inputs: the message names the earliest phase to run
+        rid = todo.pop()
+        if rid in needed:
+            continue
+        needed[rid] = by_id[rid]
+        if not s.store.is_complete(by_id[rid]):
+            todo += by_id[rid].reads
+    pruned = [r for r in needed.values() if s.store.is_complete(r) and s.store.is_pruned(r)]
+    if pruned:
+        raise StudyNotReady(
+            f"phase '{s.phase}' needs the checkpoints of {len(pruned)} runs of phase '{pruned[0].phase}' that were "
+            f"deleted once their readers were complete (keep_checkpoints: false): `make reproduce "
+            f"PROFILE={s.profile.name}` redoes them"
+        )
     _require_complete(s, list(needed.values()), f"phase '{s.phase}'")
 
 
@@ -96,7 +114,7 @@ def _execute_mine(s, runs: list[Run], work, desc: str) -> None:
     """
     _require_inputs(s, runs)
     since = _since()
-    mine = list(reversed(runs)) if s.claim else [r for r in runs if s.mine(r)]
+    mine = list(reversed(runs)) if s.claim else _assigned(s, runs)
     if not s.claim:
         todo = [r for r in mine if not s.store.is_complete(r)]
         log.info("%s: %d runs planned, %d for this shard, %d to do", desc, len(runs), len(mine), len(todo))
@@ -108,13 +126,33 @@ def _execute_mine(s, runs: list[Run], work, desc: str) -> None:
             failed.append(run)
             continue
         try:
-            s.store.execute(run, lambda run_dir, run=run: work(s, run, run_dir), wait=not s.claim)
+            s.store.execute(run, _how(s, run, work), wait=not s.claim)
         except RunFailed as err:
             failed.append(run)
             first_error = first_error or err.error
     if failed:
         first_error = first_error or (s.store.failure(failed[0]) or {}).get("error", "")
         raise PhaseFailed(s.profile.name, s.phase, failed, len(mine), first_error)
+
+
+def _assigned(s, runs: list[Run]) -> list[Run]:
+    """This worker's runs. A wide worker (`ranks`) takes its shard of the runs sharded over that many
+    processes; a shard worker of several (one GPU each) its shard of the one-process runs; an unsharded
+    pass every run (the final pass after shard workers: whatever they left)."""
+    width = {r.id: grid.ranks_of(s.profile.cfg, r) for r in runs}
+    if s.ranks:
+        return [r for r in runs if width[r.id] == s.ranks and s.mine(r)]
+    if s.num_shards > 1:
+        return [r for r in runs if width[r.id] == 1 and s.mine(r)]
+    return list(runs)
+
+
+def _how(s, run: Run, work):
+    """How this process does a run: `work` itself, or, for a sharded run, by launching its ranks."""
+    n = grid.ranks_of(s.profile.cfg, run)
+    if n > 1:
+        return lambda run_dir: launch(str(s.profile.files[-1]), run.phase, run.id, n, run_dir)
+    return lambda run_dir: work(s, run, run_dir)
 
 
 def _ensure(s, run: Run, work) -> Path:
@@ -383,7 +421,10 @@ def _target_work(s, run: Run, run_dir: Path) -> dict:
 def train_targets(s) -> pd.DataFrame:
     """Fine-tune on English and score zero-shot on every test language, for every (size, arm, seed)."""
     runs = _plan(s)["target"]
-    _execute_mine(s, runs, _target_work, "target")
+    try:
+        _execute_mine(s, runs, _target_work, "target")
+    finally:
+        _prune_intermediate(s)
     frame = _table(s, runs, ["model", "arm", "protocol", "seed", "dev_score", "mean_score", "seconds"])
     frame.to_csv(s.results_dir / "target_runs.csv", index=False)
     summary = (
@@ -408,6 +449,23 @@ def _collect(s) -> tuple[pd.DataFrame, pd.DataFrame]:
     _require_complete(s, targets, "collecting the scores")
     params = {m["name"]: model_params(s, m["name"]) for m in s.profile["models"]}
     return collect(s.store, targets, params)
+
+
+CHECKPOINT_FILES = ("encoder", "heads.safetensors")  # what a trained run keeps to be loaded again
+
+
+def _prune_intermediate(s) -> None:
+    """Delete each intermediate run's checkpoint once every target run loading it is complete (unless the
+    profile keeps checkpoints). A target run that needs it again later makes `xstilts repair` redo it."""
+    if s.profile["keep_checkpoints"]:
+        return
+    plan = _plan(s)
+    for run in plan["intermediate"]:
+        readers = [r for r in plan["target"] if r.spec["parent"] == run.id]
+        if s.store.is_complete(run) and all(s.store.is_complete(r) for r in readers):
+            gone = s.store.prune(run, CHECKPOINT_FILES)
+            if gone:
+                log.info("pruned %s/%s: %s (its %d readers are complete)", run.phase, run.id, gone, len(readers))
 
 
 def collect_scores(s) -> pd.DataFrame:
@@ -530,6 +588,30 @@ def analyze(s) -> AnalysisReport:
     )
 
 
+# --- one rank of a sharded run (`xstilts rank`, launched by xstilts.study.ranks) --------------------
+
+RANK_WORK = {"intermediate": _intermediate_work, "target": _target_work}
+
+
+def run_rank(profile: str, phase: str, run_id: str) -> None:
+    """One rank of a sharded run: the run's work on this process (every rank trains; rank 0 evaluates and
+    writes). The launcher holds the run's lock and commits it."""
+    s = start(profile, phase, rank_entry=True)
+    run = next((r for r in _plan(s).get(phase, []) if r.id == run_id), None)
+    if run is None or phase not in RANK_WORK:
+        raise StudyNotReady(f"no training run {run_id} in phase '{phase}' of profile {s.profile.name}")
+    run_dir = s.store.path(run)
+    try:
+        metrics = RANK_WORK[phase](s, run, run_dir)
+    except Interrupted:  # a resumable checkpoint was saved on a signal
+        raise SystemExit(INTERRUPTED) from None
+    except Exception as err:
+        record_error(run_dir, err)
+        raise SystemExit(1) from None
+    if rank() == 0:
+        record_result(run_dir, metrics)
+
+
 # --- whole phases, for shard workers outside notebooks (submitit, scripts) -------------------------
 
 PHASE_STEPS = {
@@ -541,11 +623,13 @@ PHASE_STEPS = {
 }
 
 
-def run_phase(profile: str, phase: str, shard: int = 0, num_shards: int = 1, claim: bool = False) -> None:
+def run_phase(
+    profile: str, phase: str, shard: int = 0, num_shards: int = 1, claim: bool = False, ranks: int | None = None
+) -> None:
     """Run one phase's work for one shard, as its notebook would (used by `xstilts submit`); `claim`: as
-    a local worker process that takes any run no other worker holds (`workers:`)."""
-
-    s = start(profile, phase, shard, num_shards, claim=claim)
+    a local worker process that takes any run no other worker holds (`workers:`); `ranks`: as a wide
+    worker, only the runs sharded over that many processes."""
+    s = start(profile, phase, shard, num_shards, claim=claim, ranks=ranks)
     if phase == "analysis" and num_shards > 1 and shard > 0:
         return
     for step in PHASE_STEPS[phase]:

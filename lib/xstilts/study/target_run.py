@@ -12,6 +12,7 @@ The engine (torch) is imported inside the functions that train or evaluate: `col
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -22,6 +23,7 @@ from xstilts.benchmarks.registry import get_task
 from xstilts.benchmarks.submission import write_predictions
 from xstilts.data.loaders import load_parts
 from xstilts.study.chance import chance_score
+from xstilts.study.ranks import rank
 from xstilts.study.splits import load_split, test_languages
 
 log = logging.getLogger("xstilts")
@@ -109,6 +111,8 @@ def run_target(s, run, run_dir: Path, encoder: str, world_dir: Path | None) -> d
     fit = None
     if run.spec.get("train") is not None:
         fit = _finetune(s, run, run_dir, encoder, trained[0], world_dir)
+        if rank() not in (None, 0):
+            return {}  # a sharded run: every rank trains, rank 0 evaluates and writes
         model_dir = str(run_dir)
     else:
         model_dir = encoder  # BUCC, XTREME Tatoeba: the parent encoder, untouched
@@ -156,7 +160,17 @@ def run_target(s, run, run_dir: Path, encoder: str, world_dir: Path | None) -> d
         summary.update(
             dev_score=fit.best_score, best_step=fit.best_step, steps=fit.steps, seconds=round(fit.train_seconds, 2)
         )
+        if not s.profile["keep_checkpoints"]:  # its evaluation is written: the encoder is not needed again
+            drop_checkpoints(run_dir)
     return summary
+
+
+def drop_checkpoints(run_dir: Path) -> None:
+    """Delete a trained target run's checkpoints (its encoder and heads, and those of XCOPA's first stage),
+    keeping its predictions, per-example statistics, submission files and training logs."""
+    for folder in [run_dir, *sorted(run_dir.glob("step*-*/"))]:
+        shutil.rmtree(folder / "encoder", ignore_errors=True)
+        (folder / "heads.safetensors").unlink(missing_ok=True)
 
 
 def _write_submission(results: dict, task, folder: Path, world_dir) -> None:
