@@ -45,8 +45,10 @@ def model_class(config, head: str = "encoder"):
     return getattr(transformers, f"{family}Model" if head == "encoder" else f"{family}ForMaskedLM")
 
 
-def load_encoder(path: str, gradient_checkpointing: bool = False, dtype=None):
-    """The bare encoder of a checkpoint (an MLM checkpoint's LM head is dropped), SDPA attention."""
+def load_encoder(path: str, gradient_checkpointing: bool = False, dtype=None, weights: bool = True):
+    """The bare encoder of a checkpoint (an MLM checkpoint's LM head is dropped), SDPA attention. With
+    ``weights=False`` it is built from the config on the meta device, reading no weights and taking no
+    memory: the ranks of a sharded run other than rank 0 receive their shards from rank 0."""
     from transformers import AutoConfig
 
     config = AutoConfig.from_pretrained(path)
@@ -55,19 +57,26 @@ def load_encoder(path: str, gradient_checkpointing: bool = False, dtype=None):
 
         config = XLMRobertaXLConfig.from_dict(config.to_dict())
     cls = model_class(config)
-    kwargs = {"config": config, "attn_implementation": "sdpa"}
+    kwargs = {"attn_implementation": "sdpa"}
     if cls.__name__ != "AutoModel":
         kwargs["add_pooling_layer"] = False
     if dtype is not None:
         kwargs["dtype"] = dtype
-    from transformers.utils import logging as hf_logging
+    if weights:
+        from transformers.utils import logging as hf_logging
 
-    level = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # an MLM checkpoint's lm_head is dropped on purpose: no load report
-    try:
-        model = cls.from_pretrained(path, **kwargs)
-    finally:
-        hf_logging.set_verbosity(level)
+        level = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()  # an MLM checkpoint's lm_head is dropped on purpose: no load report
+        try:
+            model = cls.from_pretrained(path, config=config, **kwargs)
+        finally:
+            hf_logging.set_verbosity(level)
+    else:
+        import torch
+
+        with torch.device("meta"):
+            build = cls.from_config if cls.__name__ == "AutoModel" else cls._from_config
+            model = build(config, **kwargs)
     if gradient_checkpointing:
         model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     return model

@@ -9,8 +9,6 @@ similar lengths, so dynamic padding wastes little (the idea of HF ``LengthGroupe
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 
 MEGABATCH = 50
@@ -37,14 +35,42 @@ def epoch_batches(
     return batches
 
 
-def batch_stream(lengths, batch_size: int, seed: int, group_by_length: bool = True) -> Iterator[np.ndarray]:
-    """An endless stream of global batches (feature indices), epoch after epoch."""
-    lengths = np.asarray(lengths)
-    if len(lengths) == 0:
-        raise ValueError("batch_stream: no training features")
-    rng = np.random.default_rng(seed)
-    while True:
-        yield from epoch_batches(lengths, batch_size, rng, group_by_length)
+class batch_stream:  # lower case: an iterator, named like those of itertools
+    """An endless stream of global batches (feature indices), epoch after epoch.
+
+    Its position is saved and restored (``state_dict`` / ``load_state_dict``) as the RNG state at the start
+    of the current epoch and the number of batches of that epoch already drawn: the epoch's batches are
+    drawn again from that state on restore, so a resumed run draws exactly the batches it would have drawn.
+    """
+
+    def __init__(self, lengths, batch_size: int, seed: int, group_by_length: bool = True):
+        self.lengths = np.asarray(lengths)
+        if len(self.lengths) == 0:
+            raise ValueError("batch_stream: no training features")
+        self.batch_size, self.group_by_length = batch_size, group_by_length
+        self.rng = np.random.default_rng(seed)
+        self._start_epoch(self.rng.bit_generator.state, position=0)
+
+    def _start_epoch(self, rng_state: dict, position: int) -> None:
+        self.rng.bit_generator.state = rng_state
+        self.epoch_rng_state = rng_state
+        self.batches = epoch_batches(self.lengths, self.batch_size, self.rng, self.group_by_length)
+        self.position = position
+
+    def __iter__(self) -> batch_stream:
+        return self
+
+    def __next__(self) -> np.ndarray:
+        if self.position == len(self.batches):
+            self._start_epoch(self.rng.bit_generator.state, position=0)
+        self.position += 1
+        return self.batches[self.position - 1]
+
+    def state_dict(self) -> dict:
+        return {"epoch_rng": self.epoch_rng_state, "position": self.position}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._start_epoch(state["epoch_rng"], state["position"])
 
 
 def eval_batches(lengths, batch_size: int) -> list[np.ndarray]:
@@ -68,3 +94,9 @@ class ProportionalTaskSampler:
         if len(self.keys) == 1:
             return self.keys[0]
         return self.keys[int(self.rng.choice(len(self.keys), p=self.p))]
+
+    def state_dict(self) -> dict:
+        return {"rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rng.bit_generator.state = state["rng"]

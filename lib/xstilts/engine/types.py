@@ -28,6 +28,18 @@ class FinetuneResult:
     train_seconds: float
     examples_per_second: float
     train_cpu_seconds: float = 0.0  # process CPU time of the training loop (robust on a shared machine)
+    world_size: int = 1  # processes that trained it
+    resumed_from_step: int | None = None  # the resumable checkpoint this attempt started from; None: from scratch
+
+
+class TrainingInterrupted(BaseException):
+    """A fine-tune stopped on SIGTERM or SIGUSR1 after saving a resumable checkpoint in ``resume_dir``; the
+    same call again resumes it. A BaseException, not an Exception: callers that record an Exception as a
+    failed run do not record an interruption as one."""
+
+    def __init__(self, step: int, resume_dir: Path):
+        super().__init__(f"fine-tune stopped by a signal at step {step}; its resumable checkpoint is in {resume_dir}")
+        self.step, self.resume_dir = step, resume_dir
 
 
 @dataclass
