@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xstilts.interrupt import Interrupted
+
 
 @dataclass
 class TaskData:
@@ -32,10 +34,10 @@ class FinetuneResult:
     resumed_from_step: int | None = None  # the resumable checkpoint this attempt started from; None: from scratch
 
 
-class TrainingInterrupted(BaseException):
+class TrainingInterrupted(Interrupted):
     """A fine-tune stopped on SIGTERM or SIGUSR1 after saving a resumable checkpoint in ``resume_dir``; the
-    same call again resumes it. A BaseException, not an Exception: callers that record an Exception as a
-    failed run do not record an interruption as one."""
+    same call again resumes it. A BaseException (``xstilts.interrupt``), not an Exception: callers that
+    record an Exception as a failed run do not record an interruption as one."""
 
     def __init__(self, step: int, resume_dir: Path):
         super().__init__(f"fine-tune stopped by a signal at step {step}; its resumable checkpoint is in {resume_dir}")

@@ -385,8 +385,8 @@ RANGES = {
     "pretrain.dropout": SHARE,
     "seeds.intermediate": AT_LEAST_1,
     "retrieval.layer": AT_LEAST_0,
-    "analysis.n_boot": AT_LEAST_1,
-    "checkpoint_minutes": AT_LEAST_0,  # and at least min_n_boot(cfg), checked in _validate_shape
+    "analysis.n_boot": AT_LEAST_1,  # and at least min_n_boot(cfg), checked in _validate_shape
+    "checkpoint_minutes": AT_LEAST_0,
     **{f"{section}.{key}": rng for section in ("intermediate", "target") for key, rng in TRAIN_RANGES.items()},
 }
 WHY = {"max_seq_len": " (tokens per input, special tokens included)"}

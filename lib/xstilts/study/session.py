@@ -93,12 +93,18 @@ class Session:
 
     def train_config(self, hp: dict, run, progress: bool = False):
         """The engine's TrainConfig of a run: its recipe (`hp`, from the run's spec) and how this machine runs
-        it (threads, the feature cache, progress bars, TensorBoard curves when the profile asks for them)."""
+        it (its size's micro-batch per rank, resumable checkpoints every `checkpoint_minutes`, threads, the
+        feature cache, progress bars, TensorBoard curves when the profile asks for them). The layout is not
+        part of the run's id: the same run on 1 or N ranks is the same run (docs/design.md §13)."""
         from xstilts.engine.train_config import TrainConfig
+        from xstilts.study.grid import model_of
 
         board = self.out / "tensorboard" / run.phase / run.id if self.profile["tensorboard"] else None
+        model = next((m for m in self.profile["models"] if m["name"] == model_of(run)), {})
         return TrainConfig(
             **hp,
+            micro_batch=model.get("micro_batch"),
+            checkpoint_minutes=self.profile["checkpoint_minutes"],
             num_threads=self.profile["num_threads"] or None,
             progress=progress,
             cache_dir=str(self.out / "cache" / "features"),

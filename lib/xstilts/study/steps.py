@@ -29,7 +29,7 @@ from xstilts.reports.display import Figure, Note, Table
 from xstilts.study import grid
 from xstilts.study.profile import target_tasks
 from xstilts.study.ranks import INTERRUPTED, launch, rank, record_error, record_result
-from xstilts.study.runstore import PHASES, PhaseFailed, Run, RunFailed, StudyNotReady, notebook_of
+from xstilts.study.runstore import PHASES, RESUME, PhaseFailed, Run, RunFailed, StudyNotReady, notebook_of
 from xstilts.study.session import start
 from xstilts.study.target_run import collect, run_target
 from xstilts.study.workers import run_workers
@@ -374,9 +374,8 @@ def _intermediate_work(s, run: Run, run_dir: Path) -> dict:
     pretrained = _plan_pretrained(s)
     parent = next(r for r in pretrained if r.id == run.spec["parent"])
     tasks = [_task_data(s, get_task(key)) for key in run.spec["tasks"]]
-    result = finetune(
-        encoder_dir(s, parent), tasks, s.train_config(run.spec["train"], run, progress=True), run.spec["seed"], run_dir
-    )
+    hp = s.train_config(run.spec["train"], run, progress=True)
+    result = finetune(encoder_dir(s, parent), tasks, hp, run.spec["seed"], run_dir, resume_dir=run_dir / RESUME)
     return {
         "arm": run.spec["arm"],
         "dev_score": result.best_score,
@@ -385,6 +384,8 @@ def _intermediate_work(s, run: Run, run_dir: Path) -> dict:
         "seconds": round(result.train_seconds, 2),
         "examples_per_second": round(result.examples_per_second, 1),
         "dev_scores": result.best_scores,
+        "world_size": result.world_size,
+        "resumed_from_step": result.resumed_from_step,
     }
 
 

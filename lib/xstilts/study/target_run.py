@@ -24,13 +24,16 @@ from xstilts.benchmarks.submission import write_predictions
 from xstilts.data.loaders import load_parts
 from xstilts.study.chance import chance_score
 from xstilts.study.ranks import rank
+from xstilts.study.runstore import RESUME
 from xstilts.study.splits import load_split, test_languages
 
 log = logging.getLogger("xstilts")
 
 
 def _finetune(s, run, run_dir: Path, encoder: str, lead, world_dir):
-    """Target-task training on English: one task, or XCOPA's SIQA-then-COPA sequence."""
+    """Target-task training on English: one task, or XCOPA's SIQA-then-COPA sequence. Resumable: each
+    training writes its checkpoints under `resume/` (one folder per stage of a sequence), and a stage that
+    ended before an interruption is not trained again."""
     from xstilts.engine.trainer import finetune
     from xstilts.engine.types import TaskData
 
@@ -43,12 +46,20 @@ def _finetune(s, run, run_dir: Path, encoder: str, lead, world_dir):
         for i, (name, data) in enumerate(parts):
             last = i == len(parts) - 1
             out = run_dir if last else run_dir / f"step{i}-{name}"
-            result = finetune(
-                start, [TaskData(lead, data, dev if last else None)], hp, seed, out, init_heads_from=heads
-            )
+            if last or not (out / "finetune.json").exists():  # an earlier stage that ended is kept
+                result = finetune(
+                    start,
+                    [TaskData(lead, data, dev if last else None)],
+                    hp,
+                    seed,
+                    out,
+                    init_heads_from=heads,
+                    resume_dir=run_dir / RESUME / f"step{i}",
+                )
             start, heads = str(out), out
         return result
-    return finetune(encoder, [TaskData(lead, load_split(lead, "train", "en", world_dir), dev)], hp, seed, run_dir)
+    data = TaskData(lead, load_split(lead, "train", "en", world_dir), dev)
+    return finetune(encoder, [data], hp, seed, run_dir, resume_dir=run_dir / RESUME)
 
 
 def _retrieval_options(s, model_dir: str) -> dict:
@@ -158,7 +169,12 @@ def run_target(s, run, run_dir: Path, encoder: str, world_dir: Path | None) -> d
     }
     if fit is not None:
         summary.update(
-            dev_score=fit.best_score, best_step=fit.best_step, steps=fit.steps, seconds=round(fit.train_seconds, 2)
+            dev_score=fit.best_score,
+            best_step=fit.best_step,
+            steps=fit.steps,
+            seconds=round(fit.train_seconds, 2),
+            world_size=fit.world_size,
+            resumed_from_step=fit.resumed_from_step,
         )
         if not s.profile["keep_checkpoints"]:  # its evaluation is written: the encoder is not needed again
             drop_checkpoints(run_dir)
