@@ -21,7 +21,6 @@ from xstilts.compute.memory import (
     count_params,
     fsdp_config,
     layouts,
-    min_gpus,
     min_ranks,
     needs_fsdp,
     train_memory_gb,
@@ -194,7 +193,7 @@ def test_measured_throughput_overrides_the_flops_estimate(paper):
     assert c.gpu_hours == pytest.approx(c.train_tokens / 1e5 / 3600 + c.eval_tokens / 4e5 / 3600)
     base = next(c for c in plan.costs if c.phase == "target" and c.model == "base" and c.steps)
     assert base.compute_gpu_hours == pytest.approx(base.flops / measured.flops_per_gpu_s / 3600)
-    assert "measured throughput for large from bench.json" in format_plan(plan)
+    assert "measured throughput for large from bench.json" in " ".join(format_plan(plan).split())
 
 
 def test_fsdp_marks_and_memory_model(paper):
@@ -206,10 +205,9 @@ def test_fsdp_marks_and_memory_model(paper):
     assert gpus == {"base": {1}, "large": {1}, "xl": {1}, "xxl": {4}}
     assert plan.fsdp == {"xxl": 4}
     # the arithmetic the brief states: AdamW mixed precision is 16 bytes/param
-    assert 10.7e9 * 16 > 80e9 and needs_fsdp(int(10.7e9), XXL, 4, 256)
-    assert not needs_fsdp(550_000_000, LARGE, 4, 384)
+    assert 10.7e9 * 16 > 80e9 and needs_fsdp(int(10.7e9), XXL, 32, 256)
+    assert not needs_fsdp(550_000_000, LARGE, 16, 384)
     assert train_memory_gb(int(3.5e9), None, 4, 256, num_gpus=2) < train_memory_gb(int(3.5e9), None, 4, 256)
-    assert min_gpus(int(10.7e9), XXL, 4, 256) == 4
     # parameter counts from the shapes match the published sizes (docs/benchmarks.md §6) within 5%
     for hub, published in [
         ("FacebookAI/xlm-roberta-base", 278e6),

@@ -46,7 +46,7 @@ from xstilts.analysis.cells import CellTable
 from xstilts.analysis.estimands import EstimandBuilder, weight_matrix
 from xstilts.analysis.inference import bootstrap_p_value, percentile_ci
 from xstilts.analysis.simulate import cells_to_table, planned_design, simulate_cells, unique_r_slope
-from xstilts.compute.gpucheck import mfu_xlmr_large
+from xstilts.compute.gpucheck import mfu_xlmr_large, train_config
 from xstilts.engine import toydata
 from xstilts.engine.adapter_table import adapter_for
 from xstilts.engine.encoders import load_encoder
@@ -205,17 +205,7 @@ def _time_hf_eval(enc, test_ds, tok, hp, out: Path) -> dict:
 
 def _hp(work: Path, steps: int, batch_size: int, max_seq_len: int, **kw) -> TrainConfig:
     """The fine-tuning settings every timed run shares: lr 1e-5, no accumulation, no dev evaluation."""
-    return TrainConfig(
-        lr=1e-5,
-        max_steps=steps,
-        batch_size=batch_size,
-        grad_accum=1,
-        max_seq_len=max_seq_len,
-        eval_every_steps=0,
-        progress=False,
-        cache_dir=str(work / "cache"),
-        **kw,
-    )
+    return train_config(work / "cache", steps, batch_size, max_seq_len, lr=1e-5, **kw)
 
 
 # the timed task: a 4 x 128 XLM-R (random init) on pair classification with long-tailed lengths

@@ -79,6 +79,15 @@ def random_encoder(out_dir: Path, arch: dict, tokenizer_dir: Path, xl: bool = Fa
     return Path(out_dir)
 
 
+def train_config(cache_dir: Path, steps: int, batch_size: int, max_seq_len: int, **kw):
+    """A quiet fine-tuning configuration for timed and checked runs: `steps` optimiser steps, no dev
+    evaluation unless `kw` asks for one, no progress bars, the feature cache in `cache_dir`."""
+    from xstilts.engine.train_config import TrainConfig
+
+    base = dict(max_steps=steps, batch_size=batch_size, grad_accum=1, max_seq_len=max_seq_len, eval_every_steps=0)
+    return TrainConfig(**{**base, "progress": False, "cache_dir": str(cache_dir), **kw})
+
+
 def _tokenizer(work: Path) -> Path:
     from xstilts.engine import toydata
 
@@ -95,7 +104,6 @@ def mfu_xlmr_large(
     import datasets
 
     from xstilts.engine import toydata
-    from xstilts.engine.train_config import TrainConfig
     from xstilts.engine.trainer import finetune
     from xstilts.engine.types import TaskData
 
@@ -115,17 +123,8 @@ def mfu_xlmr_large(
         }
     )
     task = toydata.task("mfu", "classification", ["0", "1"])
-    hp = TrainConfig(
-        max_steps=steps,
-        batch_size=batch_size,
-        grad_accum=1,
-        max_seq_len=seq_len,
-        eval_every_steps=0,
-        progress=False,
-        bf16=True,
-        cache_dir=str(work / "cache"),
-    )
-    warm = TrainConfig(**{**hp.to_dict(), "max_steps": 3})
+    hp = train_config(work / "cache", steps, batch_size, seq_len, bf16=True)
+    warm = train_config(work / "cache", 3, batch_size, seq_len, bf16=True)
     finetune(enc_dir, [TaskData(task, train, None)], warm, seed=0, out_dir=work / "mfu_warm")
     res = finetune(enc_dir, [TaskData(task, train, None)], hp, seed=0, out_dir=work / "mfu")
     achieved = res.examples_per_second * seq_len * flops_per_token(shape, seq_len)
@@ -169,7 +168,6 @@ def check_rehearsal(ctx: dict) -> dict:
     from xstilts.engine import toydata
     from xstilts.engine.predict import load_run, predict
     from xstilts.engine.retrieval import encode
-    from xstilts.engine.train_config import TrainConfig
     from xstilts.engine.trainer import finetune
     from xstilts.engine.types import TaskData
 
@@ -181,17 +179,7 @@ def check_rehearsal(ctx: dict) -> dict:
     for name, (layers, hidden, heads, ffn, xl) in REHEARSAL.items():
         arch = dict(layers=layers, hidden=hidden, heads=heads, ffn=ffn)
         enc = random_encoder(work / f"rehearsal-{name}", arch, _tokenizer(work), xl=xl)
-        hp = TrainConfig(
-            max_steps=8,
-            batch_size=8,
-            grad_accum=2,
-            max_seq_len=64,
-            eval_every_steps=4,
-            eval_subset=32,
-            progress=False,
-            bf16=True,
-            cache_dir=str(work / "cache"),
-        )
+        hp = train_config(work / "cache", 8, 8, 64, grad_accum=2, eval_every_steps=4, eval_subset=32, bf16=True)
         torch.cuda.reset_peak_memory_stats()
         res = finetune(enc, [TaskData(task, train, dev)], hp, seed=0, out_dir=work / f"run-{name}")
         log = [json.loads(line) for line in (work / f"run-{name}" / "train_log.jsonl").read_text().splitlines()]
@@ -499,7 +487,6 @@ def worker_fsdp_finetune(work: Path) -> dict:
     import datasets
 
     from xstilts.engine import toydata
-    from xstilts.engine.train_config import TrainConfig
     from xstilts.engine.trainer import finetune
     from xstilts.engine.types import TaskData
 
@@ -508,16 +495,7 @@ def worker_fsdp_finetune(work: Path) -> dict:
         torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
     train = datasets.load_from_disk(str(work / "fsdp-train"))
     task = toydata.task("pawsx", "classification", ["0", "1"])
-    hp = TrainConfig(
-        max_steps=4,
-        batch_size=4,
-        grad_accum=2,
-        max_seq_len=64,
-        eval_every_steps=0,
-        progress=False,
-        bf16=True,
-        cache_dir=str(work / f"cache-rank{rank}"),
-    )
+    hp = train_config(work / f"cache-rank{rank}", 4, 4, 64, grad_accum=2, bf16=True)
     res = finetune(work / "fsdp-xl", [TaskData(task, train, None)], hp, seed=0, out_dir=work / "fsdp-run")
     log = [json.loads(line) for line in (work / "fsdp-run" / "train_log.jsonl").read_text().splitlines()]
     start = next(r for r in log if r.get("event") == "start")

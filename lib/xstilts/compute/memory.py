@@ -174,24 +174,6 @@ def layouts(
     return out
 
 
-def min_gpus(
-    params: int,
-    shape: Shape | None,
-    micro_batch: int,
-    seq_len: int,
-    gpu_memory_gb: float = 80.0,
-    usable: float = 0.9,
-    choices=RANK_CHOICES,
-) -> int:
-    """Fewest GPUs (FSDP FULL_SHARD; activation checkpointing when sharded) on which a micro-batch of
-    `micro_batch` sequences per GPU fits."""
-    for g in choices:
-        need = train_memory_gb(params, shape, micro_batch, seq_len, g, checkpointing=g > 1)
-        if _fits(need, gpu_memory_gb, usable):
-            return g
-    raise ValueError(f"a {params / 1e9:.1f}B-parameter model does not fit {max(choices)} x {gpu_memory_gb} GB GPUs")
-
-
 def min_ranks(
     params: int,
     shape: Shape | None,
@@ -212,10 +194,10 @@ def min_ranks(
 
 
 def needs_fsdp(
-    params: int, shape: Shape | None, micro_batch: int, seq_len: int, gpu_memory_gb: float = 80.0, usable: float = 0.9
+    params: int, shape: Shape | None, effective_batch: int, seq_len: int, gpu_memory_gb: float = 80.0, usable=0.9
 ) -> bool:
-    """Whether full fine-tuning exceeds `usable` of one GPU's memory (then: FSDP across GPUs)."""
-    return min_gpus(params, shape, micro_batch, seq_len, gpu_memory_gb, usable) > 1
+    """Whether no layout of full fine-tuning fits `usable` of one GPU's memory (then: FSDP across GPUs)."""
+    return min_ranks(params, shape, effective_batch, seq_len, gpu_memory_gb, usable) > 1
 
 
 def recipes(cfg: dict) -> list[dict]:

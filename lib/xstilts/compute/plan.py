@@ -887,16 +887,17 @@ def format_bill(plan: Plan) -> str:
         basis += f" (measured: {a.measured})"
     if a.throughput:
         basis += f", measured throughput for {', '.join(sorted(a.throughput))} from {a.bench_source}"
-    out.append(
-        _prose(
-            f"assumes {a.gpu}, {a.peak_tflops:.0f} TFLOP/s bf16 dense at {basis}; FLOPs per token 6N + 12LdT "
-            f"train, 2N + 4LdT forward (N non-embedding; PaLM App. B), x 8/6 with activation checkpointing; FSDP "
-            f"(2+2+4) bytes x P per micro-batch at {a.intra_node_gb_s:g} GB/s per GPU in a node of "
-            f"{a.gpus_per_node} ({a.inter_node_gb_s:g} across nodes); launch floor {a.layer_floor_ms:g} ms per "
-            f"layer and micro-batch; test evaluation on one GPU, the run's others held; no early stopping "
-            f"(upper bound); sizes: {plan.sizes_source}"
-        )
-    )
+    clauses = [
+        f"assumes {a.gpu}, {a.peak_tflops:.0f} TFLOP/s bf16 dense at {basis}",
+        "FLOPs per token 6N + 12LdT train, 2N + 4LdT forward (N non-embedding; PaLM App. B), x 8/6 with "
+        "activation checkpointing",
+        f"FSDP (2+2+4) bytes x P per micro-batch at {a.intra_node_gb_s:g} GB/s per GPU in a node of "
+        f"{a.gpus_per_node} ({a.inter_node_gb_s:g} across nodes)",
+        f"launch floor {a.layer_floor_ms:g} ms per layer and micro-batch",
+        "test evaluation on one GPU, the run's others held",
+        f"no early stopping (upper bound); sizes: {plan.sizes_source}",
+    ]
+    out.append(_prose("; ".join(clauses)))
     return "\n".join(out)
 
 
