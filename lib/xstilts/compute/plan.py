@@ -18,10 +18,11 @@ unit's all-gather during the current unit's compute):
   MFU of the stated peak, x 8/6 with activation checkpointing (the forward runs twice);
 - communication (sharded runs): per micro-batch FSDP FULL_SHARD all-gathers the bf16 parameters twice
   (forward, and backward after resharding) and reduce-scatters the fp32 gradient, i.e. (2 + 2 + 4) bytes x
-  P x (g - 1) / g per GPU (ring collectives) over the stated per-GPU bandwidth; an evaluation forward
-  all-gathers once;
-- launch floor: eager PyTorch cannot run a layer's forward and backward of one micro-batch faster than its
-  kernels launch (`layer_floor_ms`, assumed; `make gpu-check` measures it); a forward alone costs a third.
+  P x (g - 1) / g per GPU (ring collectives) over the stated per-GPU bandwidth, once per encoder pass (a
+  dual encoder makes two); an evaluation forward all-gathers once;
+- launch floor: eager PyTorch cannot run a layer's forward and backward of one micro-batch (per pass)
+  faster than its kernels launch (`layer_floor_ms`, assumed; `make gpu-check` measures it); a forward alone
+  costs a third.
 Measured throughput (outputs/bench/bench.json, tokens/s per GPU) replaces the compute and floor bounds.
 Evaluation after training runs on one GPU (rank 0) with the run's other GPUs held: billed to all of them.
 GPU-hours = wall-clock x GPUs. Everything is an upper bound on compute: early stopping (patience) only
@@ -287,6 +288,7 @@ class RunCost:
     requeues: int = 0  # times the run outlives a job's time limit
     # raw seconds, filled by the pricer
     micro_batches: float = 0.0  # per GPU, training
+    passes: float = 1.0  # encoder passes per micro-batch (a dual encoder's query and candidate: 2)
     dev_batches: float = 0.0
     test_batches: float = 0.0
     dev_flops: float = 0.0
@@ -343,8 +345,10 @@ class Pricer:
             compute, floor = c.train_tokens / (measured * g), 0.0
         else:
             compute = c.train_flops * (RECOMPUTE if lay.checkpointing else 1.0) / (g * self.a.flops_per_gpu_s)
-            floor = c.micro_batches * self._layers(c.model) * self.a.layer_floor_ms / 1e3
-        comm = c.micro_batches * COMM_BYTES_TRAIN * c.params * (g - 1) / g / self.a.bandwidth(g) if g > 1 else 0.0
+            floor = c.micro_batches * c.passes * self._layers(c.model) * self.a.layer_floor_ms / 1e3
+        # each pass of a micro-batch gathers the parameters for its forward and backward
+        comm = c.micro_batches * c.passes * COMM_BYTES_TRAIN * c.params * (g - 1) / g / self.a.bandwidth(g)
+        comm = comm if g > 1 else 0.0
         return compute, comm, floor
 
     def _eval_seconds(self, c: RunCost, flops: float, batches: float, tokens: float, ranks: int) -> tuple:
@@ -438,12 +442,13 @@ class Pricer:
         total = sum(s for *_, s in per_task)
         cap = hp.get("max_steps")
         scale = min(1.0, cap / total) if cap is not None and total else 1.0
-        steps = seen = 0.0
+        steps = seen = passes = 0.0
         dev_examples = dev_tokens = dev_flops = 0.0
         for name, task, tr, s in per_task:
             s = s * scale
             seqs = train_seqs(task, tr, hp["max_seq_len"])
             steps += s
+            passes += s * len(seqs.parts)
             seen += s * eff
             c.train_tokens += s * eff * seqs.tokens
             c.train_flops += s * eff * seq_flops(seqs, shape, params, True)
@@ -454,6 +459,7 @@ class Pricer:
             dev_tokens += n_dev * dseqs.tokens
             dev_flops += n_dev * seq_flops(dseqs, shape, params, False)
         c.steps = int(round(steps))
+        c.passes = passes / steps if steps else 1.0
         c.train_examples = int(round(seen))
         n_evals = _n_evals(c.steps, hp)
         c.eval_examples += int(n_evals * dev_examples)
