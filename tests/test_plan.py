@@ -174,6 +174,22 @@ def test_what_the_code_encodes_is_priced(paper):
     assert mx.output_examples == sum(s.examples for s in sizes.per_language("mewslix", "test", langs_of("mewslix")))
 
 
+def test_qa_windows_and_caps():
+    from types import SimpleNamespace
+
+    from xstilts.compute.plan import Split, train_seqs
+
+    qa = SimpleNamespace(format="qa", num_choices=None)
+    assert train_seqs(qa, Split(1, 190.0), 384).parts == ((1, 190.0),)
+    assert train_seqs(qa, Split(1, 600.0), 384).parts == ((3, 384),)  # starts 0, 128, 256 (doc stride 128)
+    assert train_seqs(qa, Split(1, 300.0), 128).parts == ((1 + math.ceil(172 / 42), 128),)  # stride 128 // 3
+    mc = SimpleNamespace(format="multiple_choice", num_choices=5)
+    assert train_seqs(mc, Split(1, 110.0), 256).parts == ((5, 22.0),)
+    assert train_seqs(mc, None, 64).parts == ((5, 64),)  # a miniature: full-length upper bound
+    de = SimpleNamespace(format="entity_retrieval", num_choices=None)
+    assert train_seqs(de, Split(1, 115.0, 50.0), 64).parts == ((1, 50.0), (1, 64))
+
+
 def registry_tasks():
     from xstilts.benchmarks.registry import REGISTRY
 

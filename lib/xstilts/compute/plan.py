@@ -25,8 +25,9 @@ unit's all-gather during the current unit's compute):
   costs a third.
 Measured throughput (outputs/bench/bench.json, tokens/s per GPU) replaces the compute and floor bounds.
 Evaluation after training runs on one GPU (rank 0) with the run's other GPUs held: billed to all of them.
-GPU-hours = wall-clock x GPUs. Everything is an upper bound on compute: early stopping (patience) only
-shortens runs.
+GPU-hours = wall-clock x GPUs. Not priced: loading models and data, tokenizing (cached once), writing
+checkpoints (the best encoder at each improving dev evaluation, resumable states) and queueing. The compute
+is an upper bound: early stopping (patience) only shortens runs.
 
 Disk follows the run path's hygiene rule: a target run's encoder is deleted once its evaluation is written
 (per-example statistics, predictions and the submission layout are kept); an intermediate checkpoint lives
@@ -68,6 +69,7 @@ COMM_BYTES_FORWARD = 2
 QUERY_MAX = {F.ANSWER_RETRIEVAL: 96, F.ENTITY_RETRIEVAL: 64}
 CANDIDATE_MAX = {F.ANSWER_RETRIEVAL: 256, F.ENTITY_RETRIEVAL: 64}
 RETRIEVAL_MAX = 512
+DOC_STRIDE = 128  # engine/qa.py: context windows start 128 tokens apart at 384 tokens
 EVAL_BATCH = 64  # predict() and encode() batch size
 DEV_BATCH_MULTIPLIER = 2  # the trainer's dev batch = 2 x its micro-batch (TrainConfig.eval_batch_multiplier)
 
@@ -222,15 +224,22 @@ class Seqs:
 def train_seqs(task, split: Split | None, max_seq_len: int) -> Seqs:
     """What one training (or English dev) example of `task` costs the encoder: multiple choice runs one
     sequence per choice; a dual encoder its query and its candidate (two passes, each cut at its own
-    length); any other format one sequence (a QA question's window) cut at `max_seq_len`."""
-    tok = split.tokens if split else float(max_seq_len) * (task.num_choices or 2)
+    length); QA one window of at most `max_seq_len` tokens, more when the question and context are longer,
+    their starts `doc_stride` apart (engine/qa.py: 128, or a third of a window below 384 tokens); any other
+    format one sequence cut at `max_seq_len`. Without a size (a miniature) every sequence is full length."""
+    s = max_seq_len
     if task.format == F.MULTIPLE_CHOICE:
         k = task.num_choices or 2
-        return Seqs(((k, min(tok / k, max_seq_len)),))
+        return Seqs(((k, min(split.tokens / k, s) if split else s),))
     if task.format in QUERY_MAX:
-        q = split.query_tokens if split and split.query_tokens else (tok / 2 if split else max_seq_len)
-        return Seqs(((1, min(q, QUERY_MAX[task.format])), (1, min(tok - q if split else max_seq_len, max_seq_len))))
-    return Seqs(((1, min(tok, max_seq_len)),))
+        q = (split.query_tokens or split.tokens / 2) if split else s
+        cand = split.tokens - q if split else s
+        return Seqs(((1, min(q, QUERY_MAX[task.format])), (1, min(cand, s))))
+    tok = split.tokens if split else s
+    if task.format == F.QA and tok > s:
+        stride = min(DOC_STRIDE, max(1, s // 3))
+        return Seqs(((1 + math.ceil((tok - s) / stride), s),))
+    return Seqs(((1, min(tok, s)),))
 
 
 def test_seqs(task, split: Split, max_seq_len: int | None, corpus: bool = False) -> Seqs:
