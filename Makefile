@@ -21,7 +21,7 @@ EXECUTED := $(NOTEBOOKS:%=$(OUT)/notebooks/%.ipynb)
 LIB := $(shell find lib -name '*.py' 2>/dev/null)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help setup validate reproduce data plan test lint bench calibrate lab clean distclean
+.PHONY: help setup validate reproduce data plan readme-bill test lint bench gpu-check calibrate lab clean distclean
 
 help: ## list the targets
 	@echo "make <target> [PROFILE=mini|smoke|mini-full|paper] [SHARDS=N] [VERBOSE=1] [VERIFY=1]"
@@ -72,8 +72,11 @@ $(OUT)/notebooks/html.stamp: $(EXECUTED)
 data: $(STAMP) ## download and cache what PROFILE needs (on a connected machine); offline: list what is missing
 	$(BIN)/xstilts data $(PROFILE)
 
-plan: $(STAMP) ## the cost of PROFILE before compute: runs, tokens, FLOPs, GPU-hours, disk (offline)
+plan: $(STAMP) ## the cost of PROFILE before compute: runs, FLOPs, GPU-hours (compute vs communication), wall-clock, disk
 	$(BIN)/xstilts plan $(PROFILE)
+
+readme-bill: $(STAMP) ## rewrite the README's bill from `xstilts plan paper` at the stated defaults
+	$(BIN)/xstilts plan paper --readme README.md
 
 test: $(STAMP) ## the test suite (offline, CPU)
 	$(BIN)/python -m pytest
@@ -84,6 +87,9 @@ lint: $(STAMP) ## the linter and the formatter's check (ruff, configured in pypr
 
 bench: $(STAMP) ## measured speed: trainer ratios, eval throughput, the analysis at paper scale -> outputs/bench/bench.json
 	$(BIN)/xstilts bench
+
+gpu-check: $(STAMP) ## on a GPU node: bf16 rehearsal sizes, MFU, launch floor, 2-rank FSDP -> outputs/gpu-check/report.json
+	$(BIN)/xstilts gpu-check
 
 calibrate: $(STAMP) ## simulation study of the bootstrap: coverage, type-I error, power
 	$(BIN)/xstilts calibrate --out outputs/calibration

@@ -236,18 +236,25 @@ def cmd_calibrate(args) -> int:
 
 def cmd_plan(args) -> int:
     from xstilts.compute.memory import profile_fsdp
-    from xstilts.compute.plan import assumptions_from, build_plan, format_plan, write_csv
+    from xstilts.compute.plan import Assumptions, assumptions_from, build_plan, format_plan, update_readme, write_csv
     from xstilts.paths import outputs_dir
     from xstilts.study.profile import load_profile
 
     profile = load_profile(args.profile, check_licences=False)
-    assumptions = assumptions_from(**options(args, "mfu", "gpu", "peak_tflops", "gpu_memory_gb", "shards", "bench"))
+    if args.readme:  # the README quotes the bill at the stated defaults, never at a local measurement
+        plan = build_plan(profile, Assumptions())
+        changed = update_readme(Path(args.readme), plan)
+        print(f"{args.readme}: bill of '{profile.name}' {'rewritten' if changed else 'already current'}")
+        return 0
+    names = ("mfu", "gpu", "peak_tflops", "gpu_memory_gb", "shards", "bench", "time_limit_h", "ranks", "gpu_check")
+    assumptions = assumptions_from(**options(args, *names), interconnect_gb_s=args.interconnect_gb_s)
     plan = build_plan(profile, assumptions)
     out_dir = outputs_dir(profile.name) / "plan"
     write_csv(plan, out_dir / "plan.csv")
     if args.csv:
         write_csv(plan, Path(args.csv))
-    profile_fsdp(profile, out_dir, plan.assumptions.gpu_memory_gb)
+    a = plan.assumptions
+    profile_fsdp(profile, out_dir, a.gpu_memory_gb, a.usable_memory, a.ranks)
     print(format_plan(plan))
     print(f"written: {out_dir / 'plan.csv'} (+ plan_runs.csv, plan_summary.json{', fsdp-*.yaml' if plan.fsdp else ''})")
     return 0
@@ -326,13 +333,34 @@ def cmd_bench(args) -> int:
         threads=args.threads or None,
         timer=args.timer,
         analysis=not args.skip_analysis,
+        hf_rounds=args.hf_rounds,
     )
     for key in HEADLINE:
         if res.get(key) is not None:
             goal = res["goals"].get(key)
             print(f"{key}: {res[key]:.3f}" + (f"  (goal >= {goal})" if goal else ""))
+            if key == "trainer_vs_bare":
+                s = res["trainer_vs_bare_spread"]
+                print(
+                    f"  over {s['n']} ABBA pairs: IQR {s['q1']:.3f}-{s['q3']:.3f}, range {s['min']:.3f}-{s['max']:.3f}"
+                )
     print(f"wrote {out} in {time.perf_counter() - t0:.0f} s")
     return 0
+
+
+def cmd_gpu_check(args) -> int:
+    from xstilts.compute.gpucheck import NoGPU, gpu_check, summary
+    from xstilts.paths import outputs_dir
+
+    out = Path(args.out) if args.out else outputs_dir("gpu-check") / "report.json"
+    try:
+        report = gpu_check(out, args.work)
+    except NoGPU as err:
+        print(err, file=sys.stderr)
+        return 2
+    print(summary(report))
+    print(f"wrote {out}" + ("" if report["ok"] else " (a check FAILED: its error and traceback are in the report)"))
+    return 0 if report["ok"] else 1
 
 
 def cmd_bench_analysis(args) -> int:
@@ -451,6 +479,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gpu-memory-gb", type=at_least(1e-9, float), default=Assumptions.gpu_memory_gb)
     p.add_argument("--shards", type=POSITIVE, default=1, help="concurrent workers (checkpoints in flight)")
     p.add_argument("--bench", help="measured throughput JSON (default outputs/bench/bench.json when present)")
+    p.add_argument(
+        "--time-limit-h",
+        type=at_least(1e-9, float),
+        default=Assumptions.time_limit_h,
+        help="a job's time limit (flags requeues)",
+    )
+    p.add_argument(
+        "--ranks", action="append", metavar="MODEL=GPUS", help="GPUs per run of a model, e.g. xxl=8 (repeatable)"
+    )
+    p.add_argument("--gpu-check", help="a gpu-check report.json: its measured MFU, launch floor and bandwidth")
+    p.add_argument(
+        "--interconnect-gb-s", type=at_least(1e-9, float), help="collective bandwidth per GPU within a node (GB/s)"
+    )
+    p.add_argument("--readme", help="rewrite the bill block of this README (stated defaults; nothing else)")
     p = command("submit", cmd_submit, "run a profile's phases as Slurm job arrays through submitit (or locally)")
     p.add_argument("profile", help="profile name (params/<profile>.yaml)")
     p.add_argument("--executor", choices=("slurm", "local"), default="slurm")
@@ -478,8 +520,9 @@ def build_parser() -> argparse.ArgumentParser:
         "bench", cmd_bench, "measured speed ratios of the engine (and the analysis) -> outputs/bench/bench.json"
     )
     p.add_argument("--out", default=None, help="bench.json path (default outputs/bench/bench.json)")
-    p.add_argument("--steps", type=POSITIVE, default=30)
-    p.add_argument("--rounds", type=POSITIVE, default=5)
+    p.add_argument("--steps", type=POSITIVE, default=60, help="optimiser steps per timed training run")
+    p.add_argument("--rounds", type=POSITIVE, default=12, help="ABBA pairs of our trainer and the bare loop")
+    p.add_argument("--hf-rounds", type=POSITIVE, default=3, help="rounds of the Hugging Face and evaluation contenders")
     p.add_argument("--threads", type=COUNT, default=1, help="torch threads (0: torch's default)")
     p.add_argument(
         "--timer",
@@ -492,6 +535,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="skip timing the analysis on a synthetic table of the paper's shape (several minutes)",
     )
+    p = command(
+        "gpu-check",
+        cmd_gpu_check,
+        "on a GPU node: bf16 rehearsal sizes, MFU, launch floor, 2-rank FSDP -> outputs/gpu-check/report.json",
+    )
+    p.add_argument("--out", default=None, help="report path (default outputs/gpu-check/report.json)")
+    p.add_argument("--work", type=Path, default=None, help="scratch folder (default: a new temporary one)")
     p = command("bench-analysis", cmd_bench_analysis, "time the analysis on a synthetic table of the paper's shape")
     p.add_argument("--n-boot", type=POSITIVE, default=10_000)
     p.add_argument("--examples", type=POSITIVE, default=2_000_000)

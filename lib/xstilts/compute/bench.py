@@ -12,17 +12,22 @@ threads for every contender:
   (``DataCollatorWithPadding``), isolating the gain of length grouping.
 - ``eval_examples_per_second`` (our ``predict``) and ``eval_vs_hf_trainer`` (``Trainer.predict``).
 - On CUDA: ``mfu_xlmr_large_bf16``, model FLOPs utilisation of XLM-R-large-shaped bf16 fine-tuning
-  (random init), FLOPs = 6 N_non-embedding + 12 L H T per token (PaLM, Chowdhery et al. 2022, App. B).
+  (random init; ``compute/gpucheck.py``, FLOPs per ``compute/flops.py``).
 
-Contenders alternate over ``rounds`` and the median is reported. The headline ratios use process CPU
-time with one torch thread (``--timer cpu``, default): on a shared machine wall time measures the
-neighbours; on an idle machine the two agree, and the wall-clock ratios are written too (``wall_clock``).
+``trainer_vs_bare`` is measured in its own block: after one untimed run of each loop, ``rounds`` (12)
+pairs of the two back to back in ABBA order, each of ``steps`` (60) optimiser steps, every sample started
+after a full garbage collection; the median of the per-pair ratios is reported with its quartiles and
+range (``trainer_vs_bare_spread``). The Hugging Face and evaluation contenders alternate with ours over
+``hf_rounds`` (3) rounds of ``hf_steps`` (30) steps. The headline ratios use process CPU time with one torch thread (``--timer cpu``,
+default): on a shared machine wall time measures the neighbours; on an idle machine the two agree, and the
+wall-clock ratios are written too (``wall_clock``).
 ``bench_paper_shape`` times the analysis (estimands and the joint bootstrap) on a synthetic study of the
 paper's shape; its result is merged into bench.json.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import platform
@@ -41,6 +46,7 @@ from xstilts.analysis.cells import CellTable
 from xstilts.analysis.estimands import EstimandBuilder, weight_matrix
 from xstilts.analysis.inference import bootstrap_p_value, percentile_ci
 from xstilts.analysis.simulate import cells_to_table, planned_design, simulate_cells, unique_r_slope
+from xstilts.compute.gpucheck import mfu_xlmr_large, train_config
 from xstilts.engine import toydata
 from xstilts.engine.adapter_table import adapter_for
 from xstilts.engine.encoders import load_encoder
@@ -55,9 +61,6 @@ from xstilts.paths import repo_root
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-
-
-PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L40S": 362e12, "A10G": 125e12}
 
 
 def _setup(work: Path, layers: int, hidden: int, n_train: int, n_test: int, seed: int = 0):
@@ -202,89 +205,61 @@ def _time_hf_eval(enc, test_ds, tok, hp, out: Path) -> dict:
 
 def _hp(work: Path, steps: int, batch_size: int, max_seq_len: int, **kw) -> TrainConfig:
     """The fine-tuning settings every timed run shares: lr 1e-5, no accumulation, no dev evaluation."""
-    return TrainConfig(
-        lr=1e-5,
-        max_steps=steps,
-        batch_size=batch_size,
-        grad_accum=1,
-        max_seq_len=max_seq_len,
-        eval_every_steps=0,
-        progress=False,
-        cache_dir=str(work / "cache"),
-        **kw,
-    )
-
-
-def mfu_xlmr_large(
-    work: Path, steps: int = 20, batch_size: int = 32, seq_len: int = 256, shape: dict | None = None
-) -> dict:
-    """MFU of XLM-R-large-shaped bf16 fine-tuning with our trainer (random init, fixed-length inputs)."""
-    import datasets
-    from transformers import XLMRobertaConfig, XLMRobertaModel
-
-    shape = shape or dict(layers=24, hidden=1024, heads=16, ffn=4096, vocab=250002)
-    enc_dir = work / "large"
-    tok_dir = toydata.make_tiny_encoder(work / "tok", vocab_size=300)  # tokenizer only; ids drawn below
-    config = XLMRobertaConfig(
-        vocab_size=shape["vocab"],
-        hidden_size=shape["hidden"],
-        num_hidden_layers=shape["layers"],
-        num_attention_heads=shape["heads"],
-        intermediate_size=shape["ffn"],
-        max_position_embeddings=514,
-        type_vocab_size=1,
-        layer_norm_eps=1e-5,
-        pad_token_id=1,
-        bos_token_id=0,
-        eos_token_id=2,
-    )
-    XLMRobertaModel(config, add_pooling_layer=False).save_pretrained(str(enc_dir))
-    from transformers import AutoTokenizer
-
-    AutoTokenizer.from_pretrained(str(tok_dir)).save_pretrained(str(enc_dir))
-    words = toydata.vocabulary(400)
-    rng = np.random.default_rng(0)
-    n = steps * batch_size
-    text = [" ".join(rng.choice(words, size=seq_len)) for _ in range(n)]
-    train = datasets.Dataset.from_dict(
-        {
-            "id": [str(i) for i in range(n)],
-            "text_a": text,
-            "text_b": [None] * n,
-            "label": rng.integers(0, 2, n).tolist(),
-        }
-    )
-    task = toydata.task("mfu", "classification", ["0", "1"])
-    hp = _hp(work, steps, batch_size, seq_len, bf16=True)
-    warm = TrainConfig(**{**hp.to_dict(), "max_steps": 3})
-    finetune(enc_dir, [TaskData(task, train, None)], warm, seed=0, out_dir=work / "mfu_warm")
-    res = finetune(enc_dir, [TaskData(task, train, None)], hp, seed=0, out_dir=work / "mfu")
-    L, H = shape["layers"], shape["hidden"]
-    non_embedding = L * (4 * H * H + 2 * H * shape["ffn"]) + H * H  # attention + FFN + classification dense
-    flops_per_token = 6 * non_embedding + 12 * L * H * seq_len
-    achieved = res.examples_per_second * seq_len * flops_per_token
-    name = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
-    peak = next((v for k, v in PEAK_BF16_FLOPS.items() if k in name), None)
-    return {
-        "mfu_device": name,
-        "mfu_achieved_tflops": achieved / 1e12,
-        "mfu_xlmr_large_bf16": achieved / peak if peak else None,
-        "mfu_shape": {**shape, "batch": batch_size, "seq_len": seq_len},
-    }
+    return train_config(work / "cache", steps, batch_size, max_seq_len, lr=1e-5, **kw)
 
 
 # the timed task: a 4 x 128 XLM-R (random init) on pair classification with long-tailed lengths
 SETUP = dict(layers=4, hidden=128, batch_size=16, max_seq_len=128, n_train=2000, n_test=1000)
 
 
+def spread(values: list[float]) -> dict:
+    """Median, quartiles (IQR) and range of repeated measurements of one quantity."""
+    q1, med, q3 = (float(x) for x in np.percentile(values, [25, 50, 75]))
+    return {
+        "median": med,
+        "q1": q1,
+        "q3": q3,
+        "iqr": q3 - q1,
+        "min": float(min(values)),
+        "max": float(max(values)),
+        "n": len(values),
+    }
+
+
+def _sample(fn: Callable[[object], dict], arg) -> dict:
+    """One timed call, from the same heap state each time (a full collection first), so that a garbage
+    collection started by the previous contender's leftovers is not billed to this one."""
+    gc.collect()
+    return fn(arg)
+
+
+def _report(r: int, rounds: int, name: str, x: dict) -> None:
+    print(
+        f"  round {r + 1}/{rounds} {name}: {x['cpu']:.1f} examples per CPU-second, {x['wall']:.1f} per wall-second",
+        flush=True,
+    )
+
+
 def run_bench(
     out_path: Path,
-    steps: int = 30,
-    rounds: int = 5,
+    steps: int = 60,
+    rounds: int = 12,
     threads: int | None = 1,
     timer: str = "cpu",
     extra: list[Callable[[], dict]] = (),
+    hf_rounds: int = 3,
+    hf_steps: int = 30,
 ) -> dict:
+    """The engine's ratios. Two interleaved blocks after a warm-up of both loops:
+
+    - ``trainer_vs_bare``: ``rounds`` pairs of our trainer and the bare loop back to back, in ABBA order
+      (pair r runs ours then bare when r is even, bare then ours when odd: drift and order effects cancel);
+      the headline is the median over pairs of ours/bare, reported with its quartiles and range
+      (``trainer_vs_bare_spread``).
+    - ``hf_rounds`` rounds of ours, the HF ``Trainer`` (padded, dynamic padding) and both evaluations, all
+      training for ``hf_steps``; each ratio the median over rounds of the contenders measured in the same
+      round (these ratios are several-fold: three rounds of short runs resolve them).
+    """
     layers, hidden, batch_size, max_seq_len, n_train, n_test = (SETUP[k] for k in SETUP)
 
     if threads:
@@ -292,6 +267,7 @@ def run_bench(
     work = Path(tempfile.mkdtemp(prefix="xstilts-bench-"))
     enc, task, train, test = _setup(work, layers, hidden, n_train, n_test)
     hp = _hp(work, steps, batch_size, max_seq_len, log_every_steps=1000, num_threads=threads)
+    hp_hf = _hp(work, hf_steps, batch_size, max_seq_len, log_every_steps=1000, num_threads=threads)
     batches = _bare_batches(enc, task, train, hp)
     tok, hf_padded = _hf_dataset(enc, train, max_seq_len, pad_to_max=True)
     _, hf_dynamic = _hf_dataset(enc, train, max_seq_len, pad_to_max=False)
@@ -299,45 +275,62 @@ def run_bench(
     contenders = {
         "ours": lambda r: _time_ours(enc, task, train, hp, work / f"ours{r}"),
         "bare": lambda r: _time_bare(enc, task, batches, hp),
-        "hf_trainer": lambda r: _time_hf_train(enc, hf_padded, tok, hp, work / f"hf{r}", pad_to_max=True),
+        "ours_hf_steps": lambda r: _time_ours(enc, task, train, hp_hf, work / f"oursh{r}"),
+        "hf_trainer": lambda r: _time_hf_train(enc, hf_padded, tok, hp_hf, work / f"hf{r}", pad_to_max=True),
         "hf_trainer_dynamic_padding": lambda r: _time_hf_train(
-            enc, hf_dynamic, tok, hp, work / f"hfd{r}", pad_to_max=False
+            enc, hf_dynamic, tok, hp_hf, work / f"hfd{r}", pad_to_max=False
         ),
-        "eval_ours": lambda r: _time_ours_eval(work / "ours0", task, test),
-        "eval_hf_trainer": lambda r: _time_hf_eval(enc, hf_test, tok, hp, work / f"hfe{r}"),
+        "eval_ours": lambda r: _time_ours_eval(work / "ours_warm", task, test),
+        "eval_hf_trainer": lambda r: _time_hf_eval(enc, hf_test, tok, hp_hf, work / f"hfe{r}"),
     }
-    _time_bare(enc, task, batches[:5], hp)  # warm-up (allocator, kernels)
-    samples: dict[str, list[dict]] = {k: [] for k in contenders}
+    # warm-up, untimed: both loops once (feature cache, allocator, kernels), then the long-lived objects
+    # of the setup are moved out of the collector's sight (gc.freeze) so that no collection scans them
+    _time_ours(enc, task, train, hp, work / "ours_warm")
+    _time_bare(enc, task, batches, hp)
+    gc.collect()
+    gc.freeze()
+    pairs: dict[str, list[dict]] = {"ours": [], "bare": []}
     for r in range(rounds):
-        for name, fn in contenders.items():
-            samples[name].append(fn(r))
-            x = samples[name][-1]
-            print(
-                f"  round {r + 1}/{rounds} {name}: {x['cpu']:.1f} examples per CPU-second, {x['wall']:.1f} per wall-second",
-                flush=True,
-            )
+        for name in ("ours", "bare") if r % 2 == 0 else ("bare", "ours"):
+            pairs[name].append(_sample(contenders[name], f"p{r}"))
+            _report(r, rounds, name, pairs[name][-1])
+    others = [k for k in contenders if k not in ("ours", "bare")]
+    samples: dict[str, list[dict]] = {k: [] for k in others}
+    for r in range(hf_rounds):
+        for name in others:
+            samples[name].append(_sample(contenders[name], r))
+            _report(r, hf_rounds, name, samples[name][-1])
+    gc.unfreeze()
+    samples["ours"], samples["bare"] = pairs["ours"], pairs["bare"]
     wall = {k: statistics.median(x["wall"] for x in v) for k, v in samples.items()}
     cpu = {k: statistics.median(x["cpu"] for x in v) for k, v in samples.items()}
     med = cpu if timer == "cpu" else wall
 
+    def ratios(a: list[dict], b: list[dict], clock: str) -> list[float]:
+        return [x[clock] / y[clock] for x, y in zip(a, b)]
+
     def paired(a: str, b: str, clock: str = timer) -> float:
-        """Median over rounds of the ratio of two contenders measured back to back (drift cancels)."""
-        return statistics.median(x[clock] / y[clock] for x, y in zip(samples[a], samples[b]))
+        """Median over rounds of the ratio of two contenders measured in the same round (drift cancels)."""
+        return statistics.median(ratios(samples[a], samples[b], clock))
 
     pad_tokens = sum(b["input_ids"].numel() for b in batches)
     real_tokens = sum(int(b["attention_mask"].sum()) for b in batches)
     result = {
         "trainer_vs_bare": paired("ours", "bare"),
-        "trainer_vs_hf_trainer": paired("ours", "hf_trainer"),
-        "trainer_vs_hf_trainer_dynamic_padding": paired("ours", "hf_trainer_dynamic_padding"),
+        "trainer_vs_bare_spread": spread(ratios(pairs["ours"], pairs["bare"], timer)),
+        "trainer_vs_hf_trainer": paired("ours_hf_steps", "hf_trainer"),
+        "trainer_vs_hf_trainer_dynamic_padding": paired("ours_hf_steps", "hf_trainer_dynamic_padding"),
         "eval_examples_per_second": med["eval_ours"],
         "eval_vs_hf_trainer": paired("eval_ours", "eval_hf_trainer"),
         "timer": timer,
-        "train_examples_per_second": {k: med[k] for k in ("ours", "bare", "hf_trainer", "hf_trainer_dynamic_padding")},
+        "train_examples_per_second": {
+            k: med[k] for k in ("ours", "bare", "ours_hf_steps", "hf_trainer", "hf_trainer_dynamic_padding")
+        },
         "wall_clock": {
             "trainer_vs_bare": paired("ours", "bare", "wall"),
-            "trainer_vs_hf_trainer": paired("ours", "hf_trainer", "wall"),
-            "trainer_vs_hf_trainer_dynamic_padding": paired("ours", "hf_trainer_dynamic_padding", "wall"),
+            "trainer_vs_bare_spread": spread(ratios(pairs["ours"], pairs["bare"], "wall")),
+            "trainer_vs_hf_trainer": paired("ours_hf_steps", "hf_trainer", "wall"),
+            "trainer_vs_hf_trainer_dynamic_padding": paired("ours_hf_steps", "hf_trainer_dynamic_padding", "wall"),
             "eval_vs_hf_trainer": paired("eval_ours", "eval_hf_trainer", "wall"),
             "eval_examples_per_second": wall["eval_ours"],
         },
@@ -350,6 +343,9 @@ def run_bench(
             "batch_size": batch_size,
             "max_seq_len": max_seq_len,
             "rounds": rounds,
+            "order": "ABBA pairs of ours and bare after one untimed run of each",
+            "hf_rounds": hf_rounds,
+            "hf_steps": hf_steps,
             "n_train": n_train,
             "n_test": n_test,
             "torch_threads": torch.get_num_threads(),
@@ -460,11 +456,12 @@ HEADLINE = (
 
 def bench(
     out: Path | None = None,
-    steps: int = 30,
-    rounds: int = 5,
+    steps: int = 60,
+    rounds: int = 12,
     threads: int | None = 1,
     timer: str = "cpu",
     analysis: bool = True,
+    hf_rounds: int = 3,
 ) -> tuple[dict, Path]:
     """`make bench`: the engine ratios, and (unless `analysis=False`) the analysis at the paper's shape;
     writes bench.json (default outputs/bench/bench.json) and returns (results, path)."""
@@ -474,5 +471,7 @@ def bench(
     out = Path(out) if out else repo_root() / "outputs" / "bench" / "bench.json"
     datasets.disable_progress_bars()
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     extra = [lambda: {"analysis_paper_shape": bench_paper_shape(n_boot=10_000)}] if analysis else []
-    return run_bench(out, steps=steps, rounds=rounds, threads=threads, timer=timer, extra=extra), out
+    result = run_bench(out, steps=steps, rounds=rounds, threads=threads, timer=timer, extra=extra, hf_rounds=hf_rounds)
+    return result, out

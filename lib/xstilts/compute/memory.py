@@ -1,11 +1,25 @@
-"""Which runs fit one GPU, and the accelerate FSDP launch configuration for the ones that do not.
+"""Which runs fit one GPU, the per-size layouts (ranks x micro-batch x accumulation) of the ones that do not,
+and the accelerate FSDP launch configuration.
 
 Full fine-tuning with AdamW under bf16 autocast keeps, per parameter, fp32 weights (4 bytes), fp32
-gradients (4) and two fp32 Adam moments (8): 16 bytes, plus the bf16 copies autocast makes of the
-weights (2). XLM-R XXL (10.7B) needs ~190 GB for that alone, far beyond one 80 GB GPU; XL (3.5B) needs
+gradients (4) and two fp32 Adam moments (8): 16 bytes, plus, on one GPU, the bf16 copies autocast makes of
+the weights (2). XLM-R XXL (10.7B) needs ~190 GB for that alone, far beyond one 80 GB GPU; XL (3.5B) needs
 ~63 GB before activations, at the edge of one. Activations follow Korthikanti et al. 2022 ("Reducing
-Activation Recomputation in Large Transformer Models", eq. 1): per layer s*b*h*(34 + 5*a*s/h) bytes at
-16-bit, or ~2*s*b*h with full activation checkpointing.
+Activation Recomputation in Large Transformer Models", arXiv 2205.05198, eq. 1): per layer s*b*h*(34 +
+5*a*s/h) bytes at 16-bit; with full activation checkpointing each layer keeps its 16-bit input (2*s*b*h) and
+one layer at a time holds its full activations while it is recomputed.
+
+Sharded (FSDP FULL_SHARD over g ranks, one unit per transformer layer, the embeddings in the root unit):
+the 16 bytes per parameter are divided by g; each rank also holds the units it is working on unsharded -
+the root (embeddings) and `PREFETCHED_UNITS` layers, each with bf16 parameters (2 bytes) and, in the
+backward pass, its unsharded gradient before the reduce-scatter (4 bytes, fp32 reduce). Gradient
+accumulation under sharding is sharded too: every micro-batch's gradient is reduce-scattered into the fp32
+gradient shard. Accumulating unsharded instead (`no_sync`) keeps a full fp32 gradient of the whole model on
+every rank (`sharded_accumulation=False`: + 4 bytes per parameter), which is what makes XXL not fit 4 GPUs
+at an accumulation above 1.
+
+A layout keeps the recipe's effective batch: ranks x micro-batch x accumulation = batch_size x grad_accum
+of the profile (docs/benchmarks.md §5); only how a step is computed changes.
 
 The launch configuration matches what the engine builds in code (xstilts.engine.distributed
 .fsdp_plugin_for): FULL_SHARD, one FSDP unit per transformer layer (XLMRobertaXLLayer for XL/XXL,
@@ -25,8 +39,12 @@ from xstilts.study.grid import train_config
 
 GIB = 1024**3
 BYTES_ADAMW_MIXED = 16  # fp32 weights + fp32 grads + Adam m, v
-BYTES_AUTOCAST_COPY = 2  # bf16 weight copies made by autocast during forward/backward
+BYTES_AUTOCAST_COPY = 2  # bf16 weight copies made by autocast during forward/backward (one GPU)
+BYTES_UNIT_WORKING = 6  # an all-gathered FSDP unit: bf16 parameters (2) + its unsharded fp32 gradient (4)
+BYTES_UNSHARDED_GRAD = 4  # no_sync accumulation: a full fp32 gradient on every rank
+PREFETCHED_UNITS = 2  # the layer computing and the one prefetched (backward_prefetch BACKWARD_PRE)
 OVERHEAD_GIB = 2.0  # CUDA context, cuBLAS workspaces, allocator fragmentation (a reserve, not measured)
+RANK_CHOICES = (1, 2, 4, 8, 16, 32)
 XL_LAYER, BASE_LAYER = LAYER_CLASS["xl"], LAYER_CLASS["base"]
 
 
@@ -62,52 +80,161 @@ def model_shape(model: dict, vocab_size: int | None = None) -> Shape | None:
     return HUB_SHAPES.get(model.get("hub") or "")
 
 
+def embedding_params(shape: Shape, max_positions: int = 514) -> int:
+    """Word, position and token-type embeddings and their LayerNorm (the FSDP root unit)."""
+    return (shape.vocab + max_positions + 1) * shape.hidden + 2 * shape.hidden
+
+
+def layer_params(shape: Shape) -> int:
+    """One transformer layer: attention, feed-forward, two LayerNorms (one FSDP unit)."""
+    h, f = shape.hidden, shape.ffn
+    return 4 * h * h + 4 * h + 2 * h * f + f + h + 4 * h
+
+
 def count_params(shape: Shape, max_positions: int = 514) -> int:
     """Parameters of an XLM-R-architecture encoder (embeddings, layers, final norms; no LM head)."""
-    h, f = shape.hidden, shape.ffn
-    embeddings = (shape.vocab + max_positions + 1) * h + 2 * h  # word + position + type, LayerNorm
-    layer = 4 * h * h + 4 * h + 2 * h * f + f + h + 4 * h  # attention, FFN, two LayerNorms
-    return embeddings + shape.layers * layer
+    return embedding_params(shape, max_positions) + shape.layers * layer_params(shape)
 
 
 def activation_bytes(shape: Shape, micro_batch: int, seq_len: int, checkpointing: bool = False) -> float:
-    """Activation memory of one micro-batch (Korthikanti et al. 2022 eq. 1; checkpointing keeps ~2sbh)."""
+    """Activation memory of one micro-batch (Korthikanti et al. 2022 eq. 1; checkpointing keeps 2sbh per
+    layer plus one layer's full activations during its recomputation)."""
     sbh = micro_batch * seq_len * shape.hidden
-    per_layer = 2 * sbh if checkpointing else sbh * (34 + 5 * shape.heads * seq_len / shape.hidden)
-    return shape.layers * per_layer
+    full = sbh * (34 + 5 * shape.heads * seq_len / shape.hidden)
+    return shape.layers * 2 * sbh + full if checkpointing else shape.layers * full
 
 
 def train_memory_gb(
-    params: int, shape: Shape | None, micro_batch: int, seq_len: int, num_gpus: int = 1, checkpointing: bool = False
-) -> float:
-    """Peak GPU memory per device (GiB) of full fine-tuning: sharded optimiser state + activations."""
-    states = params * (BYTES_ADAMW_MIXED / num_gpus + BYTES_AUTOCAST_COPY)
-    acts = activation_bytes(shape, micro_batch, seq_len, checkpointing) if shape else 0.0
-    return (states + acts) / GIB + OVERHEAD_GIB
-
-
-def min_gpus(
     params: int,
     shape: Shape | None,
     micro_batch: int,
     seq_len: int,
+    num_gpus: int = 1,
+    checkpointing: bool = False,
+    grad_accum: int = 1,
+    sharded_accumulation: bool = True,
+) -> float:
+    """Peak GPU memory per device (GiB) of full fine-tuning: (sharded) weights, gradients and optimiser
+    state, the unsharded working units of FSDP, activations and a fixed reserve."""
+    if num_gpus == 1:
+        states = params * (BYTES_ADAMW_MIXED + BYTES_AUTOCAST_COPY)
+    else:
+        working = embedding_params(shape) + PREFETCHED_UNITS * layer_params(shape) if shape else params
+        states = params * BYTES_ADAMW_MIXED / num_gpus + working * BYTES_UNIT_WORKING
+        if grad_accum > 1 and not sharded_accumulation:
+            states += params * BYTES_UNSHARDED_GRAD
+    acts = activation_bytes(shape, micro_batch, seq_len, checkpointing) if shape else 0.0
+    return (states + acts) / GIB + OVERHEAD_GIB
+
+
+def _fits(gib: float, gpu_memory_gb: float, usable: float) -> bool:
+    return gib <= usable * gpu_memory_gb * 1e9 / GIB
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How one run's optimiser step is computed: ranks x micro-batch (per rank) x accumulation = the
+    recipe's effective batch; activation checkpointing; the estimated peak memory per rank (GiB)."""
+
+    ranks: int
+    micro_batch: int
+    grad_accum: int
+    checkpointing: bool
+    memory_gb: float
+
+    @property
+    def effective_batch(self) -> int:
+        return self.ranks * self.micro_batch * self.grad_accum
+
+
+def layouts(
+    params: int,
+    shape: Shape | None,
+    effective_batch: int,
+    seq_len: int,
+    ranks: int,
     gpu_memory_gb: float = 80.0,
     usable: float = 0.9,
-    choices=(1, 2, 4, 8, 16, 32),
+) -> list[Layout]:
+    """Every layout on `ranks` GPUs that keeps `effective_batch` and fits `usable` of each GPU's memory,
+    largest micro-batch first. Sharded layouts (ranks > 1) checkpoint activations (the engine's FSDP
+    configuration) and accumulate sharded; one GPU may go either way."""
+    if effective_batch % ranks:
+        return []
+    per_rank = effective_batch // ranks
+    out = []
+    for accum in range(1, per_rank + 1):
+        if per_rank % accum:
+            continue
+        micro = per_rank // accum
+        for ckpt in (False, True) if ranks == 1 else (True,):
+            gib = train_memory_gb(params, shape, micro, seq_len, ranks, ckpt, accum)
+            if _fits(gib, gpu_memory_gb, usable):
+                out.append(Layout(ranks, micro, accum, ckpt, round(gib, 1)))
+    return out
+
+
+def min_ranks(
+    params: int,
+    shape: Shape | None,
+    effective_batch: int,
+    seq_len: int,
+    gpu_memory_gb: float = 80.0,
+    usable: float = 0.9,
+    choices=RANK_CHOICES,
 ) -> int:
-    """Fewest GPUs (FSDP FULL_SHARD; activation checkpointing when sharded) whose memory holds the run."""
+    """Fewest GPUs on which some layout of the effective batch fits (any micro-batch x accumulation)."""
     for g in choices:
-        need = train_memory_gb(params, shape, micro_batch, seq_len, g, checkpointing=g > 1)
-        if need <= usable * gpu_memory_gb * 1e9 / GIB:
+        if layouts(params, shape, effective_batch, seq_len, g, gpu_memory_gb, usable):
             return g
-    raise ValueError(f"a {params / 1e9:.1f}B-parameter model does not fit {max(choices)} x {gpu_memory_gb} GB GPUs")
+    raise ValueError(
+        f"a {params / 1e9:.1f}B-parameter model does not fit {max(choices)} x {gpu_memory_gb} GB GPUs "
+        f"at an effective batch of {effective_batch} x {seq_len} tokens"
+    )
 
 
 def needs_fsdp(
-    params: int, shape: Shape | None, micro_batch: int, seq_len: int, gpu_memory_gb: float = 80.0, usable: float = 0.9
+    params: int, shape: Shape | None, effective_batch: int, seq_len: int, gpu_memory_gb: float = 80.0, usable=0.9
 ) -> bool:
-    """Whether full fine-tuning exceeds `usable` of one GPU's memory (then: FSDP across GPUs)."""
-    return min_gpus(params, shape, micro_batch, seq_len, gpu_memory_gb, usable) > 1
+    """Whether no layout of full fine-tuning fits `usable` of one GPU's memory (then: FSDP across GPUs)."""
+    return min_ranks(params, shape, effective_batch, seq_len, gpu_memory_gb, usable) > 1
+
+
+def recipes(cfg: dict) -> list[dict]:
+    """Every training recipe of a profile: the intermediate one, the target default and each per-target one."""
+    out = [train_config(cfg, "intermediate"), train_config(cfg, "target")]
+    out += [train_config(cfg, "target", proto) for proto in cfg["per_target"]]
+    return out
+
+
+def model_params(model: dict, shape: Shape | None) -> int:
+    """A profile model's parameter count: its `params` (hub models) or counted from its shape."""
+    return int(model.get("params") or (count_params(shape) if shape else 0))
+
+
+def size_ranks(
+    cfg: dict, gpu_memory_gb: float = 80.0, usable: float = 0.9, fixed: dict[str, int] | None = None
+) -> dict[str, int]:
+    """GPUs per run for each model of a profile: the fewest on which every recipe of the profile fits (one
+    worker size per model), unless `fixed` names it. A fixed count on which some recipe fits no layout
+    raises ValueError."""
+    out = {}
+    for model in cfg["models"]:
+        shape = model_shape(model, cfg["tokenizer"]["vocab_size"])
+        params = model_params(model, shape)
+        need = [(hp["batch_size"] * hp["grad_accum"], hp["max_seq_len"]) for hp in recipes(cfg)]
+        want = (fixed or {}).get(model["name"])
+        if want is not None:
+            bad = [n for n in need if not layouts(params, shape, *n, want, gpu_memory_gb, usable)]
+            if bad:
+                raise ValueError(
+                    f"{model['name']} on {want} x {gpu_memory_gb:.0f} GB GPUs: no layout fits an effective "
+                    f"batch of {bad[0][0]} x {bad[0][1]} tokens"
+                )
+            out[model["name"]] = want
+        else:
+            out[model["name"]] = max(min_ranks(params, shape, *n, gpu_memory_gb, usable) for n in need)
+    return out
 
 
 def fsdp_config(
@@ -179,26 +306,23 @@ class FsdpNeed:
 
 
 def profile_fsdp(
-    profile, out_dir: str | Path | None = None, gpu_memory_gb: float = 80.0, usable: float = 0.9
+    profile,
+    out_dir: str | Path | None = None,
+    gpu_memory_gb: float = 80.0,
+    usable: float = 0.9,
+    fixed: dict[str, int] | None = None,
 ) -> list[FsdpNeed]:
-    """Per model of a profile, at its largest micro-batch x sequence length: does it need FSDP?
-
-    Writes `fsdp-<model>.yaml` into `out_dir` for every model that needs more than one GPU.
-    """
+    """Per model of a profile: memory of its largest recipe on one GPU, and the GPUs its runs need
+    (`size_ranks`). Writes `fsdp-<model>.yaml` into `out_dir` for every model that needs more than one."""
     cfg = profile.cfg
-    shapes = []
-    for phase in ("intermediate", "target"):
-        shapes.append((cfg[phase]["batch_size"], cfg[phase]["max_seq_len"]))
-    for proto in cfg["per_target"]:
-        hp = train_config(cfg, "target", proto)
-        shapes.append((hp["batch_size"], hp["max_seq_len"]))
-    micro, seq = max(shapes, key=lambda bs: bs[0] * bs[1] * (1 + bs[1] / 512))
+    ranks = size_ranks(cfg, gpu_memory_gb, usable, fixed)
+    hps = recipes(cfg)
     out = []
     for model in cfg["models"]:
         shape = model_shape(model, cfg["tokenizer"]["vocab_size"])
-        params = model.get("params") or (count_params(shape) if shape else 0)
-        one = train_memory_gb(params, shape, micro, seq)
-        gpus = min_gpus(params, shape, micro, seq, gpu_memory_gb, usable)
+        params = model_params(model, shape)
+        one = max(train_memory_gb(params, shape, hp["batch_size"], hp["max_seq_len"]) for hp in hps)
+        gpus = ranks[model["name"]]
         need = FsdpNeed(model["name"], params, round(one, 1), gpus)
         if gpus > 1 and out_dir is not None:
             layer = shape.layer_class if shape else None

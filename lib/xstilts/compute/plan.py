@@ -1,17 +1,39 @@
-"""The cost of a profile before compute: runs, examples, tokens, FLOPs, GPU-hours, disk, reuse, FSDP.
+"""The cost of a profile before compute: runs, tokens, FLOPs, GPU-hours, wall-clock, disk, reuse, FSDP.
 
 `xstilts plan PROFILE` (`make plan`) is offline and takes seconds: it walks the grid (xstilts.study.grid
 .plan_runs, so counts are the grid's own) and prices each run from dataset sizes (compute/task_sizes.csv,
-with sources; a miniature has none and is priced from its step caps) and the
-training recipe (jiant: optimiser steps = epochs x ceil(N / effective batch), §5 of
-docs/benchmarks.md). FLOPs follow Kaplan et al. 2020: 6*N*tokens to train, 2*N*tokens to run forward,
-N = the model's parameter count. GPU-hours = FLOPs / (peak x MFU) on a stated GPU, unless a measured
-throughput (outputs/bench/bench.json) overrides them. Everything is an upper bound on compute: early
-stopping (patience) only shortens runs.
+with sources; a miniature has none and is priced from its step caps) and the training recipe (jiant:
+optimiser steps = epochs x ceil(N / effective batch), docs/benchmarks.md §5).
 
-Disk hygiene priced here: an intermediate checkpoint lives until every target run of its (size, arm)
-is done; a target run keeps no checkpoint unless a later run scores its encoder (none does: Tatoeba-R
-is scored inside the SQuAD-trained xquad run); hub checkpoints, raw datasets and tokenized features are cached once.
+What is priced is what the code encodes: one sequence per choice of a multiple-choice example; a QA
+question's context window(s); a dual encoder's query and its candidate as two passes, each cut at its own
+length (LAReQA's candidate is the answer sentence followed by its paragraph); the pooled candidate sets of
+LAReQA and Mewsli-X encoded once per test language, as xstilts.data.loaders builds one retrieval set per
+language; every sequence cut at the recipe's max_seq_len.
+
+Time per run, on the GPUs of its layout (compute/memory.py: ranks x micro-batch x accumulation = the
+recipe's effective batch), is the largest of three bounds, taken to overlap (FSDP prefetches the next
+unit's all-gather during the current unit's compute):
+- compute: model FLOPs (compute/flops.py: 6 N + 12 L d T per trained token, N non-embedding) at the assumed
+  MFU of the stated peak, x 8/6 with activation checkpointing (the forward runs twice);
+- communication (sharded runs): per micro-batch FSDP FULL_SHARD all-gathers the bf16 parameters twice
+  (forward, and backward after resharding) and reduce-scatters the fp32 gradient, i.e. (2 + 2 + 4) bytes x
+  P x (g - 1) / g per GPU (ring collectives) over the stated per-GPU bandwidth, once per encoder pass (a
+  dual encoder makes two); an evaluation forward all-gathers once;
+- launch floor: eager PyTorch cannot run a layer's forward and backward of one micro-batch (per pass)
+  faster than its kernels launch (`layer_floor_ms`, assumed; `make gpu-check` measures it); a forward alone
+  costs a third.
+Measured throughput (outputs/bench/bench.json, tokens/s per GPU) replaces the compute and floor bounds.
+Evaluation after training runs on one GPU (rank 0) with the run's other GPUs held: billed to all of them.
+GPU-hours = wall-clock x GPUs. Not priced: loading models and data, tokenizing (cached once), writing
+checkpoints (the best encoder at each improving dev evaluation, resumable states) and queueing. The compute
+is an upper bound: early stopping (patience) only shortens runs.
+
+Disk follows the run path's hygiene rule: a target run's encoder is deleted once its evaluation is written
+(per-example statistics, predictions and the submission layout are kept); an intermediate checkpoint lives
+until every target run that loads it is complete; hub checkpoints, raw datasets and tokenized features are
+cached once. `peak` is the most the profile holds at once (every intermediate checkpoint, plus the encoders
+and resumable states of the runs in flight); `final` is what a finished profile leaves.
 """
 
 from __future__ import annotations
@@ -19,6 +41,8 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
+import textwrap
 import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
@@ -27,13 +51,27 @@ from pathlib import Path
 from xstilts.benchmarks import formats as F
 from xstilts.benchmarks import registry
 from xstilts.benchmarks.registry import ARM_NONE
-from xstilts.compute.memory import Shape, count_params, min_gpus, model_shape, train_memory_gb
+from xstilts.compute.flops import RECOMPUTE, flops_per_token
+from xstilts.compute.memory import Layout, Shape, layouts, model_params, model_shape, size_ranks, train_memory_gb
 from xstilts.paths import outputs_dir
 from xstilts.study.grid import plan_runs
 from xstilts.study.profile import Profile
 
 SIZES_FILE = Path(__file__).with_name("task_sizes.csv")
 PHASES = ("data", "pretrained", "intermediate", "target", "analysis")
+# FSDP FULL_SHARD bytes per parameter and micro-batch: bf16 all-gather in the forward and again in the
+# backward (2 + 2), fp32 reduce-scatter of the gradient (4) - the engine's mixed precision
+# (xstilts.engine.distributed.fsdp_plugin_for: param_dtype bf16, reduce_dtype fp32)
+COMM_BYTES_TRAIN = 2 + 2 + 4
+COMM_BYTES_FORWARD = 2
+# The dual encoders' query and candidate lengths (engine/dual_encoder.py RECIPES, from XTREME-R's
+# train_lareqa.sh / train_mewslix.sh); BUCC and Tatoeba encode at retrieval_eval's default of 512.
+QUERY_MAX = {F.ANSWER_RETRIEVAL: 96, F.ENTITY_RETRIEVAL: 64}
+CANDIDATE_MAX = {F.ANSWER_RETRIEVAL: 256, F.ENTITY_RETRIEVAL: 64}
+RETRIEVAL_MAX = 512
+DOC_STRIDE = 128  # engine/qa.py: context windows start 128 tokens apart at 384 tokens
+EVAL_BATCH = 64  # predict() and encode() batch size
+DEV_BATCH_MULTIPLIER = 2  # the trainer's dev batch = 2 x its micro-batch (TrainConfig.eval_batch_multiplier)
 
 
 # --- assumptions --------------------------------------------------------------------------------------
@@ -46,19 +84,36 @@ class Assumptions:
     gpu: str = "NVIDIA H100 SXM 80GB"
     peak_tflops: float = 989.0  # bf16 dense tensor-core peak (NVIDIA H100 SXM datasheet)
     gpu_memory_gb: float = 80.0
+    usable_memory: float = 0.9  # share of a GPU's memory a layout may plan to use
     mfu: float = 0.40  # model FLOPs utilisation assumed (a measured bench overrides)
+    # NCCL bus bandwidth per GPU for all-gather / reduce-scatter: 80% (assumed) of NVLink 4's 450 GB/s per
+    # direction within a node (H100 SXM datasheet: 900 GB/s bidirectional), of 400 Gb/s NDR InfiniBand per
+    # GPU across nodes (ConnectX-7 datasheet)
+    intra_node_gb_s: float = 360.0
+    inter_node_gb_s: float = 40.0
+    gpus_per_node: int = 8
+    layer_floor_ms: float = 0.5  # least time of one layer's forward + backward of a micro-batch (assumed)
+    time_limit_h: float = 24.0  # a job's time limit: longer runs are requeued from their checkpoint
+    ranks: dict = field(default_factory=dict)  # GPUs per run fixed per model (else the fewest that fit)
     checkpoint_bytes_per_param: int = 4  # save_pretrained of an fp32 encoder (safetensors)
+    resumable_bytes_per_param: int = 12  # a resumable state: fp32 weights + Adam m, v
     hub_bytes_per_param: int = 4  # hub checkpoints are stored in fp32
     feature_bytes_per_token: int = 8  # tokenized features: int64 input_ids (datasets/arrow)
     text_bytes_per_token: int = 4  # raw UTF-8 text per sentencepiece token (~4 characters)
     output_bytes_per_example: int = 200  # predictions + per-example statistics per evaluated example
-    shards: int = 1  # concurrent workers (each may hold one target checkpoint in flight)
-    throughput: dict = field(default_factory=dict)  # measured tokens/s per model (bench.json)
+    shards: int = 1  # concurrent workers (each may hold one run in flight)
+    throughput: dict = field(default_factory=dict)  # measured tokens/s per GPU per model (bench.json)
     bench_source: str = ""
+    measured: str = ""  # the gpu-check report the MFU / floor / bandwidth were read from
 
     @property
     def flops_per_gpu_s(self) -> float:
         return self.peak_tflops * 1e12 * self.mfu
+
+    def bandwidth(self, ranks: int) -> float:
+        """Bytes per second per GPU of a collective over `ranks` GPUs."""
+        gb_s = self.intra_node_gb_s if ranks <= self.gpus_per_node else self.inter_node_gb_s
+        return gb_s * 1e9
 
 
 def read_bench(path: Path | None = None) -> dict:
@@ -87,6 +142,7 @@ def read_bench(path: Path | None = None) -> dict:
 class Split:
     examples: int
     tokens: float  # mean tokens per example (all its sequences)
+    query_tokens: float = 0.0  # dual-encoder pairs: the query's share of `tokens`
 
     @property
     def total_tokens(self) -> float:
@@ -107,17 +163,19 @@ class Sizes:
             lines = [line for line in fh if not line.startswith("#")]
         for i, rec in enumerate(csv.DictReader(lines)):
             try:
-                rows[rec["task"], rec["split"]][rec["language"]] = Split(int(rec["examples"]), float(rec["tokens"]))
+                split = Split(int(rec["examples"]), float(rec["tokens"]), float(rec.get("query_tokens") or 0))
+                rows[rec["task"], rec["split"]][rec["language"]] = split
             except (KeyError, ValueError) as err:
                 raise ValueError(
-                    f"{path}: row {i + 2} needs task, split, language, examples (int), tokens (float): {err}"
+                    f"{path}: row {i + 2} needs task, split, language, examples (int), tokens (float), "
+                    f"query_tokens (float or empty): {err}"
                 ) from None
-        return cls(dict(rows), str(path))
+        return cls(dict(rows), f"compute/{Path(path).name}" if Path(path) == SIZES_FILE else str(path))
 
     @classmethod
     def for_profile(cls, cfg: dict) -> Sizes:
-        """The real datasets' sizes (data/task_sizes.csv); a miniature has none (its runs are priced from
-        their step caps)."""
+        """The real datasets' sizes (compute/task_sizes.csv); a miniature has none (its runs are priced
+        from their step caps)."""
         if cfg["world"] is None:
             return cls.from_csv()
         return cls({}, "miniature (no size table: upper bounds from max_steps and max_seq_len; evaluation not priced)")
@@ -137,10 +195,69 @@ class Sizes:
         return out
 
     def corpus(self, name: str, languages) -> list[Split]:
+        """The candidate sets one evaluation encodes: a pooled corpus (language '') once per evaluated
+        language (each language's retrieval set holds the whole pool), or each language's own corpus."""
         table = self.rows.get((name, "corpus"), {})
         if "" in table:
-            return [table[""]]
+            return [table[""]] * max(1, len(languages))
         return [table[lang] for lang in languages if lang in table]
+
+
+# --- what the encoder runs ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Seqs:
+    """The sequences the encoder runs for one example: (how many, mean tokens) per kind of sequence."""
+
+    parts: tuple[tuple[float, float], ...]
+
+    @property
+    def tokens(self) -> float:
+        return sum(n * t for n, t in self.parts)
+
+    @property
+    def count(self) -> float:
+        return sum(n for n, _ in self.parts)
+
+
+def train_seqs(task, split: Split | None, max_seq_len: int) -> Seqs:
+    """What one training (or English dev) example of `task` costs the encoder: multiple choice runs one
+    sequence per choice; a dual encoder its query and its candidate (two passes, each cut at its own
+    length); QA one window of at most `max_seq_len` tokens, more when the question and context are longer,
+    their starts `doc_stride` apart (engine/qa.py: 128, or a third of a window below 384 tokens); any other
+    format one sequence cut at `max_seq_len`. Without a size (a miniature) every sequence is full length."""
+    s = max_seq_len
+    if task.format == F.MULTIPLE_CHOICE:
+        k = task.num_choices or 2
+        return Seqs(((k, min(split.tokens / k, s) if split else s),))
+    if task.format in QUERY_MAX:
+        q = (split.query_tokens or split.tokens / 2) if split else s
+        cand = split.tokens - q if split else s
+        return Seqs(((1, min(q, QUERY_MAX[task.format])), (1, min(cand, s))))
+    tok = split.tokens if split else s
+    if task.format == F.QA and tok > s:
+        stride = min(DOC_STRIDE, max(1, s // 3))
+        return Seqs(((1 + math.ceil((tok - s) / stride), s),))
+    return Seqs(((1, min(tok, s)),))
+
+
+def test_seqs(task, split: Split, max_seq_len: int | None, corpus: bool = False) -> Seqs:
+    """One test example (a query, a retrieval candidate, or an example of a trained format)."""
+    if task.format in QUERY_MAX:
+        cap = CANDIDATE_MAX[task.format] if corpus else QUERY_MAX[task.format]
+    elif task.format in F.RETRIEVAL_FORMATS:
+        cap = RETRIEVAL_MAX
+    else:
+        return train_seqs(task, split, max_seq_len or RETRIEVAL_MAX)
+    return Seqs(((1, min(split.tokens, cap)),))
+
+
+def seq_flops(seqs: Seqs, shape: Shape | None, params: int, train: bool) -> float:
+    """Model FLOPs of one example (compute/flops.py; without a shape: 6 or 2 x all parameters)."""
+    if shape is None:
+        return (6 if train else 2) * params * seqs.tokens
+    return sum(n * t * flops_per_token(shape, t, train) for n, t in seqs.parts)
 
 
 # --- per-run costs ------------------------------------------------------------------------------------
@@ -163,10 +280,30 @@ class RunCost:
     steps: int = 0
     train_flops: float = 0.0
     eval_flops: float = 0.0
-    gpu_hours: float = 0.0
+    gpu_hours: float = 0.0  # billed: wall-clock x GPUs
     checkpoint_bytes: float = 0.0  # what the run writes as a checkpoint (0: none)
-    gpus: int = 1  # GPUs one run needs (>1: FSDP)
+    gpus: int = 1  # GPUs one run holds (>1: FSDP)
     memory_gb: float = 0.0  # estimated peak memory on one GPU without sharding
+    micro_batch: int = 0  # per GPU
+    max_seq_len: int = 0
+    grad_accum: int = 0
+    checkpointing: bool = False
+    layout_memory_gb: float = 0.0  # estimated peak memory per GPU of the layout
+    compute_gpu_hours: float = 0.0  # FLOPs at the MFU (x 8/6 with activation checkpointing), x GPUs
+    comm_gpu_hours: float = 0.0  # FSDP all-gathers and reduce-scatters over the interconnect, x GPUs
+    floor_gpu_hours: float = 0.0  # the kernel-launch floor, x GPUs
+    eval_gpu_hours: float = 0.0  # of gpu_hours: evaluation (dev selection and test)
+    wall_hours: float = 0.0
+    requeues: int = 0  # times the run outlives a job's time limit
+    # raw seconds, filled by the pricer
+    micro_batches: float = 0.0  # per GPU, training
+    passes: float = 1.0  # encoder passes per micro-batch (a dual encoder's query and candidate: 2)
+    dev_batches: float = 0.0
+    test_batches: float = 0.0
+    dev_flops: float = 0.0
+    test_flops: float = 0.0
+    test_tokens: float = 0.0  # of eval_tokens: the test evaluation (the rest is dev selection)
+    output_examples: int = 0  # examples whose prediction and statistics the run writes
 
     @property
     def flops(self) -> float:
@@ -187,19 +324,6 @@ def _n_evals(steps: int, hp: dict) -> int:
     return (steps // every if every else 0) + 1
 
 
-def _cap(tokens: float, hp: dict, sequences: int) -> float:
-    return min(tokens, hp["max_seq_len"] * sequences) if tokens else hp["max_seq_len"] * sequences
-
-
-def _sequences(task) -> int:
-    """Sequences the encoder runs per example: one per choice (multiple choice), two for dual encoders."""
-    if task.format == F.MULTIPLE_CHOICE:
-        return task.num_choices or 2
-    if task.format in (F.ANSWER_RETRIEVAL, F.ENTITY_RETRIEVAL):
-        return 2
-    return 1
-
-
 class Pricer:
     """Prices every run of a profile; one instance per plan."""
 
@@ -212,83 +336,165 @@ class Pricer:
         self.models = {m["name"]: m for m in self.cfg["models"]}
         vocab = self.cfg["tokenizer"]["vocab_size"]
         self.shapes: dict[str, Shape | None] = {n: model_shape(m, vocab) for n, m in self.models.items()}
-        self.params = {
-            n: int(m.get("params") or (count_params(self.shapes[n]) if self.shapes[n] else 0))
-            for n, m in self.models.items()
-        }
+        self.params = {n: model_params(m, self.shapes[n]) for n, m in self.models.items()}
+        # the profile's layout (models[].ranks, .micro_batch) is what the study runs; --ranks overrides it
+        fixed = {n: m["ranks"] for n, m in self.models.items() if "ranks" in m}
+        self.micro = {n: m.get("micro_batch") for n, m in self.models.items() if n not in self.a.ranks}
+        self.ranks = size_ranks(self.cfg, self.a.gpu_memory_gb, self.a.usable_memory, {**fixed, **self.a.ranks})
+        self._layouts: dict[tuple, list[Layout]] = {}
 
-    # GPU-hours: measured tokens/s for this model if the bench has it, else FLOPs at the assumed MFU.
-    def gpu_hours(
-        self, model: str, train_tokens: float, eval_tokens: float, train_flops: float, eval_flops: float
-    ) -> float:
-        measured = self.a.throughput.get(model, {})
-        hours = 0.0
-        if measured.get("train_tokens_per_s"):
-            hours += train_tokens / measured["train_tokens_per_s"] / 3600
+    # --- time ---------------------------------------------------------------------------------------
+
+    def _layers(self, model: str) -> int:
+        shape = self.shapes.get(model)
+        return shape.layers if shape else 0
+
+    def _train_seconds(self, c: RunCost, lay: Layout) -> tuple[float, float, float]:
+        """(compute, communication, launch floor) seconds of the training steps on the layout's GPUs."""
+        g = lay.ranks
+        measured = self.a.throughput.get(c.model, {}).get("train_tokens_per_s")
+        if measured:
+            compute, floor = c.train_tokens / (measured * g), 0.0
         else:
-            hours += train_flops / self.a.flops_per_gpu_s / 3600
-        if measured.get("eval_tokens_per_s"):
-            hours += eval_tokens / measured["eval_tokens_per_s"] / 3600
-        else:
-            hours += eval_flops / self.a.flops_per_gpu_s / 3600
-        return hours
+            compute = c.train_flops * (RECOMPUTE if lay.checkpointing else 1.0) / (g * self.a.flops_per_gpu_s)
+            floor = c.micro_batches * c.passes * self._layers(c.model) * self.a.layer_floor_ms / 1e3
+        # each pass of a micro-batch gathers the parameters for its forward and backward
+        comm = c.micro_batches * c.passes * COMM_BYTES_TRAIN * c.params * (g - 1) / g / self.a.bandwidth(g)
+        comm = comm if g > 1 else 0.0
+        return compute, comm, floor
+
+    def _eval_seconds(self, c: RunCost, flops: float, batches: float, tokens: float, ranks: int) -> tuple:
+        """(compute, communication, floor) seconds of forward passes on one GPU's speed; with `ranks` > 1
+        the sharded forward all-gathers the parameters once per batch."""
+        measured = self.a.throughput.get(c.model, {}).get("eval_tokens_per_s")
+        compute = tokens / measured if measured else flops / self.a.flops_per_gpu_s
+        floor = 0.0 if measured else batches * self._layers(c.model) * self.a.layer_floor_ms / 3 / 1e3
+        g = ranks
+        comm = batches * COMM_BYTES_FORWARD * c.params * (g - 1) / g / self.a.bandwidth(g) if g > 1 else 0.0
+        return compute, comm, floor
+
+    def _time(self, c: RunCost, lay: Layout | None) -> RunCost:
+        """Wall-clock and GPU-hours of a priced run: training and dev selection on the layout's GPUs (the
+        dev forward passes are collective under FSDP: every rank runs them), the test evaluation on one
+        GPU with the others held."""
+        g = lay.ranks if lay else 1
+        tc = tm = tf = 0.0
+        if lay is not None and c.steps:
+            tc, tm, tf = self._train_seconds(c, lay)
+        dc, dm, df = self._eval_seconds(c, c.dev_flops, c.dev_batches, c.eval_tokens - c.test_tokens, g)
+        ec, _, ef = self._eval_seconds(c, c.test_flops, c.test_batches, c.test_tokens, 1)
+        train_wall = max(tc, tm, tf)
+        eval_wall = max(dc, dm, df) + max(ec, ef)
+        wall = train_wall + eval_wall
+        c.gpus = g
+        c.wall_hours = wall / 3600
+        c.gpu_hours = wall * g / 3600
+        c.eval_gpu_hours = eval_wall * g / 3600
+        c.compute_gpu_hours = (tc + dc + ec) * g / 3600
+        c.comm_gpu_hours = (tm + dm) * g / 3600
+        c.floor_gpu_hours = (tf + df + ef) * g / 3600
+        c.requeues = max(0, math.ceil(c.wall_hours / self.a.time_limit_h) - 1) if c.wall_hours else 0
+        return c
+
+    def layout(self, model: str, hp: dict, c: RunCost) -> Layout:
+        """The fastest layout of this run on its model's GPUs (ties: the largest micro-batch)."""
+        eff = hp["batch_size"] * hp["grad_accum"]
+        key = (model, eff, hp["max_seq_len"])
+        if key not in self._layouts:
+            self._layouts[key] = layouts(
+                self.params[model],
+                self.shapes.get(model),
+                eff,
+                hp["max_seq_len"],
+                self.ranks[model],
+                self.a.gpu_memory_gb,
+                self.a.usable_memory,
+            )
+        options = self._layouts[key]
+        if not options:
+            raise ValueError(f"{model}: no layout of {eff} x {hp['max_seq_len']} fits {self.ranks[model]} GPUs")
+        if model in self.micro:  # as the engine cuts it: micro_batch, or the recipe's batch_size over the ranks
+            micro = self.micro[model] or hp["batch_size"] // self.ranks[model]
+            options = [lay for lay in options if lay.micro_batch == micro]
+            if not options:
+                raise ValueError(
+                    f"{model}: micro-batch {micro} on {self.ranks[model]} GPUs does not "
+                    f"fit an effective batch of {eff} x {hp['max_seq_len']} tokens in "
+                    f"{self.a.usable_memory:.0%} of {self.a.gpu_memory_gb:g} GB (models[].micro_batch)"
+                )
+
+        def seconds(lay: Layout) -> float:
+            c.micro_batches = c.steps * lay.grad_accum
+            return max(self._train_seconds(c, lay))
+
+        best = min(options, key=lambda lay: (seconds(lay), -lay.micro_batch))
+        c.micro_batches = c.steps * best.grad_accum
+        return best
 
     def _finish(self, cost: RunCost, hp: dict | None) -> RunCost:
-        n = cost.params
-        cost.train_flops = 6 * n * cost.train_tokens
-        cost.eval_flops = 2 * n * cost.eval_tokens
-        cost.gpu_hours = self.gpu_hours(
-            cost.model, cost.train_tokens, cost.eval_tokens, cost.train_flops, cost.eval_flops
-        )
-        if hp is not None and n:
+        lay = None
+        if hp is not None and cost.params:
             shape = self.shapes.get(cost.model)
-            cost.memory_gb = round(train_memory_gb(n, shape, hp["batch_size"], hp["max_seq_len"]), 1)
-            cost.gpus = min_gpus(n, shape, hp["batch_size"], hp["max_seq_len"], self.a.gpu_memory_gb)
-        return cost
+            cost.memory_gb = round(train_memory_gb(cost.params, shape, hp["batch_size"], hp["max_seq_len"]), 1)
+            if cost.steps:
+                lay = self.layout(cost.model, hp, cost)
+                cost.micro_batch, cost.grad_accum = lay.micro_batch, lay.grad_accum
+                cost.max_seq_len = hp["max_seq_len"]
+                cost.checkpointing, cost.layout_memory_gb = lay.checkpointing, lay.memory_gb
+                cost.dev_batches = cost.dev_batches / max(1, lay.micro_batch * DEV_BATCH_MULTIPLIER)
+        if cost.params and lay is None and cost.model in self.ranks:
+            lay = Layout(self.ranks[cost.model], 0, 0, False, 0.0)  # eval-only: the run holds the same GPUs
+        cost.eval_flops = cost.dev_flops + cost.test_flops
+        return self._time(cost, lay)
 
-    def _train(self, names_tasks: list[tuple[str, object]], hp: dict) -> tuple[int, int, float, float, int]:
-        """(steps, examples seen, train tokens, dev-selection tokens, dev examples) for a task list.
+    # --- tokens and FLOPs -----------------------------------------------------------------------------
+
+    def _train(self, c: RunCost, names_tasks: list[tuple[str, object]], hp: dict) -> None:
+        """Steps, examples, tokens and FLOPs of training and of dev selection for a task list.
 
         Several tasks (multi-task arm, ANLI+ listed as one) train with size-proportional sampling: the
         steps add up (jiant configurator) and each task contributes its own epochs' worth of tokens."""
         eff = hp["batch_size"] * hp["grad_accum"]
-        steps = seen = 0
-        tokens = 0.0
-        dev_tokens_per_eval = 0.0
-        dev_examples_per_eval = 0
+        shape, params = self.shapes.get(c.model), c.params
         per_task = []
         for name, task in names_tasks:
             tr = self.sizes.english(name, "train")
-            s = _steps(tr.examples if tr else 0, hp)
-            per_task.append((name, task, tr, s))
+            per_task.append((name, task, tr, _steps(tr.examples if tr else 0, hp)))
         total = sum(s for *_, s in per_task)
         cap = hp.get("max_steps")
         scale = min(1.0, cap / total) if cap is not None and total else 1.0
+        steps = seen = passes = 0.0
+        dev_examples = dev_tokens = dev_flops = 0.0
         for name, task, tr, s in per_task:
             s = s * scale
-            tok = _cap(tr.tokens if tr else 0.0, hp, _sequences(task))
+            seqs = train_seqs(task, tr, hp["max_seq_len"])
             steps += s
+            passes += s * len(seqs.parts)
             seen += s * eff
-            tokens += s * eff * tok
+            c.train_tokens += s * eff * seqs.tokens
+            c.train_flops += s * eff * seq_flops(seqs, shape, params, True)
             dev = self.sizes.english(name, "dev")
             n_dev = min(hp["eval_subset"], dev.examples) if dev else hp["eval_subset"]
-            dev_examples_per_eval += n_dev
-            dev_tokens_per_eval += n_dev * _cap(dev.tokens if dev else 0.0, hp, _sequences(task))
-        steps = int(round(steps))
-        n_evals = _n_evals(steps, hp)
-        return steps, int(round(seen)), tokens, n_evals * dev_tokens_per_eval, n_evals * dev_examples_per_eval
+            dseqs = train_seqs(task, dev, hp["max_seq_len"])
+            dev_examples += n_dev
+            dev_tokens += n_dev * dseqs.tokens
+            dev_flops += n_dev * seq_flops(dseqs, shape, params, False)
+        c.steps = int(round(steps))
+        c.passes = passes / steps if steps else 1.0
+        c.train_examples = int(round(seen))
+        n_evals = _n_evals(c.steps, hp)
+        c.eval_examples += int(n_evals * dev_examples)
+        c.eval_tokens += n_evals * dev_tokens
+        c.dev_flops += n_evals * dev_flops
+        c.dev_batches += n_evals * dev_examples  # divided by the dev batch once the layout is known
 
     def data(self, run) -> RunCost:
         cost = RunCost("data", run.id)
-        examples = tokens = 0.0
         names = {self.registry[k].name for k in run.spec.get("tasks", []) if k in self.registry}
-        for (name, _split), table in self.sizes.rows.items():
-            if name in names:
-                for split in table.values():
-                    examples += split.examples
-                    tokens += split.total_tokens
+        examples = sum(
+            split.examples for (name, _), table in self.sizes.rows.items() if name in names for split in table.values()
+        )
         cost.eval_examples = int(examples)  # examples downloaded and prepared (no GPU work)
-        cost.eval_tokens = 0.0
         return cost
 
     def pretrained(self, run) -> RunCost:
@@ -298,11 +504,14 @@ class Pricer:
         cost = RunCost("pretrained", run.id, model=name, params=self.params.get(name, 0))
         if run.prefix.startswith("mlm-"):
             pre = self.cfg["pretrain"]
+            shape = self.shapes.get(name)
             cost.steps = pre["steps"]
             cost.train_examples = pre["steps"] * pre["batch_size"]
             cost.train_tokens = float(cost.train_examples * pre["seq_len"])
+            cost.train_flops = cost.train_examples * seq_flops(Seqs(((1, pre["seq_len"]),)), shape, cost.params, True)
             cost.checkpoint_bytes = cost.params * self.a.checkpoint_bytes_per_param
-            return self._finish(cost, {"batch_size": pre["batch_size"], "max_seq_len": pre["seq_len"]})
+            hp = {"batch_size": pre["batch_size"], "grad_accum": 1, "max_seq_len": pre["seq_len"]}
+            return self._finish(cost, hp)
         cost.checkpoint_bytes = cost.params * self.a.hub_bytes_per_param  # the hub download
         return cost
 
@@ -310,8 +519,7 @@ class Pricer:
         hp = run.spec["train"]
         tasks = [(k.split(".", 1)[1], self.registry[k]) for k in run.spec["tasks"]]
         cost = RunCost("intermediate", run.id, model=model, arm=run.spec["arm"], params=self.params[model])
-        cost.steps, cost.train_examples, cost.train_tokens, dev_tokens, dev_examples = self._train(tasks, hp)
-        cost.eval_tokens, cost.eval_examples = dev_tokens, dev_examples
+        self._train(cost, tasks, hp)
         cost.checkpoint_bytes = cost.params * self.a.checkpoint_bytes_per_param
         return self._finish(cost, hp)
 
@@ -320,25 +528,31 @@ class Pricer:
         model = spec["model"]
         tasks = [self.registry[k] for k in spec["tasks"]]
         trained = next((t for t in tasks if t.train_schedule != "none"), tasks[0])
-        by_name: dict[str, dict[str, None]] = {}  # each task (both benchmarks' entries) is evaluated once
+        by_name: dict[str, tuple[object, dict[str, None]]] = {}  # each task (both benchmarks' entries) once
         for t in tasks:
-            by_name.setdefault(t.name, {}).update(dict.fromkeys(t.languages))
+            by_name.setdefault(t.name, (t, {}))[1].update(dict.fromkeys(t.languages))
         cost = RunCost(
             "target", run.id, model=model, arm=spec["arm"], protocol=spec["protocol"], params=self.params[model]
         )
         hp = spec.get("train")
         if hp is not None:
-            cost.steps, cost.train_examples, cost.train_tokens, dev_tokens, dev_examples = self._train(
-                [(trained.name, trained)], hp
-            )
-            cost.eval_tokens += dev_tokens
-            cost.eval_examples += dev_examples
-        for name, langs in by_name.items():
+            self._train(cost, [(trained.name, trained)], hp)
+        shape, max_len = self.shapes.get(model), (hp or {}).get("max_seq_len")
+        for name, (task, langs) in by_name.items():
             if spec.get("eval_languages"):
                 langs = {lang: None for lang in langs if lang in spec["eval_languages"]}
-            for split in (*self.sizes.per_language(name, "test", list(langs)), *self.sizes.corpus(name, list(langs))):
+            tests = self.sizes.per_language(name, "test", list(langs))
+            corpora = self.sizes.corpus(name, list(langs))
+            parts = [(s, False) for s in tests] + [(s, True) for s in corpora]
+            # a prediction and statistics per test example; BUCC (corpora only) per sentence, both sides
+            cost.output_examples += sum(s.examples for s in tests or corpora)
+            for split, corpus in parts:
+                seqs = test_seqs(task, split, max_len, corpus)
                 cost.eval_examples += split.examples
-                cost.eval_tokens += split.total_tokens
+                cost.test_tokens += split.examples * seqs.tokens
+                cost.test_flops += split.examples * seq_flops(seqs, shape, cost.params, False)
+                cost.test_batches += math.ceil(split.examples * seqs.count / EVAL_BATCH)
+        cost.eval_tokens += cost.test_tokens
         return self._finish(cost, hp)
 
 
@@ -379,9 +593,35 @@ class Plan:
                 **_row("", len(cs), cs),
                 "gpus_per_run": max(c.gpus for c in cs),
                 "memory_one_gpu_gb": max(c.memory_gb for c in cs),
+                "memory_per_gpu_gb": max(c.layout_memory_gb for c in cs),
+                "longest_run_hours": max(c.wall_hours for c in cs),
+                "runs_over_limit": sum(1 for c in cs if c.requeues),
+                "layouts": _layouts(cs),
             }
             for m, cs in by_model.items()
         ]
+
+    def wall_rows(self) -> list[tuple[str, dict[str, RunCost]]]:
+        """Wall-clock per kind of run: (intermediate arm | target protocol) x model, the longest of each."""
+        rows: dict[str, dict[str, RunCost]] = {}
+        for c in self.costs:
+            if c.phase not in ("intermediate", "target"):
+                continue
+            kind = f"{c.phase} {c.arm if c.phase == 'intermediate' else c.protocol}"
+            cell = rows.setdefault(kind, {})
+            if c.model not in cell or c.wall_hours > cell[c.model].wall_hours:
+                cell[c.model] = c
+        return list(rows.items())
+
+
+def _layouts(cs: list[RunCost]) -> list[str]:
+    """The distinct layouts of some runs: 'GPUs x micro-batch x accumulation' at each max_seq_len."""
+    seen = {}
+    for c in cs:
+        if c.steps:
+            key = f"{c.gpus}x{c.micro_batch}x{c.grad_accum}" + (" ckpt" if c.checkpointing else "")
+            seen.setdefault(key, set()).add(c.max_seq_len)
+    return [f"{k} @{'/'.join(str(s) for s in sorted(v))}" for k, v in seen.items()]
 
 
 def _row(phase: str, runs: int, cs: list[RunCost]) -> dict:
@@ -397,6 +637,12 @@ def _row(phase: str, runs: int, cs: list[RunCost]) -> dict:
         "gpu_hours": sum(c.gpu_hours for c in cs),
         "checkpoint_bytes": sum(c.checkpoint_bytes for c in cs),
         "fsdp_runs": sum(1 for c in cs if c.gpus > 1),
+        "compute_gpu_hours": sum(c.compute_gpu_hours for c in cs),
+        "comm_gpu_hours": sum(c.comm_gpu_hours for c in cs),
+        "floor_gpu_hours": sum(c.floor_gpu_hours for c in cs),
+        "eval_gpu_hours": sum(c.eval_gpu_hours for c in cs),
+        "runs_over_limit": sum(1 for c in cs if c.requeues),
+        "requeues": sum(c.requeues for c in cs),
     }
 
 
@@ -433,7 +679,8 @@ def build_plan(profile: Profile, assumptions: Assumptions | None = None, sizes: 
     costs += list(target_costs.values())
     costs += [RunCost("analysis", r.id) for r in runs["analysis"]]
 
-    # Disk. A target run keeps a checkpoint only when a later run scores its encoder (its id is a parent).
+    # Disk. A target run keeps its encoder only when a later run scores it (its id is a parent); every
+    # other target encoder is deleted once the run's evaluation is written.
     parents = {r.spec["parent"] for r in runs["target"]}
     for c in target_costs.values():
         if c.run in parents:
@@ -458,25 +705,23 @@ def build_plan(profile: Profile, assumptions: Assumptions | None = None, sizes: 
         c = inter_cost.get(r.id) or target_costs[r.id]
         hp = r.spec.get("train") or {"max_seq_len": 512}
         group = _tokenizer_group(pricer, c.model)
-        names = [k.split(".", 1)[1] for k in r.spec["tasks"]]
-        data_tokens = 0.0
-        for name in sorted(set(names)):
-            data_tokens += sum(
+        for name in sorted({k.split(".", 1)[1] for k in r.spec["tasks"]}):
+            tokens = sum(
                 s.total_tokens for (n, _), table in pricer.sizes.rows.items() if n == name for s in table.values()
             )
-            featurized[group, name, hp["max_seq_len"]] = sum(
-                s.total_tokens for (n, _), table in pricer.sizes.rows.items() if n == name for s in table.values()
-            )
-        per_run_tokens += data_tokens
+            per_run_tokens += tokens
+            featurized[group, name, hp["max_seq_len"]] = tokens
     features = sum(featurized.values()) * a.feature_bytes_per_token
     intermediate_ckpts = sum(c.checkpoint_bytes for c in inter_cost.values())
     borrowed = sum(c.checkpoint_bytes for c in target_costs.values())
     trained = [c for c in target_costs.values() if c.steps]
-    biggest = max((c.params for c in trained), default=0) * a.checkpoint_bytes_per_param
-    in_flight = a.shards * biggest
-    outputs = sum(c.eval_examples for c in target_costs.values()) * a.output_bytes_per_example
+    biggest = max((c.params for c in trained), default=0)
+    in_flight = a.shards * biggest * a.checkpoint_bytes_per_param
+    resumable = a.shards * biggest * a.resumable_bytes_per_param
+    outputs = sum(c.output_examples for c in target_costs.values()) * a.output_bytes_per_example
     caches = hub + raw + features
-    peak = caches + mlm + intermediate_ckpts + borrowed + in_flight + outputs
+    peak = caches + mlm + intermediate_ckpts + borrowed + in_flight + resumable + outputs
+    final = caches + mlm + borrowed + outputs
     keep_all = (
         caches + mlm + intermediate_ckpts + sum(c.params * a.checkpoint_bytes_per_param for c in trained) + outputs
     )
@@ -488,8 +733,10 @@ def build_plan(profile: Profile, assumptions: Assumptions | None = None, sizes: 
         "intermediate_checkpoints": intermediate_ckpts,
         "borrowed_target_checkpoints": borrowed,
         "in_flight_target_checkpoints": in_flight,
+        "in_flight_resumable_states": resumable,
         "run_outputs": outputs,
         "peak": peak,
+        "final": final,
         "peak_without_hygiene": keep_all,
     }
     data_cost.checkpoint_bytes = raw
@@ -551,9 +798,138 @@ def hours(x: float) -> str:
     return f"{x * 3600:.2g}s"
 
 
-def format_plan(plan: Plan) -> str:
-    """The ten-second table: per phase, then per model, then disk, reuse and the assumptions."""
+def format_bill(plan: Plan) -> str:
+    """The bill: GPU-hours per model (compute, communication and the launch floor apart), wall-clock per
+    run against the job time limit, disk, and what it assumes. Deterministic (no timings, no paths): the
+    README quotes it for the paper profile."""
     a = plan.assumptions
+    mrows = [
+        (
+            "model",
+            "params",
+            "runs",
+            "GPUs/run",
+            "mem/GPU",
+            "compute GPU-h",
+            "comm GPU-h",
+            "floor GPU-h",
+            "GPU-h",
+            "of it: eval",
+            "longest run",
+            f"> {a.time_limit_h:g} h",
+        )
+    ]
+    rows = plan.model_rows()
+    for r in rows:
+        params = next(c.params for c in plan.costs if c.model == r["model"])
+        mrows.append(
+            (
+                r["model"],
+                si(params),
+                str(r["runs"]),
+                str(r["gpus_per_run"]) + (" (FSDP)" if r["gpus_per_run"] > 1 else ""),
+                f"{r['memory_per_gpu_gb']:.0f} GiB",
+                hours(r["compute_gpu_hours"]),
+                hours(r["comm_gpu_hours"]),
+                hours(r["floor_gpu_hours"]),
+                hours(r["gpu_hours"]),
+                hours(r["eval_gpu_hours"]),
+                f"{r['longest_run_hours']:.1f} h",
+                str(r["runs_over_limit"] or "-"),
+            )
+        )
+    total = plan.phase_rows()[-1]
+    mrows.append(
+        (
+            "total",
+            "",
+            str(sum(r["runs"] for r in rows)),
+            "",
+            "",
+            hours(sum(r["compute_gpu_hours"] for r in rows)),
+            hours(sum(r["comm_gpu_hours"] for r in rows)),
+            hours(sum(r["floor_gpu_hours"] for r in rows)),
+            hours(sum(r["gpu_hours"] for r in rows)),
+            hours(sum(r["eval_gpu_hours"] for r in rows)),
+            f"{max((r['longest_run_hours'] for r in rows), default=0):.1f} h",
+            str(total["runs_over_limit"] or "-"),
+        )
+    )
+    out = [
+        _prose(
+            "GPU-hours per model (intermediate + target runs). GPU-h = sum over runs of wall-clock x GPUs; a run's "
+            "training and its dev selection take the largest of their compute, communication and launch-floor "
+            "times (overlapped), its test evaluation runs on one GPU while the run's others wait:"
+        ),
+        _table(mrows),
+        "",
+    ]
+    models = [r["model"] for r in rows]
+    wrows = [("wall-clock per run", *models)]
+    for kind, cells in plan.wall_rows():
+        line = [kind]
+        for m in models:
+            c = cells.get(m)
+            line.append("" if c is None else f"{c.wall_hours:.2f} h" + (f" R{c.requeues}" if c.requeues else ""))
+        wrows.append(tuple(line))
+    out += [
+        _prose(
+            f"wall-clock per run on its GPUs (Rn: needs n requeues at a {a.time_limit_h:g} h job limit; the "
+            f"longest of the kind):"
+        ),
+        _table(wrows),
+        "",
+    ]
+    d = plan.disk
+    kept = [("hub models", d["hub_models"]), ("datasets", d["datasets"]), ("features", d["features"])]
+    kept += [("run outputs", d["run_outputs"]), ("pretrained", d["pretrained_mlm"])]
+    kept += [("encoders kept for later runs", d["borrowed_target_checkpoints"])]
+    in_flight = d["in_flight_target_checkpoints"] + d["in_flight_resumable_states"]
+    out.append(
+        _prose(
+            f"disk: peak {si(d['peak'], 'B')} with hygiene (without: {si(d['peak_without_hygiene'], 'B')}), "
+            f"{si(d['final'], 'B')} left when the profile is finished = "
+            + " + ".join(f"{name} {si(x, 'B')}" for name, x in kept if x)
+            + f"; the peak adds intermediate checkpoints {si(d['intermediate_checkpoints'], 'B')} and, per run "
+            f"in flight ({a.shards}), an encoder and a resumable state {si(in_flight / a.shards, 'B')}"
+        )
+    )
+    out.append(
+        _prose(
+            "layouts (GPUs x micro-batch x accumulation @ max_seq_len; ckpt: activation checkpointing): "
+            + "; ".join(f"{r['model']} " + ", ".join(r["layouts"]) for r in rows)
+        )
+    )
+    fsdp_runs = total["fsdp_runs"]
+    out.append(
+        _prose(
+            f"FSDP: {fsdp_runs} runs sharded ("
+            + (", ".join(f"{m} on {g} GPUs" for m, g in plan.fsdp.items()) or "none")
+            + f"); layouts keep the recipe's effective batch, accumulate sharded, fit {a.usable_memory:.0%} of "
+            f"{a.gpu_memory_gb:.0f} GB"
+        )
+    )
+    basis = f"{a.mfu:.0%} MFU"
+    if a.measured:
+        basis += f" (measured: {a.measured})"
+    if a.throughput:
+        basis += f", measured throughput for {', '.join(sorted(a.throughput))} from {a.bench_source}"
+    clauses = [
+        f"assumes {a.gpu}, {a.peak_tflops:.0f} TFLOP/s bf16 dense at {basis}",
+        "FLOPs per token 6N + 12LdT train, 2N + 4LdT forward (N non-embedding; PaLM App. B), x 8/6 with "
+        "activation checkpointing",
+        f"FSDP (2+2+4) bytes x P per micro-batch at {a.intra_node_gb_s:g} GB/s per GPU in a node of "
+        f"{a.gpus_per_node} ({a.inter_node_gb_s:g} across nodes)",
+        f"launch floor {a.layer_floor_ms:g} ms per layer and micro-batch",
+        "test evaluation on one GPU, the run's others held",
+        f"no early stopping (upper bound); sizes: {plan.sizes_source}",
+    ]
+    out.append(_prose("; ".join(clauses)))
+    return "\n".join(out)
+
+
+def format_plan(plan: Plan) -> str:
+    """The ten-second table: per phase, then the bill (per model, wall-clock per run), reuse."""
     head = (
         "phase",
         "runs",
@@ -588,29 +964,8 @@ def format_plan(plan: Plan) -> str:
         f"plan for profile '{plan.profile}' (offline, {plan.seconds:.2f} s); data row: examples downloaded",
         _table(rows),
         "",
+        format_bill(plan),
     ]
-    mrows = [("model", "params", "runs", "GPU-h", "mem 1 GPU", "GPUs/run")]
-    for r in plan.model_rows():
-        params = next(c.params for c in plan.costs if c.model == r["model"])
-        mrows.append(
-            (
-                r["model"],
-                si(params),
-                str(r["runs"]),
-                hours(r["gpu_hours"]),
-                f"{r['memory_one_gpu_gb']:.0f} GB",
-                str(r["gpus_per_run"]) + (" (FSDP)" if r["gpus_per_run"] > 1 else ""),
-            )
-        )
-    out += [_table(mrows), ""]
-    d = plan.disk
-    out.append(
-        f"disk: peak {si(d['peak'], 'B')} with hygiene (without: {si(d['peak_without_hygiene'], 'B')}) = "
-        f"hub models {si(d['hub_models'], 'B')} + datasets {si(d['datasets'], 'B')} + features "
-        f"{si(d['features'], 'B')} + intermediate ckpts {si(d['intermediate_checkpoints'], 'B')} + ckpts "
-        f"kept for later runs {si(d['borrowed_target_checkpoints'], 'B')} + in flight "
-        f"{si(d['in_flight_target_checkpoints'], 'B')} + run outputs {si(d['run_outputs'], 'B')}"
-    )
     u = plan.reuse
     out.append(
         f"reuse: intermediate checkpoints shared by every target save {hours(u['intermediate_gpu_hours_saved'])} "
@@ -619,34 +974,18 @@ def format_plan(plan: Plan) -> str:
         f"({si(u['tokenized_tokens_cached'])} tokens) instead of {u['featurizations_uncached']} "
         f"({si(u['tokenized_tokens_uncached'])} tokens)"
     )
-    if plan.fsdp:
-        out.append(
-            "FSDP: "
-            + ", ".join(f"{m} needs up to {g} GPUs per run" for m, g in plan.fsdp.items())
-            + f" (full fine-tuning > 90% of {a.gpu_memory_gb:.0f} GB; accelerate config: xstilts.compute.memory)"
-        )
-    else:
-        out.append(f"FSDP: no run needs it (every run fits one {a.gpu_memory_gb:.0f} GB GPU)")
-    basis = f"{a.mfu:.0%} MFU" + (f" ({a.bench_source})" if a.bench_source and not a.throughput else "")
-    if a.throughput:
-        basis += f", measured throughput for {', '.join(sorted(a.throughput))} from {a.bench_source}"
-    if a.mfu >= 0.3 and not a.throughput:
-        out.append(
-            f"note: {a.mfu:.0%} MFU is optimistic for micro-batches of 4 short sequences; --mfu 0.15 or a "
-            f"measured bench (make bench on the GPU) gives a more realistic bill"
-        )
-    out.append(
-        f"assumes {a.gpu}, {a.peak_tflops:.0f} TFLOP/s bf16 dense at {basis}; 6*N*tokens train, "
-        f"2*N*tokens eval; no early stopping (upper bound); sizes: {plan.sizes_source}"
-    )
     return "\n".join(out)
+
+
+def _prose(text: str) -> str:
+    return textwrap.fill(text, 110, subsequent_indent="  ", break_on_hyphens=False)
 
 
 def _table(rows) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def write_csv(plan: Plan, path: Path) -> Path:
@@ -668,6 +1007,7 @@ def write_csv(plan: Plan, path: Path) -> Path:
         "disk": plan.disk,
         "reuse": plan.reuse,
         "fsdp": plan.fsdp,
+        "models": plan.model_rows(),
         "assumptions": {k: v for k, v in asdict(plan.assumptions).items()},
         "sizes": plan.sizes_source,
     }
@@ -675,7 +1015,73 @@ def write_csv(plan: Plan, path: Path) -> Path:
     return path
 
 
+# --- the README's bill -------------------------------------------------------------------------------
+
+README_BEGIN = "<!-- bill: generated by `xstilts plan {profile} --readme` (make readme-bill) at the stated defaults; do not edit -->"
+README_END = "<!-- /bill -->"
+
+
+def readme_block(plan: Plan) -> str:
+    """The README's quotation of the bill: `format_bill` in a fenced block between the markers."""
+    return "\n".join([README_BEGIN.format(profile=plan.profile), "```", format_bill(plan), "```", README_END])
+
+
+def readme_bill(text: str) -> str | None:
+    """The bill block of a README's text (markers included), or None when it has none."""
+    m = re.search(r"<!-- bill: .*?<!-- /bill -->", text, flags=re.S)
+    return m.group(0) if m else None
+
+
+def update_readme(path: Path, plan: Plan) -> bool:
+    """Rewrite the bill block of the README at `path`; True when it changed. The README must hold the
+    markers already (where the bill goes is the README's choice)."""
+    path = Path(path)
+    text = path.read_text()
+    old = readme_bill(text)
+    if old is None:
+        raise ValueError(f"{path}: no bill block ({README_END} after '<!-- bill: ...') to rewrite")
+    new = readme_block(plan)
+    path.write_text(text.replace(old, new))
+    return old != new
+
+
 # --- assumptions from the command line -------------------------------------------------------------
+
+
+def parse_ranks(items: list[str] | None) -> dict[str, int]:
+    """`--ranks xxl=8 --ranks xl=2` -> {"xxl": 8, "xl": 2}."""
+    out = {}
+    for item in items or []:
+        name, _, value = item.partition("=")
+        if not value.isdigit() or int(value) < 1:
+            raise ValueError(f"--ranks {item!r}: expected MODEL=GPUS, e.g. xxl=8")
+        out[name] = int(value)
+    return out
+
+
+def read_gpu_check(path: Path) -> dict:
+    """What a gpu-check report (xstilts gpu-check) measured that the plan can use: MFU, the launch floor
+    per layer, the all-gather bus bandwidth, the device's name."""
+    path = Path(path)
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"--gpu-check {path}: not a readable gpu-check report ({err})") from None
+    checks = report.get("checks", {})
+    out = {}
+    mfu = checks.get("mfu_xlmr_large", {}).get("mfu_xlmr_large_bf16")
+    if mfu:
+        out["mfu"] = float(mfu)
+    floor = checks.get("launch_floor", {}).get("ms_per_layer")
+    if floor:
+        out["layer_floor_ms"] = float(floor)
+    bw = checks.get("collectives", {}).get("all_gather_bus_gb_s")
+    if bw:
+        out["intra_node_gb_s"] = float(bw)
+    name = (report.get("devices") or [{}])[0].get("name")
+    if name:
+        out["gpu"] = str(name)
+    return out
 
 
 def assumptions_from(
@@ -685,10 +1091,23 @@ def assumptions_from(
     gpu_memory_gb: float = Assumptions.gpu_memory_gb,
     shards: int = 1,
     bench: str | None = None,
+    time_limit_h: float = Assumptions.time_limit_h,
+    ranks: list[str] | None = None,
+    gpu_check: str | None = None,
+    interconnect_gb_s: float | None = None,
 ) -> Assumptions:
     """The assumptions of a plan: the stated ones, a measured bench (outputs/bench/bench.json by default)
-    where present, and an explicit MFU over both."""
-    a = Assumptions(gpu=gpu, peak_tflops=peak_tflops, gpu_memory_gb=gpu_memory_gb, shards=max(shards, 1))
+    and a gpu-check report (when given) where present, and explicit options over all of them."""
+    if time_limit_h <= 0:
+        raise ValueError(f"--time-limit-h must be positive, got {time_limit_h}")
+    a = Assumptions(
+        gpu=gpu,
+        peak_tflops=peak_tflops,
+        gpu_memory_gb=gpu_memory_gb,
+        shards=max(shards, 1),
+        time_limit_h=time_limit_h,
+        ranks=parse_ranks(ranks),
+    )
     measured = read_bench(Path(bench) if bench else None)
     if measured:
         a.bench_source = measured["_path"]
@@ -697,6 +1116,12 @@ def assumptions_from(
         if measured.get("mfu") and mfu is None:
             a.mfu = float(measured["mfu"])
         a.throughput = {k: v for k, v in (measured.get("models") or {}).items() if isinstance(v, dict)}
+    if gpu_check:
+        for key, value in read_gpu_check(Path(gpu_check)).items():
+            setattr(a, key, value)
+        a.measured = str(gpu_check)
+    if interconnect_gb_s is not None:
+        a.intra_node_gb_s = interconnect_gb_s
     if mfu is not None:
         if not 0 < mfu <= 1:
             raise ValueError(f"--mfu must be in (0, 1], got {mfu}")
