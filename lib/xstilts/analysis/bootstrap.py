@@ -52,6 +52,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from scipy import special
 from tqdm.auto import tqdm
 
 from xstilts.analysis.cells import MEAN, CellTable, f1_points
@@ -75,6 +76,8 @@ class BootstrapResult:
     replicates: np.ndarray
     seed_scale: np.ndarray  # c_θ
     seed_variance: np.ndarray  # T_θ (net between-seed variance of θ̂; negative before truncation)
+    se: np.ndarray  # sqrt(example-component variance + max(T_θ, 0)): the standard error the replicates estimate
+    df: np.ndarray  # ν_θ, Satterthwaite degrees of freedom of se² (inf: no estimated seed variance)
     n_boot: int
     seed: int
 
@@ -122,10 +125,11 @@ class _Plan:
             for k, j in enumerate(c.systems):
                 groups.setdefault((c.task, int(j), len(c.run_scores[k])), []).append((i, k))
         self.classes: dict[int, int] = {}  # R -> number of groups with R runs
-        rows, cols, vals, row_r = [], [], [], []
+        rows, cols, vals, row_r, row_g = [], [], [], [], []
         v = np.zeros(C)
         row = 0
-        for (_task, _j, R), members in sorted(groups.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][1])):
+        ordered = sorted(groups.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][1]))
+        for g, ((_task, _j, R), members) in enumerate(ordered):
             self.classes[R] = self.classes.get(R, 0) + 1
             for i, k in members:
                 col = self.layout.offsets[i] + k
@@ -136,6 +140,7 @@ class _Plan:
                     vals.extend(d / R)
                     v[col] = cells[i].within_var[k] / R
             row_r.extend([R] * R)
+            row_g.extend([g] * R)
             row += R
         self.n_rows = row
         D = sp.csr_matrix((vals, (rows, cols)), shape=(row, C))
@@ -143,10 +148,19 @@ class _Plan:
         row_r = np.asarray(row_r, float)
         infl = np.where(row_r >= 2, row_r / np.maximum(row_r - 1, 1), 0.0)
         P2 = self.P.multiply(self.P)
-        raw = np.asarray(P2.sum(axis=0)).ravel()
-        between = np.asarray((sp.diags(infl) @ P2).sum(axis=0)).ravel() if self.n_rows else np.zeros_like(raw)
+        raw = np.asarray(P2.sum(axis=0)).ravel()  # variance of the unscaled seed draw per estimand
+        self.raw_seed_variance = raw
+        # per group and estimand: S²_g / R_g (S²_g the ddof = 1 variance of the group's weighted run deviations)
+        group_of = sp.csr_matrix((np.ones(row), (row_g, np.arange(row))), shape=(len(ordered), row))
+        per_group = sp.csr_matrix(group_of @ sp.diags(infl) @ P2)
+        between = np.asarray(per_group.sum(axis=0)).ravel()
         within = np.asarray(self.W.multiply(self.W).T @ v).ravel()
         self.seed_variance = between - within
+        # Var(S²_g / R_g) = 2 σ⁴_g / (R_g² (R_g - 1)) with σ⁴_g estimated by S⁴_g, as in Welch's test (Welch 1947)
+        group_r = np.array([R for (_t, _j, R), _m in ordered], float)
+        self.seed_variance_var = (
+            2.0 * np.asarray(per_group.multiply(per_group).T @ (1.0 / np.maximum(group_r - 1.0, 1.0))).ravel()
+        )
         self.seed_scale = np.where(
             raw > 0, np.sqrt(np.maximum(self.seed_variance, 0.0) / np.where(raw > 0, raw, 1)), 0.0
         )
@@ -197,7 +211,7 @@ class _Plan:
         return E
 
 
-SCHEMES = ("calibrated", "naive", "examples", "seeds")
+SCHEMES = ("calibrated", "plugin", "naive", "examples", "seeds")
 
 
 def joint_bootstrap(
@@ -219,13 +233,16 @@ def joint_bootstrap(
     if scheme not in SCHEMES:
         raise ValueError(f"scheme={scheme!r}; expected one of {SCHEMES}")
     plan = _Plan(table, W)
-    scale = {"calibrated": plan.seed_scale, "naive": 1.0, "examples": 0.0, "seeds": 1.0}[scheme]
+    scale = {"calibrated": plan.seed_scale, "plugin": plan.seed_scale, "naive": 1.0, "examples": 0.0, "seeds": 1.0}[
+        scheme
+    ]
     K = plan.W.shape[1]
     if batch is None:
         per_rep = plan.max_n * 24 + plan.layout.n_columns * 8 + K * 16 + plan.n_rows * 8
         batch = int(np.clip(256e6 // max(per_rep, 1), 8, 2000))
     rng = np.random.default_rng(seed)
     reps = np.empty((n_boot, K), dtype=np.float32)
+    ex_sum, ex_sq = np.zeros(K), np.zeros(K)
     starts = range(0, n_boot, batch)
     with _blas_threads(1 if plan.max_n <= 20_000 else None):
         for start in tqdm(starts, desc="bootstrap", unit="batch", disable=not progress or len(starts) < 2):
@@ -234,10 +251,37 @@ def joint_bootstrap(
                 theta = np.zeros((b, K))
             else:
                 theta = np.asarray(plan.example_component(rng, b, exact_max_n) @ plan.W)
+                ex_sum += theta.sum(axis=0)
+                ex_sq += (theta * theta).sum(axis=0)
             if plan.n_rows:
                 theta = theta + scale * np.asarray(plan.seed_counts(rng, b) @ plan.P)
-            reps[start : start + b] = plan.estimate + theta
-    return BootstrapResult(plan.estimate, reps, plan.seed_scale, plan.seed_variance, n_boot, seed)
+            reps[start : start + b] = theta
+    ex_var = np.maximum(ex_sq / n_boot - (ex_sum / n_boot) ** 2, 0.0)
+    se = np.sqrt(ex_var + np.asarray(scale) ** 2 * plan.raw_seed_variance)  # the seed draw's variance is scale² raw
+    df = satterthwaite_df(se**2, plan.seed_variance_var) if scheme in ("calibrated", "plugin") else np.full(K, np.inf)
+    u = rng.random(n_boot) if scheme == "calibrated" else None
+    for start in starts:
+        block = reps[start : start + batch]
+        if u is not None:
+            block *= student_factor(u[start : start + batch], df).astype(np.float32)
+        block += plan.estimate.astype(np.float32)
+    return BootstrapResult(plan.estimate, reps, plan.seed_scale, plan.seed_variance, se, df, n_boot, seed)
+
+
+def satterthwaite_df(variance: np.ndarray, variance_var: np.ndarray) -> np.ndarray:
+    """Degrees of freedom of a variance estimate treated as scaled χ² (Satterthwaite 1946): 2 V² / Var(V);
+    inf where the estimate has no sampling variance (no seed groups)."""
+    ok = variance_var > 0
+    return np.where(ok, 2.0 * np.asarray(variance) ** 2 / np.where(ok, variance_var, 1.0), np.inf)
+
+
+def student_factor(u: np.ndarray, df: np.ndarray) -> np.ndarray:
+    """(b, K) factors sqrt(ν / q) with q the u-quantile of χ²_ν, ν = `df` per estimand and one uniform u per
+    replicate shared by every estimand (comonotone): a replicate deviation d with law N(0, V) becomes
+    d sqrt(ν / χ²_ν), a Student t_ν law on sqrt(V), as if V had been estimated with ν degrees of freedom."""
+    nu = np.where(np.isfinite(df), df, 1.0)[None, :]
+    q = special.chdtri(nu, 1.0 - np.asarray(u)[:, None])  # chdtri(ν, y): the upper-y quantile of χ²_ν
+    return np.where(np.isfinite(df)[None, :], np.sqrt(nu / np.maximum(q, 1e-300)), 1.0)
 
 
 def _blas_threads(n: int | None):

@@ -45,7 +45,6 @@ def one_study(
         boot = joint_bootstrap(table, W, n_boot=n_boot, seed=boot_seed, progress=False, scheme=scheme)
         lo, hi = inference.percentile_ci(boot.replicates)
         p = inference.bootstrap_p_value(boot.replicates)
-        se = boot.replicates.std(axis=0, dtype=np.float64)
         for k, e in enumerate(ests):
             rows.append(
                 {
@@ -57,7 +56,8 @@ def one_study(
                     "ci_low": lo[k],
                     "ci_high": hi[k],
                     "p_value": p[k],
-                    "boot_se": se[k],
+                    "boot_se": boot.se[k],
+                    "df": boot.df[k],
                 }
             )
     return rows
