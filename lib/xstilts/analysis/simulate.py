@@ -26,7 +26,7 @@ are shifted so that γ equals the requested value for every arm (and so for mean
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -71,7 +71,8 @@ class SimDesign:
     slope0: float = -0.5  # common gain slope β0, points per decade
     gain_spread: float = 3.0  # half-width of the uniform size-constant gain a(i,t,l), points
     scale: str = "probability"  # probability | logit (module doc)
-    base_spread: float = 0.05  # half-width of the uniform `none` level around p = 0.5 per (task, language)
+    base_level: float = 0.5  # centre of the `none` level (score / 100) at the mean log size
+    base_spread: float = 0.05  # half-width of the uniform `none` level around `base_level` per (task, language)
     slope_spread: float = 0.0  # half-width of the uniform per-(arm, task) deviation from β0, points per decade
     seed_sd_task: tuple[tuple[str, float], ...] = ()  # (task, factor): both seed SDs of that task times factor
     seed_sd_size: tuple[float, ...] = ()  # factor on both seed SDs per size (empty: 1 for every size)
@@ -98,31 +99,72 @@ def small_design(**kw) -> SimDesign:
     return SimDesign(tasks=tasks, **kw)
 
 
+# (task, metric family, XTREME languages, XTREME-R languages) as counts, statistics.md §2.2
+PAPER_TASKS = (
+    ("xnli", ACCURACY, 15, 15),
+    ("udpos", F1_KIND, 33, 38),
+    ("panx", F1_KIND, 40, 48),
+    ("xquad", "qa", 11, 12),
+    ("mlqa", "qa", 7, 7),
+    ("tydiqa", "qa", 9, 9),
+    ("pawsx", ACCURACY, 7, 0),
+    ("bucc2018", F1_KIND, 4, 0),
+    ("tatoeba", ACCURACY, 36, 41),
+    ("xcopa", ACCURACY, 0, 11),
+    ("mewslix", MAP20, 0, 11),
+    ("lareqa", MAP20, 0, 1),
+)
+PAPER_ARMS = ("anli_plus", "mnli", "qqp", "sst2", "squad", "hellaswag", "cosmosqa", "commonsenseqa", "ccg", "multitask")
+
+
+def paper_tasks(lang_fraction: float = 1.0) -> tuple[SimTask, ...]:
+    """The paper's target tasks with their language lists as counts (shared tasks keep XTREME's list and
+    add XTREME-R's extra languages). `lang_fraction` < 1 scales every count down (at least 2 languages
+    per list, at least 1 added language where XTREME-R adds some) for cheaper designs of the same shape;
+    LAReQA is one pooled retrieval cell."""
+
+    def langs(n):
+        return tuple(f"l{k:02d}" for k in range(n))
+
+    def scaled(n):
+        return 0 if n == 0 else max(2, round(n * lang_fraction))
+
+    out = []
+    for name, family, nx, nr in PAPER_TASKS:
+        if name == "lareqa":
+            out.append(SimTask(name, family, (), ("pooled",)))
+            continue
+        kx = scaled(nx)
+        if not nx or not nr:
+            kr = scaled(nr)
+        else:  # a shared task: XTREME's languages plus the added ones
+            kr = kx + (max(1, round((nr - nx) * lang_fraction)) if nr > nx else 0)
+        out.append(SimTask(name, family, langs(kx), langs(kr), protocol_specific=name == "tatoeba"))
+    return tuple(out)
+
+
 def planned_design(**kw) -> SimDesign:
     """The paper's design: 4 sizes, 9 single arms + multitask, 3 seeds (9 for `none`), the task and
-    language lists of statistics.md §2.2 (languages as counts: shared tasks keep XTREME's list and add
-    XTREME-R's extra languages), with `n_examples` test examples per (task, language)."""
-
-    def langs(n, start=0):
-        return tuple(f"l{k:02d}" for k in range(start, start + n))
-
-    tasks = (
-        SimTask("xnli", "accuracy", langs(15), langs(15)),
-        SimTask("udpos", F1_KIND, langs(33), langs(38)),
-        SimTask("panx", F1_KIND, langs(40), langs(48)),
-        SimTask("xquad", "qa", langs(11), langs(12)),
-        SimTask("mlqa", "qa", langs(7), langs(7)),
-        SimTask("tydiqa", "qa", langs(9), langs(9)),
-        SimTask("pawsx", "accuracy", langs(7)),
-        SimTask("bucc2018", F1_KIND, langs(4)),
-        SimTask("tatoeba", "accuracy", langs(36), langs(41), protocol_specific=True),
-        SimTask("xcopa", "accuracy", (), langs(11)),
-        SimTask("mewslix", MAP20, (), langs(11)),
-        SimTask("lareqa", MAP20, (), ("pooled",)),
-    )
-    arms = ("anli_plus", "mnli", "qqp", "sst2", "squad", "hellaswag", "cosmosqa", "commonsenseqa", "ccg", "multitask")
+    language lists of statistics.md §2.2 (`paper_tasks`), with `n_examples` test examples per (task,
+    language)."""
     kw.setdefault("n_examples", 400)
-    return SimDesign(tasks=tasks, arms=arms, **kw)
+    kw.setdefault("arms", PAPER_ARMS)
+    return SimDesign(tasks=paper_tasks(), **kw)
+
+
+def without_added_languages(design: SimDesign) -> SimDesign:
+    """The design with XTREME-R's language list of every shared task cut to XTREME's (no added languages)."""
+    tasks = tuple(
+        replace(t, langs_r=t.langs_x) if t.langs_x and t.langs_r and not t.protocol_specific else t
+        for t in design.tasks
+    )
+    return replace(design, tasks=tasks)
+
+
+def unique_tasks_only(design: SimDesign) -> SimDesign:
+    """The design without shared tasks: γ comes from the unique tasks (and the two Tatoeba protocols) alone."""
+    tasks = tuple(t for t in design.tasks if not (t.langs_x and t.langs_r and not t.protocol_specific))
+    return replace(design, tasks=tasks)
 
 
 @dataclass
@@ -217,7 +259,7 @@ def simulate_cells(
                 if lang not in difficulty:  # the same sentences for both Tatoeba protocols
                     difficulty[lang] = _effect(rng, logit, design.difficulty, n)
                 b = difficulty[lang]
-                base = 0.5 + rng.uniform(-design.base_spread, design.base_spread)
+                base = design.base_level + rng.uniform(-design.base_spread, design.base_spread)
                 gain0 = {a: rng.uniform(-design.gain_spread, design.gain_spread) for a in design.arms}
                 benches = (
                     (bench,)
