@@ -114,39 +114,38 @@ def example_weights(rng: np.random.Generator, b: int, n: int, exact_max_n: int) 
     return _POISSON_LUT[u]
 
 
-def _working_seed_model(table: CellTable, groups: list, layout: Layout, W: sp.csc_matrix):
+def _working_seed_model(groups: list[tuple], W: sp.spmatrix) -> tuple[np.ndarray, np.ndarray]:
     """The seed part of every estimand's variance and the variance of its estimate under a working model in
     which the runs of every system of one (task, size) share one covariance of run deviations across the
-    task's cells (module doc, step 3). Returns (Σ_g ã_g, Σ_g 2 ã_g² / (R_g - 1)) per estimand, with
-    ã_g = W_gᵀ Σ̂ W_g / R_g and Σ̂ pooled over the (task, size)'s run groups (Σ (R_g - 1) degrees of freedom)."""
-    cells = table.cells
+    task's cells (module doc, step 3). `groups`: (pool key, cell ids, columns, deviations (R, m)) per run
+    group. Returns (Σ_g ã_g, Σ_g 2 ã_g² / (R_g - 1)) per estimand, ã_g = W_gᵀ Σ̂ W_g / R_g, with Σ̂ pooled
+    over the run groups of the (task, size) (Σ (R_g - 1) degrees of freedom)."""
+    W = sp.csr_matrix(W)
     K = W.shape[1]
     a_sum, var_sum = np.zeros(K), np.zeros(K)
     pools: dict[tuple, list] = {}
-    for (task, j, R), members in groups:
-        if R >= 2:
-            pools.setdefault((task, table.systems[j][0]), []).append((R, members))
-    W = sp.csr_matrix(W)
+    for key, ids, cols, dev in groups:
+        if dev.shape[0] >= 2:
+            pools.setdefault(key, []).append((ids, cols, dev))
     for pool in pools.values():
-        ids = sorted({i for _R, members in pool for i, _k in members})
-        pos = {i: p for p, i in enumerate(ids)}
-        cov, dof, parts = np.zeros((len(ids), len(ids))), 0, []
-        for R, members in pool:
-            d = np.zeros((R, len(ids)))
-            at = np.array([pos[i] for i, _k in members])
-            for p, (i, k) in zip(at, members):
-                d[:, p] = cells[i].run_scores[k] - cells[i].run_scores[k].mean()
-            cov += d.T @ d
-            dof += R - 1
-            parts.append((R, at, np.array([layout.offsets[i] + k for i, k in members])))
+        cells = np.unique(np.concatenate([ids for ids, _c, _d in pool]))
+        cov, dof = np.zeros((cells.size, cells.size)), 0
+        at = [np.searchsorted(cells, ids) for ids, _c, _d in pool]
+        for p, (_ids, _cols, dev) in zip(at, pool):
+            cov[np.ix_(p, p)] += dev.T @ dev
+            dof += dev.shape[0] - 1
         cov /= dof
-        for R, at, cols in parts:
-            Wg = W[cols]
+        Wp = W[np.concatenate([cols for _i, cols, _d in pool])]
+        start = 0
+        for p, (_ids, cols, dev) in zip(at, pool):
+            Wg = Wp[start : start + cols.size]
+            start += cols.size
             nz = np.unique(Wg.indices)
             if not nz.size:
                 continue
-            Wd = Wg[:, nz].toarray()
-            a = ((cov[np.ix_(at, at)] @ Wd) * Wd).sum(axis=0) / R
+            Wd = Wg.toarray()[:, nz]
+            R = dev.shape[0]
+            a = ((cov[np.ix_(p, p)] @ Wd) * Wd).sum(axis=0) / R
             a_sum[nz] += a
             var_sum[nz] += 2.0 * a * a / (R - 1)
     return a_sum, var_sum
@@ -188,16 +187,19 @@ class _Plan:
         v = np.zeros(C)
         row = 0
         ordered = sorted(groups.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][1]))
-        for (_task, _j, R), members in ordered:
+        pooled_groups = []  # (task, size), cell ids, columns, run deviations (R, members): the working model
+        for (task, j, R), members in ordered:
             self.classes[R] = self.classes.get(R, 0) + 1
-            for i, k in members:
-                col = self.layout.offsets[i] + k
-                d = cells[i].run_scores[k] - cells[i].run_scores[k].mean()
-                if R >= 2:
-                    rows.extend(range(row, row + R))
-                    cols.extend([col] * R)
-                    vals.extend(d / R)
-                    v[col] = cells[i].within_var[k] / R
+            ids = np.array([i for i, _k in members])
+            gcols = np.array([self.layout.offsets[i] + k for i, k in members])
+            runs = np.stack([cells[i].run_scores[k] for i, k in members], axis=1)  # (R, members)
+            dev = runs - runs.mean(axis=0)
+            if R >= 2:
+                rows.extend(np.repeat(np.arange(row, row + R), len(members)))
+                cols.extend(np.tile(gcols, R))
+                vals.extend((dev / R).ravel())
+                v[gcols] = [cells[i].within_var[k] / R for i, k in members]
+            pooled_groups.append(((task, table.systems[j][0]), ids, gcols, dev))
             row_r.extend([R] * R)
             row += R
         self.n_rows = row
@@ -211,7 +213,7 @@ class _Plan:
         between = np.asarray((sp.diags(infl) @ P2).sum(axis=0)).ravel() if self.n_rows else np.zeros_like(raw)
         within = np.asarray(self.W.multiply(self.W).T @ v).ravel()
         self.seed_variance = between - within
-        working, self.seed_variance_var = _working_seed_model(table, ordered, self.layout, self.W)
+        working, self.seed_variance_var = _working_seed_model(pooled_groups, self.W)
         self.working_seed_variance = working - within
         self.seed_scale = np.where(
             raw > 0, np.sqrt(np.maximum(self.seed_variance, 0.0) / np.where(raw > 0, raw, 1)), 0.0
