@@ -18,6 +18,8 @@ one-level and double-counting schemes of statistics.md §7.4, each a bootstrap o
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 import zlib
 from concurrent.futures import ProcessPoolExecutor
@@ -342,7 +344,8 @@ def calibrate(
     error) and at its γ (coverage, power), `n_sims` studies each, the schemes on the same studies, in
     `jobs` processes (the results do not depend on it). Writes calibration.csv (`design_table`),
     calibration_estimands.csv (`summarise`, every confirmatory estimand), calibration_sims.csv.gz (the γ
-    rows of every study) and calibration.png to `out_dir`, prints the table, and returns it."""
+    rows of every study) and calibration.png to `out_dir`, prints the table, and returns it. Each scenario's
+    studies are kept in `out_dir`/scenarios, so a rerun with the same settings and code resumes (`_scenario`)."""
     grid = {g.name: g for g in design_grid()}
     names = list(grid) if not designs else list(designs)
     unknown = [n for n in names if n not in grid]
@@ -356,18 +359,20 @@ def calibrate(
         for name in names
         for k, gamma in enumerate((0.0, grid[name].gamma))
     ]
+    cache = out_dir / "scenarios"
     t0 = time.perf_counter()
     if jobs > 1:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futures = [pool.submit(_scenario, *t, False) for t in tasks]
+            futures = [pool.submit(_scenario, *t, False, cache) for t in tasks]
             results = [f.result() for f in tqdm(futures, desc="scenarios", disable=not progress)]
     else:
-        results = [_scenario(*t, progress) for t in tqdm(tasks, desc="scenarios", disable=not progress)]
+        results = [_scenario(*t, progress, cache) for t in tqdm(tasks, desc="scenarios", disable=not progress)]
     elapsed = time.perf_counter() - t0
-    sims = pd.concat([df for df, _ in results], ignore_index=True)
+    sims = pd.concat([df for df, _s, _c in results], ignore_index=True)
     seconds: dict[str, float] = {}
-    for (gd, *_), (_, sec) in zip(tasks, results):
+    for (gd, *_), (_, sec, _c) in zip(tasks, results):
         seconds[gd.name] = seconds.get(gd.name, 0.0) + sec
+    cached = sum(c for _d, _s, c in results)
     table = design_table(sims, grid)
     table["seconds"] = table.design.map(seconds).round(1)
     table.to_csv(out_dir / "calibration.csv", index=False)
@@ -377,6 +382,7 @@ def calibrate(
     print(
         f"Calibration of the joint bootstrap: {len(names)} designs x (γ = 0, the design's γ) x {n_sims} studies, "
         f"{n_boot} replicates each, schemes {', '.join(schemes)}; {elapsed / 60:.1f} min wall, {jobs} process(es), "
+        f"{cached} of {len(tasks)} scenarios from {cache}; {sum(seconds.values()) / 60:.1f} min of computing in all, "
         f"{sum(seconds.values()) / (2 * n_sims * len(names)):.2f} s per study."
     )
     print(format_table(table))
@@ -389,11 +395,31 @@ def calibrate(
     return table
 
 
-def _scenario(gd: GridDesign, gamma, seed, n_sims, n_boot, schemes, progress) -> tuple[pd.DataFrame, float]:
-    """One design at one true γ: the studies' rows and the seconds they took."""
+def _scenario(
+    gd: GridDesign, gamma, seed, n_sims, n_boot, schemes, progress, cache: Path | None = None
+) -> tuple[pd.DataFrame, float, bool]:
+    """One design at one true γ: the studies' rows, the seconds they took and whether they came from `cache`. With `cache`, the rows are kept
+    there under a key of everything they depend on (the design, the run's settings and the source of the
+    analysis package), so an interrupted `make calibrate` resumes where it stopped."""
+    path = None
+    if cache is not None:
+        h = hashlib.blake2b(digest_size=8)
+        h.update(repr((gd, gamma, seed, n_sims, n_boot, schemes)).encode())
+        for src in sorted(Path(__file__).parent.glob("*.py")):
+            h.update(src.read_bytes())
+        path = cache / f"{gd.name}-gamma{gamma:g}-{h.hexdigest()}.csv.gz"
+        if path.is_file():
+            meta = json.loads(path.with_suffix(".json").read_text())
+            return pd.read_csv(path), float(meta["seconds"]), True
     t = time.perf_counter()
     df = coverage_study(gd.design, n_sims, n_boot, gamma, seed, schemes, progress, f"{gd.name} γ={gamma:g}")
-    return df.assign(design=gd.name), time.perf_counter() - t
+    df = df.assign(design=gd.name)
+    seconds = time.perf_counter() - t
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        df.to_csv(path, index=False)
+        path.with_suffix(".json").write_text(json.dumps({"seconds": seconds}))
+    return df, seconds, False
 
 
 def format_table(table: pd.DataFrame) -> str:
