@@ -6,6 +6,7 @@ SHELL := /bin/bash
 
 PROFILE ?= mini
 SHARDS ?= 1
+JOBS ?= 1
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -82,8 +83,8 @@ lint: $(STAMP) ## the linter and the formatter's check (ruff, configured in pypr
 bench: $(STAMP) ## measured speed: trainer ratios, eval throughput, the analysis at paper scale -> outputs/bench/bench.json
 	$(BIN)/xstilts bench
 
-calibrate: $(STAMP) ## simulation study of the bootstrap: coverage, type-I error, power
-	$(BIN)/xstilts calibrate --out outputs/calibration
+calibrate: $(STAMP) ## simulation study of the bootstrap on 12 designs: γ's coverage, type-I error, power (JOBS=N processes)
+	$(BIN)/xstilts calibrate --out outputs/calibration --jobs $(JOBS)
 
 lab: $(STAMP) ## JupyterLab on the notebooks
 	$(BIN)/jupyter lab notebooks/

@@ -39,11 +39,16 @@ What this module does. Every estimand θ is linear in the seed-mean cell scores 
    noisy estimate: an interval from it as if it were known is too short (as a z interval is next to a
    t interval). Each replicate deviation is therefore multiplied by sqrt(ν_θ / q), q the u-quantile of
    χ²_ν_θ with u uniform, one u per replicate for every estimand, which turns a N(0, V_θ) deviation
-   into V_θ^(1/2) t_ν_θ: the Student-t interval with Welch-Satterthwaite degrees of freedom
-   (Satterthwaite 1946; Welch 1947), ν_θ = 2 V_θ² / Σ_g 2 (S²_g / R_g)² / (R_g - 1), the example part
-   taken as known (its degrees of freedom are the thousands of test examples). The interval widens
-   where seeds are few and concentrated and is unchanged (ν_θ large) where they are not; the p-value
-   inverts the widened intervals at every level, so Holm's smaller thresholds get the right tails too.
+   into V_θ^(1/2) t_ν_θ: the Student-t interval with Satterthwaite's degrees of freedom (Satterthwaite
+   1946; Welch 1947 for two groups), ν_θ = 2 V_θ² / Var(V_θ), the example part taken as known (it rests
+   on thousands of test examples) and Var(V_θ) = Σ_g 2 ã_g² / (R_g - 1). Each group's ã_g is taken from
+   a working model, not from its own S²_g (2-3 runs make S⁴_g a poor estimate of σ⁴_g, and the
+   plug-in ν is then biased; Bell & McCaffrey 2002; Imbens & Kolesár 2016): the systems of one
+   (task, size), arms and `none`, share one covariance of run deviations across the task's cells,
+   pooled over their runs (`_working_seed_model`). Only ν uses the working model; V_θ stays each
+   group's own estimate. The interval widens where seeds are few and concentrated and is unchanged
+   (ν_θ large) where they are not; the p-value inverts the widened intervals at every level, so
+   Holm's smaller thresholds get the right tails too.
 
 So each estimand's replicate variance estimates σ²_u/R + σ²_w/R + test-set variance, each once, while
 all estimands share the same example and seed draws (γ and its components come from the same

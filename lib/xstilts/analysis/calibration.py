@@ -48,6 +48,8 @@ from xstilts.analysis.simulate import (
 COVERAGE_TARGET = (0.93, 0.97)  # acceptable coverage of the 95% interval of γ
 TYPE_I_TARGET = (0.03, 0.07)  # acceptable rejection rate of γ = 0 at α = 0.05 when γ = 0
 ALPHA = 0.05
+# the analysis package's source as loaded: a scenario kept by another version of the code is not reused
+_SOURCE = b"".join(p.read_bytes() for p in sorted(Path(__file__).parent.glob("*.py")))
 
 
 @dataclass(frozen=True)
@@ -405,8 +407,7 @@ def _scenario(
     if cache is not None:
         h = hashlib.blake2b(digest_size=8)
         h.update(repr((gd, gamma, seed, n_sims, n_boot, schemes)).encode())
-        for src in sorted(Path(__file__).parent.glob("*.py")):
-            h.update(src.read_bytes())
+        h.update(_SOURCE)
         path = cache / f"{gd.name}-gamma{gamma:g}-{h.hexdigest()}.csv.gz"
         if path.is_file():
             meta = json.loads(path.with_suffix(".json").read_text())
