@@ -67,9 +67,7 @@ SCHEMA: dict[str, Any] = {
     "workers": (int, 1, "worker processes per phase on one machine (CPU profiles; GPUs use SHARDS)"),
     "world": ((dict, type(None)), None, "miniature world parameters; null = real data from the hub"),
     "ccgbank": ((str, type(None)), None, "folder of CCGbank (LDC2005T13, licence-gated); else $XSTILTS_CCGBANK"),
-    "tokenizer": {
-        "vocab_size": (int, 4000, "vocabulary of the tokenizer trained on the miniature corpus"),
-    },
+    "tokenizer": {"vocab_size": (int, 4000, "vocabulary of the tokenizer trained on the miniature corpus")},
     "models": (list, [], "the size ladder: list of {name, hub, revision, params, arch}"),
     "pretrain": {
         "steps": (int, 300, "MLM optimiser steps per miniature model"),
@@ -95,10 +93,7 @@ SCHEMA: dict[str, Any] = {
         "layer": ((int, float), 0.58, "hidden layer for retrieval: an index, or a fraction of depth (14/24)"),
         "pooling": (str, "mean", "mean | cls"),
     },
-    "analysis": {
-        "n_boot": (int, 10000, "bootstrap replicates"),
-        "seed": (int, 0, "bootstrap seed"),
-    },
+    "analysis": {"n_boot": (int, 10000, "bootstrap replicates"), "seed": (int, 0, "bootstrap seed")},
 }
 
 MODEL_KEYS = {
