@@ -6,6 +6,7 @@ SHELL := /bin/bash
 
 PROFILE ?= mini
 SHARDS ?= 1
+JOBS ?= 1
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -91,8 +92,8 @@ bench: $(STAMP) ## measured speed: trainer ratios, eval throughput, the analysis
 gpu-check: $(STAMP) ## on a GPU node: bf16 rehearsal sizes, MFU, launch floor, 2-rank FSDP -> outputs/gpu-check/report.json
 	$(BIN)/xstilts gpu-check
 
-calibrate: $(STAMP) ## simulation study of the bootstrap: coverage, type-I error, power
-	$(BIN)/xstilts calibrate --out outputs/calibration
+calibrate: $(STAMP) ## simulation study of the bootstrap on 12 designs: γ's coverage, type-I error, power (JOBS=N processes)
+	$(BIN)/xstilts calibrate --out outputs/calibration --jobs $(JOBS)
 
 lab: $(STAMP) ## JupyterLab on the notebooks
 	$(BIN)/jupyter lab notebooks/

@@ -92,11 +92,18 @@ def test_subsets_say_what_cannot_be_computed(table, tmp_path):
 def test_calibrate_and_bench_helpers(tmp_path, capsys):
     from xstilts.analysis.calibration import calibrate
 
-    summary = calibrate(n_sims=2, n_boot=50, out_dir=tmp_path, design="small", n_examples=20, progress=False)
-    assert {"coverage", "rejection_rate", "se_ratio", "scheme"} <= set(summary.columns)
-    assert set(summary.scheme) == {"calibrated", "naive", "examples", "seeds"}
-    assert (tmp_path / "calibration.csv").is_file() and (tmp_path / "calibration.png").is_file()
+    schemes = ("calibrated", "plugin", "naive", "examples", "seeds")
+    table = calibrate(
+        tmp_path, designs=["t1-seeds3-5", "c4-seeds9-unique-only"], n_sims=3, n_boot=50, schemes=schemes, progress=False
+    )
+    assert {"coverage", "coverage_low", "type_i", "type_i_high", "power", "se_ratio", "meets_targets"} <= set(table)
+    assert set(table.scheme) == set(schemes) and set(table.arm) == {"mean_single", "multitask"}
+    assert len(table) == 2 * 2 * len(schemes) and (table.n_studies == 3).all()
+    for name in ("calibration.csv", "calibration_estimands.csv", "calibration_sims.csv.gz", "calibration.png"):
+        assert (tmp_path / name).is_file()
     assert "coverage" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="unknown design"):
+        calibrate(tmp_path, designs=["nope"], n_sims=1, progress=False)
     from xstilts.compute.bench import bench_paper_shape
 
     res = bench_paper_shape(n_boot=20, examples_total=3000, progress=False)

@@ -216,18 +216,28 @@ def cmd_analyze(args) -> int:
 
 
 def cmd_calibrate(args) -> int:
-    from xstilts.analysis.calibration import calibrate
+    from xstilts.analysis.calibration import calibrate, design_grid
 
-    summary = calibrate(
-        args.n_sims,
-        args.n_boot,
+    if args.list:
+        for g in design_grid():
+            print(f"{g.name:24s} {g.role:7s} γ={g.gamma:g}  {g.varies}")
+        return 0
+    if args.out is None:
+        print("xstilts calibrate: --out is required (unless --list)", file=sys.stderr)
+        return 2
+    unknown = sorted(set(args.designs or ()) - {g.name for g in design_grid()})
+    if unknown:
+        print(f"xstilts calibrate: unknown design(s) {unknown}; `xstilts calibrate --list` names them", file=sys.stderr)
+        return 2
+    calibrate(
         args.out,
-        design=args.design,
-        gamma=args.gamma,
+        designs=args.designs,
+        n_sims=args.n_sims,
+        n_boot=args.n_boot,
         seed=args.seed,
-        n_examples=args.n_examples,
+        schemes=tuple(args.schemes),
+        jobs=args.jobs,
     )
-    print(summary.to_string(index=False))
     return 0
 
 
@@ -453,16 +463,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="output folder (estimates.csv, figures)")
     p.add_argument("--n-boot", type=POSITIVE, default=10_000, help="bootstrap replicates (default 10000)")
     p.add_argument("--seed", type=COUNT, default=0, help="RNG seed of the bootstrap")
-    p = command("calibrate", cmd_calibrate, "simulation study: coverage, type-I error and power of the joint bootstrap")
-    p.add_argument("--out", required=True, type=Path, help="output folder (calibration.csv, calibration.png)")
-    p.add_argument("--n-sims", type=POSITIVE, default=200, help="simulated studies per scenario (default 200)")
-    p.add_argument("--n-boot", type=POSITIVE, default=1000, help="bootstrap replicates per study (default 1000)")
-    p.add_argument("--design", choices=("planned", "small"), default="planned", help="simulated design")
-    p.add_argument(
-        "--n-examples", type=POSITIVE, default=None, help="test examples per (task, language) (planned: 400)"
+    p = command(
+        "calibrate", cmd_calibrate, "simulation study over a grid of designs: coverage, type-I error and power of γ"
     )
-    p.add_argument("--gamma", type=float, default=1.0, help="γ of the power scenario, points per decade (default 1)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, help="output folder (calibration.csv, calibration.png, ...)")
+    p.add_argument("--designs", nargs="+", help="only these designs of the grid (default: all; see --list)")
+    p.add_argument("--list", action="store_true", help="list the designs of the grid and exit")
+    p.add_argument(
+        "--n-sims", type=POSITIVE, default=1000, help="simulated studies per design and scenario (default 1000)"
+    )
+    p.add_argument("--n-boot", type=POSITIVE, default=1000, help="bootstrap replicates per study (default 1000)")
+    p.add_argument(
+        "--schemes",
+        nargs="+",
+        default=["calibrated", "plugin"],
+        choices=("calibrated", "plugin", "naive", "examples", "seeds"),
+        help="bootstrap schemes (default: calibrated plugin; also naive, examples, seeds)",
+    )
+    p.add_argument("--seed", type=COUNT, default=0)
+    p.add_argument("--jobs", type=POSITIVE, default=1, help="worker processes (results do not depend on it; default 1)")
 
     from xstilts.compute.plan import Assumptions  # light: the defaults of the plan's options
 

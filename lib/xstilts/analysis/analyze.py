@@ -325,7 +325,8 @@ def answer_paragraph(est: pd.DataFrame, conf: pd.DataFrame, notes: list[str], n_
     text += (
         f" Intervals are 95% percentile intervals of {n_boot} replicates of a joint bootstrap that resamples test "
         "examples within each (task, language) and fine-tuning seeds within each run group, both benchmarks from "
-        "the same draw, with the seed component net of within-run sampling noise."
+        "the same draw, with the seed component net of within-run sampling noise and widened for the few seeds "
+        "that estimate it (Student-t with Welch-Satterthwaite degrees of freedom)."
     )
     if notes:
         text += " Could not be computed from this table: " + "; ".join(dict.fromkeys(notes)) + "."

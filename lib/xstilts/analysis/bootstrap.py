@@ -33,12 +33,30 @@ What this module does. Every estimand θ is linear in the seed-mean cell scores 
    c_θ = sqrt(max(T_θ, 0) / raw variance), one factor per estimand, so the subtraction is done on
    the sum over all groups (nearly unbiased) rather than truncated group by group (biased upwards
    with R = 3).
+3. Few seeds (docs/statistics-calibration.md §3). V_θ = Var*(θ*_examples) + max(T_θ, 0) estimates the
+   variance of θ̂ without bias, but T_θ rests on a few runs per group (2 degrees of freedom per group
+   with R = 3), and where a few groups carry most of it (one noisy task, the largest sizes) V_θ is a
+   noisy estimate: an interval from it as if it were known is too short (as a z interval is next to a
+   t interval). Each replicate deviation is therefore multiplied by sqrt(ν_θ / q), q the u-quantile of
+   χ²_ν_θ with u uniform, one u per replicate for every estimand, which turns a N(0, V_θ) deviation
+   into V_θ^(1/2) t_ν_θ: the Student-t interval with Satterthwaite's degrees of freedom (Satterthwaite
+   1946; Welch 1947 for two groups), ν_θ = 2 V_θ² / Var(V_θ), the example part taken as known (it rests
+   on thousands of test examples) and Var(V_θ) = Σ_g 2 ã_g² / (R_g - 1). Each group's ã_g is taken from
+   a working model, not from its own S²_g (2-3 runs make S⁴_g a poor estimate of σ⁴_g, and the
+   plug-in ν is then biased; Bell & McCaffrey 2002; Imbens & Kolesár 2016): the systems of one
+   (task, size), arms and `none`, share one covariance of run deviations across the task's cells,
+   pooled over their runs (`_working_seed_model`). Only ν uses the working model; V_θ stays each
+   group's own estimate. The interval widens where seeds are few and concentrated and is unchanged
+   (ν_θ large) where they are not; the p-value inverts the widened intervals at every level, so
+   Holm's smaller thresholds get the right tails too.
 
 So each estimand's replicate variance estimates σ²_u/R + σ²_w/R + test-set variance, each once, while
 all estimands share the same example and seed draws (γ and its components come from the same
 replicates, and both benchmarks from the same draw). CIs are percentile intervals; p-values invert
-them (`inference.bootstrap_p_value`). Calibration (coverage 93-97 %, type-I 3-7 % at the planned
-design) is shown by simulation in xstilts.analysis.calibration and tests/test_stats_calibration.py.
+them (`inference.bootstrap_p_value`). Calibration (coverage 93-97 %, type-I 3-7 % on every design of a
+grid that varies seeds 2-9, the noise mix, the task layout and the outcome model) is shown by simulation
+in xstilts.analysis.calibration (`make calibrate`, docs/statistics-calibration.md) and, reduced, in
+tests/test_stats_calibration.py.
 
 Not captured (docs/statistics.md §5): intermediate-checkpoint seeds (inference is conditional on the one
 intermediate checkpoint per (size, arm)) and language or task sampling (benchmarks are fixed sets).
@@ -52,6 +70,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from scipy import special
 
 from xstilts.analysis.cells import MEAN, CellTable, f1_points
 from xstilts.analysis.estimands import Layout
@@ -75,8 +94,18 @@ class BootstrapResult:
     replicates: np.ndarray
     seed_scale: np.ndarray  # c_θ
     seed_variance: np.ndarray  # T_θ (net between-seed variance of θ̂; negative before truncation)
+    se: np.ndarray  # sqrt(example-component variance + max(T_θ, 0)): the standard error the replicates estimate
+    df: np.ndarray  # ν_θ, Satterthwaite degrees of freedom of se² (inf: no estimated seed variance)
     n_boot: int
     seed: int
+    student_u: np.ndarray | None = None  # (B,) the uniforms of `student_factor` (scheme "calibrated")
+
+    def plugin_replicates(self) -> np.ndarray:
+        """The replicates without the Student factor (scheme "plugin": the seed variance taken as known)."""
+        if self.student_u is None:
+            return self.replicates
+        f = student_factor(self.student_u, self.df)
+        return (self.estimate + (self.replicates - self.estimate) / f).astype(np.float32)
 
 
 def example_weights(rng: np.random.Generator, b: int, n: int, exact_max_n: int) -> np.ndarray:
@@ -88,6 +117,43 @@ def example_weights(rng: np.random.Generator, b: int, n: int, exact_max_n: int) 
     quarter = (n + 3) // 4
     u = rng.integers(0, 2**32, size=(b, quarter), dtype=np.uint32).view(np.uint8)[:, :n]
     return _POISSON_LUT[u]
+
+
+def _working_seed_model(groups: list[tuple], W: sp.spmatrix) -> tuple[np.ndarray, np.ndarray]:
+    """The seed part of every estimand's variance and the variance of its estimate under a working model in
+    which the runs of every system of one (task, size) share one covariance of run deviations across the
+    task's cells (module doc, step 3). `groups`: (pool key, cell ids, columns, deviations (R, m)) per run
+    group. Returns (Σ_g ã_g, Σ_g 2 ã_g² / (R_g - 1)) per estimand, ã_g = W_gᵀ Σ̂ W_g / R_g, with Σ̂ pooled
+    over the run groups of the (task, size) (Σ (R_g - 1) degrees of freedom)."""
+    W = sp.csr_matrix(W)
+    K = W.shape[1]
+    a_sum, var_sum = np.zeros(K), np.zeros(K)
+    pools: dict[tuple, list] = {}
+    for key, ids, cols, dev in groups:
+        if dev.shape[0] >= 2:
+            pools.setdefault(key, []).append((ids, cols, dev))
+    for pool in pools.values():
+        cells = np.unique(np.concatenate([ids for ids, _c, _d in pool]))
+        cov, dof = np.zeros((cells.size, cells.size)), 0
+        at = [np.searchsorted(cells, ids) for ids, _c, _d in pool]
+        for p, (_ids, _cols, dev) in zip(at, pool):
+            cov[np.ix_(p, p)] += dev.T @ dev
+            dof += dev.shape[0] - 1
+        cov /= dof
+        Wp = W[np.concatenate([cols for _i, cols, _d in pool])]
+        start = 0
+        for p, (_ids, cols, dev) in zip(at, pool):
+            Wg = Wp[start : start + cols.size]
+            start += cols.size
+            nz = np.unique(Wg.indices)
+            if not nz.size:
+                continue
+            Wd = Wg.toarray()[:, nz]
+            R = dev.shape[0]
+            a = ((cov[np.ix_(p, p)] @ Wd) * Wd).sum(axis=0) / R
+            a_sum[nz] += a
+            var_sum[nz] += 2.0 * a * a / (R - 1)
+    return a_sum, var_sum
 
 
 class _Plan:
@@ -125,16 +191,20 @@ class _Plan:
         rows, cols, vals, row_r = [], [], [], []
         v = np.zeros(C)
         row = 0
-        for (_task, _j, R), members in sorted(groups.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][1])):
+        ordered = sorted(groups.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][1]))
+        pooled_groups = []  # (task, size), cell ids, columns, run deviations (R, members): the working model
+        for (task, j, R), members in ordered:
             self.classes[R] = self.classes.get(R, 0) + 1
-            for i, k in members:
-                col = self.layout.offsets[i] + k
-                d = cells[i].run_scores[k] - cells[i].run_scores[k].mean()
-                if R >= 2:
-                    rows.extend(range(row, row + R))
-                    cols.extend([col] * R)
-                    vals.extend(d / R)
-                    v[col] = cells[i].within_var[k] / R
+            ids = np.array([i for i, _k in members])
+            gcols = np.array([self.layout.offsets[i] + k for i, k in members])
+            runs = np.stack([cells[i].run_scores[k] for i, k in members], axis=1)  # (R, members)
+            dev = runs - runs.mean(axis=0)
+            if R >= 2:
+                rows.extend(np.repeat(np.arange(row, row + R), len(members)))
+                cols.extend(np.tile(gcols, R))
+                vals.extend((dev / R).ravel())
+                v[gcols] = [cells[i].within_var[k] / R for i, k in members]
+            pooled_groups.append(((task, table.systems[j][0]), ids, gcols, dev))
             row_r.extend([R] * R)
             row += R
         self.n_rows = row
@@ -143,10 +213,13 @@ class _Plan:
         row_r = np.asarray(row_r, float)
         infl = np.where(row_r >= 2, row_r / np.maximum(row_r - 1, 1), 0.0)
         P2 = self.P.multiply(self.P)
-        raw = np.asarray(P2.sum(axis=0)).ravel()
+        raw = np.asarray(P2.sum(axis=0)).ravel()  # variance of the unscaled seed draw per estimand
+        self.raw_seed_variance = raw
         between = np.asarray((sp.diags(infl) @ P2).sum(axis=0)).ravel() if self.n_rows else np.zeros_like(raw)
         within = np.asarray(self.W.multiply(self.W).T @ v).ravel()
         self.seed_variance = between - within
+        working, self.seed_variance_var = _working_seed_model(pooled_groups, self.W)
+        self.working_seed_variance = working - within
         self.seed_scale = np.where(
             raw > 0, np.sqrt(np.maximum(self.seed_variance, 0.0) / np.where(raw > 0, raw, 1)), 0.0
         )
@@ -197,7 +270,7 @@ class _Plan:
         return E
 
 
-SCHEMES = ("calibrated", "naive", "examples", "seeds")
+SCHEMES = ("calibrated", "plugin", "naive", "examples", "seeds")
 
 
 def joint_bootstrap(
@@ -219,13 +292,16 @@ def joint_bootstrap(
     if scheme not in SCHEMES:
         raise ValueError(f"scheme={scheme!r}; expected one of {SCHEMES}")
     plan = _Plan(table, W)
-    scale = {"calibrated": plan.seed_scale, "naive": 1.0, "examples": 0.0, "seeds": 1.0}[scheme]
+    scale = {"calibrated": plan.seed_scale, "plugin": plan.seed_scale, "naive": 1.0, "examples": 0.0, "seeds": 1.0}[
+        scheme
+    ]
     K = plan.W.shape[1]
     if batch is None:
         per_rep = plan.max_n * 24 + plan.layout.n_columns * 8 + K * 16 + plan.n_rows * 8
         batch = int(np.clip(256e6 // max(per_rep, 1), 8, 2000))
     rng = np.random.default_rng(seed)
     reps = np.empty((n_boot, K), dtype=np.float32)
+    ex_sum, ex_sq = np.zeros(K), np.zeros(K)
     starts = range(0, n_boot, batch)
     with _blas_threads(1 if plan.max_n <= 20_000 else None):
         for start in bar(starts, desc="bootstrap", unit="batch", enabled=progress and len(starts) >= 2):
@@ -234,10 +310,41 @@ def joint_bootstrap(
                 theta = np.zeros((b, K))
             else:
                 theta = np.asarray(plan.example_component(rng, b, exact_max_n) @ plan.W)
+                ex_sum += theta.sum(axis=0)
+                ex_sq += (theta * theta).sum(axis=0)
             if plan.n_rows:
                 theta = theta + scale * np.asarray(plan.seed_counts(rng, b) @ plan.P)
-            reps[start : start + b] = plan.estimate + theta
-    return BootstrapResult(plan.estimate, reps, plan.seed_scale, plan.seed_variance, n_boot, seed)
+            reps[start : start + b] = theta
+    ex_var = np.maximum(ex_sq / n_boot - (ex_sum / n_boot) ** 2, 0.0)
+    se = np.sqrt(ex_var + np.asarray(scale) ** 2 * plan.raw_seed_variance)  # the seed draw's variance is scale² raw
+    df = (
+        satterthwaite_df(ex_var + np.maximum(plan.working_seed_variance, 0.0), plan.seed_variance_var)
+        if scheme in ("calibrated", "plugin")
+        else np.full(K, np.inf)
+    )
+    u = rng.random(n_boot) if scheme == "calibrated" else None
+    for start in starts:
+        block = reps[start : start + batch]
+        if u is not None:
+            block *= student_factor(u[start : start + batch], df).astype(np.float32)
+        block += plan.estimate.astype(np.float32)
+    return BootstrapResult(plan.estimate, reps, plan.seed_scale, plan.seed_variance, se, df, n_boot, seed, u)
+
+
+def satterthwaite_df(variance: np.ndarray, variance_var: np.ndarray) -> np.ndarray:
+    """Degrees of freedom of a variance estimate treated as scaled χ² (Satterthwaite 1946): 2 V² / Var(V);
+    inf where the estimate has no sampling variance (no seed groups)."""
+    ok = variance_var > 0
+    return np.where(ok, 2.0 * np.asarray(variance) ** 2 / np.where(ok, variance_var, 1.0), np.inf)
+
+
+def student_factor(u: np.ndarray, df: np.ndarray) -> np.ndarray:
+    """(b, K) factors sqrt(ν / q) with q the u-quantile of χ²_ν, ν = `df` per estimand and one uniform u per
+    replicate shared by every estimand (comonotone): a replicate deviation d with law N(0, V) becomes
+    d sqrt(ν / χ²_ν), a Student t_ν law on sqrt(V), as if V had been estimated with ν degrees of freedom."""
+    nu = np.where(np.isfinite(df), df, 1.0)[None, :]
+    q = special.chdtri(nu, 1.0 - np.asarray(u)[:, None])  # chdtri(ν, y): the upper-y quantile of χ²_ν
+    return np.where(np.isfinite(df)[None, :], np.minimum(np.sqrt(nu / np.maximum(q, 1e-300)), 1e6), 1.0)
 
 
 def _blas_threads(n: int | None):

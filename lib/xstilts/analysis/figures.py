@@ -367,19 +367,43 @@ def decomposition_plot(est: pd.DataFrame, path: Path, arms=("mean_single", "mult
     return _save(fig, path)
 
 
-def calibration_plot(summary: pd.DataFrame, path: Path) -> Path:
-    """Coverage / rejection rates of each bootstrap scheme against the 95% / 5% targets."""
-    n_bars = summary.scheme.nunique()
-    fig, axes = plt.subplots(1, 2, figsize=(max(9, 1.1 * n_bars * 2), 4.2))
-    for ax, col, target, title in (
-        (axes[0], "coverage", 0.95, "95% CI coverage of γ"),
-        (axes[1], "rejection_rate", 0.05, "rejection of γ = 0"),
+def calibration_plot(table: pd.DataFrame, path: Path, coverage_target=(0.93, 0.97), type_i_target=(0.03, 0.07)) -> Path:
+    """Per design of the calibration grid: γ's 95% CI coverage and the type-I error at α = 0.05, each with its
+    binomial 95% interval, per scheme and arm, against the target bands (xstilts.analysis.calibration)."""
+    designs = list(dict.fromkeys(table.design))
+    x0 = {d: i for i, d in enumerate(designs)}
+    series = list(table.groupby(["scheme", "arm"], sort=False).groups)
+    width = 0.8 / max(len(series), 1)
+    colors = {
+        s: c for s, c in zip(dict.fromkeys(table.scheme), ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"))
+    }
+    markers = {a: m for a, m in zip(dict.fromkeys(table.arm), ("o", "s", "^", "D"))}
+    fig, axes = plt.subplots(2, 1, figsize=(max(8, 0.75 * len(designs) + 2), 7.5), sharex=True)
+    for ax, col, band, title in (
+        (axes[0], "coverage", coverage_target, "coverage of the 95% interval of γ (γ ≠ 0)"),
+        (axes[1], "type_i", type_i_target, "rejection of γ = 0 at α = 0.05 when γ = 0"),
     ):
-        sns.barplot(data=summary, x="scheme", y=col, hue="scenario", ax=ax)
-        ax.axhline(target, color="k", ls="--", lw=0.8)
+        ax.axhspan(*band, color="0.9", zorder=0)
+        ax.axhline(0.95 if col == "coverage" else 0.05, color="k", ls="--", lw=0.8)
+        for k, (scheme, arm) in enumerate(series):
+            g = table[(table.scheme == scheme) & (table.arm == arm)]
+            x = np.array([x0[d] for d in g.design]) - 0.4 + width * (k + 0.5)
+            ax.errorbar(
+                x,
+                g[col],
+                yerr=[g[col] - g[f"{col}_low"], g[f"{col}_high"] - g[col]],
+                fmt=markers[arm],
+                color=colors[scheme],
+                ms=4,
+                lw=1,
+                capsize=2,
+                label=f"{scheme}, {arm}",
+            )
         ax.set_title(title, fontsize=10)
-        ax.set_xlabel("")
-        ax.set_ylim(0, 1.05)
-        ax.tick_params(axis="x", labelsize=7, rotation=60)
-        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.35), ncol=2)
+        ax.set_ylabel(col.replace("_", "-"))
+    roles = dict(zip(table.design, table.role))
+    axes[1].set_xticks(
+        range(len(designs)), [f"{d}\n({roles[d]})" for d in designs], rotation=60, ha="right", fontsize=7
+    )
+    axes[0].legend(fontsize=7, ncol=2, loc="lower left")
     return _save(fig, path)

@@ -3,23 +3,30 @@
 A study is drawn at a design (sizes, arms, seeds with more for `none`, target tasks shaped like both
 benchmarks: shared tasks whose XTREME-R language list adds languages, unique tasks on each side, and
 the two Tatoebas as different protocols on the same sentences). Each run's per-example outcome is
-drawn from a probability
+drawn from a probability, on one of two scales (`SimDesign.scale`):
 
-    p = baseline(s,t,l) + Δ(s,i,t,l) + b_n + h_(s,i,n) + u_(s,i,t,r) + u'_(s,i,t,l,r)
+    probability:  p = baseline(s,t,l) + Δ(s,i,t,l) + b_n + h_(s,i,n) + u_(s,i,t,r) + u'_(s,i,t,l,r)
+    logit:        p = expit(η(s,i,t,l) + b_n + h_(s,i,n) + u_(s,i,t,r) + u'_(s,i,t,l,r))
 
-with b_n the example's difficulty (shared by every system: the pairing), h the system's own
-example-level effect (gain heterogeneity across examples, which only example resampling captures),
-u the seed effect shared by every language of the task (one fine-tuned model per task), u' its
-language-specific part; then 0/1 correctness (accuracy, AP), tp out of k tokens (span F1) or EM and
-F1 (QA). Expected outcomes are linear in p, so the population cell score is known exactly and the
-true γ follows from the design. Gains are set in score points: Δ = a(i,t,l) + β_t (x_s - x̄) with
-x = log10 params; every task has slope β0 except the XTREME-R-only tasks, whose slope is solved so
-that γ equals the requested value for every arm (and so for mean_single).
+with b_n the example's difficulty (shared by every system and both benchmarks: the pairing), h the
+system's own example-level effect (gain heterogeneity across examples, which only example resampling
+captures), u the seed effect shared by every language of the task (one fine-tuned model per task), u'
+its language-specific part; then 0/1 correctness (accuracy, AP), tp out of k tokens (span F1) or EM
+and F1 (QA). On the probability scale b and h are uniform, everything is additive and the population
+cell score is the score at zero effects. On the logit scale b, h, u and u' are normal and η is solved
+so that the population score E[expit(η + b + h + u + u')] (Gauss-Hermite quadrature over the summed
+normal effects) is the intended score: effects are no longer additive in points, outcome variance and
+seed spread in points change with the score level, and seed SDs may differ by task and size
+(`seed_sd_task`, `seed_sd_size`). Expected outcomes are linear in p, so the population cell score is
+known exactly on both scales and the true γ follows from the design. Gains are set in score points:
+Δ = a(i,t,l) + β_(i,t) (x_s - x̄) with x = log10 params; every task has slope β0 (plus a uniform
+per-arm, per-task deviation of half-width `slope_spread`) except the XTREME-R-only tasks, whose slopes
+are shifted so that γ equals the requested value for every arm (and so for mean_single).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -45,7 +52,11 @@ class SimTask:
 
 @dataclass(frozen=True)
 class SimDesign:
-    """Design and noise levels of a simulated study (noise in score points unless said otherwise)."""
+    """Design and noise levels of a simulated study (noise in score points unless said otherwise).
+
+    On the logit scale `difficulty` and `heterogeneity` are the SDs of normal logit effects, and the seed
+    SDs are given in points at p = 0.5 (times 0.04 logits per point), so their size in points shrinks
+    towards the ends of the score range."""
 
     tasks: tuple[SimTask, ...]
     sizes: tuple[float, ...] = PAPER_PARAMS
@@ -59,6 +70,17 @@ class SimDesign:
     heterogeneity: float = 0.08  # half-width of the uniform system x example effect h (probability)
     slope0: float = -0.5  # common gain slope β0, points per decade
     gain_spread: float = 3.0  # half-width of the uniform size-constant gain a(i,t,l), points
+    scale: str = "probability"  # probability | logit (module doc)
+    base_level: float = 0.5  # centre of the `none` level (score / 100) at the mean log size
+    base_spread: float = 0.05  # half-width of the uniform `none` level around `base_level` per (task, language)
+    slope_spread: float = 0.0  # half-width of the uniform per-(arm, task) deviation from β0, points per decade
+    seed_sd_task: tuple[tuple[str, float], ...] = ()  # (task, factor): both seed SDs of that task times factor
+    seed_sd_size: tuple[float, ...] = ()  # factor on both seed SDs per size (empty: 1 for every size)
+
+    def seed_factor(self, task: str) -> np.ndarray:
+        """(sizes,) factor on the seed SDs of `task`'s runs at each size."""
+        per_size = np.asarray(self.seed_sd_size or (1.0,) * len(self.sizes), float)
+        return dict(self.seed_sd_task).get(task, 1.0) * per_size
 
 
 def small_design(**kw) -> SimDesign:
@@ -77,31 +99,72 @@ def small_design(**kw) -> SimDesign:
     return SimDesign(tasks=tasks, **kw)
 
 
+# (task, metric family, XTREME languages, XTREME-R languages) as counts, statistics.md §2.2
+PAPER_TASKS = (
+    ("xnli", ACCURACY, 15, 15),
+    ("udpos", F1_KIND, 33, 38),
+    ("panx", F1_KIND, 40, 48),
+    ("xquad", "qa", 11, 12),
+    ("mlqa", "qa", 7, 7),
+    ("tydiqa", "qa", 9, 9),
+    ("pawsx", ACCURACY, 7, 0),
+    ("bucc2018", F1_KIND, 4, 0),
+    ("tatoeba", ACCURACY, 36, 41),
+    ("xcopa", ACCURACY, 0, 11),
+    ("mewslix", MAP20, 0, 11),
+    ("lareqa", MAP20, 0, 1),
+)
+PAPER_ARMS = ("anli_plus", "mnli", "qqp", "sst2", "squad", "hellaswag", "cosmosqa", "commonsenseqa", "ccg", "multitask")
+
+
+def paper_tasks(lang_fraction: float = 1.0) -> tuple[SimTask, ...]:
+    """The paper's target tasks with their language lists as counts (shared tasks keep XTREME's list and
+    add XTREME-R's extra languages). `lang_fraction` < 1 scales every count down (at least 2 languages
+    per list, at least 1 added language where XTREME-R adds some) for cheaper designs of the same shape;
+    LAReQA is one pooled retrieval cell."""
+
+    def langs(n):
+        return tuple(f"l{k:02d}" for k in range(n))
+
+    def scaled(n):
+        return 0 if n == 0 else max(2, round(n * lang_fraction))
+
+    out = []
+    for name, family, nx, nr in PAPER_TASKS:
+        if name == "lareqa":
+            out.append(SimTask(name, family, (), ("pooled",)))
+            continue
+        kx = scaled(nx)
+        if not nx or not nr:
+            kr = scaled(nr)
+        else:  # a shared task: XTREME's languages plus the added ones
+            kr = kx + (max(1, round((nr - nx) * lang_fraction)) if nr > nx else 0)
+        out.append(SimTask(name, family, langs(kx), langs(kr), protocol_specific=name == "tatoeba"))
+    return tuple(out)
+
+
 def planned_design(**kw) -> SimDesign:
     """The paper's design: 4 sizes, 9 single arms + multitask, 3 seeds (9 for `none`), the task and
-    language lists of docs/statistics.md §2.2 (languages as counts: shared tasks keep XTREME's list and add
-    XTREME-R's extra languages), with `n_examples` test examples per (task, language)."""
-
-    def langs(n, start=0):
-        return tuple(f"l{k:02d}" for k in range(start, start + n))
-
-    tasks = (
-        SimTask("xnli", "accuracy", langs(15), langs(15)),
-        SimTask("udpos", F1_KIND, langs(33), langs(38)),
-        SimTask("panx", F1_KIND, langs(40), langs(48)),
-        SimTask("xquad", "qa", langs(11), langs(12)),
-        SimTask("mlqa", "qa", langs(7), langs(7)),
-        SimTask("tydiqa", "qa", langs(9), langs(9)),
-        SimTask("pawsx", "accuracy", langs(7)),
-        SimTask("bucc2018", F1_KIND, langs(4)),
-        SimTask("tatoeba", "accuracy", langs(36), langs(41), protocol_specific=True),
-        SimTask("xcopa", "accuracy", (), langs(11)),
-        SimTask("mewslix", MAP20, (), langs(11)),
-        SimTask("lareqa", MAP20, (), ("pooled",)),
-    )
-    arms = ("anli_plus", "mnli", "qqp", "sst2", "squad", "hellaswag", "cosmosqa", "commonsenseqa", "ccg", "multitask")
+    language lists of docs/statistics.md §2.2 (`paper_tasks`), with `n_examples` test examples per (task,
+    language)."""
     kw.setdefault("n_examples", 400)
-    return SimDesign(tasks=tasks, arms=arms, **kw)
+    kw.setdefault("arms", PAPER_ARMS)
+    return SimDesign(tasks=paper_tasks(), **kw)
+
+
+def without_added_languages(design: SimDesign) -> SimDesign:
+    """The design with XTREME-R's language list of every shared task cut to XTREME's (no added languages)."""
+    tasks = tuple(
+        replace(t, langs_r=t.langs_x) if t.langs_x and t.langs_r and not t.protocol_specific else t
+        for t in design.tasks
+    )
+    return replace(design, tasks=tasks)
+
+
+def unique_tasks_only(design: SimDesign) -> SimDesign:
+    """The design without shared tasks: γ comes from the unique tasks (and the two Tatoeba protocols) alone."""
+    tasks = tuple(t for t in design.tasks if not (t.langs_x and t.langs_r and not t.protocol_specific))
+    return replace(design, tasks=tasks)
 
 
 @dataclass
@@ -118,57 +181,85 @@ class SimCell:
     truth: dict[tuple[float, str], float] = field(default_factory=dict)  # population score, points
 
 
-def unique_r_slope(design: SimDesign, gamma: float) -> float:
-    """The slope of XTREME-R-only tasks that makes γ = gamma when every other task has slope β0."""
-    tx = [t for t in design.tasks if t.langs_x]
-    tr = [t for t in design.tasks if t.langs_r]
-    shared = [t for t in design.tasks if t.langs_x and t.langs_r and not t.protocol_specific]
-    nx, nr = len(tx), len(tr)
-    ux, ur = nx - len(shared), nr - len(shared)
-    if ur == 0:
+SlopeKey = tuple[str, str, str | None]  # (arm, task, benchmark of a protocol-specific variant, else None)
+
+
+def _carries_gamma(task: SimTask, bench: str | None) -> bool:
+    """XTREME-R-only tasks and XTREME-R Tatoeba: the slopes shifted to set γ."""
+    return not task.langs_x or (task.protocol_specific and bench == XTREME_R)
+
+
+def _variants(task: SimTask) -> list[tuple[str | None, tuple[str, ...]]]:
+    """(benchmark or None for one run group scored by both, languages) of each run group of `task`."""
+    if task.protocol_specific:
+        return [(b, ls) for b, ls in ((XTREME, task.langs_x), (XTREME_R, task.langs_r)) if ls]
+    return [(None, tuple(dict.fromkeys(task.langs_x + task.langs_r)))]
+
+
+def gain_slopes(design: SimDesign, gamma: float, rng: np.random.Generator | None = None) -> dict[SlopeKey, float]:
+    """Gain slope of every (arm, task, variant): β0 plus a uniform deviation of half-width
+    `slope_spread` (drawn from `rng`), then the γ-carrying slopes of each arm shifted by one amount so
+    that β_XTREME-R(arm) - β_XTREME(arm) = gamma (uniform task means of language means, as in §3.3)."""
+    if design.slope_spread > 0 and rng is None:
+        raise ValueError("slope_spread > 0 needs an rng")
+    nx = sum(1 for t in design.tasks if t.langs_x)
+    nr = sum(1 for t in design.tasks if t.langs_r)
+    carriers = [(t, b) for t in design.tasks for b, _ in _variants(t) if _carries_gamma(t, b)]
+    if not carriers:
         raise ValueError("the design has no XTREME-R-only task to carry γ")
-    b0 = design.slope0
-    return (gamma + ux * b0 / nx - (1.0 / nr - 1.0 / nx) * len(shared) * b0) * nr / ur
+    out: dict[SlopeKey, float] = {}
+    for arm in design.arms:
+        for t in design.tasks:
+            for b, _ in _variants(t):
+                dev = rng.uniform(-design.slope_spread, design.slope_spread) if design.slope_spread > 0 else 0.0
+                out[(arm, t.name, b)] = design.slope0 + dev
+        now = sum(out[(arm, t.name, b)] / nr for t in design.tasks for b, _ in _variants(t) if _in(t, b, XTREME_R))
+        now -= sum(out[(arm, t.name, b)] / nx for t in design.tasks for b, _ in _variants(t) if _in(t, b, XTREME))
+        for t, b in carriers:
+            out[(arm, t.name, b)] += (gamma - now) * nr / len(carriers)
+    return out
+
+
+def _in(task: SimTask, bench: str | None, benchmark: str) -> bool:
+    """Whether run group (task, bench) is scored in `benchmark`."""
+    langs = task.langs_x if benchmark == XTREME else task.langs_r
+    return bool(langs) and bench in (None, benchmark)
 
 
 def simulate_cells(
-    design: SimDesign, gamma: float, rng: np.random.Generator, slope_r: float | None = None
+    design: SimDesign, gamma: float, rng: np.random.Generator, slopes: dict[SlopeKey, float] | None = None
 ) -> list[SimCell]:
     """Draw one study: every (task, language, run group) with per-run per-example statistics.
-    `slope_r` overrides the XTREME-R-only slope (when drawing a design one task at a time)."""
+    `slopes` overrides the gain slopes (`gain_slopes`; when drawing a design one task at a time)."""
+    if design.scale not in ("probability", "logit"):
+        raise ValueError(f"scale={design.scale!r}; expected 'probability' or 'logit'")
+    logit = design.scale == "logit"
     x = np.log10(np.asarray(design.sizes, float))
     xc = x - x.mean()
-    slope_r = unique_r_slope(design, gamma) if slope_r is None else slope_r
+    slopes = gain_slopes(design, gamma, rng) if slopes is None else slopes
     systems = [(s, a) for s in design.sizes for a in (BASELINE_ARM, *design.arms)]
-    sys_x = np.repeat(xc, 1 + len(design.arms))
-    is_arm = np.array([a != BASELINE_ARM for _, a in systems], float)
+    n_arms = 1 + len(design.arms)
+    sys_x = np.repeat(xc, n_arms)
+    sys_size = np.repeat(np.arange(len(design.sizes)), n_arms)
     n_runs = np.array([_n_seeds(design, a) for _, a in systems])
     run_off = np.concatenate([[0], np.cumsum(n_runs)])
     run_sys = np.repeat(np.arange(len(systems)), n_runs)
+    unit = _LOGIT_PER_POINT if logit else 0.01  # seed SDs: points -> the scale of p
     out: list[SimCell] = []
     for task in design.tasks:
-        variants = (
-            [(XTREME, task.langs_x), (XTREME_R, task.langs_r)]
-            if task.protocol_specific
-            else [(None, tuple(dict.fromkeys(task.langs_x + task.langs_r)))]
-        )
         difficulty = {}
-        for bench, langs in variants:
-            if not langs:
-                continue
-            slope = (
-                slope_r
-                if (bench == XTREME_R or not task.langs_x) and (task.protocol_specific or not task.langs_x)
-                else design.slope0
-            )
-            u_all = rng.normal(0, design.sigma_seed / 100, size=len(run_sys))  # task-level seed effects
+        factor = design.seed_factor(task.name)[sys_size]  # (S,)
+        sd_u, sd_ul = unit * design.sigma_seed * factor, unit * design.sigma_seed_lang * factor
+        for bench, langs in _variants(task):
+            slope = np.array([0.0 if a == BASELINE_ARM else slopes[(a, task.name, bench)] for _, a in systems])
+            u_all = rng.normal(0, 1, size=len(run_sys)) * sd_u[run_sys]  # task-level seed effects
             for lang in langs:
                 n = design.n_examples
                 ids = np.array([f"{task.name}-{lang}-{k:05d}" for k in range(n)])
                 if lang not in difficulty:  # the same sentences for both Tatoeba protocols
-                    difficulty[lang] = rng.uniform(-design.difficulty, design.difficulty, n)
+                    difficulty[lang] = _effect(rng, logit, design.difficulty, n)
                 b = difficulty[lang]
-                base = 0.5 + rng.uniform(-0.05, 0.05)
+                base = design.base_level + rng.uniform(-design.base_spread, design.base_spread)
                 gain0 = {a: rng.uniform(-design.gain_spread, design.gain_spread) for a in design.arms}
                 benches = (
                     (bench,)
@@ -177,15 +268,16 @@ def simulate_cells(
                 )
                 cell = SimCell(task.name, lang, benches, task.family, ids)
                 score = 100 * (base + 0.02 * sys_x)
-                score = (
-                    score
-                    + np.array([0.0 if a == BASELINE_ARM else gain0[a] for _, a in systems])
-                    + slope * sys_x * is_arm
-                )
-                p = _score_to_p(score, task.family)  # (S,)
-                h = rng.uniform(-design.heterogeneity, design.heterogeneity, (len(systems), n))
-                u = u_all + rng.normal(0, design.sigma_seed_lang / 100, size=u_all.shape)  # (runs,)
-                prob = np.clip(p[run_sys, None] + b[None, :] + h[run_sys] + u[:, None], 0.0, 1.0)
+                score = score + np.array([0.0 if a == BASELINE_ARM else gain0[a] for _, a in systems]) + slope * sys_x
+                p = _score_to_p(score, task.family)  # (S,) population mean of p
+                h = _effect(rng, logit, design.heterogeneity, (len(systems), n))
+                u = u_all + rng.normal(0, 1, size=u_all.shape) * sd_ul[run_sys]  # (runs,)
+                if logit:
+                    tau = np.sqrt(design.difficulty**2 + design.heterogeneity**2 + sd_u**2 + sd_ul**2)
+                    eta = expit_mean_inverse(p, tau)
+                    prob = _expit(eta[run_sys, None] + b[None, :] + h[run_sys] + u[:, None])
+                else:
+                    prob = np.clip(p[run_sys, None] + b[None, :] + h[run_sys] + u[:, None], 0.0, 1.0)
                 raw = _draw(rng, prob, task.family)
                 for k, sysk in enumerate(systems):
                     lo, hi = run_off[k], run_off[k + 1]
@@ -194,6 +286,43 @@ def simulate_cells(
                     cell.truth[sysk] = float(score[k])
                 out.append(cell)
     return out
+
+
+def _effect(rng: np.random.Generator, logit: bool, width: float, size) -> np.ndarray:
+    """An example-level effect: normal with SD `width` (logit scale) or uniform on ±`width` (probability)."""
+    return rng.normal(0, width, size) if logit else rng.uniform(-width, width, size)
+
+
+_LOGIT_PER_POINT = 0.04  # d logit(p) / dp at p = 0.5, per point (0.01 of p)
+_GH_NODES, _GH_WEIGHTS = np.polynomial.hermite_e.hermegauss(48)  # ∫ f(z) φ(z) dz = Σ w f(z) / √(2π)
+_GH_WEIGHTS = _GH_WEIGHTS / np.sqrt(2 * np.pi)
+
+
+def _expit(z):
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+def expit_mean(eta: np.ndarray, tau: np.ndarray) -> np.ndarray:
+    """E[expit(eta + tau Z)], Z standard normal (Gauss-Hermite quadrature, 48 nodes)."""
+    z = np.asarray(eta, float)[..., None] + np.asarray(tau, float)[..., None] * _GH_NODES
+    return _expit(z) @ _GH_WEIGHTS
+
+
+def expit_mean_inverse(p: np.ndarray, tau: np.ndarray, iters: int = 50) -> np.ndarray:
+    """The eta with E[expit(eta + tau Z)] = p (Newton's method from the probit approximation)."""
+    p = np.asarray(p, float)
+    if ((p <= 0) | (p >= 1)).any():
+        raise ValueError("a simulated score is outside (0, 100): narrow the design's gains or levels")
+    tau = np.broadcast_to(np.asarray(tau, float), p.shape)
+    eta = np.log(p / (1 - p)) * np.sqrt(1 + np.pi * tau**2 / 8)
+    for _ in range(iters):
+        z = eta[..., None] + tau[..., None] * _GH_NODES
+        e = _expit(z)
+        step = (e @ _GH_WEIGHTS - p) / np.maximum((e * (1 - e)) @ _GH_WEIGHTS, 1e-12)
+        eta = eta - step
+        if np.abs(step).max() < 1e-12:
+            break
+    return eta
 
 
 def _n_seeds(design: SimDesign, arm: str) -> int:

@@ -45,7 +45,7 @@ from xstilts.analysis.bootstrap import joint_bootstrap
 from xstilts.analysis.cells import CellTable
 from xstilts.analysis.estimands import EstimandBuilder, weight_matrix
 from xstilts.analysis.inference import bootstrap_p_value, percentile_ci
-from xstilts.analysis.simulate import cells_to_table, planned_design, simulate_cells, unique_r_slope
+from xstilts.analysis.simulate import cells_to_table, gain_slopes, planned_design, simulate_cells
 from xstilts.compute.gpucheck import mfu_xlmr_large, train_config
 from xstilts.engine import toydata
 from xstilts.engine.adapter_table import adapter_for
@@ -388,9 +388,9 @@ def bench_paper_shape(
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
     cells, rows = [], 0
-    slope_r = unique_r_slope(design, 0.0)
+    slopes = gain_slopes(design, 0.0)
     for task in design.tasks:  # one task at a time keeps the run-level arrays of one task in memory
-        one = simulate_cells(_one_task(design, task), 0.0, rng, slope_r=slope_r)
+        one = simulate_cells(_one_task(design, task), 0.0, rng, slopes=slopes)
         rows += sum(r.shape[0] * r.shape[1] for c in one for r in c.runs.values())
         part = cells_to_table(one)
         cells.append(part)
