@@ -9,8 +9,10 @@ Config templates are filled from `xstilts.benchmarks.languages`: `{code}` (XTREM
 `udpos.German`), `{iso3}` (`tatoeba.pes`). Ids and schemas follow docs/benchmarks.md.
 
 Revisions: no public source gives the commit of these hub repos, so every hub source is `LOCKED`: `make
-data` on a connected machine resolves the current commit and writes `revisions.lock.json`; every later
-hub load reads it from there (`xstilts.data.lock`). Release files are locked by sha256 the same way.
+data` on a connected machine resolves the current commit of the branch the hub contract names
+(`xstilts.data.contract`: `main`, or the parquet export of a script-only repo) and writes
+`revisions.lock.json`; every later hub load reads it from there (`xstilts.data.lock`). Release files are
+locked by sha256 the same way.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from xstilts.benchmarks.languages import get_language
+from xstilts.data import contract
+from xstilts.data.contract import MAIN, PARQUET_EXPORT
 
 LOCKED = "locked"  # resolved by `make data`, then read from revisions.lock.json
-PARQUET_EXPORT = "refs/convert/parquet"  # the hub's parquet export branch of a script-only repo
 HUB, RELEASE, LOCAL = "hub", "release", "local"
 CCGBANK_ENV = "XSTILTS_CCGBANK"
 
@@ -39,12 +42,16 @@ class Source:
     revision: str = LOCKED
     url: str = ""
     notes: str = ""
-    branch: str = "main"  # which hub branch `make data` locks; PARQUET_EXPORT for script-only repos
+
+    @property
+    def branch(self) -> str:
+        """The hub branch `make data` locks: the hub contract's (`main`, or `PARQUET_EXPORT` for a repo whose
+        main holds only a loading script, which datasets>=4 refuses)."""
+        return contract.branch(self.dataset) if self.kind == HUB else MAIN
 
     @property
     def parquet_export(self) -> bool:
-        """Script-only hub repos cannot load with datasets>=4; their parquet export holds one folder per
-        config (`<config>/<split>/*.parquet`), loaded with `data_dir=<config>`."""
+        """Read from the parquet export branch: one folder per config, `<config>/<split>/*.parquet`."""
         return self.branch == PARQUET_EXPORT
 
     def config_for(self, language: str | None) -> str | None:
@@ -124,10 +131,10 @@ SOURCES: dict[str, Source] = {
             "{treebank}",
             _TVT,
             "universal_dependencies",
-            branch=PARQUET_EXPORT,
-            notes="UD r2.7 per treebank; range lines (upos '_') are dropped by the loader, keeping syntactic words "
-            "as HF udpos does (XTREME itself replaces them with the fused form). The repo is a loading script "
-            "[inferred: script repos fail under datasets>=4], so its parquet export branch is used",
+            notes="UD r2.7 per treebank, from the parquet export of the script-only repo (hub contract). The hub "
+            "keeps multiword range lines (upos '_', xpos null); the project's mapping drops them, keeping "
+            "syntactic words as HF udpos does (XTREME itself replaces them with the fused form). pl_pud is "
+            "test-only",
         ),
         _s("xtreme.panx", "google/xtreme", "PAN-X.{code}", _TVT, "xtreme.panx"),
         _s(
@@ -147,13 +154,20 @@ SOURCES: dict[str, Source] = {
             "xquad",
             notes="adds xquad.ro, which the official download_data.sh does not fetch",
         ),
-        _s("xtreme.mlqa", "google/xtreme", "MLQA.{code}.{code}", ("validation", "test"), "squad"),
+        _s(
+            "xtreme.mlqa",
+            "google/xtreme",
+            "MLQA.{code}.{code}",
+            ("validation", "test"),
+            "xtreme.qa",
+            notes="answers declared {answer_start, text} (google/xtreme), not rajpurkar/squad's {text, answer_start}",
+        ),
         _s(
             "xtreme.tydiqa",
             "google/xtreme",
             "tydiqa",
             ("train", "validation"),
-            "squad",
+            "xtreme.qa",
             notes="all 9 languages in one config; language = id prefix (`english-...`); test = GoldP dev",
         ),
         _s(
@@ -193,16 +207,22 @@ SOURCES: dict[str, Source] = {
             notes="official LASER Tatoeba v1 files, for the XTREME-R extras az lt pl uk ro",
         ),
         _s("xcopa", "cambridgeltl/xcopa", "{code}", ("validation", "test"), "xcopa"),
-        _s("copa", "aps/super_glue", "copa", _TVT, "super_glue.copa", notes="test labels are -1"),
+        _s(
+            "copa",
+            "aps/super_glue",
+            "copa",
+            _TVT,
+            "super_glue.copa",
+            notes="test labels are -1; main is a loading script: read from the parquet export (hub contract)",
+        ),
         _s(
             "siqa",
             "allenai/social_i_qa",
             None,
             ("train", "validation"),
             "social_i_qa",
-            branch=PARQUET_EXPORT,
-            notes="label is a string '1'/'2'/'3' (1-indexed); main is a loading script that datasets>=4 refuses "
-            "(lm-evaluation-harness#3171), so the parquet export branch (config 'default') is used",
+            notes="label is a string '1'/'2'/'3' (1-indexed); main is a loading script that datasets>=4 refuses, "
+            "so the parquet export branch (config 'default') is used (hub contract)",
         ),
         _s(
             "mewsli-x",
@@ -243,8 +263,23 @@ SOURCES: dict[str, Source] = {
         ),
         _s("qqp", "nyu-mll/glue", "qqp", _TVT, "glue.qqp"),
         _s("sst2", "nyu-mll/glue", "sst2", _TVT, "glue.sst2"),
-        _s("hellaswag", "Rowan/hellaswag", None, _TVT, "hellaswag", notes="label is a string '0'..'3'"),
-        _s("cosmosqa", "allenai/cosmos_qa", None, _TVT, "cosmos_qa"),
+        _s(
+            "hellaswag",
+            "Rowan/hellaswag",
+            None,
+            _TVT,
+            "hellaswag",
+            notes="label is a string '0'..'3', '' in test; main is a loading script: read from the parquet export",
+        ),
+        _s(
+            "cosmosqa",
+            "allenai/cosmos_qa",
+            None,
+            _TVT,
+            "cosmos_qa",
+            notes="test label -1; main is a loading script: read from the parquet export (inferred to exist, "
+            "hub contract)",
+        ),
         _s("commonsenseqa", "tau/commonsense_qa", None, _TVT, "commonsense_qa", notes="answerKey is a letter"),
         _s(
             "ccgbank",

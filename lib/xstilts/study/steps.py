@@ -20,7 +20,6 @@ from xstilts.benchmarks import formats as F
 from xstilts.benchmarks.registry import get_task
 from xstilts.data.hub_cache import missing, report_missing, resolve_model
 from xstilts.data.loaders import load
-from xstilts.miniworld.build import build_world
 from xstilts.reports.data_summary import describe
 from xstilts.study import grid
 from xstilts.study.profile import target_tasks
@@ -104,6 +103,8 @@ def world_dir(s) -> Path | None:
 def _data_work(s, run: Run, run_dir: Path) -> dict:
     cfg = s.profile.cfg
     if cfg["world"] is not None:
+        from xstilts.miniworld.build import build_world  # miniature profiles only
+
         manifest = build_world(cfg["world"], run_dir / "world")
         return {"fingerprint": manifest["fingerprint"], "languages": len(manifest["languages"]), "source": "miniature"}
 
@@ -124,7 +125,7 @@ def prepare_data(s) -> DataReport:
 
 def describe_data(s) -> DataReport:
     wdir = world_dir(s)
-    info = describe(_all_tasks(s), wdir)  # languages, tasks, examples, notes
+    info = describe(_all_tasks(s), wdir, ccgbank=s.profile["ccgbank"], limit=s.profile["max_examples"])
     return DataReport(
         languages=info["languages"], tasks=info["tasks"], examples=info["examples"], notes=info["notes"], world_dir=wdir
     )
@@ -220,9 +221,9 @@ def _task_data(s, task, split_train="train", split_dev="dev"):
     """English train and dev of an intermediate task; a tag set read from the data (CCG) becomes `labels`."""
     from xstilts.engine.types import TaskData
 
-    wdir, ccg = world_dir(s), s.profile["ccgbank"]
-    train = load(task, split_train, "en", wdir, ccgbank=ccg)
-    dev = load(task, split_dev, "en", wdir, ccgbank=ccg)
+    wdir, ccg, cap = world_dir(s), s.profile["ccgbank"], s.profile["max_examples"]
+    train = load(task, split_train, "en", wdir, ccgbank=ccg, limit=cap)
+    dev = load(task, split_dev, "en", wdir, ccgbank=ccg, limit=cap)
     if task.format == F.TAGGING and not task.labels:
         tags = sorted({tag for data in (train, dev) for tags in data["tags"] for tag in tags})
         task = dataclasses.replace(task, labels=tuple(tags))

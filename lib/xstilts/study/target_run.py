@@ -20,9 +20,8 @@ from xstilts.benchmarks import formats as F
 from xstilts.benchmarks.metrics import TARGET_STAT_COLUMNS, score_from_stats
 from xstilts.benchmarks.registry import get_task
 from xstilts.benchmarks.submission import write_predictions
-from xstilts.data.loaders import load_parts
 from xstilts.study.chance import chance_score
-from xstilts.study.splits import load_split, test_languages
+from xstilts.study.splits import load_split, load_split_parts, test_languages
 
 log = logging.getLogger("xstilts")
 
@@ -42,9 +41,10 @@ def _finetune(s, run, run_dir: Path, encoder: str, lead, world_dir):
 
     hp = _train_config(s, run.spec["train"])
     seed = run.spec["seed"]
-    dev = load_split(lead, "dev", "en", world_dir) if lead.dev else None
+    cap = s.profile["max_examples"]
+    dev = load_split(lead, "dev", "en", world_dir, cap) if lead.dev else None
     if lead.train_schedule == "sequence":
-        parts = list(load_parts(lead, "train", "en", world_dir).items())
+        parts = list(load_split_parts(lead, "train", "en", world_dir, cap).items())
         start, heads = encoder, None
         for i, (name, data) in enumerate(parts):
             last = i == len(parts) - 1
@@ -54,7 +54,7 @@ def _finetune(s, run, run_dir: Path, encoder: str, lead, world_dir):
             )
             start, heads = str(out), out
         return result
-    return finetune(encoder, [TaskData(lead, load_split(lead, "train", "en", world_dir), dev)], hp, seed, run_dir)
+    return finetune(encoder, [TaskData(lead, load_split(lead, "train", "en", world_dir, cap), dev)], hp, seed, run_dir)
 
 
 def _retrieval_options(s, model_dir: str) -> dict:
@@ -73,26 +73,28 @@ def _retrieval_options(s, model_dir: str) -> dict:
 def _evaluate(s, task, model_dir: str, languages: list[str], world_dir, out_dir: Path) -> dict:
     from xstilts.engine.predict import zero_shot_eval
 
-    options = {}
+    options, cap = {}, s.profile["max_examples"]
     if task.format in (F.BITEXT_MINING, F.SENTENCE_RETRIEVAL):  # dual encoders keep their trained pooling
         options = _retrieval_options(s, model_dir)
     if task.format == F.BITEXT_MINING:  # threshold tuned on the dev (BUCC sample) gold, applied to test
         results = {}
         for lang in languages:
-            dev = zero_shot_eval(model_dir, task, {lang: load_split(task, "dev", lang, world_dir)}, **options)[lang]
+            dev = zero_shot_eval(model_dir, task, {lang: load_split(task, "dev", lang, world_dir, cap)}, **options)[
+                lang
+            ]
             threshold = dev.metrics.get("threshold")
             results.update(
                 zero_shot_eval(
                     model_dir,
                     task,
-                    {lang: load_split(task, "test", lang, world_dir)},
+                    {lang: load_split(task, "test", lang, world_dir, cap)},
                     out_dir=out_dir,
                     threshold=threshold,
                     **options,
                 )
             )
         return results
-    data = {lang: load_split(task, "test", lang, world_dir) for lang in languages}
+    data = {lang: load_split(task, "test", lang, world_dir, cap) for lang in languages}
     return zero_shot_eval(model_dir, task, data, out_dir=out_dir, **options)
 
 
@@ -129,7 +131,7 @@ def run_target(s, run, run_dir: Path, encoder: str, world_dir: Path | None) -> d
         languages = list(dict.fromkeys(lang for t in entries for lang in test_languages(t, world_dir, only)))
         union |= set(languages)
         results = _evaluate(s, entries[0], model_dir, languages, world_dir, run_dir / "eval" / name)
-        _write_submission(results, entries[0], run_dir / "submission", world_dir)
+        _write_submission(results, entries[0], run_dir / "submission", world_dir, s.profile["max_examples"])
         for task in entries:
             bench = task.benchmarks[0]
             for lang in test_languages(task, world_dir, only):
@@ -145,7 +147,7 @@ def run_target(s, run, run_dir: Path, encoder: str, world_dir: Path | None) -> d
                         "language": lang,
                         "metric": task.metric,
                         "score": metrics.get("score", float("nan")),
-                        "chance": chance_score(task, lang, world_dir),
+                        "chance": chance_score(task, lang, world_dir, s.profile["max_examples"]),
                     }
                 )
     examples = pd.concat(frames, ignore_index=True)
@@ -167,10 +169,10 @@ def run_target(s, run, run_dir: Path, encoder: str, world_dir: Path | None) -> d
     return summary
 
 
-def _write_submission(results: dict, task, folder: Path, world_dir) -> None:
+def _write_submission(results: dict, task, folder: Path, world_dir, cap: int | None) -> None:
     """Test predictions in the official layout `<task>/test-<lang>.<ext>` (xstilts.benchmarks.submission)."""
     for lang, res in results.items():
-        data = load_split(task, "test", lang, world_dir)
+        data = load_split(task, "test", lang, world_dir, cap)
         ids = list(data.query_ids) if isinstance(data, F.RetrievalSet) else data["id"][:]
         try:
             write_predictions(folder, task.name, lang, res.predictions, task=task, ids=ids)
