@@ -22,7 +22,7 @@ export PYTHONUNBUFFERED := 1
 .PHONY: help setup validate reproduce data plan test lint bench calibrate lab clean distclean
 
 help: ## list the targets
-	@echo "make <target> [PROFILE=mini|smoke|mini-full|paper] [SHARDS=N]"
+	@echo "make <target> [PROFILE=mini|smoke|mini-full|paper|rehearsal] [SHARDS=N]"
 	@grep -E '^[a-z.-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 setup: $(STAMP) ## create .venv, install the pinned requirements, the package and a python3 kernel (once)
@@ -38,7 +38,7 @@ $(STAMP): requirements.txt pyproject.toml
 validate: $(STAMP) ## check a profile in seconds, before any work starts
 	$(BIN)/xstilts validate $(PROFILE)
 
-reproduce: $(STAMP) ## the whole study on PROFILE (default mini): five executed notebooks + HTML reports
+reproduce: $(STAMP) $(REHEARSAL_DATA) ## the whole study on PROFILE (default mini): five executed notebooks + HTML reports
 	$(BIN)/xstilts validate $(PROFILE)
 	$(MAKE) --no-print-directory $(OUT)/notebooks/html.stamp PROFILE=$(PROFILE) SHARDS=$(SHARDS)
 	$(BIN)/xstilts index $(PROFILE)
@@ -61,13 +61,39 @@ $(OUT)/notebooks/%.ipynb: notebooks/%.ipynb $(wildcard params/*.yaml) $(LIB) | $
 	@rm -f $(@D)/$*.shard*.tmp.ipynb
 	mv $@.tmp.ipynb $@
 
+# The dress rehearsal (docs/rehearsal.md): PROFILE=rehearsal runs the paper profile's own code path against
+# a generated fixture hub, offline. Its Hugging Face cache, revision lock, release files and CCGbank stand-in
+# live under outputs/rehearsal/fixtures/ (never ~/.cache/huggingface or lib/xstilts/data/revisions.lock.json):
+# `make data` builds the fixture hub, serves it on 127.0.0.1 and runs the paper's `xstilts data` against it;
+# everything after that runs with HF_HUB_OFFLINE=1.
+ifeq ($(PROFILE),rehearsal)
+FIXTURES := $(OUT)/fixtures
+export HF_HOME := $(FIXTURES)/hf_home
+export XSTILTS_LOCK := $(FIXTURES)/revisions.lock.json
+export XSTILTS_RELEASES := $(FIXTURES)/releases
+export XSTILTS_CCGBANK := $(FIXTURES)/ccgbank
+export HF_HUB_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+FIXTURE_HUB := $(FIXTURES)/manifest.json
+REHEARSAL_DATA := $(FIXTURES)/data.stamp
+$(FIXTURE_HUB): | $(STAMP)
+	$(BIN)/xstilts fixture-hub build $(FIXTURES)
+$(REHEARSAL_DATA): | $(STAMP)
+	$(MAKE) --no-print-directory data PROFILE=$(PROFILE)
+endif
+
 # HTML reports of the notebooks executed this time, in one nbconvert process.
 $(OUT)/notebooks/html.stamp: $(EXECUTED)
 	$(BIN)/jupyter nbconvert --to html --log-level WARN $?
 	touch $@
 
-data: $(STAMP) ## download and cache what PROFILE needs (on a connected machine); offline: list what is missing
+data: $(STAMP) $(FIXTURE_HUB) ## download and cache what PROFILE needs (on a connected machine); offline: list what is missing
+ifeq ($(PROFILE),rehearsal)
+	$(BIN)/xstilts fixture-hub serve $(FIXTURES) -- $(BIN)/xstilts data $(PROFILE)
+	@touch $(REHEARSAL_DATA)
+else
 	$(BIN)/xstilts data $(PROFILE)
+endif
 
 plan: $(STAMP) ## the cost of PROFILE before compute: runs, tokens, FLOPs, GPU-hours, disk (offline)
 	$(BIN)/xstilts plan $(PROFILE)

@@ -34,7 +34,7 @@ from xstilts.benchmarks.registry import LicenceGatedError, ccgbank_dir, check_av
 from xstilts.benchmarks.sources import HUB, RELEASE, SOURCES
 from xstilts.data import readers
 from xstilts.data.contract import DEFAULT_CONFIG
-from xstilts.data.loaders import SourceSpec, export_files, export_pattern, read_hub, source_for
+from xstilts.data.loaders import SourceSpec, check_hub_split, export_files, export_pattern, read_hub, source_for
 from xstilts.data.lock import dataset_revision, model_revision, read_lock, write_lock
 from xstilts.data.schemas import SchemaError
 
@@ -330,12 +330,15 @@ def _fetch_hub_source(src, specs, lock, api, resolved: dict[str, str]) -> str:
             )
         rev = resolved[src.dataset] = info.sha
         write_lock({"datasets": {src.dataset: rev}})  # locked once resolved: a later failure keeps it
+    loaded: dict = {}  # one load per config prepares all its splits
     for spec in specs:
         if src.parquet_export:
             export_files(spec.dataset, spec.config, spec.split, rev, download=True)
-        else:
-            datasets.load_dataset(spec.dataset, spec.config, split=spec.split, revision=rev)
-        read_hub(spec, rev)  # the loaders' own path: features checked against the hub contract
+            read_hub(spec, rev)  # the loaders' own path: features checked against the hub contract
+            continue
+        if spec.config not in loaded:
+            loaded[spec.config] = datasets.load_dataset(spec.dataset, spec.config, revision=rev)
+        check_hub_split(loaded[spec.config][spec.split], spec, rev)  # as `read_hub` checks what it loads
     configs = {s.config for s in specs}
     return f"{src.dataset}@{rev[:12]}{' (' + src.branch + ')' if src.parquet_export else ''}: {len(configs)} config(s), {len(specs)} split(s)"
 

@@ -197,19 +197,25 @@ def export_files(dataset: str, config: str | None, split: str, revision: str, *,
 
 
 def read_hub(spec: SourceSpec, revision: str) -> Dataset:
-    """One hub split at `revision`, features checked against the hub contract."""
-    label = spec_label(spec)
+    """One hub split at `revision`, checked: features against the hub contract, the revision served."""
     if SOURCES[spec.source].parquet_export:
         files = export_files(spec.dataset, spec.config, spec.split, revision)
         ds = Dataset.from_parquet([str(f) for f in files], split=spec.split)
     else:
         ds = datasets.load_dataset(spec.dataset, spec.config, split=spec.split, revision=revision)
-        served = [f["filename"] for f in ds.cache_files if f"{os.sep}{revision}{os.sep}" not in f["filename"]]
-        if served:
-            raise RevisionMismatch(
-                f"{label}: datasets read {served[0]}, not the locked revision {revision}; offline it serves the "
-                "newest cached revision of a config: remove the other revisions from the datasets cache"
-            )
+    return check_hub_split(ds, spec, revision)
+
+
+def check_hub_split(ds: Dataset, spec: SourceSpec, revision: str) -> Dataset:
+    """`ds` if it is the split `spec` names at `revision` in the contract's schema, else SchemaError or
+    RevisionMismatch (a datasets cache folder of another revision)."""
+    label = spec_label(spec)
+    served = [f["filename"] for f in ds.cache_files if f"{os.sep}{revision}{os.sep}" not in f["filename"]]
+    if served and not SOURCES[spec.source].parquet_export:
+        raise RevisionMismatch(
+            f"{label}: datasets read {served[0]}, not the locked revision {revision}; offline it serves the "
+            "newest cached revision of a config: remove the other revisions from the datasets cache"
+        )
     validate_features(ds.features, spec.schema, label)
     return ds
 
