@@ -19,6 +19,27 @@ EXECUTED := $(NOTEBOOKS:%=$(OUT)/notebooks/%.ipynb)
 LIB := $(shell find lib -name '*.py' 2>/dev/null)
 export PYTHONUNBUFFERED := 1
 
+# The dress rehearsal (docs/rehearsal.md): PROFILE=rehearsal runs the paper profile's own code path against
+# a generated fixture hub, offline. Its Hugging Face cache, revision lock, release files and CCGbank stand-in
+# live under outputs/rehearsal/fixtures/ (never ~/.cache/huggingface or lib/xstilts/data/revisions.lock.json):
+# `make data` builds the fixture hub, serves it on 127.0.0.1 and runs the paper's `xstilts data` against it;
+# everything after that runs with HF_HUB_OFFLINE=1.
+ifeq ($(PROFILE),rehearsal)
+FIXTURES := $(OUT)/fixtures
+export HF_HOME := $(FIXTURES)/hf_home
+export XSTILTS_LOCK := $(FIXTURES)/revisions.lock.json
+export XSTILTS_RELEASES := $(FIXTURES)/releases
+export XSTILTS_CCGBANK := $(FIXTURES)/ccgbank
+export HF_HUB_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+FIXTURE_HUB := $(FIXTURES)/manifest.json
+REHEARSAL_DATA := $(FIXTURES)/data.stamp
+$(FIXTURE_HUB): | $(STAMP)
+	$(BIN)/xstilts fixture-hub build $(FIXTURES)
+$(REHEARSAL_DATA): | $(STAMP)
+	$(MAKE) --no-print-directory data PROFILE=$(PROFILE)
+endif
+
 .PHONY: help setup validate reproduce data plan test lint bench calibrate lab clean distclean
 
 help: ## list the targets
@@ -60,27 +81,6 @@ $(OUT)/notebooks/%.ipynb: notebooks/%.ipynb $(wildcard params/*.yaml) $(LIB) | $
 	$(BIN)/papermill $< $@.tmp.ipynb -k python3 --log-level WARNING -p profile $(PROFILE)
 	@rm -f $(@D)/$*.shard*.tmp.ipynb
 	mv $@.tmp.ipynb $@
-
-# The dress rehearsal (docs/rehearsal.md): PROFILE=rehearsal runs the paper profile's own code path against
-# a generated fixture hub, offline. Its Hugging Face cache, revision lock, release files and CCGbank stand-in
-# live under outputs/rehearsal/fixtures/ (never ~/.cache/huggingface or lib/xstilts/data/revisions.lock.json):
-# `make data` builds the fixture hub, serves it on 127.0.0.1 and runs the paper's `xstilts data` against it;
-# everything after that runs with HF_HUB_OFFLINE=1.
-ifeq ($(PROFILE),rehearsal)
-FIXTURES := $(OUT)/fixtures
-export HF_HOME := $(FIXTURES)/hf_home
-export XSTILTS_LOCK := $(FIXTURES)/revisions.lock.json
-export XSTILTS_RELEASES := $(FIXTURES)/releases
-export XSTILTS_CCGBANK := $(FIXTURES)/ccgbank
-export HF_HUB_OFFLINE := 1
-export HF_DATASETS_OFFLINE := 1
-FIXTURE_HUB := $(FIXTURES)/manifest.json
-REHEARSAL_DATA := $(FIXTURES)/data.stamp
-$(FIXTURE_HUB): | $(STAMP)
-	$(BIN)/xstilts fixture-hub build $(FIXTURES)
-$(REHEARSAL_DATA): | $(STAMP)
-	$(MAKE) --no-print-directory data PROFILE=$(PROFILE)
-endif
 
 # HTML reports of the notebooks executed this time, in one nbconvert process.
 $(OUT)/notebooks/html.stamp: $(EXECUTED)

@@ -474,14 +474,22 @@ def prepare(task_keys, model_ids=(), *, ccgbank=None, stream=None) -> int:
 
 def resolve_model(model_id: str, revision: str | None = None) -> Path:
     """The local snapshot folder of a hub model at its pinned (profile) or locked revision, offline.
-    Absent or unlocked: a RuntimeError whose message is `report_missing`'s (what, and how to fetch it)."""
+    Absent or unlocked: a RuntimeError whose message is `report_missing`'s (what, and how to fetch it).
+
+    `make data` fetched only `model_files` of the repository; offline, huggingface_hub 2.4 compares a snapshot
+    with the repository's tree it cached at download and calls it incomplete unless the same `allow_patterns`
+    are asked for (huggingface_hub _snapshot_download.py `_raise_if_incomplete_snapshot`), so they are."""
     rev = revision or model_revision(model_id)
     if rev is None:
         raise RuntimeError(report_missing([MissingItem("model", model_id, "no locked revision (revisions.lock.json)")]))
-    from huggingface_hub import snapshot_download
+    from huggingface_hub import get_cached_repo_tree, snapshot_download
 
     try:
-        return Path(snapshot_download(model_id, revision=rev, local_files_only=True))
+        patterns, _ = model_files([f.path for f in get_cached_repo_tree(model_id, revision=rev)])
+    except Exception:  # no tree cached (a snapshot not written by huggingface_hub >= 2.4): take it as it is
+        patterns = None
+    try:
+        return Path(snapshot_download(model_id, revision=rev, allow_patterns=patterns, local_files_only=True))
     except Exception as err:  # LocalEntryNotFoundError and friends: not in the cache
         raise RuntimeError(
             report_missing(

@@ -26,9 +26,9 @@ import torch
 from tqdm.auto import tqdm
 
 from xstilts.engine.adapter_table import adapter_for
-from xstilts.engine.adapters import head_key
+from xstilts.engine.adapters import column, head_key
 from xstilts.engine.distributed import fsdp_plugin_for, make_accelerator
-from xstilts.engine.encoders import is_xl_config, load_encoder, resolve_encoder_dir
+from xstilts.engine.encoders import is_xl_config, load_encoder, load_tokenizer, resolve_encoder_dir
 from xstilts.engine.feature_cache import cached_featurize
 from xstilts.engine.layers import set_embedding_layer
 from xstilts.engine.modeling import EngineModel, init_heads_from_run, save_heads
@@ -78,7 +78,7 @@ def run_features(
     was_training = model.training
     model.eval()
     outputs: list = [None] * len(features)
-    lengths = features["length"]
+    lengths = column(features, "length")
     for idx in tqdm(eval_batches(lengths, batch_size), desc=desc, disable=not progress, leave=False):
         batch = _to_device(adapter.collate(_rows(features, idx), pad_id), device)
         _, logits = model(key, batch)
@@ -105,7 +105,7 @@ def finetune(
 ) -> FinetuneResult:
     """Fine-tune ``encoder`` on one task (single-task) or several (multi-task) and keep the checkpoint
     that is best on the tasks' English dev sets. Heads start fresh unless ``init_heads_from``."""
-    from transformers import AutoConfig, AutoTokenizer, get_linear_schedule_with_warmup
+    from transformers import AutoConfig, get_linear_schedule_with_warmup
 
     if not tasks:
         raise ValueError("finetune: tasks is empty")
@@ -132,7 +132,7 @@ def finetune(
     if main:
         out_dir.mkdir(parents=True, exist_ok=True)
 
-    tokenizer = AutoTokenizer.from_pretrained(enc_dir)
+    tokenizer = load_tokenizer(enc_dir)
     pad_id = tokenizer.pad_token_id
     train_feats, dev_sets = {}, {}
     for t in tasks:

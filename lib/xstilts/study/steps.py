@@ -151,8 +151,17 @@ def _pretrained_work(s, run: Run, run_dir: Path) -> dict:
         tok = train_tokenizer(_corpus_files(s), spec["vocab_size"], run_dir / "tokenizer", seed=spec["seed"])
         return {"vocab_size": len(tok)}
     if "hub" in spec:
+        from xstilts.engine.encoders import encoder_class_name
+
         path = resolve_model(spec["hub"], spec["revision"])
-        return {"encoder": str(path), "params": spec["params"], "source": "hub"}
+        return {
+            "encoder": str(path),
+            "params": spec["params"],
+            "source": "hub",
+            "hub": spec["hub"],
+            "revision": path.name,  # the snapshot folder is the commit
+            "model_class": encoder_class_name(str(path)),
+        }
 
     from xstilts.engine.pretrain import pretrain_mlm
 
@@ -197,7 +206,9 @@ def pretrain_models(s) -> pd.DataFrame:
     """Train the tokenizer and pretrain (or resolve) every model size."""
     runs = _plan(s)["pretrained"]
     _execute_mine(s, runs, _pretrained_work, "pretrained")
-    return _table(s, runs, ["params", "non_embedding_params", "final_loss", "seconds", "source"])
+    return _table(
+        s, runs, ["params", "non_embedding_params", "final_loss", "seconds", "source", "model_class", "revision"]
+    )
 
 
 def plot_pretraining(s):

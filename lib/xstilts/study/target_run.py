@@ -98,17 +98,27 @@ def _evaluate(s, task, model_dir: str, languages: list[str], world_dir, out_dir:
     return zero_shot_eval(model_dir, task, data, out_dir=out_dir, **options)
 
 
-def _stats_frame(result, task, language: str) -> pd.DataFrame:
-    stats = dict(result.per_example_stats)
-    if hasattr(stats, "to_dict"):
-        stats = stats.to_dict("list")
-    frame = pd.DataFrame(stats)
-    if "example_id" not in frame.columns:
-        frame = frame.rename(columns={"id": "example_id"})
-    keep = ["example_id", *[c for c in TARGET_STAT_COLUMNS if c in frame.columns]]
-    frame = frame[keep].copy()
-    frame.insert(0, "language", language)
-    frame["example_id"] = frame["example_id"].astype(str)
+def _stats_columns(result, language: str) -> dict[str, list]:
+    """One language's per-example statistics as columns: language, example_id (as str), the statistics.
+    Plain lists: one DataFrame is built per task, not per language (thousands of tiny evaluations in the
+    rehearsal made the per-language frames a tenth of a target run's time)."""
+    stats = result.per_example_stats
+    stats = stats.to_dict("list") if hasattr(stats, "to_dict") else dict(stats)
+    stats = {k: (v.tolist() if hasattr(v, "tolist") else list(v)) for k, v in stats.items()}
+    ids = stats["example_id"] if "example_id" in stats else stats["id"]
+    columns = {"language": [language] * len(ids), "example_id": [str(i) for i in ids]}
+    columns.update({c: stats[c] for c in TARGET_STAT_COLUMNS if c in stats})
+    return columns
+
+
+def _task_frame(benchmark: str, task_name: str, per_language: list[dict[str, list]]) -> pd.DataFrame:
+    """The per-example table of one registry entry: its languages' columns stacked."""
+    if len({tuple(c) for c in per_language}) > 1:  # statistics differing by language: align them in pandas
+        frame = pd.concat([pd.DataFrame(c) for c in per_language], ignore_index=True)
+    else:
+        frame = pd.DataFrame({k: [x for c in per_language for x in c[k]] for k in per_language[0]})
+    frame.insert(0, "task", task_name)
+    frame.insert(0, "benchmark", benchmark)
     return frame
 
 
@@ -134,12 +144,11 @@ def run_target(s, run, run_dir: Path, encoder: str, world_dir: Path | None) -> d
         _write_submission(results, entries[0], run_dir / "submission", world_dir, s.profile["max_examples"])
         for task in entries:
             bench = task.benchmarks[0]
+            per_language = []
             for lang in test_languages(task, world_dir, only):
-                frame = _stats_frame(results[lang], task, lang)
-                frame.insert(0, "task", task.name)
-                frame.insert(0, "benchmark", bench)
-                frames.append(frame)
-                metrics = score_from_stats({c: frame[c].tolist() for c in TARGET_STAT_COLUMNS if c in frame.columns})
+                columns = _stats_columns(results[lang], lang)
+                per_language.append(columns)
+                metrics = score_from_stats({c: columns[c] for c in TARGET_STAT_COLUMNS if c in columns})
                 score_rows.append(
                     {
                         "benchmark": bench,
@@ -150,6 +159,8 @@ def run_target(s, run, run_dir: Path, encoder: str, world_dir: Path | None) -> d
                         "chance": chance_score(task, lang, world_dir, s.profile["max_examples"]),
                     }
                 )
+            if per_language:
+                frames.append(_task_frame(bench, task.name, per_language))
     examples = pd.concat(frames, ignore_index=True)
     examples.to_parquet(run_dir / "examples.parquet", index=False)
     scores = pd.DataFrame(score_rows)
