@@ -261,7 +261,7 @@ def test_run_specs_name_the_hub_ids_locked_revisions_and_model_classes(reduced):
     lock = json.loads(Path(reduced["env"]["XSTILTS_LOCK"]).read_text())
     classes = {}
     for run_dir in (reduced["out"] / "runs" / "pretrained").iterdir():
-        spec = json.loads((run_dir / "spec.json").read_text())
+        spec = json.loads((run_dir / "spec.json").read_text())["spec"]
         metrics = json.loads((run_dir / "metrics.json").read_text())
         assert spec["revision"] == lock["models"][spec["hub"]] == metrics["revision"]
         classes[spec["hub"]] = metrics["model_class"]
@@ -270,7 +270,7 @@ def test_run_specs_name_the_hub_ids_locked_revisions_and_model_classes(reduced):
         "xstilts-rehearsal/xlm-roberta-xl-tiny": "XLMRobertaXLModel",
     }
     (data_dir,) = (reduced["out"] / "runs" / "data").iterdir()
-    spec = json.loads((data_dir / "spec.json").read_text())
+    spec = json.loads((data_dir / "spec.json").read_text())["spec"]
     assert spec["datasets"] and all(spec["datasets"][repo] == lock["datasets"][repo] for repo in spec["datasets"])
 
 
