@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from xstilts.benchmarks import formats as F
 from xstilts.benchmarks.registry import REGISTRY, get_task
@@ -179,6 +180,12 @@ def test_a_failing_source_does_not_stop_the_others(rehearsal, tmp_path):
         for r in json.loads((rehearsal["fixtures"] / fixture_hub.WRITTEN).read_text())[repo]["xquad.th"]["validation"]
     ]
     files["xquad.th/validation-00000-of-00001.parquet"] = fixture_hub._parquet(rows, features)[0]
+    _, card, body = files["README.md"].decode().split("---\n", 2)
+    meta = yaml.safe_load(card)  # the card declares the drift too (datasets casts to the card's features)
+    (info,) = [i for i in meta["dataset_info"] if i["config_name"] == "xquad.th"]
+    (answers,) = [f for f in info["features"] if f["name"] == "answers"]
+    answers["struct"] = [{**f, "list": "string"} if f["name"] == "answer_start" else f for f in answers["struct"]]
+    files["README.md"] = f"---\n{yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)}---\n{body}".encode()
     fixture_hub.write_repo(hub, "dataset", repo, {"main": files})
     env = _env(tmp_path)
     proc = _run(
