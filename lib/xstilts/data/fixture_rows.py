@@ -208,25 +208,17 @@ def rows(schema: str, dataset: str, config: str | None, split: str, n: int | Non
                 "source_lang": get_language(lang).iso3,
                 "target_lang": "eng",
             }
-        elif schema == "xcopa":
+        elif schema in ("xcopa", "super_glue.copa"):  # the same COPA fields; XCOPA's label a plain int
             row = {
                 "premise": t.sentence(lang),
                 "choice1": t.sentence(lang),
                 "choice2": t.sentence(lang),
                 "question": ("cause", "effect")[i % 2],
-                "label": i % 2,
-                "idx": i,
-                "changed": bool(i % 3 == 0),
             }
-        elif schema == "super_glue.copa":
-            row = {
-                "premise": t.sentence(lang),
-                "choice1": t.sentence(lang),
-                "choice2": t.sentence(lang),
-                "question": ("cause", "effect")[i % 2],
-                "idx": i,
-                "label": -1 if hidden else i % 2,
-            }
+            if schema == "xcopa":
+                row.update(label=i % 2, idx=i, changed=bool(i % 3 == 0))
+            else:
+                row.update(idx=i, label=-1 if hidden else i % 2)
         elif schema == "social_i_qa":
             row = {"context": t.sentence(lang), "question": t.sentence(lang)[:-1] + "?"}
             row.update({f"answer{c}": t.sentence(lang) for c in "ABC"}, label=str(i % 3 + 1))
