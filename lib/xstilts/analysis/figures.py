@@ -341,15 +341,7 @@ def decomposition_plot(est: pd.DataFrame, path: Path, arms=("mean_single", "mult
     for k, arm in enumerate(arms):
         da = d[d.arm == arm].set_index("component").reindex(order)
         x = np.arange(len(order)) + (k - (len(arms) - 1) / 2) * width
-        ax.bar(
-            x,
-            da.estimate,
-            width,
-            color=pal[k],
-            label=arm,
-            yerr=error_bars(da),
-            capsize=3,
-        )
+        ax.bar(x, da.estimate, width, color=pal[k], label=arm, yerr=error_bars(da), capsize=3)
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xticks(range(len(order)), order)
     ax.set_ylabel("points per decade of params")

@@ -76,9 +76,7 @@ def train_tokenizer(files: list[str | Path], vocab_size: int, out_dir: str | Pat
     tok.add_special_tokens([MASK_TOKEN])
     bos, eos = tok.token_to_id("<s>"), tok.token_to_id("</s>")
     tok.post_processor = processors.TemplateProcessing(
-        single="<s> $A </s>",
-        pair="<s> $A </s> </s> $B </s>",
-        special_tokens=[("<s>", bos), ("</s>", eos)],
+        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", bos), ("</s>", eos)]
     )
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok,

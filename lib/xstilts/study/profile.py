@@ -71,9 +71,7 @@ SCHEMA: dict[str, Any] = {
         None,
         "cap on the examples read per (task, language, split) (null: all); the rehearsal's few rows",
     ),
-    "tokenizer": {
-        "vocab_size": (int, 4000, "vocabulary of the tokenizer trained on the miniature corpus"),
-    },
+    "tokenizer": {"vocab_size": (int, 4000, "vocabulary of the tokenizer trained on the miniature corpus")},
     "models": (list, [], "the size ladder: list of {name, hub, revision, params, arch}"),
     "pretrain": {
         "steps": (int, 300, "MLM optimiser steps per miniature model"),
@@ -99,10 +97,7 @@ SCHEMA: dict[str, Any] = {
         "layer": ((int, float), 0.58, "hidden layer for retrieval: an index, or a fraction of depth (14/24)"),
         "pooling": (str, "mean", "mean | cls"),
     },
-    "analysis": {
-        "n_boot": (int, 10000, "bootstrap replicates"),
-        "seed": (int, 0, "bootstrap seed"),
-    },
+    "analysis": {"n_boot": (int, 10000, "bootstrap replicates"), "seed": (int, 0, "bootstrap seed")},
 }
 
 MODEL_KEYS = {
