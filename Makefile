@@ -22,10 +22,31 @@ EXECUTED := $(NOTEBOOKS:%=$(OUT)/notebooks/%.ipynb)
 LIB := $(shell find lib -name '*.py' 2>/dev/null)
 export PYTHONUNBUFFERED := 1
 
+# The dress rehearsal (docs/rehearsal.md): PROFILE=rehearsal runs the paper profile's own code path against
+# a generated fixture hub, offline. Its Hugging Face cache, revision lock, release files and CCGbank stand-in
+# live under outputs/rehearsal/fixtures/ (never ~/.cache/huggingface or lib/xstilts/data/revisions.lock.json):
+# `make data` builds the fixture hub, serves it on 127.0.0.1 and runs the paper's `xstilts data` against it;
+# everything after that runs with HF_HUB_OFFLINE=1.
+ifeq ($(PROFILE),rehearsal)
+FIXTURES := $(OUT)/fixtures
+export HF_HOME := $(FIXTURES)/hf_home
+export XSTILTS_LOCK := $(FIXTURES)/revisions.lock.json
+export XSTILTS_RELEASES := $(FIXTURES)/releases
+export XSTILTS_CCGBANK := $(FIXTURES)/ccgbank
+export HF_HUB_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+FIXTURE_HUB := $(FIXTURES)/manifest.json
+REHEARSAL_DATA := $(FIXTURES)/data.stamp
+$(FIXTURE_HUB): | $(STAMP)
+	$(BIN)/xstilts fixture-hub build $(FIXTURES)
+$(REHEARSAL_DATA): | $(STAMP)
+	$(MAKE) --no-print-directory data PROFILE=$(PROFILE)
+endif
+
 .PHONY: help setup validate reproduce data plan readme-bill test lint bench gpu-check calibrate lab clean distclean
 
 help: ## list the targets
-	@echo "make <target> [PROFILE=mini|smoke|mini-full|paper] [SHARDS=N] [VERBOSE=1] [VERIFY=1]"
+	@echo "make <target> [PROFILE=mini|smoke|mini-full|paper|rehearsal] [SHARDS=N] [VERBOSE=1] [VERIFY=1]"
 	@grep -E '^[a-z.-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 setup: $(STAMP) ## create .venv, install the pinned requirements, the package and a python3 kernel (once)
@@ -41,7 +62,7 @@ $(STAMP): requirements.txt pyproject.toml
 validate: $(STAMP) ## check a profile in seconds, before any work starts
 	$(BIN)/xstilts validate $(PROFILE)
 
-reproduce: $(STAMP) ## the whole study on PROFILE (default mini): five executed notebooks + HTML reports
+reproduce: $(STAMP) $(REHEARSAL_DATA) ## the whole study on PROFILE (default mini): five executed notebooks + HTML reports
 	@$(BIN)/xstilts validate $(PROFILE)
 	@$(BIN)/xstilts repair $(PROFILE) $(if $(VERIFY),--verify)
 	@$(MAKE) --no-print-directory $(OUT)/notebooks/html.stamp PROFILE=$(PROFILE) SHARDS=$(SHARDS)
@@ -70,8 +91,13 @@ $(OUT)/notebooks/html.stamp: $(EXECUTED)
 	@$(BIN)/jupyter nbconvert --to html --log-level WARN $?
 	@touch $@
 
-data: $(STAMP) ## download and cache what PROFILE needs (on a connected machine); offline: list what is missing
+data: $(STAMP) $(FIXTURE_HUB) ## download and cache what PROFILE needs (on a connected machine); offline: list what is missing
+ifeq ($(PROFILE),rehearsal)
+	$(BIN)/xstilts fixture-hub serve $(FIXTURES) -- $(BIN)/xstilts data $(PROFILE)
+	@touch $(REHEARSAL_DATA)
+else
 	$(BIN)/xstilts data $(PROFILE)
+endif
 
 plan: $(STAMP) ## the cost of PROFILE before compute: runs, FLOPs, GPU-hours (compute vs communication), wall-clock, disk
 	$(BIN)/xstilts plan $(PROFILE)

@@ -4,7 +4,8 @@ The import graph is read from the source (ast), not by importing, so a cycle tha
 function still counts. A function may import a module of this library only in `cli.py` (which loads a
 command's module when that command runs) or when the module is one of the heavy ones, whose import costs
 seconds: the engine (torch, loaded only by the phases that train), the analysis (scipy, statsmodels,
-matplotlib) and the phase figures (matplotlib, seaborn).
+matplotlib) and the phase figures (matplotlib, seaborn); or the miniature world, which only miniature
+profiles load: a hub profile (paper, rehearsal) never imports it (tests/test_rehearsal.py).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 LIB = Path(__file__).resolve().parents[1] / "lib"
 PACKAGE = LIB / "xstilts"
 LAZY_ALLOWED_IN = {"xstilts.cli"}
-HEAVY = ("xstilts.engine", "xstilts.analysis", "xstilts.reports.phase_figures")
+HEAVY = ("xstilts.engine", "xstilts.analysis", "xstilts.reports.phase_figures", "xstilts.miniworld")
 
 
 def module_name(path: Path) -> str:

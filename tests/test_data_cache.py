@@ -2,6 +2,7 @@
 
 import io
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -57,13 +58,15 @@ def test_cached_and_locked_items_are_not_reported(empty_machine, monkeypatch):
     assert read_lock()["datasets"]["facebook/xnli"] == rev
     for cfg in ["mnli", *REGISTRY["xtreme.xnli"].languages]:
         folder = "nyu-mll___glue" if cfg == "mnli" else "facebook___xnli"
-        (empty_machine / "datasets" / folder / cfg / "0.0.0" / rev).mkdir(parents=True)
+        prepared = empty_machine / "datasets" / folder / cfg / "0.0.0" / rev
+        prepared.mkdir(parents=True)
+        (prepared / "dataset_info.json").write_text("{}")
     snap = empty_machine / "hub" / "models--org--tiny" / "snapshots" / rev
     snap.mkdir(parents=True)
     (snap / "config.json").write_text("{}")
     assert cache.missing(["xtreme.xnli"], ["org/tiny"]) == []
     assert cache.prepare(["xtreme.xnli"], ["org/tiny"], stream=io.StringIO()) == 0
-    (empty_machine / "datasets" / "facebook___xnli" / "sw" / "0.0.0" / rev).rmdir()
+    shutil.rmtree(empty_machine / "datasets" / "facebook___xnli" / "sw" / "0.0.0" / rev)
     (item,) = cache.missing(["xtreme.xnli"], ["org/tiny"])
     assert item.name == "facebook/xnli (sw)" and rev[:12] in item.detail
 
@@ -75,15 +78,30 @@ def test_resolve_model_offline(empty_machine, monkeypatch):
         cache.resolve_model("org/absent", "0123456789abcdef0123456789abcdef01234567")
 
 
-def test_parquet_export_sources_are_found_under_their_data_dir_config(empty_machine):
+def test_parquet_export_sources_are_found_as_parquet_files_in_the_hub_cache(empty_machine):
     rev = "fedcba9876543210fedcba9876543210fedcba98"  # a test-local revision, not a real hub commit
     write_lock({"datasets": {"allenai/social_i_qa": rev}})
-    (empty_machine / "datasets" / "allenai___social_i_qa" / "default-data_dir=default" / "0.0.0" / rev).mkdir(
-        parents=True
-    )
-    assert cache.dataset_cached("allenai/social_i_qa", None, rev, data_dir=True)
-    assert not cache.dataset_cached("allenai/social_i_qa", None, rev)
+    assert any(i.name.startswith("allenai/social_i_qa") for i in cache.missing(["xtreme-r.xcopa"], []))
+    snap = empty_machine / "hub" / "datasets--allenai--social_i_qa" / "snapshots" / rev / "default" / "train"
+    snap.mkdir(parents=True)
+    assert not cache.export_cached("allenai/social_i_qa", None, "train", rev)
+    (snap / "0000.parquet").write_bytes(b"")
+    assert cache.export_cached("allenai/social_i_qa", None, "train", rev)
+    assert not cache.export_cached("allenai/social_i_qa", None, "validation", rev)
+    assert not any(i.name.startswith("allenai/social_i_qa") for i in cache.missing(["xtreme-r.xcopa"], []))
     assert cache._script_only(["social_i_qa.py", "README.md"]) and not cache._script_only(["x.py", "d/train.parquet"])
+
+
+def test_model_downloads_fetch_only_what_the_loaders_read():
+    repo = ["config.json", "model.safetensors", "pytorch_model.bin", "tf_model.h5", "flax_model.msgpack"]
+    repo += ["onnx/model.onnx", "sentencepiece.bpe.model", "tokenizer.json", "README.md", ".gitattributes"]
+    files, note = cache.model_files(repo)
+    assert files == ["config.json", "sentencepiece.bpe.model", "tokenizer.json", "model.safetensors"]
+    assert note == "safetensors"
+    files, note = cache.model_files(["config.json", "pytorch_model.bin", "tokenizer.json", "tf_model.h5"])
+    assert files == ["config.json", "tokenizer.json", "pytorch_model.bin"] and note.startswith("no safetensors")
+    with pytest.raises(FileNotFoundError, match="neither safetensors nor PyTorch"):
+        cache.model_files(["config.json", "tf_model.h5"])
 
 
 def test_release_files_are_checked_per_file(empty_machine, monkeypatch):

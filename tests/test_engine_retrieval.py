@@ -65,6 +65,46 @@ def test_encode_pools_hidden_states_by_hand(tiny, layer):
         np.testing.assert_allclose(cls[i], hs[0].numpy(), atol=1e-5)
 
 
+@pytest.fixture(scope="module")
+def tiny_xl(tmp_path_factory):
+    """A random pre-LayerNorm checkpoint of the XL class (as the rehearsal's xl/xxl slots), with a tokenizer."""
+    from xstilts.engine.tokenizer import train_tokenizer
+    from xstilts.engine.toydata import corpus_file, make_hub_checkpoint
+
+    root = tmp_path_factory.mktemp("tiny_xl")
+    train_tokenizer([corpus_file(root / "corpus.txt", 400)], 200, root / "tok", model="unigram")
+    arch = {"layers": 3, "hidden": 32, "heads": 2, "ffn": 64}
+    info = make_hub_checkpoint(root / "xl", arch, root / "tok", xl=True, seed=0)
+    assert info["class"] == "XLMRobertaXLForMaskedLM"
+    model, tokenizer = R.load_retrieval_encoder(root / "xl", device="cpu")
+    return model, tokenizer
+
+
+def test_pre_layernorm_layers_are_read_through_the_final_layernorm(tiny, tiny_xl):
+    """XL/XXL `hidden_states[i < last]` is the raw residual stream: retrieval reads it through the encoder's
+    final LayerNorm, as `hidden_states[-1]` already is; a post-LayerNorm model is read unchanged."""
+    model, tok = tiny_xl
+    assert type(model).__name__ == "XLMRobertaXLModel" and L.final_layer_norm(model) is model.encoder.LayerNorm
+    enc = tok(sentences(1, 3)[0], return_tensors="pt")
+    with torch.no_grad():
+        hs = model(**enc, output_hidden_states=True).hidden_states
+        for layer in (0, 1, 2, -2):
+            assert torch.allclose(L.layer_states(model, hs, layer), model.encoder.LayerNorm(hs[layer]))
+        assert torch.equal(L.layer_states(model, hs, 3), hs[3]) and torch.equal(L.layer_states(model, hs, -1), hs[-1])
+        raw, read = hs[1][0].std(-1).mean(), L.layer_states(model, hs, 1)[0].std(-1).mean()
+    assert raw < 0.2 and 0.8 < read < 1.2  # residual stream at init scale vs normalised, as the last layer
+    vec = R.encode((model, tok), sentences(3, 4), layer=1, pooling="cls", batch_size=3, progress=False)
+    with torch.no_grad():
+        one = tok(sentences(3, 4)[0], return_tensors="pt")
+        want = model.encoder.LayerNorm(model(**one, output_hidden_states=True).hidden_states[1])[0, 0]
+    np.testing.assert_allclose(vec[0], want.numpy(), atol=1e-5)
+    base_model, base_tok = tiny[1], tiny[2]
+    assert L.final_layer_norm(base_model) is None
+    with torch.no_grad():
+        hs = base_model(**base_tok("ka to ri", return_tensors="pt"), output_hidden_states=True).hidden_states
+    assert torch.equal(L.layer_states(base_model, hs, 1), hs[1])
+
+
 def test_encode_rejects_bad_arguments(tiny):
     _, model, tok = tiny
     with pytest.raises(ValueError, match="layer 3 out of range"):

@@ -302,21 +302,25 @@ def test_hub_path_calls_load_dataset_at_the_locked_revision(tmp_path, monkeypatc
 
 
 def test_hub_path_reads_script_only_repos_from_their_parquet_export(tmp_path, monkeypatch):
+    """A parquet-export source is read from the hub cache's snapshot of the locked export commit, offline:
+    `<config>/<split>/*.parquet` with the hub features in the parquet schema."""
+    from huggingface_hub import constants
+
+    rev = "c0ffee0123456789abcdefc0ffee0123456789ab"  # a test-local commit id
     lock = tmp_path / "lock.json"
-    lock.write_text(json.dumps({"datasets": {"universal-dependencies/universal_dependencies": "rev-ud"}}))
+    lock.write_text(json.dumps({"datasets": {"universal-dependencies/universal_dependencies": rev}}))
     monkeypatch.setenv("XSTILTS_LOCK", str(lock))
-    calls = []
-
-    def fake_load_dataset(path, name=None, split=None, revision=None, data_dir=None, **kw):
-        calls.append((path, name, data_dir, split, revision))
-        return loaders.read_jsonl(FIX / path / data_dir / f"{split}.jsonl", "universal_dependencies", path)
-
-    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
-    assert len(load("xtreme-r.udpos", "test", "pl")) == 3
-    assert calls == [
-        ("universal-dependencies/universal_dependencies", None, tb, "test", "rev-ud")
-        for tb in ("pl_lfg", "pl_pdb", "pl_pud")
-    ]
+    repo = "universal-dependencies/universal_dependencies"
+    snap = tmp_path / "hub" / f"datasets--{repo.replace('/', '--')}" / "snapshots" / rev
+    for tb in ("pl_lfg", "pl_pdb", "pl_pud"):
+        ds = loaders.read_jsonl(FIX / repo / tb / "test.jsonl", "universal_dependencies", repo)
+        (snap / tb / "test").mkdir(parents=True)
+        ds.to_parquet(str(snap / tb / "test" / "0000.parquet"))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    pl = load("xtreme-r.udpos", "test", "pl")
+    assert len(pl) == 3 and pl[0]["tokens"] == ["Gdzie", "ś", "był", "?"]
+    with pytest.raises(FileNotFoundError, match="no pl_lfg/train/\\*.parquet"):
+        loaders.export_files(repo, "pl_lfg", "train", rev)
 
 
 def test_hub_features_that_drift_are_rejected(tmp_path, monkeypatch):

@@ -150,9 +150,9 @@ def test_job_plan_gives_the_paper_sizes_their_ranks_and_host_memory(monkeypatch,
     monkeypatch.setenv("XSTILTS_CCGBANK", str(ccg))
     jobs = {j.phase: j for j in job_plan("paper", max_parallel=8)}
     target = jobs["target"]
-    assert [(w.ranks, w.workers) for w in target.wide] == [(4, 8), (8, 8)]
+    assert [(w.ranks, w.workers) for w in target.wide] == [(2, 8), (4, 8)]  # paper.yaml: xl on 2, xxl on 4
     assert target.wide[0].runs == target.wide[1].runs and target.final_pass
-    assert target.wide[1].mem_gb == host_memory_gb(10_700_000_000, 8) == 84  # 1.2 x 42.8 GB fp32 on rank 0 + 8 x 3 + 8
+    assert target.wide[1].mem_gb == host_memory_gb(10_700_000_000, 4) == 72  # 1.2 x 42.8 GB fp32 on rank 0 + 4 x 3 + 8
     assert jobs["data"].wide == [] and not jobs["data"].final_pass
 
 

@@ -150,10 +150,25 @@ def cmd_data(args) -> int:
     run = data_run(profile.cfg)
     tasks, models = run.spec["tasks"], [hub for hub, _ in run.spec["models"]]
     if args.check:
-        absent = missing(tasks, models)
+        absent = missing(tasks, models, ccgbank=profile["ccgbank"])
         print(report_missing(absent) if absent else "everything is cached")
         return 1 if absent else 0
-    return prepare(tasks, models)
+    return prepare(tasks, models, ccgbank=profile["ccgbank"])
+
+
+def cmd_fixture_hub(args) -> int:
+    from xstilts.data import fixture_hub
+
+    if args.action == "build":
+        manifest = fixture_hub.build(args.dir)
+        models = ", ".join(f"{m['hub']} ({m['class']})" for m in manifest["models"].values())
+        print(f"fixture hub under {args.dir}: {len(manifest['datasets'])} dataset repositories; models {models}")
+        return 0
+    command = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+    if not command:
+        print("xstilts fixture-hub serve: give the command to run after --", file=sys.stderr)
+        return 2
+    return fixture_hub.serve_and_run(Path(args.dir) / "hub", command)
 
 
 def cmd_index(args) -> int:
@@ -428,6 +443,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("data", cmd_data, "cache what a profile needs (connected machine); offline: list what is missing")
     p.add_argument("profile")
     p.add_argument("--check", action="store_true", help="only report what is missing, download nothing")
+    p = command(
+        "fixture-hub",
+        cmd_fixture_hub,
+        "the rehearsal's generated hub: build it, or serve it to one command (docs/rehearsal.md)",
+        description="build DIR: write the fixture repositories (every hub source, tiny checkpoints), the release "
+        "files and the CCGbank stand-in under DIR. serve DIR -- CMD...: run CMD with HF_ENDPOINT pointing at "
+        "DIR/hub served on 127.0.0.1 (how `make data PROFILE=rehearsal` fills its HF_HOME).",
+    )
+    p.add_argument("action", choices=("build", "serve"))
+    p.add_argument("dir", type=Path, help="the fixture folder (outputs/rehearsal/fixtures)")
+    p.add_argument("cmd", nargs=argparse.REMAINDER, help="serve: the command to run, after --")
     p = command("index", cmd_index, "write outputs/<profile>/index.html linking every report and figure")
     p.add_argument("profile")
     p = command("tasks", cmd_tasks, "list the task registry (targets of both benchmarks, intermediate tasks)")

@@ -44,6 +44,13 @@ ALT = {
 }
 
 
+def error_bars(est) -> list:
+    """Bar lengths below and above each estimate, to its interval's ends. A bootstrap percentile interval
+    need not contain the point estimate (a skewed or degenerate bootstrap distribution: few seeds, scores at
+    a bound), and matplotlib refuses a negative length: such a side is drawn with length 0."""
+    return [np.clip(est.estimate - est.ci_low, 0, None), np.clip(est.ci_high - est.estimate, 0, None)]
+
+
 def size_label(p: float) -> str:
     return (
         f"{p / 1e9:.3g}B"
@@ -149,7 +156,7 @@ def forest_plot(est: pd.DataFrame, path: Path, arms=("mean_single", "multitask")
                 ax.errorbar(
                     ds.estimate[sel],
                     y[sel],
-                    xerr=[ds.estimate[sel] - ds.ci_low[sel], ds.ci_high[sel] - ds.estimate[sel]],
+                    xerr=error_bars(ds[sel]),
                     fmt=m,
                     color=c,
                     ms=4 if m == "o" else 6,
@@ -349,15 +356,7 @@ def decomposition_plot(est: pd.DataFrame, path: Path, arms=("mean_single", "mult
     for k, arm in enumerate(arms):
         da = d[d.arm == arm].set_index("component").reindex(order)
         x = np.arange(len(order)) + (k - (len(arms) - 1) / 2) * width
-        ax.bar(
-            x,
-            da.estimate,
-            width,
-            color=pal[k],
-            label=arm,
-            yerr=[da.estimate - da.ci_low, da.ci_high - da.estimate],
-            capsize=3,
-        )
+        ax.bar(x, da.estimate, width, color=pal[k], label=arm, yerr=error_bars(da), capsize=3)
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xticks(range(len(order)), order)
     ax.set_ylabel("points per decade of params")

@@ -9,8 +9,10 @@ Config templates are filled from `xstilts.benchmarks.languages`: `{code}` (XTREM
 `udpos.German`), `{iso3}` (`tatoeba.pes`). Ids and schemas follow docs/benchmarks.md.
 
 Revisions: no public source gives the commit of these hub repos, so every hub source is `LOCKED`: `make
-data` on a connected machine resolves the current commit and writes `revisions.lock.json`; every later
-hub load reads it from there (`xstilts.data.lock`). Release files are locked by sha256 the same way.
+data` on a connected machine resolves the current commit of the branch the hub contract names
+(`xstilts.data.contract`: `main`, or the parquet export of a script-only repo) and writes
+`revisions.lock.json`; every later hub load reads it from there (`xstilts.data.lock`). Release files are
+locked by sha256 the same way.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from xstilts.benchmarks.languages import get_language
+from xstilts.data import contract
+from xstilts.data.contract import MAIN, PARQUET_EXPORT
 from xstilts.names import lookup
 
 LOCKED = "locked"  # resolved by `make data`, then read from revisions.lock.json
-PARQUET_EXPORT = "refs/convert/parquet"  # the hub's parquet export branch of a script-only repo
 HUB, RELEASE, LOCAL = "hub", "release", "local"
 CCGBANK_ENV = "XSTILTS_CCGBANK"
 
@@ -40,12 +43,16 @@ class Source:
     revision: str = LOCKED
     url: str = ""
     notes: str = ""
-    branch: str = "main"  # which hub branch `make data` locks; PARQUET_EXPORT for script-only repos
+
+    @property
+    def branch(self) -> str:
+        """The hub branch `make data` locks: the hub contract's (`main`, or `PARQUET_EXPORT` for a repo whose
+        main holds only a loading script, which datasets>=4 refuses)."""
+        return contract.branch(self.dataset) if self.kind == HUB else MAIN
 
     @property
     def parquet_export(self) -> bool:
-        """Script-only hub repos cannot load with datasets>=4; their parquet export holds one folder per
-        config (`<config>/<split>/*.parquet`), loaded with `data_dir=<config>`."""
+        """Read from the parquet export branch: one folder per config, `<config>/<split>/*.parquet`."""
         return self.branch == PARQUET_EXPORT
 
     def config_for(self, language: str | None) -> str | None:
@@ -89,18 +96,20 @@ SOURCES: dict[str, Source] = {s.key: s for s in [
        notes="HF udpos: syntactic words (multiword range lines dropped); treebank set matched by `_<Name>` "
              "also takes Ancient Greek, Classical Chinese, Old French, Old Russian (docs/benchmarks.md §7.3)"),
     _s("universal_dependencies", "universal-dependencies/universal_dependencies", "{treebank}", _TVT,
-       "universal_dependencies", branch=PARQUET_EXPORT,
-       notes="UD r2.7 per treebank; range lines (upos '_') are dropped by the loader, keeping syntactic words "
-             "as HF udpos does (XTREME itself replaces them with the fused form). The repo is a loading script "
-             "[inferred: script repos fail under datasets>=4], so its parquet export branch is used"),
+       "universal_dependencies",
+       notes="UD r2.7 per treebank, from the parquet export of the script-only repo (hub contract). The hub "
+             "keeps multiword range lines (upos '_', xpos null); the project's mapping drops them, keeping "
+             "syntactic words as HF udpos does (XTREME itself replaces them with the fused form). pl_pud is "
+             "test-only"),
     _s("xtreme.panx", "google/xtreme", "PAN-X.{code}", _TVT, "xtreme.panx"),
     _s("wikiann", "unimelb-nlp/wikiann", "{code}", _TVT, "wikiann",
        notes="same panx_dataset.zip source as google/xtreme PAN-X; has the XTREME-R extra languages"),
     _s("squad", "rajpurkar/squad", "plain_text", ("train", "validation"), "squad"),
     _s("xquad", "google/xquad", "xquad.{code}", ("validation",), "xquad",
        notes="adds xquad.ro, which the official download_data.sh does not fetch"),
-    _s("xtreme.mlqa", "google/xtreme", "MLQA.{code}.{code}", ("validation", "test"), "squad"),
-    _s("xtreme.tydiqa", "google/xtreme", "tydiqa", ("train", "validation"), "squad",
+    _s("xtreme.mlqa", "google/xtreme", "MLQA.{code}.{code}", ("validation", "test"), "xtreme.qa",
+       notes="answers declared {answer_start, text} (google/xtreme), not rajpurkar/squad's {text, answer_start}"),
+    _s("xtreme.tydiqa", "google/xtreme", "tydiqa", ("train", "validation"), "xtreme.qa",
        notes="all 9 languages in one config; language = id prefix (`english-...`); test = GoldP dev"),
     _s("xtreme.bucc18", "google/xtreme", "bucc18.{code}", ("validation", "test"), "xtreme.bucc18",
        notes="gold pairs only, no distractors, ids in source_lang/target_lang; cannot reproduce mining"),
@@ -113,10 +122,11 @@ SOURCES: dict[str, Source] = {s.key: s for s in [
        url="https://raw.githubusercontent.com/facebookresearch/LASER/main/data/tatoeba/v1/tatoeba.{iso3}-eng.{side}",
        notes="official LASER Tatoeba v1 files, for the XTREME-R extras az lt pl uk ro"),
     _s("xcopa", "cambridgeltl/xcopa", "{code}", ("validation", "test"), "xcopa"),
-    _s("copa", "aps/super_glue", "copa", _TVT, "super_glue.copa", notes="test labels are -1"),
-    _s("siqa", "allenai/social_i_qa", None, ("train", "validation"), "social_i_qa", branch=PARQUET_EXPORT,
-       notes="label is a string '1'/'2'/'3' (1-indexed); main is a loading script that datasets>=4 refuses "
-             "(lm-evaluation-harness#3171), so the parquet export branch (config 'default') is used"),
+    _s("copa", "aps/super_glue", "copa", _TVT, "super_glue.copa",
+       notes="test labels are -1; main is a loading script: read from the parquet export (hub contract)"),
+    _s("siqa", "allenai/social_i_qa", None, ("train", "validation"), "social_i_qa",
+       notes="label is a string '1'/'2'/'3' (1-indexed); main is a loading script that datasets>=4 refuses, "
+             "so the parquet export branch (config 'default') is used (hub contract)"),
     _s("mewsli-x", "mewsli-x", "wikinews_mentions", ("train", "dev", "test"), "mewsli-x", kind=RELEASE,
        url="https://github.com/google-research/google-research/tree/master/dense_representations_for_entity_retrieval/mel",
        notes="no official hub dataset: run get-mewsli-x.sh (rebuilds WikiNews text from dumps) and place "
@@ -132,8 +142,11 @@ SOURCES: dict[str, Source] = {s.key: s for s in [
        ("train_r1", "dev_r1", "test_r1", "train_r2", "dev_r2", "test_r2", "train_r3", "dev_r3", "test_r3"), "anli"),
     _s("qqp", "nyu-mll/glue", "qqp", _TVT, "glue.qqp"),
     _s("sst2", "nyu-mll/glue", "sst2", _TVT, "glue.sst2"),
-    _s("hellaswag", "Rowan/hellaswag", None, _TVT, "hellaswag", notes="label is a string '0'..'3'"),
-    _s("cosmosqa", "allenai/cosmos_qa", None, _TVT, "cosmos_qa"),
+    _s("hellaswag", "Rowan/hellaswag", None, _TVT, "hellaswag",
+       notes="label is a string '0'..'3', '' in test; main is a loading script: read from the parquet export"),
+    _s("cosmosqa", "allenai/cosmos_qa", None, _TVT, "cosmos_qa",
+       notes="test label -1; main is a loading script: read from the parquet export (inferred to exist, "
+             "hub contract)"),
     _s("commonsenseqa", "tau/commonsense_qa", None, _TVT, "commonsense_qa", notes="answerKey is a letter"),
     _s("ccgbank", "ccgbank", None, ("train", "dev", "test"), "ccgbank", kind=LOCAL,
        url="https://catalog.ldc.upenn.edu/LDC2005T13",

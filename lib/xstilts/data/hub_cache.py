@@ -2,11 +2,19 @@
 
 `missing(task_keys, model_ids)` looks only at local files: the revision lock, the `datasets` cache (a
 hub dataset loaded at revision R lives in `<HF_DATASETS_CACHE>/<ns>___<name>/<config>/<version>/<R>/`,
-datasets.builder `_relative_data_dir`), the hub snapshot cache for models
-(`<HF_HUB_CACHE>/models--<ns>--<name>/snapshots/<R>/`), the release files under `release_root()` and
-the CCGbank folder. `report_missing` turns the list into the message a user sees: what is missing and the
-command that fetches it on a connected machine. `prepare` is that command's body: it resolves each hub
-commit, downloads at that commit, hashes release files, and writes the lock.
+datasets.builder `_relative_data_dir`), the hub snapshot cache for parquet-export sources and models
+(`<HF_HUB_CACHE>/{datasets,models}--<ns>--<name>/snapshots/<R>/`), the release files under
+`release_root()` and the CCGbank folder. `report_missing` turns the list into the message a user sees: what
+is missing and the command that fetches it on a connected machine.
+
+`prepare` is that command's body (`make data`): per source it resolves the hub commit of the branch the hub
+contract names, downloads at that commit, reads every split back through the loaders' own hub path (so a
+schema that drifted from the contract is caught here, not on a compute node), hashes release files, and
+writes the lock. One source that fails does not stop the others; the end prints one line per source (`ok`,
+`missing` with the reason, `mismatch` with the field, what the contract expects and what the hub has) and
+the exit status is non-zero if any failed. Models fetch only what the loaders read: `config.json`, the
+tokenizer files and the safetensors weights, or the PyTorch weights of a repository without safetensors
+(said in its status line).
 """
 
 from __future__ import annotations
@@ -22,11 +30,13 @@ from pathlib import Path
 
 from xstilts.benchmarks.languages import get_language
 from xstilts.benchmarks.official import LAREQA_LANGUAGES
-from xstilts.benchmarks.registry import LicenceGatedError, check_available, get_task
-from xstilts.benchmarks.sources import HUB, LOCAL, RELEASE, SOURCES
+from xstilts.benchmarks.registry import LicenceGatedError, ccgbank_dir, check_available, get_task
+from xstilts.benchmarks.sources import HUB, RELEASE, SOURCES
 from xstilts.data import readers
-from xstilts.data.loaders import DEFAULT_CONFIG, SourceSpec, source_for
+from xstilts.data.contract import DEFAULT_CONFIG
+from xstilts.data.loaders import SourceSpec, check_hub_split, export_files, export_pattern, read_hub, source_for
 from xstilts.data.lock import dataset_revision, model_revision, read_lock, write_lock
+from xstilts.data.schemas import SchemaError
 from xstilts.progress import bar
 
 log = logging.getLogger(__name__)
@@ -75,11 +85,9 @@ def needed_specs(task_keys) -> list[SourceSpec]:
     return list(out.values())
 
 
-def dataset_cached(dataset: str, config: str | None, revision: str, *, data_dir: bool = False) -> bool:
-    """Whether `datasets.load_dataset` of this config at `revision` can run offline from the cache. A
-    parquet-export load (`data_dir=<config>`) caches under a config id suffixed `data_dir=<config>`."""
-    from urllib.parse import quote_plus
-
+def dataset_cached(dataset: str, config: str | None, revision: str) -> bool:
+    """Whether `datasets.load_dataset(dataset, config, revision=revision)` can run offline from the Arrow cache
+    (`<HF_DATASETS_CACHE>/<ns>___<name>/<config>/<version>/<revision>/`)."""
     ns, _, name = dataset.rpartition("/")
     folder = f"{ns}___{name}" if ns else name
     root = _datasets_cache()
@@ -89,11 +97,16 @@ def dataset_cached(dataset: str, config: str | None, revision: str, *, data_dir:
     for entry in root.iterdir():
         if entry.name.lower() != folder.lower() or not entry.is_dir():
             continue
-        for cfg in entry.iterdir():
-            match = (f"data_dir={quote_plus(want)}" in cfg.name) if data_dir else cfg.name == want
-            if match and cfg.is_dir() and any((v / revision).is_dir() for v in cfg.iterdir() if v.is_dir()):
-                return True
+        cfg = entry / want
+        if cfg.is_dir() and any((v / revision / "dataset_info.json").is_file() for v in cfg.iterdir() if v.is_dir()):
+            return True
     return False
+
+
+def export_cached(dataset: str, config: str | None, split: str, revision: str) -> bool:
+    """Whether the parquet files of one split of a parquet-export source are in the hub cache at `revision`."""
+    snap = _hub_cache() / f"datasets--{dataset.replace('/', '--')}" / "snapshots" / revision
+    return snap.is_dir() and any(snap.glob(export_pattern(config, split)))
 
 
 def model_cached(model_id: str, revision: str | None) -> bool:
@@ -137,10 +150,13 @@ def missing(task_keys, model_ids=(), *, ccgbank=None) -> list[MissingItem]:
             rev = dataset_revision(SOURCES[spec.source], lock)
             if rev is None:
                 items[("dataset", name)] = MissingItem("dataset", name, "no locked revision (revisions.lock.json)")
-            elif not dataset_cached(spec.dataset, spec.config, rev, data_dir=SOURCES[spec.source].parquet_export):
-                items.setdefault(
-                    ("dataset", name), MissingItem("dataset", name, f"not in the datasets cache at revision {rev[:12]}")
-                )
+            elif not (
+                export_cached(spec.dataset, spec.config, spec.split, rev)
+                if SOURCES[spec.source].parquet_export
+                else dataset_cached(spec.dataset, spec.config, rev)
+            ):
+                where = "hub cache (parquet export)" if SOURCES[spec.source].parquet_export else "datasets cache"
+                items.setdefault(("dataset", name), MissingItem("dataset", name, f"not in the {where} at {rev[:12]}"))
         elif spec.kind == RELEASE:
             for path in release_files(spec, root):
                 if not path.is_file():
@@ -256,60 +272,168 @@ def _script_only(files: list[str]) -> bool:
     return has_script and not has_data
 
 
-def fetch(task_keys, model_ids=(), *, ccgbank=None) -> list[MissingItem]:
-    """Download and cache everything the tasks and models need, at locked (or newly resolved and locked)
-    revisions; returns what is still missing afterwards (licence-gated data, Mewsli-X). Needs the network."""
+# What the loaders read of a model repository (transformers `from_pretrained` of the config, the weights and
+# the XLM-R tokenizer: tokenizer.json, or sentencepiece.bpe.model where a repository has no tokenizer.json).
+MODEL_FILES = (
+    "config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "sentencepiece.bpe.model",
+)
+SAFETENSORS_INDEX = "model.safetensors.index.json"
+PYTORCH_INDEX = "pytorch_model.bin.index.json"
+
+
+def model_files(files: list[str]) -> tuple[list[str], str]:
+    """The files of a model repository the loaders read (the `allow_patterns` of its download), and a note:
+    the safetensors weights, or -- in a repository without them -- the PyTorch weights. Never the other
+    frameworks' copies (TensorFlow, Flax, ONNX) a repository may also hold."""
+    top = [f for f in files if "/" not in f]
+    keep = [f for f in top if f in MODEL_FILES]
+    safetensors = [f for f in top if f.endswith(".safetensors") or f == SAFETENSORS_INDEX]
+    if safetensors:
+        return keep + safetensors, "safetensors"
+    pytorch = [f for f in top if (f.startswith("pytorch_model") and f.endswith(".bin")) or f == PYTORCH_INDEX]
+    if pytorch:
+        return keep + pytorch, "no safetensors in the repository: PyTorch weights " + ", ".join(pytorch)
+    raise FileNotFoundError("the repository holds neither safetensors nor PyTorch weights")
+
+
+OK, MISSING, MISMATCH = "ok", "missing", "mismatch"
+
+
+@dataclass(frozen=True)
+class SourceStatus:
+    """The outcome of `make data` for one source (a `SOURCES` key), model or licence-gated task."""
+
+    kind: str  # dataset | release | model | licence
+    name: str
+    status: str  # ok | missing | mismatch
+    detail: str
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}"[:300]
+
+
+def _fetch_hub_source(src, specs, lock, api, resolved: dict[str, str]) -> str:
     import datasets
-    from huggingface_hub import HfApi, snapshot_download
+
+    rev = dataset_revision(src, lock) or resolved.get(src.dataset)
+    if rev is None:
+        info = api.dataset_info(src.dataset, revision=src.branch)
+        if not src.parquet_export and _script_only([f.rfilename for f in info.siblings or []]):
+            raise RuntimeError(
+                f"{src.dataset}: its {src.branch} branch holds only a loading script, which datasets>=4 cannot "
+                "run; give it `branch: refs/convert/parquet` in xstilts/data/hub_contract.yaml"
+            )
+        rev = resolved[src.dataset] = info.sha
+        write_lock({"datasets": {src.dataset: rev}})  # locked once resolved: a later failure keeps it
+    loaded: dict = {}  # one load per config prepares all its splits
+    for spec in specs:
+        if src.parquet_export:
+            export_files(spec.dataset, spec.config, spec.split, rev, download=True)
+            read_hub(spec, rev)  # the loaders' own path: features checked against the hub contract
+            continue
+        if spec.config not in loaded:
+            loaded[spec.config] = datasets.load_dataset(spec.dataset, spec.config, revision=rev)
+        check_hub_split(loaded[spec.config][spec.split], spec, rev)  # as `read_hub` checks what it loads
+    configs = {s.config for s in specs}
+    return f"{src.dataset}@{rev[:12]}{' (' + src.branch + ')' if src.parquet_export else ''}: {len(configs)} config(s), {len(specs)} split(s)"
+
+
+def _fetch_release_source(src, specs, lock, root: Path) -> str:
+    for spec in specs:
+        _fetch_release(spec, root)
+    files = list(dict.fromkeys(p for spec in specs for p in release_files(spec, root)))
+    absent = [str(p.relative_to(root)) for p in files if not p.is_file()]
+    if absent:
+        hint = f"; {src.notes}" if src.key == "mewsli-x" else ""
+        raise FileNotFoundError(f"{len(absent)} file(s) absent under {root}, e.g. {absent[0]}{hint}")
+    hashes = {str(p.relative_to(root)): _sha256(p) for p in files}
+    changed = sorted(k for k, v in hashes.items() if lock["releases"].get(k, v) != v)
+    if changed:
+        raise SchemaError(
+            f"{len(changed)} file(s) differ from the lock (sha256), e.g. {changed[0]}: delete them to refetch, "
+            "or update the lock deliberately",
+            field=changed[0],
+            expected=lock["releases"][changed[0]],
+            found=hashes[changed[0]],
+        )
+    write_lock({"releases": hashes})
+    return f"{len(files)} file(s) under {root}"
+
+
+def _fetch_model(model_id: str, lock, api) -> str:
+    from huggingface_hub import snapshot_download
+
+    rev = model_revision(model_id, lock)
+    info = api.model_info(model_id, revision=rev or "main")
+    rev = rev or info.sha
+    wanted, note = model_files([s.rfilename for s in info.siblings or []])
+    snapshot_download(model_id, revision=rev, allow_patterns=wanted)
+    write_lock({"models": {model_id: rev}})
+    return f"{model_id}@{rev[:12]}: {note} ({', '.join(wanted)})"
+
+
+def fetch(task_keys, model_ids=(), *, ccgbank=None) -> list[SourceStatus]:
+    """Download and cache everything the tasks and models need at locked (or newly resolved and locked)
+    revisions, one source at a time; returns each source's status. Needs the network."""
+    from huggingface_hub import HfApi
 
     api = HfApi()
-    lock = read_lock()
-    new: dict[str, dict[str, str]] = {"datasets": {}, "models": {}, "releases": {}}
     root = readers.release_root()
-    specs = needed_specs([k for k in task_keys if not get_task(k).licence_gated])
-    for spec in bar(specs, desc="datasets"):
-        if spec.kind == HUB:
-            src = SOURCES[spec.source]
-            rev = dataset_revision(src, lock) or new["datasets"].get(src.dataset)
-            if rev is None:
-                info = api.dataset_info(src.dataset, revision=src.branch)
-                if not src.parquet_export and _script_only([f.rfilename for f in info.siblings or []]):
-                    raise RuntimeError(
-                        f"{src.dataset}: its {src.branch} branch holds only a loading script, which datasets>=4 "
-                        f"cannot run; set branch=PARQUET_EXPORT for source {src.key!r} in xstilts/data/sources.py"
-                    )
-                rev = info.sha
-                new["datasets"][src.dataset] = rev
-            if src.parquet_export:
-                datasets.load_dataset(
-                    spec.dataset, data_dir=spec.config or DEFAULT_CONFIG, split=spec.split, revision=rev
-                )
+    by_source: dict[str, list[SourceSpec]] = {}
+    for spec in needed_specs([k for k in task_keys if not get_task(k).licence_gated]):
+        by_source.setdefault(spec.source, []).append(spec)
+    statuses, resolved = [], {}
+    for key, specs in bar(list(by_source.items()), desc="sources"):
+        src = SOURCES[key]
+        kind = "dataset" if src.kind == HUB else "release"
+        try:
+            lock = read_lock()
+            if src.kind == HUB:
+                detail = _fetch_hub_source(src, specs, lock, api, resolved)
             else:
-                datasets.load_dataset(spec.dataset, spec.config, split=spec.split, revision=rev)
-        elif spec.kind == RELEASE:
-            _fetch_release(spec, root)
-            for path in release_files(spec, root):
-                if path.is_file():
-                    new["releases"][str(path.relative_to(root))] = _sha256(path)
-        elif spec.kind == LOCAL:
-            continue
+                detail = _fetch_release_source(src, specs, lock, root)
+            statuses.append(SourceStatus(kind, key, OK, detail))
+        except SchemaError as err:
+            statuses.append(SourceStatus(kind, key, MISMATCH, err.summary()))
+        except Exception as err:  # one source's failure (network, missing branch, ...) never stops the others
+            statuses.append(SourceStatus(kind, key, MISSING, f"{src.dataset}: {_one_line(err)}"))
+    for key in task_keys:
+        task = get_task(key)
+        if task.licence_gated:
+            try:
+                check_available(task, ccgbank)
+                statuses.append(SourceStatus("licence", key, OK, f"local folder {ccgbank_dir(ccgbank)}"))
+            except LicenceGatedError as err:
+                statuses.append(SourceStatus("licence", key, MISSING, _one_line(err)))
     for model_id in bar(list(model_ids), desc="models"):
-        rev = model_revision(model_id, lock) or api.model_info(model_id).sha
-        new["models"][model_id] = rev
-        snapshot_download(model_id, revision=rev)
-    locked_releases = lock["releases"]
-    changed = {k: v for k, v in new["releases"].items() if k in locked_releases and locked_releases[k] != v}
-    if changed:
-        raise RuntimeError(
-            f"release files differ from the lock (sha256): {sorted(changed)}; delete them to refetch "
-            "or update the lock deliberately"
-        )
-    write_lock(new)
-    return missing(task_keys, model_ids, ccgbank=ccgbank)
+        try:
+            statuses.append(SourceStatus("model", model_id, OK, _fetch_model(model_id, read_lock(), api)))
+        except Exception as err:
+            statuses.append(SourceStatus("model", model_id, MISSING, _one_line(err)))
+    return statuses
+
+
+def report_statuses(statuses: list[SourceStatus]) -> str:
+    """One line per source: `ok`, `missing` (why) or `mismatch` (field: expected vs found); then the tally."""
+    width = max((len(s.name) for s in statuses), default=0)
+    lines = [f"make data: {len(statuses)} source(s) and model(s)"]
+    lines += [f"  {s.status:<8}  {s.kind:<7}  {s.name:<{width}}  {s.detail}" for s in statuses]
+    failed = [s for s in statuses if s.status != OK]
+    lines.append(
+        f"{len(failed)} of {len(statuses)} failed: {', '.join(s.name for s in failed)}" if failed else "all ok"
+    )
+    return "\n".join(lines)
 
 
 def hub_reachable(timeout: float = 5.0) -> bool:
-    """Whether the hub answers at all (a TCP connect, a few seconds at most); False under HF_HUB_OFFLINE."""
+    """Whether the hub endpoint answers at all (a TCP connect, a few seconds at most); False under
+    HF_HUB_OFFLINE. The endpoint is `HF_ENDPOINT` (huggingface.co, a mirror, or the rehearsal's fixture hub)."""
     if offline():
         return False
     import socket
@@ -317,33 +441,19 @@ def hub_reachable(timeout: float = 5.0) -> bool:
 
     from huggingface_hub import constants
 
-    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
+    url = urlparse(constants.ENDPOINT)
+    port = url.port or (80 if url.scheme == "http" else 443)
     try:
-        with socket.create_connection((host, 443), timeout=timeout):
+        with socket.create_connection((url.hostname or "huggingface.co", port), timeout=timeout):
             return True
     except OSError:
         return False
 
 
-def _network_errors() -> tuple[type[BaseException], ...]:
-    """Exceptions that mean "the network failed" across urllib, requests, httpx and huggingface_hub."""
-    errors: list[type[BaseException]] = [OSError]
-    try:
-        import httpx
-
-        errors.append(httpx.HTTPError)
-    except ImportError:  # pragma: no cover
-        pass
-    from huggingface_hub import errors as hf_errors
-
-    errors += [hf_errors.HfHubHTTPError, hf_errors.OfflineModeIsEnabled]
-    return tuple(errors)
-
-
 def prepare(task_keys, model_ids=(), *, ccgbank=None, stream=None) -> int:
-    """The body of `make data PROFILE=...`: fetch and lock when the hub is reachable, otherwise (or when a
-    download fails) report exactly what is missing and how to fetch it. Returns 0 when complete, else 2;
-    never raises for a missing network."""
+    """The body of `make data PROFILE=...`: fetch and lock when the hub is reachable, one source at a time,
+    then print each source's status; offline, report exactly what is missing and how to fetch it. Returns 0
+    when every source is ok and nothing is missing, else 2; never raises for a missing network."""
     import sys
 
     out = stream or sys.stderr
@@ -353,25 +463,33 @@ def prepare(task_keys, model_ids=(), *, ccgbank=None, stream=None) -> int:
             print("Offline (HF_HUB_OFFLINE=1 or the hub is unreachable): nothing can be fetched here.", file=out)
         print(report_missing(items), file=out if items else (stream or sys.stdout))
         return 2 if items else 0
-    try:
-        items = fetch(task_keys, model_ids, ccgbank=ccgbank)
-    except _network_errors() as err:  # network dropped mid-way
-        items = missing(task_keys, model_ids, ccgbank=ccgbank)
-        print(f"Fetching stopped: {err}", file=out)
-    print(report_missing(items), file=out if items else (stream or sys.stdout))
-    return 2 if items else 0
+    statuses = fetch(task_keys, model_ids, ccgbank=ccgbank)
+    failed = any(s.status != OK for s in statuses)
+    print(report_statuses(statuses), file=out if failed else (stream or sys.stdout))
+    items = missing(task_keys, model_ids, ccgbank=ccgbank)
+    if items and failed:
+        print(report_missing(items), file=out)
+    return 2 if failed or items else 0
 
 
 def resolve_model(model_id: str, revision: str | None = None) -> Path:
     """The local snapshot folder of a hub model at its pinned (profile) or locked revision, offline.
-    Absent or unlocked: a RuntimeError whose message is `report_missing`'s (what, and how to fetch it)."""
+    Absent or unlocked: a RuntimeError whose message is `report_missing`'s (what, and how to fetch it).
+
+    `make data` fetched only `model_files` of the repository; offline, huggingface_hub 2.4 compares a snapshot
+    with the repository's tree it cached at download and calls it incomplete unless the same `allow_patterns`
+    are asked for (huggingface_hub _snapshot_download.py `_raise_if_incomplete_snapshot`), so they are."""
     rev = revision or model_revision(model_id)
     if rev is None:
         raise RuntimeError(report_missing([MissingItem("model", model_id, "no locked revision (revisions.lock.json)")]))
-    from huggingface_hub import snapshot_download
+    from huggingface_hub import get_cached_repo_tree, snapshot_download
 
     try:
-        return Path(snapshot_download(model_id, revision=rev, local_files_only=True))
+        patterns, _ = model_files([f.path for f in get_cached_repo_tree(model_id, revision=rev)])
+    except Exception:  # no tree cached (a snapshot not written by huggingface_hub >= 2.4): take it as it is
+        patterns = None
+    try:
+        return Path(snapshot_download(model_id, revision=rev, allow_patterns=patterns, local_files_only=True))
     except Exception as err:  # LocalEntryNotFoundError and friends: not in the cache
         raise RuntimeError(
             report_missing(

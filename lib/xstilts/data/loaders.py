@@ -1,15 +1,29 @@
 """Source schema -> canonical format (xstilts.benchmarks.formats), for the hub and for a local world dir alike.
 
 `source_for` resolves (task, split, language) to concrete `SourceSpec`s; `read_source` reads one of them
-in its exact hub schema (hub: `datasets.load_dataset(id, config, split=, revision=locked)`, features
-checked; world dir: `<world_dir>/<hub id>/<config>/<split>.jsonl`, every record validated, then cast to
-the declared `Features`); `load` maps the rows into the task's canonical format. Release formats
-(BUCC, Tatoeba LASER, XQuAD-R, Mewsli-X, CCGbank) go through `xstilts.data.readers`.
+in its exact hub schema (hub: `read_hub`; world dir: `<world_dir>/<hub id>/<config>/<split>.jsonl`, every
+record validated, then cast to the declared `Features`); `load` maps the rows into the task's canonical
+format. Release formats (BUCC, Tatoeba LASER, XQuAD-R, Mewsli-X, CCGbank) go through `xstilts.data.readers`.
+
+A hub split is read at its locked revision in one of two ways (the hub contract says which):
+- a repo whose `main` holds data files: `datasets.load_dataset(id, config, split=, revision=locked)`. Offline
+  (`HF_HUB_OFFLINE=1`) datasets 5.2 reads its Arrow cache (`<HF_DATASETS_CACHE>/<ns>___<name>/<config>/
+  <version>/<commit>/`) and takes the most recently written revision of that config whatever `revision=`
+  says (`datasets.packaged_modules.cache.cache._find_hash_in_cache`), so the folder it read is checked
+  against the lock;
+- a script-only repo read from its parquet export (`refs/convert/parquet`, `<config>/<split>/*.parquet`):
+  the files of the locked commit from the hub cache (`huggingface_hub.snapshot_download`), read with
+  `datasets.Dataset.from_parquet`. Not `load_dataset(id, data_dir=<config>)`: datasets 5.2 caches that load
+  under a config id hashed from the resolved hub file URLs (`default-<hash>`), which its offline lookup
+  never finds (it looks for `default-data_dir=<config>`), so a compute node without the hub could not read
+  it (datasets.builder `BuilderConfig.create_config_id`; datasets.load `HubDatasetModuleFactory.get_module`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,10 +39,9 @@ from xstilts.benchmarks.registry import Task, ccgbank_dir, check_available, get_
 from xstilts.benchmarks.retrieval_texts import lareqa_candidate, sentence_at, squad_pairs
 from xstilts.benchmarks.sources import HUB, LOCAL, SOURCES, TYDIQA_PREFIX, DataRef
 from xstilts.data import readers
+from xstilts.data.contract import DEFAULT_CONFIG
 from xstilts.data.lock import require_dataset_revision
 from xstilts.data.schemas import HUB_FEATURES, SchemaError, validate_features, validate_record
-
-DEFAULT_CONFIG = "default"  # folder name for hub datasets without a config
 
 
 @dataclass(frozen=True)
@@ -145,20 +158,64 @@ def read_jsonl(path: Path, schema: str, dataset: str) -> Dataset:
 
 
 def read_source(spec: SourceSpec, world_dir: Path | str | None = None) -> Dataset:
-    """One hub source split in its exact hub schema."""
-    label = f"{spec.dataset}" + (f"/{spec.config}" if spec.config else "") + f" [{spec.split}]"
+    """One hub source split in its exact hub schema (world dir: the miniature's files; else the hub cache at
+    the locked revision)."""
+    label = spec_label(spec)
     if spec.kind != HUB:
         raise ValueError(f"{label}: {spec.kind} sources are read by xstilts.data.readers, not as hub splits")
     if world_dir is not None:
         return read_jsonl(spec.path(world_dir), spec.schema, label)
-    src = SOURCES[spec.source]
-    revision = require_dataset_revision(src)
-    if src.parquet_export:
-        ds = datasets.load_dataset(
-            spec.dataset, data_dir=spec.config or DEFAULT_CONFIG, split=spec.split, revision=revision
-        )
+    return read_hub(spec, require_dataset_revision(SOURCES[spec.source]))
+
+
+def spec_label(spec: SourceSpec) -> str:
+    return f"{spec.dataset}" + (f"/{spec.config}" if spec.config else "") + f" [{spec.split}]"
+
+
+class RevisionMismatch(RuntimeError):
+    """The datasets cache served another revision than the locked one."""
+
+
+def export_pattern(config: str | None, split: str) -> str:
+    """The files of one split on a parquet export branch."""
+    return f"{config or DEFAULT_CONFIG}/{split}/*.parquet"
+
+
+def export_files(dataset: str, config: str | None, split: str, revision: str, *, download: bool = False) -> list[Path]:
+    """The parquet files of one split of a parquet-export source at `revision`, from the hub cache
+    (`download`: fetch them first, on a connected machine). Absent: FileNotFoundError."""
+    from huggingface_hub import snapshot_download
+
+    pattern = export_pattern(config, split)
+    folder = snapshot_download(
+        dataset, repo_type="dataset", revision=revision, allow_patterns=[pattern], local_files_only=not download
+    )
+    files = sorted(Path(folder).glob(pattern))
+    if not files:
+        raise FileNotFoundError(f"{dataset}@{revision[:12]}: no {pattern} in the hub cache ({folder})")
+    return files
+
+
+def read_hub(spec: SourceSpec, revision: str) -> Dataset:
+    """One hub split at `revision`, checked: features against the hub contract, the revision served."""
+    if SOURCES[spec.source].parquet_export:
+        files = export_files(spec.dataset, spec.config, spec.split, revision)
+        ds = Dataset.from_parquet([str(f) for f in files], split=spec.split)
     else:
         ds = datasets.load_dataset(spec.dataset, spec.config, split=spec.split, revision=revision)
+    return check_hub_split(ds, spec, revision)
+
+
+def check_hub_split(ds: Dataset, spec: SourceSpec, revision: str) -> Dataset:
+    """`ds` if it is the split `spec` names at `revision` in the contract's schema, else SchemaError or
+    RevisionMismatch (a datasets cache folder of another revision)."""
+    label = spec_label(spec)
+    served = [f["filename"] for f in ds.cache_files if f"{os.sep}{revision}{os.sep}" not in f["filename"]]
+    if served and not SOURCES[spec.source].parquet_export:
+        raise RevisionMismatch(
+            f"{label}: datasets read {served[0]}, not the locked revision {revision}; offline it serves the "
+            "newest cached revision of a config: remove the other revisions from the datasets cache"
+        )
     validate_features(ds.features, spec.schema, label)
     return ds
 
@@ -330,7 +387,7 @@ def _to_tagging(task, spec: SourceSpec, ds: Dataset) -> Dataset:
 
 
 def _to_qa(task, spec: SourceSpec, ds: Dataset) -> Dataset:
-    if spec.schema not in ("squad", "xquad"):
+    if spec.schema not in ("squad", "xquad", "xtreme.qa"):
         raise SchemaError(f"{spec.dataset} [{spec.split}]: schema {spec.schema!r} cannot feed a QA task ({task.key})")
     if spec.language_filter:  # TyDiQA-GoldP: the language is the id prefix, its lower-cased English name
         prefix = TYDIQA_PREFIX.get(spec.language, get_language(spec.language).name.lower()) + "-"
@@ -538,7 +595,7 @@ def _load_spec(task, spec: SourceSpec, world_dir, ccgbank):
             return _lareqa(spec, world_dir, _pool_languages(task, world_dir))
         if spec.schema in _RETRIEVAL:
             return _RETRIEVAL[spec.schema](spec, world_dir)
-        if spec.schema == "squad":  # LAReQA trains and selects on SQuAD in retrieval format
+        if spec.schema in ("squad", "xtreme.qa"):  # LAReQA trains and selects on SQuAD in retrieval format
             return _squad_pairs(spec, read_source(spec, world_dir))
         raise SchemaError(f"{spec.dataset} [{spec.split}]: schema {spec.schema!r} cannot feed {task.key}")
     if spec.kind != HUB:
@@ -548,16 +605,42 @@ def _load_spec(task, spec: SourceSpec, world_dir, ccgbank):
         return _FLAT[task.format](task, spec, rows)
 
 
+def cap_examples(data, limit: int | None):
+    """The first `limit` examples (None: all): a dataset's first rows, or a retrieval set's first queries with
+    their gold (the candidate pool is kept whole: it is what the queries are ranked against)."""
+    if limit is None:
+        return data
+    if isinstance(data, Dataset):
+        return data if len(data) <= limit else data.select(range(limit))
+    if len(data.query_ids) <= limit:
+        return data
+    kept = data.query_ids[:limit]
+    return dataclasses.replace(
+        data,
+        query_ids=kept,
+        queries=data.queries[:limit],
+        gold={q: data.gold[q] for q in kept if q in data.gold},
+        query_languages=data.query_languages[:limit],
+    )
+
+
 def load_parts(
-    task, split: str, language: str = "en", world_dir: Path | str | None = None, *, ccgbank=None
+    task,
+    split: str,
+    language: str = "en",
+    world_dir: Path | str | None = None,
+    *,
+    ccgbank=None,
+    limit: int | None = None,
 ) -> dict[str, Dataset | F.RetrievalSet]:
     """Each part (ANLI+ sources, XCOPA's siqa then copa, UD treebanks merged) as its own dataset, in order.
-    Parts without a name are merged under the task name."""
+    Parts without a name are merged under the task name. `limit`: at most that many examples per part (a
+    profile's `max_examples`)."""
     task = _task(task)
     out: dict[str, list] = {}
     for spec in source_for(task, split, language, strict_languages=world_dir is None):
         out.setdefault(spec.part or task.name, []).append(_load_spec(task, spec, world_dir, ccgbank))
-    return {name: _concat(items) for name, items in out.items()}
+    return {name: cap_examples(_concat(items), limit) for name, items in out.items()}
 
 
 def load(
@@ -568,10 +651,12 @@ def load(
     *,
     part: str | None = None,
     ccgbank=None,
+    limit: int | None = None,
 ) -> Dataset | F.RetrievalSet:
     """The canonical dataset of (task, split, language): parts concatenated in order (a mixture's union; use
-    `load_parts` to sample per part or to train a sequence stage by stage), or one `part`."""
-    parts = load_parts(task, split, language, world_dir, ccgbank=ccgbank)
+    `load_parts` to sample per part or to train a sequence stage by stage), or one `part`; `limit` as in
+    `load_parts`."""
+    parts = load_parts(task, split, language, world_dir, ccgbank=ccgbank, limit=limit)
     if part is not None:
         if part not in parts:
             raise KeyError(f"task {_task(task).key} [{split}]: no part {part!r}; expected one of {list(parts)}")

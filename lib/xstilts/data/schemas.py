@@ -1,11 +1,16 @@
-"""The exact hub schema of every hub source, as `datasets.Features`, and the validator that checks a record
-(or a loaded dataset's features) against it.
+"""The hub schema of every hub source, read from the hub contract, and the validator that checks a record (or
+a loaded dataset's features) against it.
 
-Field names, types, nesting and ClassLabel names follow the hub dataset cards / loaders
-(docs/benchmarks.md): e.g. PAWS-X has a ClassLabel["0","1"] on `paws-x` but a string label on
-`google/xtreme`; SIQA's label is the string "1"/"2"/"3"; `universal_dependencies` has 18 UPOS names
-including "_" for multiword range lines. A record that breaks the schema raises `SchemaError` naming the
-dataset, the field and what was expected -- before any mapping happens.
+The contract (`hub_contract.yaml` beside this module) records, per hub repository, what the hub declares:
+config names, split names and features, with where each was read (the last loading scripts of github
+huggingface/datasets, the dataset cards, the hub's pages). `HUB_FEATURES` is built from it: one
+`datasets.Features` per schema name a `xstilts.benchmarks.sources.Source` points at. E.g. PAWS-X has a
+ClassLabel["0","1"] on `paws-x` but a string label on `google/xtreme`; SIQA's label is the string "1"/"2"/"3";
+`universal_dependencies` has 18 UPOS names including "_" for multiword range lines; google/xtreme's MLQA and
+TyDiQA declare `answers` as {answer_start, text}, the reverse key order of rajpurkar/squad. A record or a
+dataset that breaks its schema raises `SchemaError` naming the dataset, the field and what was expected --
+before any mapping happens. Comparisons are structural: field names, nesting, types and ClassLabel names,
+not the order of a struct's keys.
 """
 
 from __future__ import annotations
@@ -14,112 +19,85 @@ import re
 
 from datasets import ClassLabel, Features, List, Value
 
-from xstilts.benchmarks.registry import PANX_LABELS, UPOS_LABELS, XNLI_LABELS
-
-S = Value("string")
-I32 = Value("int32")
-
-
-def _seq(feature) -> List:
-    return List(feature)
-
-
-def _cl(*names: str) -> ClassLabel:
-    return ClassLabel(names=list(names))
-
-
-NLI3 = XNLI_LABELS
-UPOS17 = UPOS_LABELS
-UD_UPOS18 = (
-    "NOUN",
-    "PUNCT",
-    "ADP",
-    "NUM",
-    "SYM",
-    "SCONJ",
-    "ADJ",
-    "PART",
-    "DET",
-    "CCONJ",
-    "PROPN",
-    "PRON",
-    "X",
-    "_",
-    "ADV",
-    "INTJ",
-    "VERB",
-    "AUX",
-)
-NER7 = PANX_LABELS
-_ANSWERS = {"text": _seq(S), "answer_start": _seq(I32)}
-
-HUB_FEATURES: dict[str, Features] = {
-    "xnli": Features({"premise": S, "hypothesis": S, "label": _cl(*NLI3)}),
-    "xtreme.xnli": Features({"language": S, "sentence1": S, "sentence2": S, "gold_label": S}),
-    "paws-x": Features({"id": I32, "sentence1": S, "sentence2": S, "label": _cl("0", "1")}),
-    "xtreme.paws-x": Features({"sentence1": S, "sentence2": S, "label": S}),
-    "xtreme.udpos": Features({"tokens": _seq(S), "pos_tags": _seq(_cl(*UPOS17))}),
-    "universal_dependencies": Features(
-        {
-            "idx": S,
-            "text": S,
-            "tokens": _seq(S),
-            "lemmas": _seq(S),
-            "upos": _seq(_cl(*UD_UPOS18)),
-            "xpos": _seq(S),
-            "feats": _seq(S),
-            "head": _seq(S),
-            "deprel": _seq(S),
-            "deps": _seq(S),
-            "misc": _seq(S),
-        }
-    ),
-    "xtreme.panx": Features({"tokens": _seq(S), "ner_tags": _seq(_cl(*NER7)), "langs": _seq(S)}),
-    "wikiann": Features({"tokens": _seq(S), "ner_tags": _seq(_cl(*NER7)), "langs": _seq(S), "spans": _seq(S)}),
-    "squad": Features({"id": S, "title": S, "context": S, "question": S, "answers": dict(_ANSWERS)}),
-    "xquad": Features({"id": S, "context": S, "question": S, "answers": dict(_ANSWERS)}),
-    "xtreme.bucc18": Features({"source_sentence": S, "target_sentence": S, "source_lang": S, "target_lang": S}),
-    "xtreme.tatoeba": Features({"source_sentence": S, "target_sentence": S, "source_lang": S, "target_lang": S}),
-    "xcopa": Features(
-        {"premise": S, "choice1": S, "choice2": S, "question": S, "label": I32, "idx": I32, "changed": Value("bool")}
-    ),
-    "super_glue.copa": Features(
-        {"premise": S, "choice1": S, "choice2": S, "question": S, "idx": I32, "label": _cl("choice1", "choice2")}
-    ),
-    "social_i_qa": Features({"context": S, "question": S, "answerA": S, "answerB": S, "answerC": S, "label": S}),
-    "glue.mnli": Features({"premise": S, "hypothesis": S, "label": _cl(*NLI3), "idx": I32}),
-    "snli": Features({"premise": S, "hypothesis": S, "label": _cl(*NLI3)}),
-    "anli": Features({"uid": S, "premise": S, "hypothesis": S, "label": _cl(*NLI3), "reason": S}),
-    "glue.qqp": Features({"question1": S, "question2": S, "label": _cl("not_duplicate", "duplicate"), "idx": I32}),
-    "glue.sst2": Features({"sentence": S, "label": _cl("negative", "positive"), "idx": I32}),
-    "hellaswag": Features(
-        {
-            "ind": I32,
-            "activity_label": S,
-            "ctx_a": S,
-            "ctx_b": S,
-            "ctx": S,
-            "endings": _seq(S),
-            "source_id": S,
-            "split": S,
-            "split_type": S,
-            "label": S,
-        }
-    ),
-    "cosmos_qa": Features(
-        {"id": S, "context": S, "question": S, "answer0": S, "answer1": S, "answer2": S, "answer3": S, "label": I32}
-    ),
-    "commonsense_qa": Features(
-        {"id": S, "question": S, "question_concept": S, "choices": {"label": _seq(S), "text": _seq(S)}, "answerKey": S}
-    ),
-}
-
-# Labels that mean "hidden / no gold" in a ClassLabel column (GLUE/SuperGLUE test splits, SNLI no-consensus).
-HIDDEN_LABEL = -1
+from xstilts.data.contract import DEFAULT_CONFIG, config_families, schema_families
 
 
 class SchemaError(ValueError):
-    """A record or dataset does not match its source's declared schema."""
+    """A record or dataset does not match its source's declared schema. A field-level mismatch carries the
+    field, what the contract expects and what was found (`make data`'s status line)."""
+
+    def __init__(
+        self, message: str, *, field: str | None = None, expected: str | None = None, found: str | None = None
+    ):
+        super().__init__(message)
+        self.field, self.expected, self.found = field, expected, found
+
+    def summary(self) -> str:
+        """`field: expected X vs found Y` where known, else the message."""
+        if self.field is None:
+            return str(self)
+        return f"{self.field}: expected {self.expected} vs found {self.found} ({str(self).split(':')[0]})"
+
+
+# --- the contract's feature notation -------------------------------------------------------------------
+
+
+def parse_feature(text: str):
+    """A feature from the contract's notation: string | int32 | ..., "[x]", "{a: x, b: y}", ClassLabel(a, b)."""
+    out, pos = _parse(str(text).strip(), 0)
+    if pos != len(str(text).strip()):
+        raise ValueError(f"hub contract: cannot parse feature {text!r} (stopped at {pos})")
+    return out
+
+
+_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
+
+
+def _parse(s: str, i: int):
+    i = _skip(s, i)
+    if s.startswith("[", i):
+        inner, i = _parse(s, i + 1)
+        i = _skip(s, i)
+        if not s.startswith("]", i):
+            raise ValueError(f"hub contract: expected ']' at {i} in {s!r}")
+        return List(inner), i + 1
+    if s.startswith("{", i):
+        fields, i = {}, i + 1
+        while True:
+            i = _skip(s, i)
+            if s.startswith("}", i):
+                return fields, i + 1
+            m = _NAME.match(s, i)
+            if not m or not s.startswith(":", _skip(s, m.end())):
+                raise ValueError(f"hub contract: expected 'name:' at {i} in {s!r}")
+            fields[m.group()], i = _parse(s, _skip(s, m.end()) + 1)
+            i = _skip(s, i)
+            if s.startswith(",", i):
+                i += 1
+    if s.startswith("ClassLabel(", i):
+        end = s.index(")", i)
+        names = [n.strip() for n in s[i + len("ClassLabel(") : end].split(",")]
+        return ClassLabel(names=names), end + 1
+    m = _NAME.match(s, i)
+    if not m:
+        raise ValueError(f"hub contract: expected a type at {i} in {s!r}")
+    return Value(m.group()), m.end()
+
+
+def _skip(s: str, i: int) -> int:
+    while i < len(s) and s[i] == " ":
+        i += 1
+    return i
+
+
+def config_features(dataset: str, config: str | None) -> Features:
+    """The declared features of one config of a hub repository."""
+    family = config_families(dataset)[config or DEFAULT_CONFIG]
+    return Features({k: parse_feature(v) for k, v in family["features"].items()})
+
+
+# Labels that mean "hidden / no gold" in a ClassLabel column (GLUE/SuperGLUE test splits, SNLI no-consensus).
+HIDDEN_LABEL = -1
 
 
 _PY_TYPES = {
@@ -131,13 +109,13 @@ _PY_TYPES = {
 }
 
 
-def _check(value, feature, where: str, dataset: str) -> None:
+def _check(value, feature, where: str, dataset: str, nullable: frozenset = frozenset()) -> None:
     if isinstance(feature, dict):
         if not isinstance(value, dict):
             raise SchemaError(
                 f"{dataset}: field {where!r} expected a dict with fields {sorted(feature)}, got {type(value).__name__}"
             )
-        _check_fields(value, feature, dataset, prefix=f"{where}.")
+        _check_fields(value, feature, dataset, prefix=f"{where}.", nullable=nullable)
     elif isinstance(feature, List):
         if not isinstance(value, list):
             raise SchemaError(
@@ -145,7 +123,7 @@ def _check(value, feature, where: str, dataset: str) -> None:
                 f"got {type(value).__name__} {_short(value)}"
             )
         for i, item in enumerate(value):
-            _check(item, feature.feature, f"{where}[{i}]", dataset)
+            _check(item, feature.feature, f"{where}[{i}]", dataset, nullable)
     elif isinstance(feature, ClassLabel):
         if isinstance(value, bool) or not isinstance(value, int):
             raise SchemaError(
@@ -158,6 +136,8 @@ def _check(value, feature, where: str, dataset: str) -> None:
                 f"(names {feature.names}) or -1, got {value}"
             )
     elif isinstance(feature, Value):
+        if value is None and where.split("[")[0] in nullable:
+            return
         dtype = feature.dtype
         if dtype.startswith("int") or dtype.startswith("uint"):
             ok = isinstance(value, int) and not isinstance(value, bool)
@@ -173,7 +153,9 @@ def _check(value, feature, where: str, dataset: str) -> None:
         raise SchemaError(f"{dataset}: field {where!r} has an undeclared feature type {feature!r}")
 
 
-def _check_fields(record: dict, features: dict, dataset: str, prefix: str = "") -> None:
+def _check_fields(
+    record: dict, features: dict, dataset: str, prefix: str = "", nullable: frozenset = frozenset()
+) -> None:
     extra = [k for k in record if k not in features]
     missing = [k for k in features if k not in record]
     if extra or missing:
@@ -184,7 +166,7 @@ def _check_fields(record: dict, features: dict, dataset: str, prefix: str = "") 
             parts.append(f"unexpected field(s) {[prefix + e for e in extra]}")
         raise SchemaError(f"{dataset}: {'; '.join(parts)}; expected fields {[prefix + k for k in features]}")
     for name, feature in features.items():
-        _check(record[name], feature, prefix + name, dataset)
+        _check(record[name], feature, prefix + name, dataset, nullable)
 
 
 def validate_record(record: dict, schema: str, dataset: str, index: int | None = None) -> None:
@@ -194,7 +176,7 @@ def validate_record(record: dict, schema: str, dataset: str, index: int | None =
         raise SchemaError(
             f"{label}: expected a JSON object with fields {list(HUB_FEATURES[schema])}, got {type(record).__name__}"
         )
-    _check_fields(record, HUB_FEATURES[schema], label)
+    _check_fields(record, HUB_FEATURES[schema], label, nullable=NULLABLE.get(schema, frozenset()))
 
 
 def validate_features(features: Features, schema: str, dataset: str) -> None:
@@ -205,18 +187,30 @@ def validate_features(features: Features, schema: str, dataset: str) -> None:
     if missing or extra:
         raise SchemaError(
             f"{dataset}: hub features differ from the declared schema: missing {missing}, "
-            f"unexpected {extra}; expected fields {list(want)}"
+            f"unexpected {extra}; expected fields {list(want)}",
+            field="fields",
+            expected=str(list(want)),
+            found=str(list(features)),
         )
     for name, feature in want.items():
         if _kind(features[name]) != _kind(feature):
             raise SchemaError(
-                f"{dataset}: field {name!r} expected {_describe(feature)}, hub has {_describe(features[name])}"
+                f"{dataset}: field {name!r} expected {_describe(feature)}, hub has {_describe(features[name])}",
+                field=name,
+                expected=_describe(feature),
+                found=_describe(features[name]),
             )
 
 
 def _kind(feature) -> str:
-    """Like `_describe`, but integer widths and string kinds compare equal: the declared schema pins field
-    names, nesting, ClassLabel names and string-vs-int, not the storage width a hub conversion picked."""
+    """`_describe` up to what the schema pins: field names, nesting, ClassLabel names and string-vs-int. A
+    struct's keys are compared as a set (google/xtreme's {answer_start, text} is the same structure as
+    rajpurkar/squad's {text, answer_start}); integer widths and string kinds a hub conversion picked compare
+    equal."""
+    if isinstance(feature, dict):
+        return "{" + ", ".join(f"{k}: {_kind(feature[k])}" for k in sorted(feature)) + "}"
+    if isinstance(feature, List):
+        return f"List({_kind(feature.feature)})"
     text = _describe(feature)
     text = re.sub(r"Value\('u?int(8|16|32|64)'\)", "Value('int')", text)
     return text.replace("Value('large_string')", "Value('string')")
@@ -237,3 +231,13 @@ def _describe(feature) -> str:
 def _short(value) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+# --- the schemas, from the contract (after the helpers they use) ------------------------------------------
+
+HUB_FEATURES: dict[str, Features] = {
+    name: Features({k: parse_feature(v) for k, v in family["features"].items()})
+    for name, family in schema_families().items()
+}
+# Fields whose values (or list items) the hub leaves null: the contract's `nullable` (UD `xpos` where CoNLL-U has '_').
+NULLABLE: dict[str, frozenset] = {name: frozenset(f.get("nullable", ())) for name, f in schema_families().items()}

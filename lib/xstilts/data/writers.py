@@ -14,7 +14,8 @@ from pathlib import Path
 from xstilts.benchmarks.registry import REGISTRY
 from xstilts.benchmarks.sources import HUB, SOURCES, Source, get_source
 from xstilts.data import readers
-from xstilts.data.loaders import DEFAULT_CONFIG, SourceSpec
+from xstilts.data.contract import DEFAULT_CONFIG
+from xstilts.data.loaders import SourceSpec
 from xstilts.data.schemas import HUB_FEATURES, SchemaError, validate_record
 from xstilts.files import atomic_write_text
 

@@ -13,8 +13,10 @@ Contract (what the trainer relies on):
     ``example_index``  int, the row of ``examples`` it came from,
   plus whatever the adapter's own ``collate``/``forward`` need (``labels``, ``word_ids``...).
   Never pad here: ``collate`` pads each batch to its own longest feature (dynamic padding).
-  Read whole columns as ``ds["col"][:]`` (one Arrow read): iterating a ``datasets`` column reads it
-  row by row, which cost more than a tiny model's evaluation.
+  Read whole columns with ``column(ds, "col")`` (one Arrow read): iterating a ``datasets`` column reads
+  it row by row, and ``ds["col"][:]`` first builds a ``datasets.Column`` (a dataset view whose
+  construction deep-copies the features, datasets 5 arrow_dataset.Column) -- both cost more than a tiny
+  model's evaluation of a few examples, done thousands of times in the rehearsal.
 - ``collate(features: list[dict], pad_token_id: int) -> dict[str, Tensor]``
   Pads a list of feature rows into tensors; ``attention_mask`` included.
 - ``build_head(config, task) -> torch.nn.Module``
@@ -49,6 +51,7 @@ from __future__ import annotations
 import inspect
 from typing import Protocol, runtime_checkable
 
+import datasets
 import numpy as np
 import torch
 
@@ -84,6 +87,15 @@ def call_featurize(adapter: FormatAdapter, examples, tokenizer, max_seq_len: int
 
 
 # ---- helpers shared by the adapters -------------------------------------------------------------
+
+
+def column(data, name: str) -> list:
+    """One column as a list, in row order: of a `datasets.Dataset` through one slice (no `Column` view), of
+    a mapping (a dict of lists, a pandas frame) as it is."""
+    if isinstance(data, datasets.Dataset):
+        return data[:][name]
+    values = data[name]
+    return values.tolist() if hasattr(values, "tolist") else list(values)
 
 
 def pad_sequences(rows: list[list[int]], value: int, dtype=torch.long) -> Tensor:

@@ -10,12 +10,12 @@ import torch.nn.functional as F
 
 from xstilts.benchmarks import formats
 from xstilts.benchmarks.metrics import ACCURACY, score_from_stats
-from xstilts.engine.adapters import BaseAdapter, num_labels
+from xstilts.engine.adapters import BaseAdapter, column, num_labels
 from xstilts.engine.heads import ClassificationHead
 
 
 def accuracy_stats(predictions: list, examples) -> dict[str, list]:
-    gold = examples["label"][:]
+    gold = column(examples, "label")
     if any(g is None or int(g) < 0 for g in gold):
         return {}
     return {"correct": [int(int(p) == int(g)) for p, g in zip(predictions, gold)]}
@@ -31,7 +31,7 @@ class ArgmaxAccuracy:
 
     def decode(self, outputs, features, examples, task):
         preds = [0] * len(examples)
-        for out, ex in zip(outputs, features["example_index"][:]):
+        for out, ex in zip(outputs, column(features, "example_index")):
             preds[ex] = int(np.argmax(out))
         return preds
 

@@ -28,8 +28,8 @@ from torch import nn
 from xstilts.benchmarks import formats
 from xstilts.benchmarks.metrics import TOP_K, average_precision_at_k
 from xstilts.benchmarks.retrieval_texts import squad_pairs
-from xstilts.engine.adapters import BaseAdapter, pad_sequences
-from xstilts.engine.layers import embedding_layer, pool_hidden
+from xstilts.engine.adapters import BaseAdapter, column, pad_sequences
+from xstilts.engine.layers import embedding_layer, layer_states, pool_hidden
 from xstilts.engine.retrieval import _as_model_and_tokenizer, dense_rank, retrieval_eval, to_eval_result
 from xstilts.engine.train_config import TrainConfig
 from xstilts.engine.types import EvalResult
@@ -141,7 +141,7 @@ class DualEncoderAdapter(BaseAdapter):
     def embed(self, encoder, input_ids, attention_mask) -> torch.Tensor:
         layer = embedding_layer(encoder.config, self.layer)
         out = encoder(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=layer != -1)
-        hidden = out.last_hidden_state if layer == -1 else out.hidden_states[layer]
+        hidden = out.last_hidden_state if layer == -1 else layer_states(encoder, out.hidden_states, layer)
         return pool_hidden(hidden, attention_mask, self.pooling)
 
     def forward(self, encoder, head, batch):
@@ -157,13 +157,13 @@ class DualEncoderAdapter(BaseAdapter):
     def decode(self, outputs, features, examples, task):
         """Top-20 candidate ids per example (``examples`` order; ``[]`` for an example without a pair).
         The pool is the distinct positive texts, each named by the first pair id that has it."""
-        pair_ids = features["pair_id"][:]
-        pool = _pool_ids(pair_ids, features["positive"][:])
+        pair_ids = column(features, "pair_id")
+        pool = _pool_ids(pair_ids, column(features, "positive"))
         row_of = {pid: i for i, pid in enumerate(pair_ids)}
         emb = np.stack(outputs) if len(outputs) else np.zeros((0, 2, 1), dtype=np.float32)
         pool_ids = list(dict.fromkeys(pool))
         ranked, _ = dense_rank(emb[:, 0], emb[[row_of[p] for p in pool_ids], 1], pool_ids, k=TOP_K)
-        return [ranked[row_of[qid]] if qid in row_of else [] for qid in examples["id"][:]]
+        return [ranked[row_of[qid]] if qid in row_of else [] for qid in column(examples, "id")]
 
     def example_stats(self, predictions, examples, task):
         """``ap`` per example: AP@20 of its own positive (the pool id of its text); NaN without a pair."""
@@ -172,7 +172,7 @@ class DualEncoderAdapter(BaseAdapter):
         return {
             "ap": [
                 average_precision_at_k([gold[q]], r, TOP_K) if q in gold else float("nan")
-                for q, r in zip(examples["id"][:], predictions)
+                for q, r in zip(column(examples, "id"), predictions)
             ]
         }
 

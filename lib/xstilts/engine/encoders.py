@@ -45,10 +45,8 @@ def model_class(config, head: str = "encoder"):
     return getattr(transformers, f"{family}Model" if head == "encoder" else f"{family}ForMaskedLM")
 
 
-def load_encoder(path: str, gradient_checkpointing: bool = False, dtype=None, weights: bool = True):
-    """The bare encoder of a checkpoint (an MLM checkpoint's LM head is dropped), SDPA attention. With
-    ``weights=False`` it is built from the config on the meta device, reading no weights and taking no
-    memory: the ranks of a sharded run other than rank 0 receive their shards from rank 0."""
+def encoder_config(path: str):
+    """A checkpoint's config, as an `XLMRobertaXLConfig` wherever its architectures name the XL classes."""
     from transformers import AutoConfig
 
     config = AutoConfig.from_pretrained(path)
@@ -56,6 +54,40 @@ def load_encoder(path: str, gradient_checkpointing: bool = False, dtype=None, we
         from transformers import XLMRobertaXLConfig
 
         config = XLMRobertaXLConfig.from_dict(config.to_dict())
+    return config
+
+
+def encoder_class_name(path: str) -> str:
+    """The encoder class `load_encoder` instantiates for this checkpoint (`XLMRobertaXLModel` for XL/XXL)."""
+    return model_class(encoder_config(path)).__name__
+
+
+def load_tokenizer(path: str):
+    """The tokenizer of a checkpoint or run folder.
+
+    A hub snapshot of the XLM-R family may carry no tokenizer_config.json (only tokenizer.json and/or
+    sentencepiece.bpe.model). `AutoTokenizer` then picks the class from config.json's model_type: `xlm-roberta`
+    gets `XLMRobertaTokenizer`, whose defaults are XLM-R's special tokens, but `xlm-roberta-xl` gets the generic
+    `TokenizersBackend` (transformers models/auto/tokenization_auto.py), which knows no special tokens
+    without a tokenizer_config.json: no pad token, and batches cannot be padded. XL and XXL use XLM-R's
+    SentencePiece vocabulary and special tokens (fairseq examples/xlmr), so a family checkpoint without a
+    tokenizer_config.json is read as `XLMRobertaTokenizer`; everything else (the miniature's tokenizers, a
+    run's saved encoder) as its tokenizer_config.json says."""
+    from transformers import AutoTokenizer, XLMRobertaTokenizer
+
+    config = encoder_config(path)
+    if not (Path(path) / "tokenizer_config.json").is_file() and (
+        is_xl_config(config) or config.model_type == "xlm-roberta"
+    ):
+        return XLMRobertaTokenizer.from_pretrained(path)
+    return AutoTokenizer.from_pretrained(path)
+
+
+def load_encoder(path: str, gradient_checkpointing: bool = False, dtype=None, weights: bool = True):
+    """The bare encoder of a checkpoint (an MLM checkpoint's LM head is dropped), SDPA attention. With
+    ``weights=False`` it is built from the config on the meta device, reading no weights and taking no
+    memory: the ranks of a sharded run other than rank 0 receive their shards from rank 0."""
+    config = encoder_config(path)
     cls = model_class(config)
     kwargs = {"attn_implementation": "sdpa"}
     if cls.__name__ != "AutoModel":

@@ -5,6 +5,13 @@ layer) is pooled over the attention mask ("mean", `<s>` and `</s>` included, as 
 or taken at `<s>` ("cls"). A layer may be given as a fraction of depth so that one setting means the same
 relative depth for every size of the ladder; jiant reads layer 14 of XLM-R large's 24 for retrieval.
 A dual encoder records the layer it was trained to pool in its config, so ranking reads what training used.
+
+`layer_states` reads a layer in the same normalised space for every size: XLM-R base and large are
+post-LayerNorm (every layer's output is normalised), but XLM-R XL and XXL are pre-LayerNorm -- their
+`hidden_states[i]` below the last is the un-normalised residual stream, and only the encoder's final
+LayerNorm (`XLMRobertaXLEncoder.LayerNorm`, transformers models/xlm_roberta_xl/modeling_xlm_roberta_xl.py)
+normalises it; `hidden_states[-1]` is already its output. So a middle layer of a pre-LayerNorm encoder is
+read through that final LayerNorm, as its last layer is; on a post-LayerNorm encoder nothing changes.
 """
 
 from __future__ import annotations
@@ -47,6 +54,24 @@ def set_embedding_layer(config, layer: int | float) -> int:
 def embedding_layer(config, default: int = -1) -> int:
     """The layer ``set_embedding_layer`` recorded on ``config``, else ``default`` (-1: the last)."""
     return int(getattr(config, EMBEDDING_LAYER_KEY, default))
+
+
+def final_layer_norm(model):
+    """The final LayerNorm of a pre-LayerNorm encoder (`encoder.LayerNorm` of XLM-R XL/XXL), else None."""
+    base = getattr(model, "base_model", model)
+    norm = getattr(getattr(base, "encoder", None), "LayerNorm", None)
+    return norm if callable(norm) else None
+
+
+def layer_states(model, hidden_states, layer: int) -> torch.Tensor:
+    """``hidden_states[layer]`` in the normalised space of the last layer: through the final LayerNorm of a
+    pre-LayerNorm encoder for every layer below the last (module docstring); unchanged otherwise."""
+    last = len(hidden_states) - 1
+    state = hidden_states[layer]
+    norm = final_layer_norm(model)
+    if norm is not None and layer % (last + 1) != last:
+        state = norm(state)
+    return state
 
 
 def pool_hidden(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:

@@ -15,8 +15,8 @@ import torch
 
 from xstilts.benchmarks.metrics import score_from_stats
 from xstilts.engine.adapter_table import adapter_for
-from xstilts.engine.adapters import head_key
-from xstilts.engine.encoders import load_encoder, resolve_encoder_dir
+from xstilts.engine.adapters import column, head_key
+from xstilts.engine.encoders import load_encoder, load_tokenizer, resolve_encoder_dir
 from xstilts.engine.feature_cache import cached_featurize
 from xstilts.engine.modeling import EngineModel, load_heads
 from xstilts.engine.trainer import run_features
@@ -49,8 +49,6 @@ class LoadedRun:
 
 
 def load_run(run_dir: str | Path, device: str | torch.device | None = None) -> LoadedRun:
-    from transformers import AutoTokenizer
-
     run_dir = Path(run_dir)
     enc_dir = resolve_encoder_dir(run_dir)
     heads, meta = load_heads(run_dir)
@@ -67,7 +65,7 @@ def load_run(run_dir: str | Path, device: str | torch.device | None = None) -> L
     for k, sd in heads.items():
         model.head(k).load_state_dict(sd)
     model.to(device).eval()
-    return LoadedRun(run_dir, model, AutoTokenizer.from_pretrained(enc_dir), meta, device)
+    return LoadedRun(run_dir, model, load_tokenizer(enc_dir), meta, device)
 
 
 def _autocast(device):
@@ -140,7 +138,7 @@ def zero_shot_eval(
             else:
                 stats = adapter.example_stats(preds, data, task)
             if stats:
-                stats = {"example_id": data["id"][:], **stats}
+                stats = {"example_id": column(data, "id"), **stats}
             results[lang] = EvalResult(
                 predictions=preds,
                 metrics=score_from_stats({k: v for k, v in stats.items() if k != "example_id"}),
@@ -155,7 +153,7 @@ def write_eval(results: dict[str, EvalResult], data_by_language: dict, out_dir: 
     out_dir.mkdir(parents=True, exist_ok=True)
     for lang, res in results.items():
         data = data_by_language[lang]
-        ids = data["id"][:] if hasattr(data, "column_names") else list(getattr(data, "query_ids", []))
+        ids = column(data, "id") if hasattr(data, "column_names") else list(getattr(data, "query_ids", []))
         with open(out_dir / f"{lang}.predictions.jsonl", "w") as fh:
             for i, p in enumerate(res.predictions):
                 fh.write(json.dumps({"example_id": ids[i] if i < len(ids) else i, "prediction": p}) + "\n")

@@ -23,7 +23,7 @@ from torch import nn
 
 from xstilts.benchmarks import formats, metrics
 from xstilts.benchmarks.languages import mlqa_normalisation_language
-from xstilts.engine.adapters import BaseAdapter, pad_sequences
+from xstilts.engine.adapters import BaseAdapter, column, pad_sequences
 from xstilts.engine.heads import init_linear
 
 log = logging.getLogger(__name__)
@@ -225,7 +225,7 @@ def postprocess_qa(
     if "offsets" not in columns:
         raise KeyError("postprocess_qa: features lack column 'offsets'; featurize with train=False for prediction")
     col = (
-        (lambda name: features[name])
+        (lambda name: column(features, name))
         if hasattr(features, "column_names")
         else (lambda name: [f[name] for f in features])
     )
@@ -244,7 +244,7 @@ def postprocess_qa(
 
 def qa_predictions(examples, answers: Sequence[str]) -> dict[str, str]:
     """``{qid: answer_text}``, the submission form of XQuAD, MLQA and TyDiQA."""
-    ids = examples["id"][:]
+    ids = column(examples, "id")
     if len(ids) != len(answers):
         raise ValueError(f"qa_predictions: {len(answers)} answers for {len(ids)} examples")
     return dict(zip(ids, answers))

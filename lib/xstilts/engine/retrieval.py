@@ -1,8 +1,9 @@
 """Retrieval straight from pooled encoder states: BUCC, Tatoeba, Mewsli-X and LAReQA
 (docs/benchmarks.md §2.4 to §2.7 and §5.2).
 
-- ``encode`` pools ``hidden_states[layer]`` (index 0 = embeddings) over the attention mask, ``<s>`` and
-  ``</s>`` included, as jiant's ``EmbeddingModel`` + ``MeanPoolerHead``; ``'cls'`` takes ``<s>``.
+- ``encode`` pools ``hidden_states[layer]`` (index 0 = embeddings; on the pre-LayerNorm XL and XXL read through
+  the final LayerNorm, ``layers.layer_states``) over the attention mask, ``<s>`` and ``</s>`` included, as
+  jiant's ``EmbeddingModel`` + ``MeanPoolerHead``; ``'cls'`` takes ``<s>``.
   (XTREME-R's dual encoder ranks with the normalised HF pooler output; the engine's encoders carry no
   pooler, so the dual encoder here mean-pools the last layer: ``engine/dual_encoder.py``.)
   Layer choice and pooling: ``engine/layers.py``; the texts encoded: ``benchmarks/retrieval_texts.py``.
@@ -34,8 +35,8 @@ import pandas as pd
 from xstilts.benchmarks import formats
 from xstilts.benchmarks.formats import RetrievalSet
 from xstilts.benchmarks.metrics import TOP_K, average_precision_at_k, bucc_optimize_threshold, score_from_stats
-from xstilts.engine.encoders import load_encoder, resolve_encoder_dir
-from xstilts.engine.layers import POOLINGS, default_retrieval_layer, pool_hidden
+from xstilts.engine.encoders import load_encoder, load_tokenizer, resolve_encoder_dir
+from xstilts.engine.layers import POOLINGS, default_retrieval_layer, layer_states, pool_hidden
 from xstilts.engine.types import EvalResult
 from xstilts.progress import bar
 
@@ -70,9 +71,8 @@ def load_retrieval_encoder(encoder_dir: str | Path, device: str | None = None):
 @functools.lru_cache(maxsize=2)
 def _load_retrieval_encoder(path: str, stamp: tuple, device: str | None):
     import torch
-    from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer = load_tokenizer(path)
     model = load_encoder(path)
     model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model.eval()
@@ -155,7 +155,7 @@ def encode(
             input_ids, mask = input_ids.to(device), mask.to(device)
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16):
                 result = model(input_ids=input_ids, attention_mask=mask, output_hidden_states=True)
-            pooled = pool_hidden(result.hidden_states[layer].float(), mask, pooling)
+            pooled = pool_hidden(layer_states(model, result.hidden_states, layer).float(), mask, pooling)
             out[rows] = pooled.float().cpu().numpy()
     if was_training:
         model.train()

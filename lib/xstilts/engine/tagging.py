@@ -9,11 +9,12 @@ metric is token accuracy (jiant's CCG), word accuracy.
 
 from __future__ import annotations
 
+import datasets
 import numpy as np
 import torch.nn.functional as F
 
 from xstilts.benchmarks import formats, metrics
-from xstilts.engine.adapters import BaseAdapter, num_labels
+from xstilts.engine.adapters import BaseAdapter, column, num_labels
 from xstilts.engine.heads import TokenHead
 
 
@@ -103,9 +104,10 @@ class TaggingAdapter(BaseAdapter):
 
     def decode(self, outputs, features, examples, task):
         labels = list(task.labels)
-        n_words = [len(t) for t in examples["tokens"][:]]
+        n_words = [len(t) for t in column(examples, "tokens")]
         preds = [[None] * n for n in n_words]
-        for out, widx, ex in zip(outputs, features["word_index"][:], features["example_index"][:]):
+        feats = features[:] if isinstance(features, datasets.Dataset) else features  # both columns, one read
+        for out, widx, ex in zip(outputs, column(feats, "word_index"), column(feats, "example_index")):
             for pos, w in enumerate(widx):
                 if w >= 0 and pos < len(out):
                     preds[ex][w] = labels[int(np.argmax(out[pos]))]
@@ -113,7 +115,7 @@ class TaggingAdapter(BaseAdapter):
         return [[p if p is not None else fallback for p in row] for row in preds]
 
     def example_stats(self, predictions, examples, task):
-        gold = [list(t) for t in examples["tags"][:]]
+        gold = [list(t) for t in column(examples, "tags")]
         if any(any(t is None for t in g) for g in gold):
             return {}
         if _is_accuracy(task):

@@ -1,16 +1,23 @@
-"""A SentencePiece-style BPE tokenizer with XLM-R's special tokens, trained with `tokenizers`.
+"""A SentencePiece-style tokenizer with XLM-R's special tokens, trained with `tokenizers`.
 
 XLM-R uses a SentencePiece model with ``<s> <pad> </s> <unk>`` at ids 0-3 and ``<mask>`` as the
 last id, Metaspace (``▁``) pre-tokenisation and RoBERTa-style templates (``<s> A </s>`` and
-``<s> A </s></s> B </s>``). We build the same shape (BPE rather than unigram: the `tokenizers` unigram
-trainer's EM sums floats in a run-dependent order, so its scores differ in the last bits between runs;
-BPE merges are integer counts and the result is byte-identical for the same corpus) so every later phase loads the result with
+``<s> A </s></s> B </s>``). We build the same shape so every later phase loads the result with
 ``AutoTokenizer.from_pretrained(out_dir)`` exactly as it loads ``xlm-roberta-base``.
+
+The miniature trains BPE rather than unigram: the `tokenizers` unigram trainer's EM sums floats in a
+run-dependent order, so its scores -- and which pieces survive its pruning -- differ between runs; BPE
+merges are integer counts and the result is byte-identical for the same corpus. The rehearsal's fixture
+checkpoints need XLM-R's own format, a unigram model, which transformers' ``XLMRobertaTokenizer`` rebuilds
+from ``tokenizer.json``'s vocabulary of (piece, score) pairs (transformers
+models/xlm_roberta/tokenization_xlm_roberta.py): ``model="unigram"`` gives the pieces BPE training picks
+as a unigram model scored by rank, byte-identical for the same corpus.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -28,10 +35,11 @@ def _iter_lines(files: Iterable[str | Path]):
                     yield line
 
 
-def train_tokenizer(files: list[str | Path], vocab_size: int, out_dir: str | Path, seed: int = 0):
-    """Train a SentencePiece-style BPE tokenizer on ``files`` (one text per line) into ``out_dir``.
+def train_tokenizer(files: list[str | Path], vocab_size: int, out_dir: str | Path, seed: int = 0, model: str = "bpe"):
+    """Train a SentencePiece-style tokenizer on ``files`` (one text per line) into ``out_dir``: BPE (the
+    miniature's) or, with ``model="unigram"``, XLM-R's unigram model.
 
-    Byte-identical output for the same corpus and vocab size (tested); ``seed`` is recorded in
+    Byte-identical output for the same corpus and vocab size (tested for BPE); ``seed`` is recorded in
     ``xstilts_tokenizer.json`` (BPE training has no randomness to seed).
     Returns the loaded ``PreTrainedTokenizerFast``.
     """
@@ -46,6 +54,8 @@ def train_tokenizer(files: list[str | Path], vocab_size: int, out_dir: str | Pat
     if vocab_size < len(SPECIAL_TOKENS) + 2:
         raise ValueError(f"train_tokenizer: vocab_size={vocab_size} is too small (need > {len(SPECIAL_TOKENS) + 1})")
 
+    if model not in ("bpe", "unigram"):
+        raise ValueError(f"train_tokenizer: model must be 'bpe' or 'unigram', got {model!r}")
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Replace(Regex(r"\s+"), " ")])
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
@@ -57,6 +67,12 @@ def train_tokenizer(files: list[str | Path], vocab_size: int, out_dir: str | Pat
         show_progress=False,
     )
     tok.train_from_iterator(_iter_lines(files), trainer=trainer)
+    if model == "unigram":  # XLM-R's format: the BPE pieces as a unigram model, scored by rank
+        pieces = sorted(tok.get_vocab().items(), key=lambda kv: kv[1])
+        vocab = [(p, 0.0 if i < len(SPECIAL_TOKENS) else -round(math.log(i), 4)) for i, (p, _) in enumerate(pieces)]
+        unigram = Tokenizer(models.Unigram(vocab, unk_id=SPECIAL_TOKENS.index("<unk>"), byte_fallback=False))
+        unigram.normalizer, unigram.pre_tokenizer, unigram.decoder = tok.normalizer, tok.pre_tokenizer, tok.decoder
+        tok = unigram
     tok.add_special_tokens([MASK_TOKEN])
     bos, eos = tok.token_to_id("<s>"), tok.token_to_id("</s>")
     tok.post_processor = processors.TemplateProcessing(
@@ -83,7 +99,7 @@ def train_tokenizer(files: list[str | Path], vocab_size: int, out_dir: str | Pat
                 "requested_vocab_size": vocab_size,
                 "seed": seed,
                 "files": [f.name for f in files],
-                "model": "bpe",
+                "model": model,
             },
             indent=1,
         )

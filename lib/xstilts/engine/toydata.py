@@ -60,6 +60,49 @@ def make_tiny_encoder(
     return out_dir
 
 
+def make_hub_checkpoint(
+    out_dir: str | Path,
+    arch: dict,
+    tokenizer_dir: str | Path,
+    xl: bool,
+    seed: int = 0,
+    safetensors: bool = True,
+    pytorch: bool = False,
+) -> dict:
+    """A randomly initialised MLM checkpoint laid out as the XLM-R hub repositories are: `config.json` (an
+    `XLMRobertaForMaskedLM` or, `xl`, a pre-LayerNorm `XLMRobertaXLForMaskedLM`), the weights
+    (`model.safetensors` as `save_pretrained` writes them, and/or the PyTorch `pytorch_model.bin` older
+    repositories hold) and the XLM-R tokenizer (`tokenizer.json` of `tokenizer_dir`, a unigram model:
+    ``train_tokenizer(model="unigram")``). Returns {class, params (of the encoder), files}."""
+    import shutil
+
+    import torch
+    from transformers import AutoTokenizer
+
+    from xstilts.engine.encoders import model_class
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    config = mlm_config({"max_positions": 512, **arch}, tokenizer, xl=xl)
+    config.architectures = [model_class(config, "mlm").__name__]
+    torch.manual_seed(seed)
+    model = model_class(config, "mlm")(config)
+    model.save_pretrained(str(out_dir), safe_serialization=True)
+    if pytorch:
+        torch.save(model.state_dict(), out_dir / "pytorch_model.bin")
+    if not safetensors:
+        (out_dir / "model.safetensors").unlink()
+    shutil.copyfile(Path(tokenizer_dir) / "tokenizer.json", out_dir / "tokenizer.json")
+    return {
+        "class": type(model).__name__,
+        "params": sum(
+            p.numel() for p in model.base_model.parameters()
+        ),  # the encoder (the LM head shares its embeddings)
+        "files": sorted(p.name for p in out_dir.iterdir()),
+    }
+
+
 def task(key: str, format: str, labels=None, metric: str = "accuracy", num_choices=None, head=None):
     """A stand-in with the attributes the engine reads from the registry's Task."""
     return SimpleNamespace(

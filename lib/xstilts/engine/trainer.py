@@ -37,7 +37,7 @@ import torch
 
 from xstilts.engine import checkpoint
 from xstilts.engine.adapter_table import adapter_for
-from xstilts.engine.adapters import head_key
+from xstilts.engine.adapters import column, head_key
 from xstilts.engine.distributed import (
     any_rank,
     autocast,
@@ -48,7 +48,7 @@ from xstilts.engine.distributed import (
     processes,
     unwrap,
 )
-from xstilts.engine.encoders import is_xl_config, load_encoder, resolve_encoder_dir
+from xstilts.engine.encoders import is_xl_config, load_encoder, load_tokenizer, resolve_encoder_dir
 from xstilts.engine.feature_cache import cached_featurize
 from xstilts.engine.layers import set_embedding_layer
 from xstilts.engine.modeling import EngineModel, init_heads_from_run, save_heads
@@ -99,7 +99,7 @@ def run_features(
     was_training = model.training
     model.eval()
     outputs: list = [None] * len(features)
-    lengths = features["length"]
+    lengths = column(features, "length")
     for idx in bar(eval_batches(lengths, batch_size), desc=desc, enabled=progress, leave=False):
         batch = _to_device(adapter.collate(_rows(features, idx), pad_id), device)
         _, logits = model(key, batch)
@@ -132,7 +132,7 @@ def finetune(
     With ``resume_dir``, training resumes from the complete resumable checkpoint there if there is one,
     writes one every ``hp.checkpoint_minutes`` and on SIGTERM / SIGUSR1 (then raises
     ``TrainingInterrupted``), and removes ``resume_dir`` when it ends."""
-    from transformers import AutoConfig, AutoTokenizer, get_linear_schedule_with_warmup
+    from transformers import AutoConfig, get_linear_schedule_with_warmup
 
     if not tasks:
         raise ValueError("finetune: tasks is empty")
@@ -156,7 +156,7 @@ def finetune(
     if main:
         out_dir.mkdir(parents=True, exist_ok=True)
 
-    tokenizer = AutoTokenizer.from_pretrained(enc_dir)
+    tokenizer = load_tokenizer(enc_dir)
     pad_id = tokenizer.pad_token_id
     train_feats, dev_sets = {}, {}
     for t in tasks:

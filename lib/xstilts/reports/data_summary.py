@@ -15,7 +15,6 @@ import pandas as pd
 from xstilts.benchmarks import formats as F
 from xstilts.benchmarks.languages import get_language
 from xstilts.data.loaders import load
-from xstilts.miniworld.build import load_world, world_task
 from xstilts.progress import bar
 
 
@@ -27,6 +26,8 @@ def _world(tasks, world_dir):
     """Tasks with the world's languages (a miniature registers its languages); unchanged on the hub."""
     if world_dir is None or not (Path(world_dir) / "manifest.json").is_file():
         return list(tasks), None
+
+    from xstilts.miniworld.build import load_world, world_task  # miniature profiles only
 
     manifest = load_world(world_dir)
     return [world_task(t, manifest) for t in tasks], manifest
@@ -44,8 +45,9 @@ def _text(row: dict, fmt: str) -> str:
     return ""
 
 
-def describe(tasks, world_dir: Path | str | None = None, *, ccgbank=None) -> dict:
-    """{"languages", "tasks", "examples": DataFrames, "notes": markdown str} for these registry tasks."""
+def describe(tasks, world_dir: Path | str | None = None, *, ccgbank=None, limit: int | None = None) -> dict:
+    """{"languages", "tasks", "examples": DataFrames, "notes": markdown str} for these registry tasks, the
+    sizes as the study reads them (`limit`: the profile's `max_examples`)."""
 
     tasks, manifest = _world(tasks, world_dir)
     task_rows, lang_tasks = [], {}
@@ -63,9 +65,9 @@ def describe(tasks, world_dir: Path | str | None = None, *, ccgbank=None) -> dic
             if not refs or (split == "dev" and task.format == F.BITEXT_MINING):
                 row[f"n_{split}"] = None
                 continue
-            row[f"n_{split}"] = _size(load(task, split, "en", world_dir, ccgbank=ccgbank))
+            row[f"n_{split}"] = _size(load(task, split, "en", world_dir, ccgbank=ccgbank, limit=limit))
         if task.benchmark != "intermediate":
-            sizes = [_size(load(task, "test", lang, world_dir)) for lang in task.languages]
+            sizes = [_size(load(task, "test", lang, world_dir, limit=limit)) for lang in task.languages]
             row["n_test_total"], row["n_test_min"] = sum(sizes), min(sizes)
         task_rows.append(row)
         for lang in task.languages:
@@ -89,12 +91,12 @@ def describe(tasks, world_dir: Path | str | None = None, *, ccgbank=None) -> dic
     return {
         "languages": pd.DataFrame(lang_rows),
         "tasks": pd.DataFrame(task_rows),
-        "examples": _parallel_examples(tasks, world_dir),
+        "examples": _parallel_examples(tasks, world_dir, limit),
         "notes": _notes(tasks, manifest),
     }
 
 
-def _parallel_examples(tasks, world_dir) -> pd.DataFrame:
+def _parallel_examples(tasks, world_dir, limit: int | None = None) -> pd.DataFrame:
     """The first test example of the first parallel classification target (XNLI) in each language."""
 
     parallel = [t for t in tasks if t.name == "xnli"] or [
@@ -105,7 +107,7 @@ def _parallel_examples(tasks, world_dir) -> pd.DataFrame:
     task = parallel[0]
     rows = []
     for lang in task.languages:
-        ds = load(task, "test", lang, world_dir)
+        ds = load(task, "test", lang, world_dir, limit=limit)
         if len(ds):
             ex = ds[0]
             rows.append(

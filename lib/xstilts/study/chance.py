@@ -17,26 +17,25 @@ import numpy as np
 from xstilts.benchmarks import formats as F
 from xstilts.benchmarks.metrics import TOP_K, average_precision_at_k, score_from_stats
 from xstilts.benchmarks.registry import get_task
-from xstilts.data.loaders import load_parts
-from xstilts.study.splits import load_split
+from xstilts.study.splits import load_split, load_split_parts
 
 RANDOM_DRAWS = 20
 
 
 @functools.lru_cache(maxsize=1024)
-def _chance(task_key: str, language: str, world: str | None) -> float:
+def _chance(task_key: str, language: str, world: str | None, limit: int | None) -> float:
     from xstilts.engine.adapter_table import adapter_for  # heavy: torch
 
     task = get_task(task_key)
     world_dir = Path(world) if world else None
-    test = load_split(task, "test", language, world_dir)
+    test = load_split(task, "test", language, world_dir, limit)
     if task.format in F.RETRIEVAL_FORMATS:
         return _random_ranking(task, test)
     adapter = adapter_for(task.format)
     if task.format == F.QA:
         predictions = [""] * len(test)
     else:
-        train = _english_train(task, world_dir)
+        train = _english_train(task, world_dir, limit)
         if task.format == F.TAGGING:
             tag = Counter(t for tags in train["tags"] for t in tags).most_common(1)[0][0]
             predictions = [[tag] * len(tokens) for tokens in test["tokens"]]
@@ -50,10 +49,10 @@ def _chance(task_key: str, language: str, world: str | None) -> float:
     return float(score_from_stats(dict(stats)).get("score", float("nan")))
 
 
-def _english_train(task, world_dir):
+def _english_train(task, world_dir, limit):
     if task.train_schedule == "sequence":  # XCOPA: the last step's data (COPA) sets the majority
-        return list(load_parts(task, "train", "en", world_dir).values())[-1]
-    return load_split(task, "train", "en", world_dir)
+        return list(load_split_parts(task, "train", "en", world_dir, limit).values())[-1]
+    return load_split(task, "train", "en", world_dir, limit)
 
 
 def _random_ranking(task, rs) -> float:
@@ -72,6 +71,6 @@ def _random_ranking(task, rs) -> float:
     return 100.0 * float(np.mean(scores)) if scores else 0.0
 
 
-def chance_score(task, language: str, world_dir: Path | None) -> float:
-    """Points scored on (task, language)'s test set by the trivial predictor."""
-    return _chance(task.key, language, str(world_dir) if world_dir else None)
+def chance_score(task, language: str, world_dir: Path | None, limit: int | None = None) -> float:
+    """Points scored on (task, language)'s test set by the trivial predictor (`limit`: the profile's cap)."""
+    return _chance(task.key, language, str(world_dir) if world_dir else None, limit)

@@ -1,7 +1,10 @@
 """The study grid, derived from a profile and never hand-listed: sizes x arms x target protocols x seeds.
 
 Every run's spec holds what determines its result, parents included, so ids chain: a changed world
-changes the data run's id, which changes every pretrained, intermediate and target id below it.
+changes the data run's id, which changes every pretrained, intermediate and target id below it. On a hub
+profile the specs name the hub commits from the revision lock (`make data` writes it): the data run those of
+the datasets, each pretrained run its checkpoint's (a profile's pinned `revision` wins), so a newly locked
+commit gives new runs.
 """
 
 from __future__ import annotations
@@ -9,7 +12,8 @@ from __future__ import annotations
 from collections import defaultdict
 
 from xstilts.benchmarks.registry import ARM_MULTITASK, ARM_NONE, REGISTRY, encoder_protocol, is_eval_only
-from xstilts.miniworld.world_config import GENERATOR_VERSION, resolve_config
+from xstilts.benchmarks.sources import HUB, SOURCES
+from xstilts.data.lock import dataset_revision, model_revision, read_lock
 from xstilts.study.profile import Profile, ProfileError, target_tasks
 from xstilts.study.runstore import Run
 
@@ -32,13 +36,24 @@ TRAIN_KEYS = (
 
 def data_run(cfg: dict) -> Run:
     if cfg["world"] is not None:  # the resolved world (defaults and size preset included): new defaults, new world
+        from xstilts.miniworld.world_config import GENERATOR_VERSION, resolve_config  # miniature profiles only
+
         return Run(
             "data",
             "world",
             {"world": resolve_config(cfg["world"]), "seed": cfg["seed"], "generator": GENERATOR_VERSION},
         )
     keys = sorted({t.key for t in target_tasks(cfg)} | {REGISTRY[k].key for k in _intermediate_keys(cfg)})
-    return Run("data", "hub", {"tasks": keys, "models": [(m["hub"], m.get("revision")) for m in cfg["models"]]})
+    lock = read_lock()
+    sources = [SOURCES[s] for k in keys for s in REGISTRY[k].sources if SOURCES[s].kind == HUB]
+    revisions = {src.dataset: dataset_revision(src, lock) for src in sorted(sources, key=lambda x: x.dataset)}
+    models = [(m["hub"], hub_revision(m, lock)) for m in cfg["models"]]
+    return Run("data", "hub", {"tasks": keys, "models": models, "datasets": revisions})
+
+
+def hub_revision(model: dict, lock: dict | None = None) -> str | None:
+    """A hub model's commit: the profile's pinned `revision`, else the lock's (None until `make data`)."""
+    return model.get("revision") or model_revision(model["hub"], lock)
 
 
 def _intermediate_keys(cfg: dict) -> list[str]:
@@ -50,6 +65,11 @@ def _intermediate_keys(cfg: dict) -> list[str]:
 
 def multitask_names(cfg: dict) -> list[str]:
     return cfg["multitask_tasks"] or [a for a in cfg["arms"] if a not in (ARM_NONE, ARM_MULTITASK)]
+
+
+def _cap(cfg: dict) -> dict:
+    """The profile's example cap, in the specs of the runs it changes (absent when unset: ids unchanged)."""
+    return {} if cfg["max_examples"] is None else {"max_examples": cfg["max_examples"]}
 
 
 def tokenizer_run(cfg: dict, data: Run) -> Run:
@@ -78,7 +98,7 @@ def pretrained_runs(cfg: dict, data: Run) -> dict[str, Run]:
             runs[model["name"]] = Run(
                 "pretrained",
                 f"hub-{model['name']}",
-                {"hub": model["hub"], "revision": model.get("revision"), "params": model["params"]},
+                {"hub": model["hub"], "revision": hub_revision(model), "params": model["params"]},
             )
     return runs
 
@@ -108,6 +128,7 @@ def intermediate_runs(cfg: dict, data: Run, pretrained: dict[str, Run]) -> dict[
                     "tasks": [f"intermediate.{t}" for t in tasks],
                     "train": train_config(cfg, "intermediate"),
                     "seed": cfg["seed"],
+                    **_cap(cfg),
                 },
             )
     return runs
@@ -159,6 +180,7 @@ def target_runs(
                     "tasks": sorted(t.key for t in tasks),
                     "eval_languages": cfg["eval_languages"],
                     "retrieval": cfg["retrieval"],
+                    **_cap(cfg),
                 }
                 if not eval_only:
                     spec["train"] = train_config(cfg, "target", protocol)

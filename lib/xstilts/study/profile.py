@@ -20,7 +20,7 @@ import yaml
 from xstilts.benchmarks import registry
 from xstilts.benchmarks.official import BENCHMARKS
 from xstilts.benchmarks.registry import ARM_MULTITASK, ARM_NONE
-from xstilts.miniworld.world_config import planned_languages, resolve_config
+from xstilts.miniworld.world_config import resolve_config
 from xstilts.names import nearest
 from xstilts.paths import params_dir, profile_name
 
@@ -85,6 +85,11 @@ SCHEMA: dict[str, Any] = {
     ),
     "world": ((dict, type(None)), None, "miniature world parameters; null = real data from the hub"),
     "ccgbank": ((str, type(None)), None, "folder of CCGbank (LDC2005T13, licence-gated); else $XSTILTS_CCGBANK"),
+    "max_examples": (
+        (int, type(None)),
+        None,
+        "cap on the examples read per (task, language, split) (null: all); the rehearsal's few rows",
+    ),
     "tokenizer": {"vocab_size": (int, 4000, "vocabulary of the tokenizer trained on the miniature corpus")},
     "models": (list, [], "the size ladder: list of {name, hub, revision, params, arch}"),
     "pretrain": {
@@ -293,6 +298,8 @@ def _validate_models(cfg: dict, source: str) -> None:
         raise ProfileError(
             f"{source}: 'device' must be auto, cpu or cuda{nearest(cfg['device'], ['auto', 'cpu', 'cuda'])}"
         )
+    if cfg["max_examples"] is not None and cfg["max_examples"] < 1:
+        raise ProfileError(f"{source}: 'max_examples' must be a positive int or null, got {cfg['max_examples']!r}")
     if cfg["retrieval"]["pooling"] not in ("mean", "cls"):
         raise ProfileError(f"{source}: 'retrieval.pooling' must be mean or cls, got {cfg['retrieval']['pooling']!r}")
 
@@ -300,6 +307,7 @@ def _validate_models(cfg: dict, source: str) -> None:
 def _validate_world(cfg: dict, source: str) -> None:
     if cfg["world"] is None:
         return
+
     try:
         resolve_config(cfg["world"])
     except (KeyError, ValueError, TypeError) as err:
@@ -556,5 +564,7 @@ def target_tasks(cfg: dict) -> list:
 def all_languages(cfg: dict) -> list[str]:
     """Every test language a profile can evaluate: the registry's, or the miniature world's."""
     if cfg["world"] is not None:
+        from xstilts.miniworld.world_config import planned_languages  # miniature profiles only
+
         return planned_languages(cfg["world"])
     return sorted({lang for t in target_tasks(cfg) for lang in t.languages})

@@ -20,6 +20,7 @@ import yaml
 from xstilts.files import atomic_write_json, atomic_write_text
 from xstilts.paths import outputs_dir
 from xstilts.reports.display import Note, Table, relative_link
+from xstilts.study.grid import model_of
 from xstilts.study.profile import Profile, ProfileError, baseline, differences, load_profile
 from xstilts.study.runstore import PHASES, RunStore
 
@@ -97,7 +98,6 @@ class Session:
         feature cache, progress bars, TensorBoard curves when the profile asks for them). The layout is not
         part of the run's id: the same run on 1 or N ranks is the same run (docs/design.md §13)."""
         from xstilts.engine.train_config import TrainConfig
-        from xstilts.study.grid import model_of
 
         board = self.out / "tensorboard" / run.phase / run.id if self.profile["tensorboard"] else None
         model = next((m for m in self.profile["models"] if m["name"] == model_of(run)), {})

@@ -22,7 +22,6 @@ from xstilts.benchmarks.registry import get_task
 from xstilts.data.hub_cache import missing, report_missing, resolve_model
 from xstilts.data.loaders import load
 from xstilts.interrupt import Interrupted
-from xstilts.miniworld.build import build_world
 from xstilts.progress import bar
 from xstilts.reports.data_summary import describe
 from xstilts.reports.display import Figure, Note, Table
@@ -245,6 +244,8 @@ def world_dir(s) -> Path | None:
 def _data_work(s, run: Run, run_dir: Path) -> dict:
     cfg = s.profile.cfg
     if cfg["world"] is not None:
+        from xstilts.miniworld.build import build_world  # miniature profiles only
+
         manifest = build_world(cfg["world"], run_dir / "world")
         return {"fingerprint": manifest["fingerprint"], "languages": len(manifest["languages"]), "source": "miniature"}
 
@@ -265,7 +266,7 @@ def prepare_data(s) -> DataReport:
 
 def describe_data(s) -> DataReport:
     wdir = world_dir(s)
-    info = describe(_all_tasks(s), wdir)  # languages, tasks, examples, notes
+    info = describe(_all_tasks(s), wdir, ccgbank=s.profile["ccgbank"], limit=s.profile["max_examples"])
     return DataReport(
         languages=s.table(info["languages"], "data_languages", "Languages"),
         tasks=s.table(info["tasks"], "data_tasks", "Tasks, their data and sizes"),
@@ -295,8 +296,17 @@ def _pretrained_work(s, run: Run, run_dir: Path) -> dict:
         tok = train_tokenizer(_corpus_files(s), spec["vocab_size"], run_dir / "tokenizer", seed=spec["seed"])
         return {"vocab_size": len(tok)}
     if "hub" in spec:
+        from xstilts.engine.encoders import encoder_class_name
+
         path = resolve_model(spec["hub"], spec["revision"])
-        return {"encoder": str(path), "params": spec["params"], "source": "hub"}
+        return {
+            "encoder": str(path),
+            "params": spec["params"],
+            "source": "hub",
+            "hub": spec["hub"],
+            "revision": path.name,  # the snapshot folder is the commit
+            "model_class": encoder_class_name(str(path)),
+        }
 
     from xstilts.engine.pretrain import pretrain_mlm
 
@@ -342,7 +352,9 @@ def pretrain_models(s) -> pd.DataFrame:
     """Train the tokenizer and pretrain (or resolve) every model size."""
     runs = _plan(s)["pretrained"]
     _execute_mine(s, runs, _pretrained_work, "pretrained")
-    frame = _table(s, runs, ["params", "non_embedding_params", "final_loss", "seconds", "source"])
+    frame = _table(
+        s, runs, ["params", "non_embedding_params", "final_loss", "seconds", "source", "model_class", "revision"]
+    )
     return s.table(frame, "pretrained_runs", "The tokenizer and the model sizes")
 
 
@@ -359,9 +371,9 @@ def _task_data(s, task, split_train="train", split_dev="dev"):
     """English train and dev of an intermediate task; a tag set read from the data (CCG) becomes `labels`."""
     from xstilts.engine.types import TaskData
 
-    wdir, ccg = world_dir(s), s.profile["ccgbank"]
-    train = load(task, split_train, "en", wdir, ccgbank=ccg)
-    dev = load(task, split_dev, "en", wdir, ccgbank=ccg)
+    wdir, ccg, cap = world_dir(s), s.profile["ccgbank"], s.profile["max_examples"]
+    train = load(task, split_train, "en", wdir, ccgbank=ccg, limit=cap)
+    dev = load(task, split_dev, "en", wdir, ccgbank=ccg, limit=cap)
     if task.format == F.TAGGING and not task.labels:
         tags = sorted({tag for data in (train, dev) for tags in data["tags"] for tag in tags})
         task = dataclasses.replace(task, labels=tuple(tags))

@@ -21,11 +21,10 @@ from xstilts.benchmarks import formats as F
 from xstilts.benchmarks.metrics import TARGET_STAT_COLUMNS, score_from_stats
 from xstilts.benchmarks.registry import get_task
 from xstilts.benchmarks.submission import write_predictions
-from xstilts.data.loaders import load_parts
 from xstilts.study.chance import chance_score
 from xstilts.study.ranks import rank
 from xstilts.study.runstore import RESUME
-from xstilts.study.splits import load_split, test_languages
+from xstilts.study.splits import load_split, load_split_parts, test_languages
 
 log = logging.getLogger("xstilts")
 
@@ -39,9 +38,10 @@ def _finetune(s, run, run_dir: Path, encoder: str, lead, world_dir):
 
     hp = s.train_config(run.spec["train"], run)
     seed = run.spec["seed"]
-    dev = load_split(lead, "dev", "en", world_dir) if lead.dev else None
+    cap = s.profile["max_examples"]
+    dev = load_split(lead, "dev", "en", world_dir, cap) if lead.dev else None
     if lead.train_schedule == "sequence":
-        parts = list(load_parts(lead, "train", "en", world_dir).items())
+        parts = list(load_split_parts(lead, "train", "en", world_dir, cap).items())
         start, heads = encoder, None
         for i, (name, data) in enumerate(parts):
             last = i == len(parts) - 1
@@ -58,7 +58,7 @@ def _finetune(s, run, run_dir: Path, encoder: str, lead, world_dir):
                 )
             start, heads = str(out), out
         return result
-    data = TaskData(lead, load_split(lead, "train", "en", world_dir), dev)
+    data = TaskData(lead, load_split(lead, "train", "en", world_dir, cap), dev)
     return finetune(encoder, [data], hp, seed, run_dir, resume_dir=run_dir / RESUME)
 
 
@@ -78,40 +78,52 @@ def _retrieval_options(s, model_dir: str) -> dict:
 def _evaluate(s, task, model_dir: str, languages: list[str], world_dir, out_dir: Path) -> dict:
     from xstilts.engine.predict import zero_shot_eval
 
-    options = {}
+    options, cap = {}, s.profile["max_examples"]
     if task.format in (F.BITEXT_MINING, F.SENTENCE_RETRIEVAL):  # dual encoders keep their trained pooling
         options = _retrieval_options(s, model_dir)
     if task.format == F.BITEXT_MINING:  # threshold tuned on the dev (BUCC sample) gold, applied to test
         results = {}
         for lang in languages:
-            dev = zero_shot_eval(model_dir, task, {lang: load_split(task, "dev", lang, world_dir)}, **options)[lang]
+            dev = zero_shot_eval(model_dir, task, {lang: load_split(task, "dev", lang, world_dir, cap)}, **options)[
+                lang
+            ]
             threshold = dev.metrics.get("threshold")
             results.update(
                 zero_shot_eval(
                     model_dir,
                     task,
-                    {lang: load_split(task, "test", lang, world_dir)},
+                    {lang: load_split(task, "test", lang, world_dir, cap)},
                     out_dir=out_dir,
                     threshold=threshold,
                     **options,
                 )
             )
         return results
-    data = {lang: load_split(task, "test", lang, world_dir) for lang in languages}
+    data = {lang: load_split(task, "test", lang, world_dir, cap) for lang in languages}
     return zero_shot_eval(model_dir, task, data, out_dir=out_dir, **options)
 
 
-def _stats_frame(result, task, language: str) -> pd.DataFrame:
-    stats = dict(result.per_example_stats)
-    if hasattr(stats, "to_dict"):
-        stats = stats.to_dict("list")
-    frame = pd.DataFrame(stats)
-    if "example_id" not in frame.columns:
-        frame = frame.rename(columns={"id": "example_id"})
-    keep = ["example_id", *[c for c in TARGET_STAT_COLUMNS if c in frame.columns]]
-    frame = frame[keep].copy()
-    frame.insert(0, "language", language)
-    frame["example_id"] = frame["example_id"].astype(str)
+def _stats_columns(result, language: str) -> dict[str, list]:
+    """One language's per-example statistics as columns: language, example_id (as str), the statistics.
+    Plain lists: one DataFrame is built per task, not per language (thousands of tiny evaluations in the
+    rehearsal made the per-language frames a tenth of a target run's time)."""
+    stats = result.per_example_stats
+    stats = stats.to_dict("list") if hasattr(stats, "to_dict") else dict(stats)
+    stats = {k: (v.tolist() if hasattr(v, "tolist") else list(v)) for k, v in stats.items()}
+    ids = stats["example_id"] if "example_id" in stats else stats["id"]
+    columns = {"language": [language] * len(ids), "example_id": [str(i) for i in ids]}
+    columns.update({c: stats[c] for c in TARGET_STAT_COLUMNS if c in stats})
+    return columns
+
+
+def _task_frame(benchmark: str, task_name: str, per_language: list[dict[str, list]]) -> pd.DataFrame:
+    """The per-example table of one registry entry: its languages' columns stacked."""
+    if len({tuple(c) for c in per_language}) > 1:  # statistics differing by language: align them in pandas
+        frame = pd.concat([pd.DataFrame(c) for c in per_language], ignore_index=True)
+    else:
+        frame = pd.DataFrame({k: [x for c in per_language for x in c[k]] for k in per_language[0]})
+    frame.insert(0, "task", task_name)
+    frame.insert(0, "benchmark", benchmark)
     return frame
 
 
@@ -136,15 +148,14 @@ def run_target(s, run, run_dir: Path, encoder: str, world_dir: Path | None) -> d
         languages = list(dict.fromkeys(lang for t in entries for lang in test_languages(t, world_dir, only)))
         union |= set(languages)
         results = _evaluate(s, entries[0], model_dir, languages, world_dir, run_dir / "eval" / name)
-        _write_submission(results, entries[0], run_dir / "submission", world_dir)
+        _write_submission(results, entries[0], run_dir / "submission", world_dir, s.profile["max_examples"])
         for task in entries:
             bench = task.benchmarks[0]
+            per_language = []
             for lang in test_languages(task, world_dir, only):
-                frame = _stats_frame(results[lang], task, lang)
-                frame.insert(0, "task", task.name)
-                frame.insert(0, "benchmark", bench)
-                frames.append(frame)
-                metrics = score_from_stats({c: frame[c].tolist() for c in TARGET_STAT_COLUMNS if c in frame.columns})
+                columns = _stats_columns(results[lang], lang)
+                per_language.append(columns)
+                metrics = score_from_stats({c: columns[c] for c in TARGET_STAT_COLUMNS if c in columns})
                 score_rows.append(
                     {
                         "benchmark": bench,
@@ -152,9 +163,11 @@ def run_target(s, run, run_dir: Path, encoder: str, world_dir: Path | None) -> d
                         "language": lang,
                         "metric": task.metric,
                         "score": metrics.get("score", float("nan")),
-                        "chance": chance_score(task, lang, world_dir),
+                        "chance": chance_score(task, lang, world_dir, s.profile["max_examples"]),
                     }
                 )
+            if per_language:
+                frames.append(_task_frame(bench, task.name, per_language))
     examples = pd.concat(frames, ignore_index=True)
     examples.to_parquet(run_dir / "examples.parquet", index=False)
     scores = pd.DataFrame(score_rows)
@@ -189,10 +202,10 @@ def drop_checkpoints(run_dir: Path) -> None:
         (folder / "heads.safetensors").unlink(missing_ok=True)
 
 
-def _write_submission(results: dict, task, folder: Path, world_dir) -> None:
+def _write_submission(results: dict, task, folder: Path, world_dir, cap: int | None) -> None:
     """Test predictions in the official layout `<task>/test-<lang>.<ext>` (xstilts.benchmarks.submission)."""
     for lang, res in results.items():
-        data = load_split(task, "test", lang, world_dir)
+        data = load_split(task, "test", lang, world_dir, cap)
         ids = list(data.query_ids) if isinstance(data, F.RetrievalSet) else data["id"][:]
         try:
             write_predictions(folder, task.name, lang, res.predictions, task=task, ids=ids)
