@@ -13,7 +13,7 @@ and fix the method's small-seed problem (docs/statistics-calibration.md §3); it
 different outcome model, the logit scale, with other layouts) were written down before any of them was
 run and were never used to change the method. The "plugin" scheme is the method before that fix, read
 off the same replicates (`BootstrapResult.plugin_replicates`); "naive", "examples" and "seeds" are the
-one-level and double-counting schemes of docs/statistics.md §7.4, each a bootstrap of its own.
+one-level and double-counting schemes of docs/statistics.md §7, each a bootstrap of its own.
 """
 
 from __future__ import annotations

@@ -99,7 +99,7 @@ def small_design(**kw) -> SimDesign:
     return SimDesign(tasks=tasks, **kw)
 
 
-# (task, metric family, XTREME languages, XTREME-R languages) as counts, statistics.md §2.2
+# (task, metric family, XTREME languages, XTREME-R languages) as counts, docs/statistics.md §2.2
 PAPER_TASKS = (
     ("xnli", ACCURACY, 15, 15),
     ("udpos", F1_KIND, 33, 38),

@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from xstilts.benchmarks import formats as F
+from xstilts.benchmarks.published import reproduction_check
 from xstilts.benchmarks.registry import get_task
 from xstilts.data.hub_cache import missing, report_missing, resolve_model
 from xstilts.data.loaders import load
@@ -530,8 +531,10 @@ def plot_languages(s, scores: pd.DataFrame):
 def _analysis_work(s, run: Run, run_dir: Path) -> dict:
     from xstilts.analysis.analyze import analyze as run_analysis
 
-    _, examples = _collect(s)  # the runs its spec names, read from the run store
+    scores, examples = _collect(s)  # the runs its spec names, read from the run store
     cfg = s.profile["analysis"]
+    if not s.profile.is_miniature:  # the reproduction check against the published numbers
+        _reproduction_check(s, scores, examples, run_dir)
     source = (
         f"the miniature world (profile {s.profile.name}), not XLM-R"
         if s.profile.is_miniature
@@ -542,18 +545,48 @@ def _analysis_work(s, run: Run, run_dir: Path) -> dict:
     return {"estimates": len(result.estimates), "figures": sorted(result.figures)}
 
 
+def _dev_scores(s) -> pd.DataFrame:
+    """The English dev score of every trained target run, one row per target task it trains for."""
+    rows = []
+    for run in _plan(s)["target"]:
+        dev = s.store.result(run).get("dev_score")
+        if dev is None:
+            continue
+        for key in run.spec["tasks"]:
+            rows.append(
+                {"task": get_task(key).name, "model": run.spec["model"], "arm": run.spec["arm"], "dev_score": dev}
+            )
+    return pd.DataFrame(rows, columns=["task", "model", "arm", "dev_score"]).drop_duplicates()
+
+
+def _reproduction_check(s, scores: pd.DataFrame, examples: pd.DataFrame, run_dir: Path) -> None:
+    """reproduction.csv (ours beside the published numbers, flagged beyond CI + tolerance) and
+    effects.csv (X-STILTs' average gains beside ours), docs/recipe.md §9."""
+    from xstilts.analysis.reproduction import effects, our_results
+
+    dev = _dev_scores(s)
+    ours = our_results(scores, examples, dev)
+    check = reproduction_check(ours, tolerance=s.profile["analysis"]["reproduction_tolerance"])
+    check = check.merge(ours[["system", "model", "task", "metric", "arm", "seeds"]], how="left")
+    check.to_csv(run_dir / "reproduction.csv", index=False)
+    effects(scores, dev).to_csv(run_dir / "effects.csv", index=False)
+
+
 TEST_COLUMNS = ["estimand", "arm", "estimate", "ci_low", "ci_high", "p_value", "p_holm"]  # results/tests.csv
 
 
 @dataclass
 class AnalysisReport:
     """Phase 4's report, in the order it is read: the confirmatory tests, the decomposition of γ, the
-    per-task slopes, the secondary tests, the figures and the answer (every estimate: estimates.csv)."""
+    per-task slopes, the secondary tests, the reproduction check, the figures and the answer (every
+    estimate: estimates.csv)."""
 
     tests: Table
     decomposition: Table
     task_slopes: Table
     secondary: Table
+    reproduction: Table | Note
+    effects: Table | Note
     estimates: Table
     figures: list
     answer: Note
@@ -582,6 +615,22 @@ def analyze(s) -> AnalysisReport:
         figures.append(Figure(target, ALT.get(path.stem, path.stem.replace("_", " ")), path.stem.replace("_", " ")))
     answer = (run_dir / "answer.md").read_text()
     (s.results_dir / "answer.md").write_text(answer)
+    if s.profile.is_miniature:
+        reproduction = effects = Note("*The miniature has no published numbers: no reproduction check.*")
+    else:
+        dry = "DRY RUN (tiny random models, not XLM-R): " if s.profile["analysis"]["dry_run"] else ""
+        reproduction = s.table(
+            pd.read_csv(run_dir / "reproduction.csv"),
+            "reproduction",
+            f"{dry}ours beside the published numbers (flag: outside our 95% CI ± "
+            f"{s.profile['analysis']['reproduction_tolerance']:g} points)",
+            max_rows=60,
+        )
+        effects = s.table(
+            pd.read_csv(run_dir / "effects.csv"),
+            "effects",
+            f"{dry}X-STILTs' average gains on XTREME (XLM-R Large) beside ours, in direction and rough size",
+        )
     return AnalysisReport(
         tests=s.table(confirmatory[TEST_COLUMNS], "tests", "Confirmatory tests (Holm over the family)", max_rows=50),
         decomposition=s.table(
@@ -595,6 +644,8 @@ def analyze(s) -> AnalysisReport:
             "Slope of the gain per (arm, target), Benjamini-Hochberg and -Yekutieli adjusted",
         ),
         secondary=s.table(pd.read_csv(run_dir / "secondary_tests.csv"), "secondary_tests", "Secondary tests"),
+        reproduction=reproduction,
+        effects=effects,
         estimates=s.table(estimates, "estimates", "Every estimate", max_rows=10),
         figures=figures,
         answer=Note(answer),
