@@ -229,7 +229,10 @@ def plan_runs(profile: Profile) -> dict[str, list[Run]]:
         pre_list = [tokenizer_run(cfg, data), *pre_list]
     intermediate = intermediate_runs(cfg, data, pretrained)
     targets = target_runs(cfg, data, pretrained, intermediate)
-    analysis = Run("analysis", "analysis", {"targets": sorted(r.id for r in targets), "analysis": cfg["analysis"]})
+    spec = {"targets": sorted(r.id for r in targets), "analysis": cfg["analysis"]}
+    if cfg["world"] is None:  # the reproduction check of hub profiles
+        spec["reproduction"] = cfg["reproduction"]
+    analysis = Run("analysis", "analysis", spec)
     return {
         "data": [data],
         "pretrained": pre_list,

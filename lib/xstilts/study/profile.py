@@ -116,10 +116,9 @@ SCHEMA: dict[str, Any] = {
         "layer": ((int, float), 0.58, "hidden layer for retrieval: an index, or a fraction of depth (14/24)"),
         "pooling": (str, "mean", "mean | cls"),
     },
-    "analysis": {
-        "n_boot": (int, 10000, "bootstrap replicates"),
-        "seed": (int, 0, "bootstrap seed"),
-        "reproduction_tolerance": (
+    "analysis": {"n_boot": (int, 10000, "bootstrap replicates"), "seed": (int, 0, "bootstrap seed")},
+    "reproduction": {  # hub profiles only: the miniature has no published numbers
+        "tolerance": (
             (int, float),
             1.0,
             "points added to each side of our 95% CI before a published number is flagged (docs/recipe.md §9)",
@@ -403,7 +402,7 @@ RANGES = {
     "seeds.intermediate": AT_LEAST_1,
     "retrieval.layer": AT_LEAST_0,
     "analysis.n_boot": AT_LEAST_1,  # and at least min_n_boot(cfg), checked in _validate_shape
-    "analysis.reproduction_tolerance": AT_LEAST_0,
+    "reproduction.tolerance": AT_LEAST_0,
     "checkpoint_minutes": AT_LEAST_0,
     **{f"{section}.{key}": rng for section in ("intermediate", "target") for key, rng in TRAIN_RANGES.items()},
 }

@@ -566,7 +566,7 @@ def _reproduction_check(s, scores: pd.DataFrame, examples: pd.DataFrame, run_dir
 
     dev = _dev_scores(s)
     ours = our_results(scores, examples, dev)
-    check = reproduction_check(ours, tolerance=s.profile["analysis"]["reproduction_tolerance"])
+    check = reproduction_check(ours, tolerance=s.profile["reproduction"]["tolerance"])
     check = check.merge(ours[["system", "model", "task", "metric", "arm", "seeds"]], how="left")
     check.to_csv(run_dir / "reproduction.csv", index=False)
     effects(scores, dev).to_csv(run_dir / "effects.csv", index=False)
@@ -618,12 +618,12 @@ def analyze(s) -> AnalysisReport:
     if s.profile.is_miniature:
         reproduction = effects = Note("*The miniature has no published numbers: no reproduction check.*")
     else:
-        dry = "DRY RUN (tiny random models, not XLM-R): " if s.profile["analysis"]["dry_run"] else ""
+        dry = "DRY RUN (tiny random models, not XLM-R): " if s.profile["reproduction"]["dry_run"] else ""
         reproduction = s.table(
             pd.read_csv(run_dir / "reproduction.csv"),
             "reproduction",
             f"{dry}ours beside the published numbers (flag: outside our 95% CI ± "
-            f"{s.profile['analysis']['reproduction_tolerance']:g} points)",
+            f"{s.profile['reproduction']['tolerance']:g} points)",
             max_rows=60,
         )
         effects = s.table(
