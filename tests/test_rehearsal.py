@@ -4,7 +4,7 @@ One module-scoped fixture builds the fixture hub, serves it on 127.0.0.1 and run
 against it, as `make data PROFILE=rehearsal` does: the HF_HOME it fills is written by huggingface_hub and
 datasets themselves. The tests then read every source back offline through the loaders' public path, check
 the lock, the model downloads and `make data`'s report, and run a reduced rehearsal (two sizes, one per
-model family; five targets; three arms) through every phase. The full rehearsal is `make reproduce
+model family, the XL slot trained over 2 processes with FSDP2; five targets; three arms) through every phase. The full rehearsal is `make reproduce
 PROFILE=rehearsal` (its time is in README.md).
 """
 
@@ -222,8 +222,8 @@ REDUCED = """extends: rehearsal
 description: the reduced rehearsal of tests/test_rehearsal.py
 workers: 1
 models:
-  - {name: base, hub: xstilts-rehearsal/xlm-roberta-base-tiny, params: 44720}
-  - {name: xl, hub: xstilts-rehearsal/xlm-roberta-xl-tiny, params: 106176}
+  - {name: large, hub: xstilts-rehearsal/xlm-roberta-large-tiny, params: 75024}
+  - {name: xl, hub: xstilts-rehearsal/xlm-roberta-xl-tiny, params: 106176, ranks: 2}
 arms: [none, hellaswag, multitask]
 multitask_tasks: [mnli, cosmosqa, ccg]
 targets: [xtreme.xnli, xtreme-r.udpos, xtreme-r.xcopa, xtreme.bucc2018, xtreme-r.mewslix]
@@ -259,9 +259,30 @@ def test_the_reduced_rehearsal_runs_every_phase_without_the_miniature(reduced):
         ("xtreme", "bucc2018"),
         ("xtreme-r", "mewslix"),
     }
-    assert set(scores["arm"]) == {"none", "hellaswag", "multitask"} and set(scores["model"]) == {"base", "xl"}
+    assert set(scores["arm"]) == {"none", "hellaswag", "multitask"} and set(scores["model"]) == {"large", "xl"}
     assert set(scores.loc[scores["task"] == "udpos", "language"]) >= {"uk", "pl", "ro", "lt", "wo", "hi"}
     assert (reduced["out"] / "results" / "estimates.csv").is_file()
+
+
+def test_the_xl_slot_trains_over_two_processes(reduced):
+    sizes = {}
+    for phase in ("intermediate", "target"):
+        for run_dir in (reduced["out"] / "runs" / phase).iterdir():
+            metrics = json.loads((run_dir / "metrics.json").read_text())
+            if "world_size" in metrics:  # a trained run
+                spec = json.loads((run_dir / "spec.json").read_text())
+                model = spec["id"].split("-")[0] if phase == "intermediate" else spec["spec"]["model"]
+                sizes.setdefault(model, set()).add(metrics["world_size"])
+    assert sizes == {"large": {1}, "xl": {2}}
+
+
+def test_the_reproduction_check_runs_as_a_dry_run(reduced):
+    check = pd.read_csv(reduced["out"] / "results" / "reproduction.csv")
+    xnli = check[(check.system == "xlmr") & (check.task == "xnli") & (check.model == "large")].iloc[0]
+    assert xnli["status"] in ("ok", "differs") and xnli["arm"] == "none" and xnli["published"] == 79.2
+    assert set(check["status"]) <= {"ok", "differs", "not run", "no published number"}
+    effects = pd.read_csv(reduced["out"] / "results" / "effects.csv")
+    assert {"best_per_target", "mnli"} <= set(effects["effect"])
 
 
 def test_run_specs_name_the_hub_ids_locked_revisions_and_model_classes(reduced):
@@ -273,7 +294,7 @@ def test_run_specs_name_the_hub_ids_locked_revisions_and_model_classes(reduced):
         assert spec["revision"] == lock["models"][spec["hub"]] == metrics["revision"]
         classes[spec["hub"]] = metrics["model_class"]
     assert classes == {
-        "xstilts-rehearsal/xlm-roberta-base-tiny": "XLMRobertaModel",
+        "xstilts-rehearsal/xlm-roberta-large-tiny": "XLMRobertaModel",
         "xstilts-rehearsal/xlm-roberta-xl-tiny": "XLMRobertaXLModel",
     }
     (data_dir,) = (reduced["out"] / "runs" / "data").iterdir()

@@ -25,6 +25,8 @@ from xstilts.benchmarks.metrics import STATS_COLUMNS
 from xstilts.benchmarks.published import published
 
 NONE, MULTITASK, LARGE = "none", "multitask", "large"
+OURS = ["system", "model", "task", "metric", "score", "ci_low", "ci_high", "arm", "seeds"]
+EFFECTS = ["effect", "ours", "published", "same_direction", "verified", "source"]
 QA_TASKS = ("xquad", "mlqa", "tydiqa")
 
 
@@ -101,7 +103,7 @@ def our_results(
                     seeds=len(seeds),
                 )
             )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=OURS)
 
 
 def effects(scores: pd.DataFrame, dev: pd.DataFrame, benchmark: str = "xtreme") -> pd.DataFrame:
@@ -110,7 +112,7 @@ def effects(scores: pd.DataFrame, dev: pd.DataFrame, benchmark: str = "xtreme") 
     cells = scores[(scores["benchmark"] == benchmark) & (scores["model"] == LARGE)]
     means = cells.groupby(["task", "arm"])["score"].mean().unstack("arm")
     if NONE not in means:
-        return pd.DataFrame()
+        return pd.DataFrame(columns=EFFECTS)
     gains = means.sub(means[NONE], axis=0).drop(columns=NONE)
     ours = gains.mean().to_dict()
     best = best_arms(dev)
@@ -128,4 +130,4 @@ def effects(scores: pd.DataFrame, dev: pd.DataFrame, benchmark: str = "xtreme") 
                 effect=r.task, ours=value, published=r.value, same_direction=same, verified=r.verified, source=r.source
             )
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=EFFECTS)
