@@ -1,4 +1,4 @@
-"""Our side of the reproduction check (docs/recipe.md §9): the study's results in the form the published
+"""Our side of the reproduction check (docs/recipe.md §10): the study's results in the form the published
 numbers take (xstilts.benchmarks.published), from the target runs' scores, per-example statistics and
 English dev scores.
 

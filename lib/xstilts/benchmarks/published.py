@@ -1,4 +1,4 @@
-"""The reproduction check: our results beside the published ones, task by task (docs/recipe.md §9).
+"""The reproduction check: our results beside the published ones, task by task (docs/recipe.md §10).
 
 The paper profile's analysis (and the rehearsal's, as a dry run on tiny models) puts our XLM-R `none` arm
 (system `xlmr`, Hu et al. 2020; `xlmr_fairseq` for the fairseq README's MLQA at large, XL and XXL) and our

@@ -19,7 +19,7 @@ every rank (`sharded_accumulation=False`: + 4 bytes per parameter), which is wha
 at an accumulation above 1.
 
 A layout keeps the recipe's effective batch: ranks x micro-batch x accumulation = batch_size x grad_accum
-of the profile (docs/benchmarks.md §5); only how a step is computed changes.
+of the profile (docs/recipe.md §8); only how a step is computed changes.
 
 The launch configuration matches what the engine builds in code (xstilts.engine.distributed
 .fsdp_plugin_for): FULL_SHARD, one FSDP unit per transformer layer (XLMRobertaXLLayer for XL/XXL,

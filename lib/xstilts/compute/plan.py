@@ -3,7 +3,7 @@
 `xstilts plan PROFILE` (`make plan`) is offline and takes seconds: it walks the grid (xstilts.study.grid
 .plan_runs, so counts are the grid's own) and prices each run from dataset sizes (compute/task_sizes.csv,
 with sources; a miniature has none and is priced from its step caps) and the training recipe (jiant:
-optimiser steps = epochs x ceil(N / effective batch), docs/benchmarks.md §5).
+optimiser steps = epochs x ceil(N / effective batch), docs/recipe.md §2).
 
 What is priced is what the code encodes: one sequence per choice of a multiple-choice example; a QA
 question's context window(s); a dual encoder's query and its candidate as two passes, each cut at its own

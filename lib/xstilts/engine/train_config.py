@@ -1,4 +1,4 @@
-"""The fine-tuning hyperparameters. Defaults are jiant's target-task recipe (docs/benchmarks.md §5.1)."""
+"""The fine-tuning hyperparameters. Defaults are jiant's target-task recipe (docs/recipe.md §2, §4)."""
 
 from __future__ import annotations
 

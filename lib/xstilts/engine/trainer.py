@@ -1,4 +1,4 @@
-"""``finetune``: single- and multi-task fine-tuning with jiant's recipe (docs/benchmarks.md §5).
+"""``finetune``: single- and multi-task fine-tuning with jiant's recipe (docs/recipe.md §2).
 
 - Steps: ``max_steps`` or sum over tasks of ``epochs * ceil(N_t / (batch_size * grad_accum))``.
 - One task per optimiser step, all its grad-accum micro-batches from it; tasks sampled in proportion to

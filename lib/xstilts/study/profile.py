@@ -121,7 +121,7 @@ SCHEMA: dict[str, Any] = {
         "tolerance": (
             (int, float),
             1.0,
-            "points added to each side of our 95% CI before a published number is flagged (docs/recipe.md §9)",
+            "points added to each side of our 95% CI before a published number is flagged (docs/recipe.md §10)",
         ),
         "dry_run": (bool, False, "mark the reproduction check as a dry run (tiny models: the rehearsal)"),
     },

@@ -561,7 +561,7 @@ def _dev_scores(s) -> pd.DataFrame:
 
 def _reproduction_check(s, scores: pd.DataFrame, examples: pd.DataFrame, run_dir: Path) -> None:
     """reproduction.csv (ours beside the published numbers, flagged beyond CI + tolerance) and
-    effects.csv (X-STILTs' average gains beside ours), docs/recipe.md §9."""
+    effects.csv (X-STILTs' average gains beside ours), docs/recipe.md §10."""
     from xstilts.analysis.reproduction import effects, our_results
 
     dev = _dev_scores(s)
