@@ -332,6 +332,57 @@ def test_in_batch_loss_by_hand():
     assert loss == pytest.approx(float(expected), rel=1e-6)
 
 
+def test_in_batch_loss_groups_negatives_by_the_recipe_batch():
+    """A micro-batch holding two recipe batches of 2 contrasts each query with its own batch only."""
+    from xstilts.engine.dual_encoder import LogitScale, in_batch_loss
+
+    g = torch.Generator().manual_seed(0)
+    q, p = torch.randn(4, 3, generator=g), torch.randn(4, 3, generator=g)
+    head = LogitScale(init=10.0)
+    with torch.no_grad():
+        grouped = float(in_batch_loss(q, p, head, group=2))
+        past = float(in_batch_loss(q, p, head, group=8))
+        halves = (float(in_batch_loss(q[:2], p[:2], head)) + float(in_batch_loss(q[2:], p[2:], head))) / 2
+        whole = float(in_batch_loss(q, p, head))
+    assert grouped == pytest.approx(halves, rel=1e-6) and grouped != pytest.approx(whole, rel=1e-3)
+    assert past == pytest.approx(whole, rel=1e-6)  # a group larger than the micro-batch: the whole of it
+
+
+def test_a_larger_micro_batch_keeps_the_recipes_negatives(tmp_path):
+    """Micro-batches of 8 (two recipe batches of 4) train the dual encoder as the recipe's 4 x 2 does: the
+    same contrastive groups, the same gradients up to summation order (docs/recipe.md §9.8)."""
+    from safetensors.torch import load_file
+
+    from xstilts.engine.dual_encoder import dual_encoder_config
+    from xstilts.engine.toydata import task
+    from xstilts.engine.trainer import finetune
+    from xstilts.engine.types import TaskData
+
+    from xstilts.engine.toydata import make_tiny_encoder
+
+    path = make_tiny_encoder(tmp_path / "enc", layers=2, hidden=32, dropout=0.0, seed=0)  # the same function
+    t = task("xtreme-r.mewslix", formats.ENTITY_RETRIEVAL, metric="mewslix_map20")
+    data = [TaskData(t, word_pairs(32, 8), None)]
+    weights = {}
+    for name, micro in (("recipe", None), ("micro8", 8)):
+        hp = dual_encoder_config(
+            formats.ENTITY_RETRIEVAL,
+            lr=5e-4,
+            max_steps=3,
+            batch_size=4,
+            grad_accum=2,
+            eval_every_steps=0,
+            progress=False,
+            micro_batch=micro,
+            group_by_length=False,
+            cache_dir=str(tmp_path / "cache"),
+        )
+        finetune(path, data, hp, 0, tmp_path / name)
+        weights[name] = load_file(tmp_path / name / "encoder" / "model.safetensors")
+    for key, value in weights["recipe"].items():
+        torch.testing.assert_close(value, weights["micro8"][key], rtol=1e-4, atol=1e-5, msg=key)
+
+
 def word_pairs(n, seed):
     """Query = two words; positive = those words among three others: learnable by lexical match."""
     import datasets

@@ -61,6 +61,7 @@ Tensor = torch.Tensor
 @runtime_checkable
 class FormatAdapter(Protocol):
     format: str
+    in_batch_negatives: bool  # its loss contrasts the examples of a batch: grouped by the recipe's batch size
 
     def featurize(self, examples, tokenizer, max_seq_len: int, train: bool): ...
 
@@ -120,6 +121,7 @@ class BaseAdapter:
     per-feature output splitting."""
 
     format: str = ""
+    in_batch_negatives: bool = False  # a contrastive loss over the micro-batch (dual encoders)
 
     def collate(self, features: list[dict], pad_token_id: int) -> dict[str, Tensor]:
         batch = collate_token_rows(features, pad_token_id)

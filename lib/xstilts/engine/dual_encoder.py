@@ -90,16 +90,28 @@ class LogitScale(nn.Module):
         return similarity * self.logit_scale
 
 
-def in_batch_loss(query: torch.Tensor, positive: torch.Tensor, head: LogitScale) -> torch.Tensor:
-    """Cross-entropy of each query against every positive of the batch (its own is the label)."""
+def in_batch_loss(
+    query: torch.Tensor, positive: torch.Tensor, head: LogitScale, group: int | None = None
+) -> torch.Tensor:
+    """Cross-entropy of each query against every positive of its group (its own is the label), averaged over
+    the micro-batch. `group`: the recipe's batch size, so that a micro-batch holding several recipe batches
+    (a size's layout, docs/recipe.md §9.8) contrasts each query with the negatives the recipe gives it; None:
+    the whole micro-batch."""
     q = F.normalize(query.float(), p=2, dim=-1)
     p = F.normalize(positive.float(), p=2, dim=-1)
-    logits = head(q @ p.T)
-    return F.cross_entropy(logits, torch.arange(len(q), device=logits.device))
+    size = len(q) if not group else min(group, len(q))
+    losses = []
+    for start in range(0, len(q), size):
+        qs, ps = q[start : start + size], p[start : start + size]
+        logits = head(qs @ ps.T)
+        losses.append(F.cross_entropy(logits, torch.arange(len(qs), device=logits.device), reduction="sum"))
+    return torch.stack(losses).sum() / len(q)
 
 
 class DualEncoderAdapter(BaseAdapter):
     """Training (in-batch negatives) and zero-shot ranking for one dense-retrieval format."""
+
+    in_batch_negatives = True
 
     def __init__(self, format: str, max_query_len: int | None, pooling: str = "mean", layer: int = -1):
         self.format = format
@@ -148,7 +160,7 @@ class DualEncoderAdapter(BaseAdapter):
         """Two passes of the shared encoder; ``logits`` = stacked (query, positive) embeddings."""
         q = self.embed(encoder, batch["input_ids"], batch["attention_mask"])
         p = self.embed(encoder, batch["positive_ids"], batch["positive_mask"])
-        return in_batch_loss(q, p, head), torch.stack([q, p], dim=1)
+        return in_batch_loss(q, p, head, batch.get("negatives_group")), torch.stack([q, p], dim=1)
 
     def split_outputs(self, logits, batch):
         return list(logits.detach().float().cpu().numpy())

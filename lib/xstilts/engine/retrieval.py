@@ -477,6 +477,8 @@ def to_eval_result(result: RetrievalEval):
 class EncoderRetrievalAdapter:
     """BUCC and Tatoeba: no training and no head; ``zero_shot`` ranks with pooled encoder states."""
 
+    in_batch_negatives = False
+
     def __init__(self, format: str):
         self.format = format
 

@@ -338,8 +338,11 @@ def finetune(
             order = np.concatenate([next(stream) for _ in range(hp.grad_accum)])  # the E indices of the step
             step_loss = torch.zeros((), device=device)
             for m in range(accum):
-                idx = order[m * world * micro : (m + 1) * world * micro][rank::world]
+                step_idx = order[m * world * micro : (m + 1) * world * micro]
+                idx = step_idx[rank * micro : (rank + 1) * micro]  # whole recipe batches where micro allows
                 batch = _to_device(adapter.collate(_rows(feats, idx), pad_id), device)
+                if adapter.in_batch_negatives:  # the recipe's batch is the contrastive group, not the layout's
+                    batch["negatives_group"] = hp.batch_size
                 skip_sync = ddp and m < accum - 1  # DDP all-reduces on the last micro-step only
                 with model.no_sync() if skip_sync else contextlib.nullcontext():
                     with autocast(device, hp.bf16):
