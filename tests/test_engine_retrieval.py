@@ -354,11 +354,9 @@ def test_a_larger_micro_batch_keeps_the_recipes_negatives(tmp_path):
     from safetensors.torch import load_file
 
     from xstilts.engine.dual_encoder import dual_encoder_config
-    from xstilts.engine.toydata import task
+    from xstilts.engine.toydata import make_tiny_encoder, task
     from xstilts.engine.trainer import finetune
     from xstilts.engine.types import TaskData
-
-    from xstilts.engine.toydata import make_tiny_encoder
 
     path = make_tiny_encoder(tmp_path / "enc", layers=2, hidden=32, dropout=0.0, seed=0)  # the same function
     t = task("xtreme-r.mewslix", formats.ENTITY_RETRIEVAL, metric="mewslix_map20")

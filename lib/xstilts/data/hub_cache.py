@@ -19,7 +19,6 @@ tokenizer files and the safetensors weights, or the PyTorch weights of a reposit
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -37,6 +36,7 @@ from xstilts.data.contract import DEFAULT_CONFIG
 from xstilts.data.loaders import SourceSpec, check_hub_split, export_files, export_pattern, read_hub, source_for
 from xstilts.data.lock import dataset_revision, model_revision, read_lock, write_lock
 from xstilts.data.schemas import SchemaError
+from xstilts.files import sha256
 from xstilts.progress import bar
 
 log = logging.getLogger(__name__)
@@ -219,14 +219,6 @@ def check(task_keys, model_ids=(), *, ccgbank=None, stream=None) -> int:
 # --- fetching (connected machine) -------------------------------------------------------------------------
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return "sha256:" + h.hexdigest()
-
-
 def _download(url: str, dest: Path) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(dest.name + ".part")
@@ -352,7 +344,7 @@ def _fetch_release_source(src, specs, lock, root: Path) -> str:
     if absent:
         hint = f"; {src.notes}" if src.key == "mewsli-x" else ""
         raise FileNotFoundError(f"{len(absent)} file(s) absent under {root}, e.g. {absent[0]}{hint}")
-    hashes = {str(p.relative_to(root)): _sha256(p) for p in files}
+    hashes = {str(p.relative_to(root)): f"sha256:{sha256(p)}" for p in files}
     changed = sorted(k for k, v in hashes.items() if lock["releases"].get(k, v) != v)
     if changed:
         raise SchemaError(

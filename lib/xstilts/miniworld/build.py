@@ -40,6 +40,7 @@ from xstilts.benchmarks.sources import SOURCES
 from xstilts.data import readers
 from xstilts.data.loaders import source_for
 from xstilts.data.writers import write_source
+from xstilts.files import sha256
 from xstilts.progress import bar
 
 from . import grammar as G
@@ -88,14 +89,6 @@ def world_task(task, manifest: dict):
         return task
     langs = manifest["benchmarks"][task.benchmark][task.name]
     return replace(task, languages=tuple(langs))
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _prepare_dir(out_dir: Path) -> None:
@@ -213,7 +206,7 @@ def build_world(cfg: dict | None, out_dir: Path | str) -> dict:
     if missing:
         raise RuntimeError("miniworld: files the task registry reads were not written:\n  " + "\n  ".join(missing[:20]))
     files = sorted(p for p in out_dir.rglob("*") if p.is_file() and p.name not in ("manifest.json", MARKER))
-    hashes = {str(p.relative_to(out_dir)): _sha256(p) for p in files}
+    hashes = {str(p.relative_to(out_dir)): sha256(p) for p in files}
     manifest["corpus"] = corpus
     manifest["files"] = hashes
     manifest["fingerprint"] = hashlib.sha256(

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xstilts.files import atomic_write_json
+from xstilts.files import atomic_write_json, sha256
 from xstilts.paths import outputs_dir
 
 PHASES = ("data", "pretrained", "intermediate", "target", "analysis")
@@ -96,14 +96,6 @@ class PhaseFailed(RuntimeError):
             f"PROFILE={profile}` retries only them"
         )
         self.failed = failed
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def manifest(run_dir: Path) -> dict[str, list]:
