@@ -174,11 +174,21 @@ class Sizes:
 
     @classmethod
     def for_profile(cls, cfg: dict) -> Sizes:
-        """The real datasets' sizes (compute/task_sizes.csv); a miniature has none (its runs are priced
-        from their step caps)."""
-        if cfg["world"] is None:
-            return cls.from_csv()
-        return cls({}, "miniature (no size table: upper bounds from max_steps and max_seq_len; evaluation not priced)")
+        """The real datasets' sizes (compute/task_sizes.csv), each split capped at the profile's
+        `max_examples` as the loaders read it; a miniature has none (its runs are priced from their step
+        caps)."""
+        if cfg["world"] is not None:
+            return cls(
+                {}, "miniature (no size table: upper bounds from max_steps and max_seq_len; evaluation not priced)"
+            )
+        sizes, cap = cls.from_csv(), cfg.get("max_examples")
+        if cap is not None:
+            sizes.rows = {
+                key: {lang: Split(min(s.examples, cap), s.tokens, s.query_tokens) for lang, s in table.items()}
+                for key, table in sizes.rows.items()
+            }
+            sizes.source += f", capped at max_examples {cap}"
+        return sizes
 
     def english(self, name: str, split: str) -> Split | None:
         return self.rows.get((name, split), {}).get("")
