@@ -227,7 +227,7 @@ models:
 arms: [none, hellaswag, multitask]
 multitask_tasks: [mnli, cosmosqa, ccg]
 targets: [xtreme.xnli, xtreme-r.udpos, xtreme-r.xcopa, xtreme.bucc2018, xtreme-r.mewslix]
-seeds: {none: 1, intermediate: 1}
+seeds: {none: 2, intermediate: 1}
 """
 
 CHAIN = """

@@ -29,7 +29,9 @@ def _xstilts(*args, env, **kw):
 
 
 def _markers(out: Path) -> dict[str, float]:
-    return {str(p.parent.name): p.stat().st_mtime_ns for p in (out / "runs").glob("*/*/COMPLETE")}
+    """When each complete run wrote its metrics: a run done again writes them again. (Not the COMPLETE
+    marker's time: disk hygiene rewrites an intermediate run's marker when it prunes its checkpoint.)"""
+    return {p.parent.name: (p.parent / "metrics.json").stat().st_mtime_ns for p in (out / "runs").glob("*/*/COMPLETE")}
 
 
 @pytest.fixture(scope="module")
