@@ -108,3 +108,26 @@ def test_sharded_and_resumed_runs_score_as_one_process(studies):
         assert one.keys() == two.keys() and one, phase  # the layout is not part of a run's id
         for run in one:
             assert abs(one[run][key] - two[run][key]) <= TOLERANCE, (phase, run, one[run][key], two[run][key])
+
+
+def test_submit_runs_a_sharded_study_through_wide_workers(tmp_path):
+    """`xstilts submit --executor local` on the same study: its larger size's runs go to a job array of
+    2-process workers (submitit's local executor), which launch each run's ranks; every phase completes."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    env.update(XSTILTS_OUTPUTS=str(tmp_path / "outputs"), XSTILTS_ROOT=str(ROOT), OMP_NUM_THREADS="1")
+    profile = tmp_path / "submitted.yaml"
+    profile.write_text(PROFILE.format(ranks=2).replace("purpose: pipeline", "purpose: study"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "xstilts.cli", "submit", str(profile), "--executor", "local"],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=1200,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = tmp_path / "outputs" / "submitted"
+    for phase in ("intermediate", "target"):
+        trained = {run: m for run, m in _metrics(out, phase).items() if "world_size" in m}
+        assert {m["world_size"] for run, m in trained.items() if run.startswith("s-")} == {2}, phase
+    assert (out / "runs" / "analysis").is_dir() and list((out / "runs" / "analysis").glob("*/COMPLETE"))

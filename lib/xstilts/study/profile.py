@@ -20,7 +20,6 @@ import yaml
 from xstilts.benchmarks import registry
 from xstilts.benchmarks.official import BENCHMARKS
 from xstilts.benchmarks.registry import ARM_MULTITASK, ARM_NONE
-from xstilts.miniworld.world_config import resolve_config
 from xstilts.names import nearest
 from xstilts.paths import params_dir, profile_name
 
@@ -315,6 +314,7 @@ def _validate_models(cfg: dict, source: str) -> None:
 def _validate_world(cfg: dict, source: str) -> None:
     if cfg["world"] is None:
         return
+    from xstilts.miniworld.world_config import resolve_config  # miniature profiles only
 
     try:
         resolve_config(cfg["world"])
