@@ -301,7 +301,7 @@ def cmd_submit(args) -> int:
         if not args.dry_run:
             raise
         needs = str(err)
-    jobs = submit.job_plan(profile.name, max_parallel)
+    jobs = submit.job_plan(args.profile, max_parallel)  # a name or a YAML path, as the workers get it
     names = ("partition", "account", "qos", "timeout_min", "cpus_per_task", "mem_gb", "gpus_per_worker")
     slurm = submit.SlurmOptions(**options(args, *names), setup=tuple(submit.default_setup(profile) + list(args.setup)))
     out = submit.submit_dir(profile.name)
@@ -316,7 +316,7 @@ def cmd_submit(args) -> int:
             f"{job.phase:<12} {job.runs:>6} runs  " + "  + ".join(parts) + ("  + final pass" if job.final_pass else "")
         )
     if args.dry_run:
-        paths = submit.write_dry_run(profile.name, jobs, slurm, out)
+        paths = submit.write_dry_run(args.profile, jobs, slurm, out)
         print(f"dry run: wrote {len(paths) - 1} sbatch scripts and {paths[-1]} (nothing submitted)")
         if needs:
             print(f"to run it, this machine still needs: {needs}")
@@ -326,7 +326,7 @@ def cmd_submit(args) -> int:
 
         try:
             results = submit.run_local(
-                profile.name, jobs, out / "logs", args.runner, args.timeout_min, tuple(args.phase or ())
+                args.profile, jobs, out / "logs", args.runner, args.timeout_min, tuple(args.phase or ())
             )
         except (FailedJobError, UncompletedJobError) as err:  # a worker raised / was killed
             print(
@@ -337,11 +337,11 @@ def cmd_submit(args) -> int:
         last = {r["phase"]: r for r in results}
         print("; ".join(f"{p}: {r['complete']}/{r['planned']} complete" for p, r in last.items()))
         return 0 if all(r["complete"] == r["planned"] for r in last.values()) else 1
-    submitted = submit.run_slurm(profile.name, jobs, slurm, out / "logs", args.runner)
+    submitted = submit.run_slurm(args.profile, jobs, slurm, out / "logs", args.runner)
     (out / "jobs.json").write_text(
         json.dumps({"profile": profile.name, "jobs": submitted, "plan": [asdict(j) for j in jobs]}, indent=2) + "\n"
     )
-    print(f"submitted; job ids in {out / 'jobs.json'}; progress: xstilts runs {profile.name}")
+    print(f"submitted; job ids in {out / 'jobs.json'}; progress: xstilts runs {args.profile}")
     return 0
 
 

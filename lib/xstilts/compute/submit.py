@@ -36,6 +36,7 @@ from pathlib import Path
 
 from xstilts.interrupt import Interrupted
 from xstilts.paths import outputs_dir, repo_root
+from xstilts.paths import profile_name as profile_stem
 from xstilts.study.grid import model_of, plan_runs, ranks_of
 from xstilts.study.profile import load_profile
 from xstilts.study.runstore import PHASES, RunStore
@@ -286,7 +287,7 @@ def write_dry_run(
                 if final
                 else f"--shard $SLURM_ARRAY_TASK_ID --num-shards {workers}" + (f" --ranks {wide.ranks}" if wide else "")
             )
-            params = options.sbatch_parameters(job, f"xstilts-{profile_name}-{name}", wide)
+            params = options.sbatch_parameters(job, f"xstilts-{profile_stem(profile_name)}-{name}", wide)
             text = _make_sbatch_string(command=command, folder=str(logs), map_count=workers, **params)
             waits = arrays if final else previous
             what = (
@@ -390,7 +391,7 @@ def run_slurm(
         steps = [(suffix, wide, False) for suffix, _, wide in _arrays(job)]
         steps += [("-final", None, True)] if job.final_pass else []
         for suffix, wide, final in steps:
-            name = f"xstilts-{profile}-{job.phase}{suffix.replace('_', '-')}"
+            name = f"xstilts-{profile_stem(profile)}-{job.phase}{suffix.replace('_', '-')}"
             params = options.sbatch_parameters(job, name, wide)
             waits = arrays if final else previous
             if waits:

@@ -604,6 +604,7 @@ def analyze(s) -> AnalysisReport:
     run = _plan(s)["analysis"][0]
     _require_inputs(s, [run])
     _ensure(s, run, _analysis_work)
+    collect_scores(s)  # results/scores.csv also where the target notebook did not run (submit, scripts)
     run_dir = s.store.path(run)
     estimates = pd.read_csv(run_dir / "estimates.csv")
     confirmatory = pd.read_csv(run_dir / "confirmatory.csv")
