@@ -31,7 +31,7 @@ from xstilts.study.profile import target_tasks
 from xstilts.study.ranks import INTERRUPTED, launch, rank, record_error, record_result
 from xstilts.study.runstore import PHASES, RESUME, PhaseFailed, Run, RunFailed, StudyNotReady, notebook_of
 from xstilts.study.session import start
-from xstilts.study.target_run import collect, run_target
+from xstilts.study.target_run import CHECKPOINT_FILES, collect, run_target
 from xstilts.study.workers import run_workers
 
 log = logging.getLogger("xstilts")
@@ -463,9 +463,6 @@ def _collect(s) -> tuple[pd.DataFrame, pd.DataFrame]:
     _require_complete(s, targets, "collecting the scores")
     params = {m["name"]: model_params(s, m["name"]) for m in s.profile["models"]}
     return collect(s.store, targets, params)
-
-
-CHECKPOINT_FILES = ("encoder", "heads.safetensors")  # what a trained run keeps to be loaded again
 
 
 def _prune_intermediate(s) -> None:

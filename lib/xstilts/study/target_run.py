@@ -194,12 +194,16 @@ def run_target(s, run, run_dir: Path, encoder: str, world_dir: Path | None) -> d
     return summary
 
 
+CHECKPOINT_FILES = ("encoder", "heads.safetensors")  # what a trained run keeps to be loaded again
+
+
 def drop_checkpoints(run_dir: Path) -> None:
     """Delete a trained target run's checkpoints (its encoder and heads, and those of XCOPA's first stage),
     keeping its predictions, per-example statistics, submission files and training logs."""
     for folder in [run_dir, *sorted(run_dir.glob("step*-*/"))]:
-        shutil.rmtree(folder / "encoder", ignore_errors=True)
-        (folder / "heads.safetensors").unlink(missing_ok=True)
+        for name in CHECKPOINT_FILES:
+            target = folder / name
+            shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
 
 
 def _write_submission(results: dict, task, folder: Path, world_dir, cap: int | None) -> None:
