@@ -128,8 +128,8 @@ def cmd_execute(args) -> int:
         args.notebook,
         args.output,
         args.profile,
-        args.shard,
-        args.num_shards,
+        shard=args.shard,
+        num_shards=args.num_shards,
         verbose=args.verbose,
         progress=not args.no_progress,
     )

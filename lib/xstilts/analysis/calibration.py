@@ -158,14 +158,7 @@ def one_study(
 
 
 def coverage_study(
-    design: SimDesign,
-    n_sims: int,
-    n_boot: int,
-    gamma: float = 0.0,
-    seed: int = 0,
-    schemes=("calibrated",),
-    progress: bool = True,
-    desc: str = "",
+    design: SimDesign, n_sims: int, n_boot: int, *, gamma=0.0, seed=0, schemes=("calibrated",), progress=True, desc=""
 ) -> pd.DataFrame:
     """`n_sims` independent studies at one true γ; one row per study x scheme x estimand."""
     bad = [s for s in schemes if s not in SCHEMES]
@@ -330,7 +323,16 @@ def _scenario(
             meta = json.loads(path.with_suffix(".json").read_text())
             return pd.read_csv(path), float(meta["seconds"]), True
     t = time.perf_counter()
-    df = coverage_study(gd.design, n_sims, n_boot, gamma, seed, schemes, progress, f"{gd.name} γ={gamma:g}")
+    df = coverage_study(
+        gd.design,
+        n_sims,
+        n_boot,
+        gamma=gamma,
+        seed=seed,
+        schemes=schemes,
+        progress=progress,
+        desc=f"{gd.name} γ={gamma:g}",
+    )
     df = df.assign(design=gd.name)
     seconds = time.perf_counter() - t
     if path is not None:

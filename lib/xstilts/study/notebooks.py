@@ -2,8 +2,8 @@
 
 `make reproduce` runs each notebook through `xstilts execute`: one line as the phase starts (runs planned,
 reused, to do), one progress line with the runs done and failed and an estimate of the time left (redrawn
-in place on a terminal, printed at most once a minute in a log), and one line with the phase's wall time.
-The notebook itself runs with progress bars off (the report is not a terminal) and writes to a temporary
+in place on a terminal; in a log, printed at most once a minute and once a tenth of the runs), and one line
+with the phase's wall time. The notebook itself runs with progress bars off (the report is not a terminal) and writes to a temporary
 file that is renamed over the output only on success; on failure the console names the cell's error and
 the notebook that holds its traceback. `--verbose` brings back papermill's per-cell bar and its logging.
 """
@@ -35,7 +35,9 @@ QUIET_KERNEL = {
     "TRANSFORMERS_VERBOSITY": "error",
     "TOKENIZERS_PARALLELISM": "false",
 }
-LOG_INTERVAL = 60.0  # seconds between progress lines when the console is not a terminal
+# when the console is not a terminal (a log), a progress line at most once a minute and only when another
+# tenth of the phase's runs is done: at most ten lines a phase, however slow the machine
+LOG_INTERVAL = 60.0
 
 
 def duration(seconds: float) -> str:
@@ -53,7 +55,10 @@ class Progress:
         self.tty = self.stream.isatty()
         self.started = time.monotonic()
         self.reused = self.done()
-        self.last_line, self.last_print = "", self.started
+        self.last_line, self.last_print, self.last_tenth = "", self.started, self.tenth(self.reused)
+
+    def tenth(self, done: int) -> int:
+        return 10 * done // max(len(self.runs), 1)
 
     def done(self) -> int:
         return sum(self.store.is_complete(r) for r in self.runs)
@@ -65,21 +70,22 @@ class Progress:
         todo = len(self.runs) - self.reused
         return f"{self.phase}: {len(self.runs)} runs, {self.reused} reused, {todo} to do"
 
-    def line(self) -> str:
-        done, elapsed = self.done(), time.monotonic() - self.started
+    def line(self, done: int) -> str:
+        elapsed = time.monotonic() - self.started
         new, left = done - self.reused, len(self.runs) - done
         eta = f", about {duration(left * elapsed / new)} left" if new and left else ""
         return f"{self.phase}: {done}/{len(self.runs)} done, {self.failed()} failed, {duration(elapsed)}{eta}"
 
     def tick(self) -> None:
-        line = self.line()
+        done = self.done()
+        line = self.line(done)
         if self.tty:
             self.stream.write("\r" + line.ljust(len(self.last_line)))
             self.stream.flush()
             self.last_line = line
-        elif time.monotonic() - self.last_print >= LOG_INTERVAL and line != self.last_line:
+        elif time.monotonic() - self.last_print >= LOG_INTERVAL and self.tenth(done) > self.last_tenth:
             print(line, file=self.stream, flush=True)
-            self.last_line, self.last_print = line, time.monotonic()
+            self.last_line, self.last_print, self.last_tenth = line, time.monotonic(), self.tenth(done)
 
     def finish(self, ok: bool) -> str:
         if self.tty and self.last_line:
@@ -113,31 +119,21 @@ def kernel_stderr(log_file: Path | None):
             os.close(saved)
 
 
-def execute(
-    notebook: Path,
-    output: Path,
-    profile: str,
-    shard: int = 0,
-    num_shards: int = 1,
-    verbose: bool = False,
-    progress: bool = True,
-    stream=None,
-) -> int:
+def execute(notebook: Path, output: Path, profile: str, *, shard=0, num_shards=1, verbose=False, progress=True) -> int:
     """Run one phase notebook into `output`: 0 on success; 2 when a cell stopped with an expected error (a
     profile to fix, an earlier phase to run first), 3 when runs failed, 1 for any other error in a cell."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    stream = stream or sys.stdout
     notebook, output = Path(notebook), Path(output)
     if notebook.stem not in PHASE_OF or not notebook.is_file():
         raise FileNotFoundError(
             f"{notebook} is not a phase notebook: expected notebooks/<name>.ipynb, name one of {', '.join(PHASE_OF)}"
         )
     load_profile(profile)  # a profile that cannot run (licence-gated data included) stops here, in one line
-    tracker = Progress(profile, PHASE_OF[notebook.stem], stream) if progress else None
+    tracker = Progress(profile, PHASE_OF[notebook.stem]) if progress else None
     if tracker:
-        print(tracker.start_line(), file=stream, flush=True)
+        print(tracker.start_line(), flush=True)
     if not verbose:
         os.environ.update(QUIET_KERNEL)  # the kernel inherits this process's environment
         for name in ("papermill", "traitlets", "nbclient", "jupyter_client", "asyncio"):
@@ -168,7 +164,7 @@ def execute(
                 tracker.tick()
     error = outcome.get("error")
     if tracker:
-        print(tracker.finish(error is None), file=stream, flush=True)
+        print(tracker.finish(error is None), flush=True)
     if error is None:
         if num_shards > 1:
             tmp.unlink(missing_ok=True)  # a shard worker's notebook is not a report
