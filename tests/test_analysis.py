@@ -66,6 +66,19 @@ def test_tests_figures_and_answer(result):
     assert "describe" in result.answer
 
 
+def test_gain_table_is_every_benchmark_gain_by_size(result):
+    est = result.estimates
+    bg = est[est.estimand == "benchmark_gain"]
+    sizes = sorted(bg.params.unique())
+    table = analysis.gain_table(est, {p: f"size{i}" for i, p in enumerate(sizes)})
+    assert list(table.columns) == ["arm", "benchmark"] + [f"size{i}" for i in range(len(sizes))]
+    assert len(table) == bg.groupby(["arm", "benchmark"]).ngroups
+    for r in bg.itertuples():
+        cell = table[(table.arm == r.arm) & (table.benchmark == r.benchmark)][f"size{sizes.index(r.params)}"].item()
+        assert cell.startswith(f"{r.estimate:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}]")
+        assert cell.endswith(" *") == (r.ci_low > 0 or r.ci_high < 0)
+
+
 def test_cli_analyze(table, tmp_path):
     csv = tmp_path / "scores.csv"
     table[table.arm.isin(["none", "mnli", "multitask"])].to_csv(csv, index=False)

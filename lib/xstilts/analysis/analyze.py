@@ -276,6 +276,21 @@ def _fmt(r) -> str:
     return f"{r.estimate:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}]"
 
 
+def gain_table(est: pd.DataFrame, size_names: dict | None = None) -> pd.DataFrame:
+    """What each arm buys: the benchmark gain G_B(s, i) (estimand `benchmark_gain`) per arm and benchmark
+    (rows) and model size (columns, smallest first, named by `size_names` {params: name}), as `estimate
+    [95% CI]` in points, with `*` where the interval excludes zero."""
+    g = est[est["estimand"] == "benchmark_gain"]
+    cells = [_fmt(r) + (" *" if r.ci_low > 0 or r.ci_high < 0 else "") for r in g.itertuples()]
+    wide = g.assign(cell=cells).pivot_table(
+        index=["arm", "benchmark"], columns="params", values="cell", aggfunc="first", sort=False
+    )
+    names = size_names or {}
+    wide = wide[sorted(wide.columns)].rename(columns=lambda p: names.get(p, f"{p:.3g} params"))
+    wide.columns.name = None
+    return wide.reset_index()
+
+
 def answer_paragraph(est: pd.DataFrame, conf: pd.DataFrame, notes: list[str], n_boot: int, source: str) -> str:
     """The answer in words: γ and the slopes with CIs, what could not be computed, and the caveats."""
     parts = []

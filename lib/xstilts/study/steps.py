@@ -575,13 +575,14 @@ TEST_COLUMNS = ["estimand", "arm", "estimate", "ci_low", "ci_high", "p_value", "
 @dataclass
 class AnalysisReport:
     """Phase 4's report, in the order it is read: the confirmatory tests, the decomposition of γ, the
-    per-task slopes, the secondary tests, the reproduction check, the figures and the answer (every
+    per-task slopes, the secondary tests, what each arm buys per size, the reproduction check, the figures and the answer (every
     estimate: estimates.csv)."""
 
     tests: Table
     decomposition: Table
     task_slopes: Table
     secondary: Table
+    gains: Table
     reproduction: Table | Note
     effects: Table | Note
     estimates: Table
@@ -591,6 +592,7 @@ class AnalysisReport:
 
 def analyze(s) -> AnalysisReport:
     """Gains, slopes over log10(params), the XTREME-R vs XTREME interaction, with the joint bootstrap."""
+    from xstilts.analysis.analyze import gain_table
     from xstilts.analysis.figures import ALT
 
     if s.profile["purpose"] == "pipeline":
@@ -601,7 +603,8 @@ def analyze(s) -> AnalysisReport:
     run = _plan(s)["analysis"][0]
     _require_inputs(s, [run])
     _ensure(s, run, _analysis_work)
-    collect_scores(s)  # results/scores.csv also where the target notebook did not run (submit, scripts)
+    scores = collect_scores(s)  # results/scores.csv also where the target notebook did not run (submit, scripts)
+    size_names = {float(p): m for p, m in scores[["params", "model"]].drop_duplicates().itertuples(index=False)}
     run_dir = s.store.path(run)
     estimates = pd.read_csv(run_dir / "estimates.csv")
     confirmatory = pd.read_csv(run_dir / "confirmatory.csv")
@@ -642,6 +645,12 @@ def analyze(s) -> AnalysisReport:
             "Slope of the gain per (arm, target), Benjamini-Hochberg and -Yekutieli adjusted",
         ),
         secondary=s.table(pd.read_csv(run_dir / "secondary_tests.csv"), "secondary_tests", "Secondary tests"),
+        gains=s.table(
+            gain_table(estimates, size_names),
+            "benchmark_gains",
+            "Mean zero-shot gain over `none` per arm, benchmark and model size, in points: estimate [95% CI] "
+            "(* the interval excludes zero)",
+        ),
         reproduction=reproduction,
         effects=effects,
         estimates=s.table(estimates, "estimates", "Every estimate", max_rows=10),
