@@ -210,3 +210,43 @@ def test_a_failing_run_does_not_stop_its_phase_and_only_it_is_retried(outputs, m
     assert {
         r: (store.path(next(t for t in targets if t.id == r)) / MARKER).stat().st_mtime_ns for r in markers
     } == markers
+
+
+def test_prune_leaves_a_run_whose_lock_another_live_process_holds(tmp_path):
+    store = RunStore("t", root=tmp_path)
+    run = Run("intermediate", "r", {"x": 1})
+    store.execute(run, _work({"encoder/config.json": "{}", "a.txt": "x"}))
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lock = store.path(run).with_name(store.path(run).name + ".lock")
+        lock.write_text(f"{socket.gethostname()} {holder.pid}\n")
+        assert store.prune(run, ["encoder"]) == []  # the holder prunes it
+        assert (store.path(run) / "encoder/config.json").is_file()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert store.prune(run, ["encoder"]) == ["encoder"]  # a dead holder's lock is taken over
+    assert not (store.path(run) / "encoder").exists() and store.check(run, deep=True) == []
+    assert json.loads((store.path(run) / MARKER).read_text())["pruned"] == ["encoder"]
+
+
+_PRUNE = """
+import sys
+from pathlib import Path
+from xstilts.study.runstore import Run, RunStore
+RunStore("t", root=Path(sys.argv[1])).prune(Run("intermediate", "r", {"x": 1}), ["encoder"])
+"""
+
+
+def test_two_workers_pruning_the_same_run_at_once_both_succeed(tmp_path):
+    """Both local workers prune at the end of the target phase; unlocked, one's rmtree raced the other's
+    (FileNotFoundError: 'config.json') and failed its worker after every run was complete."""
+    for attempt in range(3):
+        root = tmp_path / str(attempt)
+        store = RunStore("t", root=root)
+        run = Run("intermediate", "r", {"x": 1})
+        store.execute(run, _work({f"encoder/f{i}.bin": "x" for i in range(1500)} | {"encoder/config.json": "{}"}))
+        procs = [subprocess.Popen([sys.executable, "-c", _PRUNE, str(root)], stderr=subprocess.PIPE) for _ in range(2)]
+        for p in procs:
+            assert p.wait() == 0, p.stderr.read().decode()
+        assert not (store.path(run) / "encoder").exists() and store.check(run, deep=True) == []

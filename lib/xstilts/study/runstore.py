@@ -262,20 +262,24 @@ class RunStore:
     def prune(self, run: Run, paths: Iterable[str]) -> list[str]:
         """Delete files of a completed run that no planned run needs any more (a checkpoint, once every run
         loading it is complete); its marker's manifest drops them and lists them as `pruned`, so the run stays
-        complete and intact. Returns what was deleted."""
-        marker = self.path(run) / MARKER
-        info = json.loads(marker.read_text())
-        gone = [rel for rel in paths if (self.path(run) / rel).exists()]
-        if not gone:
-            return []
-        for rel in gone:
-            target = self.path(run) / rel
-            shutil.rmtree(target) if target.is_dir() else target.unlink()
-        files = info.get("files") or {}
-        info["files"] = {k: v for k, v in files.items() if not any(k == g or k.startswith(g + "/") for g in gone)}
-        info["pruned"] = sorted(set(info.get("pruned", [])) | set(gone))
-        atomic_write_json(marker, info)
-        return gone
+        complete and intact. Returns what was deleted. Done under the run's lock: where another worker holds
+        it (pruning the same run at the end of its phase), this one leaves the run to it and returns []."""
+        run_dir = self.path(run)
+        with RunLock(run_dir.with_name(run_dir.name + ".lock")) as lock:
+            if not lock.acquired or not self.is_complete(run):
+                return []
+            gone = [rel for rel in paths if (run_dir / rel).exists()]
+            if not gone:
+                return []
+            for rel in gone:
+                target = run_dir / rel
+                shutil.rmtree(target) if target.is_dir() else target.unlink()
+            info = json.loads((run_dir / MARKER).read_text())
+            files = info.get("files") or {}
+            info["files"] = {k: v for k, v in files.items() if not any(k == g or k.startswith(g + "/") for g in gone)}
+            info["pruned"] = sorted(set(info.get("pruned", [])) | set(gone))
+            atomic_write_json(run_dir / MARKER, info)
+            return gone
 
     def is_pruned(self, run: Run) -> bool:
         """Whether files of this completed run were deleted after use (`prune`)."""
