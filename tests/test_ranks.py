@@ -1,6 +1,8 @@
-"""The launcher of a sharded run's ranks: rank 0's result, one failing rank fails the run (the others are
-killed, not left waiting), and a signal is forwarded so the ranks checkpoint and the run stays incomplete.
-The ranks here are small scripts standing in for `xstilts rank` (the real ranks: test_sharded_runs.py)."""
+"""The ranks of sharded runs: started once and given one run after another (each run's output in its own
+ranks.log), rank 0's result is the run's, one failing rank fails the run (the others are killed, not left
+waiting) and the next run gets fresh ranks, and a signal is forwarded so the ranks checkpoint and the run
+stays incomplete. The ranks here are small scripts around `ranks.serve` whose work is chosen by the run id
+(the real ranks: tests/test_sharded_study.py and tests/test_rehearsal.py)."""
 
 import os
 import signal
@@ -18,79 +20,102 @@ RANK_SCRIPT = textwrap.dedent("""
     import os, signal, sys, time
     from pathlib import Path
     from xstilts.study import ranks
-    run_dir, mode = Path(sys.argv[1]), sys.argv[2]
+    root = Path(sys.argv[1])
     r = int(os.environ["RANK"])
     assert os.environ["WORLD_SIZE"] == "2" and os.environ["MASTER_PORT"]
-    (run_dir / f"pid{r}").write_text(str(os.getpid()))
-    if mode == "ok":
-        if r == 0:
-            ranks.record_result(run_dir, {"world_size": int(os.environ["WORLD_SIZE"])})
-    elif mode == "fail":
-        if r == 1:
-            try:
+
+    def prepare(run_id):
+        run_dir = root / run_id
+        mode = run_id.split("-")[0]
+
+        def work():
+            (run_dir / f"pid{r}").write_text(str(os.getpid()))
+            print(f"rank {r} doing {run_id}")
+            if mode == "fail" and r == 1:
                 raise FloatingPointError("loss is NaN at step 7")
-            except FloatingPointError as err:
-                ranks.record_error(run_dir, err)
-            sys.exit(1)
-        time.sleep(600)  # rank 0 waits in a collective for its dead peer
-    elif mode == "signal":
-        got = []
-        signal.signal(signal.SIGTERM, lambda *a: got.append(1))
-        (run_dir / f"ready{r}").write_text("")
-        while not got:
-            time.sleep(0.05)
-        (run_dir / f"saved{r}").write_text("checkpoint")
-        sys.exit(ranks.INTERRUPTED)
+            if mode == "fail":
+                time.sleep(600)  # rank 0 waits in a collective for its dead peer
+            if mode == "signal":
+                got = []
+                signal.signal(signal.SIGTERM, lambda *a: got.append(1))
+                (run_dir / f"ready{r}").write_text("")
+                while not got:
+                    time.sleep(0.05)
+                (run_dir / f"saved{r}").write_text("checkpoint")
+                raise ranks.RunInterrupted("checkpoint saved")
+            return {"world_size": int(os.environ["WORLD_SIZE"]), "run": run_id}
+
+        return run_dir, work
+
+    print(f"rank {r} started")
+    ranks.serve(prepare)
 """)
 
 
 @pytest.fixture
-def fake_ranks(tmp_path, monkeypatch):
+def group(tmp_path, monkeypatch):
     script = tmp_path / "rank.py"
     script.write_text(RANK_SCRIPT)
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
-
-    def use(mode):
-        monkeypatch.setattr(ranks, "rank_command", lambda *a: [sys.executable, str(script), str(run_dir), mode])
-        return run_dir
-
-    return use
+    root = tmp_path / "runs"
+    root.mkdir()
+    monkeypatch.setattr(ranks, "rank_command", lambda *a: [sys.executable, str(script), str(root)])
+    with ranks.RankGroup("p", "target", 2, poll=0.02) as g:
+        g.root = root
+        yield g
 
 
-def test_rank_zero_result_is_the_runs(fake_ranks):
-    run_dir = fake_ranks("ok")
-    assert ranks.launch("p", "target", "r-1", 2, run_dir, poll=0.05) == {"world_size": 2}
-    assert not (run_dir / ranks.RESULT).exists() and (run_dir / "pid0").exists() and (run_dir / "pid1").exists()
+def pids(run_dir):
+    return [int((run_dir / f"pid{r}").read_text()) for r in (0, 1)]
 
 
-def test_one_failing_rank_fails_the_run_and_the_other_is_killed_not_left_waiting(fake_ranks):
-    run_dir = fake_ranks("fail")
+def dead(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_rank_zero_result_is_the_runs_and_the_ranks_serve_the_next_run(group):
+    first, second = group.root / "ok-1", group.root / "ok-2"
+    assert group.run("ok-1", first) == {"world_size": 2, "run": "ok-1"}
+    assert group.run("ok-2", second) == {"world_size": 2, "run": "ok-2"}
+    assert group.started == 1 and pids(first) == pids(second)  # the same two processes did both runs
+    for run_dir in (first, second):
+        assert not list(run_dir.glob("rank[0-9]*")), "the launcher's files are removed once read"
+        log = (run_dir / ranks.LOG).read_text()
+        assert f"rank 0 doing {run_dir.name}" in log and f"rank 1 doing {run_dir.name}" in log
+    assert "ok-1" not in (second / ranks.LOG).read_text()  # each run's output in its own log
+    group.close()
+    assert all(dead(pid) for pid in pids(first))  # closing their input ends the ranks
+
+
+def test_one_failing_rank_fails_the_run_the_other_is_killed_and_the_next_run_gets_fresh_ranks(group):
+    run_dir = group.root / "fail-1"
     started = time.time()
     with pytest.raises(ranks.RanksFailed, match="rank 1 of 2: FloatingPointError: loss is NaN at step 7") as err:
-        ranks.launch("p", "target", "r-1", 2, run_dir, poll=0.05)
+        group.run("fail-1", run_dir)
     assert time.time() - started < 30
     assert "Traceback" in err.value.details
-    pid0 = int((run_dir / "pid0").read_text())
-    with pytest.raises(ProcessLookupError):
-        os.kill(pid0, 0)
+    assert all(dead(pid) for pid in pids(run_dir))
+    assert group.run("ok-3", group.root / "ok-3") == {"world_size": 2, "run": "ok-3"}
+    assert group.started == 2
 
 
-def test_the_run_store_records_a_rank_failure_with_that_ranks_traceback(fake_ranks, tmp_path):
-    run_dir = fake_ranks("fail")
-    store = RunStore("t", root=tmp_path / "runs")
+def test_the_run_store_records_a_rank_failure_with_that_ranks_traceback(group, tmp_path):
+    store = RunStore("t", root=tmp_path / "store")
     run = Run("target", "xl-none-xnli-s0", {"x": 1})
     with pytest.raises(RunFailed, match="loss is NaN"):
-        store.execute(run, lambda d: ranks.launch("p", "target", run.id, 2, run_dir, poll=0.05))
+        store.execute(run, lambda d: group.run("fail-2", group.root / "fail-2"))
     failure = store.failure(run)
     assert failure["error"].startswith("RanksFailed: rank 1 of 2: FloatingPointError")
     assert "raise FloatingPointError" in failure["traceback"]
     assert (store.path(run) / FAILED).exists() and not store.is_complete(run)
 
 
-def test_a_signal_is_forwarded_and_leaves_the_run_incomplete_not_failed(fake_ranks, tmp_path):
-    run_dir = fake_ranks("signal")
-    store = RunStore("t", root=tmp_path / "runs")
+def test_a_signal_is_forwarded_and_leaves_the_run_incomplete_not_failed(group, tmp_path):
+    run_dir = group.root / "signal-1"
+    store = RunStore("t", root=tmp_path / "store")
     run = Run("target", "xl-none-xnli-s0", {"x": 2})
 
     def send_when_ready():
@@ -102,7 +127,15 @@ def test_a_signal_is_forwarded_and_leaves_the_run_incomplete_not_failed(fake_ran
     before = signal.getsignal(signal.SIGUSR1)
     threading.Thread(target=send_when_ready, daemon=True).start()
     with pytest.raises(ranks.RunInterrupted):
-        store.execute(run, lambda d: ranks.launch("p", "target", run.id, 2, run_dir, poll=0.05))
+        store.execute(run, lambda d: group.run("signal-1", run_dir))
     assert (run_dir / "saved0").exists() and (run_dir / "saved1").exists()
     assert not store.is_complete(run) and not store.is_failed(run)
     assert signal.getsignal(signal.SIGUSR1) == before  # the launcher restored the handler it replaced
+    assert not group.procs  # stopped ranks are not reused
+
+
+def test_a_rank_that_cannot_start_fails_the_run_pointing_at_its_log(group, monkeypatch):
+    monkeypatch.setattr(ranks, "rank_command", lambda *a: [sys.executable, "-c", "raise SystemExit(2)"])
+    run_dir = group.root / "ok-4"
+    with pytest.raises(ranks.RanksFailed, match=r"rank 0 of 2 exited with status 2 .*ranks.log"):
+        group.run("ok-4", run_dir)

@@ -117,7 +117,7 @@ def cmd_phase(args) -> int:
 def cmd_rank(args) -> int:
     from xstilts.study.steps import run_rank
 
-    run_rank(args.profile, args.phase, args.run_id)
+    run_rank(args.profile, args.phase)
     return 0
 
 
@@ -428,10 +428,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-shards", type=POSITIVE, default=1)
     p.add_argument("--worker", action="store_true", help="as a local worker: claim any run no other worker holds")
     p.add_argument("--ranks", type=at_least(2), help="as a wide worker: only the runs sharded over this many ranks")
-    p = command("rank", cmd_rank, "one rank of a sharded run (started by the worker that claimed the run)")
+    p = command(
+        "rank", cmd_rank, "one rank of a worker's sharded runs (started by the worker; run ids on standard input)"
+    )
     p.add_argument("profile")
     p.add_argument("phase", choices=("intermediate", "target"))
-    p.add_argument("run_id")
     p = command("execute", cmd_execute, "run a phase notebook with papermill, telling progress on the console")
     p.add_argument("notebook", type=Path, help="notebooks/<phase>.ipynb")
     p.add_argument("output", type=Path, help="the executed notebook (written on success)")

@@ -22,13 +22,12 @@ from xstilts.benchmarks.published import reproduction_check
 from xstilts.benchmarks.registry import get_task
 from xstilts.data.hub_cache import missing, report_missing, resolve_model
 from xstilts.data.loaders import load
-from xstilts.interrupt import Interrupted
 from xstilts.progress import bar
 from xstilts.reports.data_summary import describe
 from xstilts.reports.display import Figure, Note, Table
 from xstilts.study import grid
 from xstilts.study.profile import target_tasks
-from xstilts.study.ranks import INTERRUPTED, launch, rank, record_error, record_result
+from xstilts.study.ranks import RankGroup, serve
 from xstilts.study.runstore import PHASES, RESUME, PhaseFailed, Run, RunFailed, StudyNotReady, notebook_of
 from xstilts.study.session import start
 from xstilts.study.target_run import CHECKPOINT_FILES, collect, run_target
@@ -121,15 +120,20 @@ def _execute_mine(s, runs: list[Run], work, desc: str) -> None:
         if s.profile["workers"] > 1 and s.num_shards == 1 and len(todo) > 1:
             run_workers(s.profile.name, s.phase, s.profile["workers"], since)
     failed, first_error = [], ""
-    for run in mine if s.claim else bar(mine, desc=desc, unit="run", enabled=todo):
-        if s.store.failed_since(run, since):
-            failed.append(run)
-            continue
-        try:
-            s.store.execute(run, _how(s, run, work), wait=not s.claim)
-        except RunFailed as err:
-            failed.append(run)
-            first_error = first_error or err.error
+    groups: dict[int, RankGroup] = {}  # the ranks of this process's sharded runs, per width, kept between runs
+    try:
+        for run in mine if s.claim else bar(mine, desc=desc, unit="run", enabled=todo):
+            if s.store.failed_since(run, since):
+                failed.append(run)
+                continue
+            try:
+                s.store.execute(run, _how(s, run, work, groups), wait=not s.claim)
+            except RunFailed as err:
+                failed.append(run)
+                first_error = first_error or err.error
+    finally:
+        for group in groups.values():
+            group.close()
     if failed:
         first_error = first_error or (s.store.failure(failed[0]) or {}).get("error", "")
         raise PhaseFailed(s.profile.name, s.phase, failed, len(mine), first_error)
@@ -147,11 +151,13 @@ def _assigned(s, runs: list[Run]) -> list[Run]:
     return list(runs)
 
 
-def _how(s, run: Run, work):
-    """How this process does a run: `work` itself, or, for a sharded run, by launching its ranks."""
+def _how(s, run: Run, work, groups: dict[int, RankGroup]):
+    """How this process does a run: `work` itself, or, for a sharded run, on its ranks (started at this
+    process's first run of that width and kept for the next)."""
     n = grid.ranks_of(s.profile.cfg, run)
     if n > 1:
-        return lambda run_dir: launch(str(s.profile.files[-1]), run.phase, run.id, n, run_dir)
+        group = groups.setdefault(n, RankGroup(str(s.profile.files[-1]), run.phase, n))
+        return lambda run_dir: group.run(run.id, run_dir)
     return lambda run_dir: work(s, run, run_dir)
 
 
@@ -659,28 +665,24 @@ def analyze(s) -> AnalysisReport:
     )
 
 
-# --- one rank of a sharded run (`xstilts rank`, launched by xstilts.study.ranks) --------------------
+# --- the ranks of sharded runs (`xstilts rank`, started by xstilts.study.ranks.RankGroup) -----------
 
 RANK_WORK = {"intermediate": _intermediate_work, "target": _target_work}
 
 
-def run_rank(profile: str, phase: str, run_id: str) -> None:
-    """One rank of a sharded run: the run's work on this process (every rank trains; rank 0 evaluates and
-    writes). The launcher holds the run's lock and commits it."""
+def run_rank(profile: str, phase: str) -> None:
+    """One rank of a worker's sharded runs: each run the worker sends, done on this process (every rank
+    trains; rank 0 evaluates and writes). The worker holds each run's lock and commits it."""
     s = start(profile, phase, rank_entry=True)
-    run = next((r for r in _plan(s).get(phase, []) if r.id == run_id), None)
-    if run is None or phase not in RANK_WORK:
-        raise StudyNotReady(f"no training run {run_id} in phase '{phase}' of profile {s.profile.name}")
-    run_dir = s.store.path(run)
-    try:
-        metrics = RANK_WORK[phase](s, run, run_dir)
-    except Interrupted:  # a resumable checkpoint was saved on a signal
-        raise SystemExit(INTERRUPTED) from None
-    except Exception as err:
-        record_error(run_dir, err)
-        raise SystemExit(1) from None
-    if rank() == 0:
-        record_result(run_dir, metrics)
+    runs = {r.id: r for r in _plan(s).get(phase, [])} if phase in RANK_WORK else {}
+
+    def prepare(run_id: str):
+        run = runs.get(run_id)
+        if run is None:
+            raise StudyNotReady(f"no training run {run_id} in phase '{phase}' of profile {s.profile.name}")
+        return s.store.path(run), lambda: RANK_WORK[phase](s, run, s.store.path(run))
+
+    serve(prepare)
 
 
 # --- whole phases, for shard workers outside notebooks (submitit, scripts) -------------------------
