@@ -7,6 +7,7 @@ SHELL := /bin/bash
 PROFILE ?= mini
 SHARDS ?= 1
 JOBS ?= 1
+EXECUTOR ?= slurm
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -43,7 +44,7 @@ $(REHEARSAL_DATA): | $(STAMP)
 	$(MAKE) --no-print-directory data PROFILE=$(PROFILE)
 endif
 
-.PHONY: help setup validate reproduce data plan readme-bill test lint bench gpu-check calibrate lab clean distclean
+.PHONY: help setup validate reproduce data plan submit readme-bill test lint bench gpu-check calibrate lab clean distclean
 
 help: ## list the targets
 	@echo "make <target> [PROFILE=mini|smoke|mini-full|paper|rehearsal] [SHARDS=N] [VERBOSE=1] [VERIFY=1]"
@@ -101,6 +102,9 @@ endif
 
 plan: $(STAMP) ## the cost of PROFILE before compute: runs, FLOPs, GPU-hours (compute vs communication), wall-clock, disk
 	$(BIN)/xstilts plan $(PROFILE)
+
+submit: $(STAMP) $(REHEARSAL_DATA) ## PROFILE's phases through submitit: EXECUTOR=slurm (default) or local; ARGS="--dry-run ..." passed on
+	$(BIN)/xstilts submit $(PROFILE) --executor $(EXECUTOR) $(ARGS)
 
 readme-bill: $(STAMP) ## rewrite the README's bill from `xstilts plan paper` at the stated defaults
 	$(BIN)/xstilts plan paper --readme README.md

@@ -33,8 +33,8 @@ def test_environment_yml_is_generated_from_the_pin_list():
 
 def test_make_help_is_the_default_and_lists_every_target():
     out = subprocess.run(["make", "-s"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    targets = ["setup", "reproduce", "data", "plan", "readme-bill", "test", "lint", "bench", "gpu-check", "calibrate"]
-    for target in [*targets, "lab", "clean"]:
+    targets = ["setup", "reproduce", "data", "plan", "submit", "readme-bill", "test", "lint", "bench", "gpu-check"]
+    for target in [*targets, "calibrate", "lab", "clean"]:
         assert f"  {target} " in out, target
 
 
