@@ -20,35 +20,31 @@ RANK_SCRIPT = textwrap.dedent("""
     import os, signal, sys, time
     from pathlib import Path
     from xstilts.study import ranks
-    root = Path(sys.argv[1])
     r = int(os.environ["RANK"])
     assert os.environ["WORLD_SIZE"] == "2" and os.environ["MASTER_PORT"]
 
-    def prepare(run_id):
-        run_dir = root / run_id
+    def work(run_id, run_dir):
         mode = run_id.split("-")[0]
-
-        def work():
-            (run_dir / f"pid{r}").write_text(str(os.getpid()))
-            print(f"rank {r} doing {run_id}")
-            if mode == "fail" and r == 1:
-                raise FloatingPointError("loss is NaN at step 7")
-            if mode == "fail":
-                time.sleep(600)  # rank 0 waits in a collective for its dead peer
-            if mode == "signal":
-                got = []
-                signal.signal(signal.SIGTERM, lambda *a: got.append(1))
-                (run_dir / f"ready{r}").write_text("")
-                while not got:
-                    time.sleep(0.05)
-                (run_dir / f"saved{r}").write_text("checkpoint")
-                raise ranks.RunInterrupted("checkpoint saved")
-            return {"world_size": int(os.environ["WORLD_SIZE"]), "run": run_id}
-
-        return run_dir, work
+        (run_dir / f"pid{r}").write_text(str(os.getpid()))
+        print(f"rank {r} doing {run_id}")
+        if mode == "unknown":
+            raise KeyError(f"no training run {run_id}")
+        if mode == "fail" and r == 1:
+            raise FloatingPointError("loss is NaN at step 7")
+        if mode == "fail":
+            time.sleep(600)  # rank 0 waits in a collective for its dead peer
+        if mode == "signal":
+            got = []
+            signal.signal(signal.SIGTERM, lambda *a: got.append(1))
+            (run_dir / f"ready{r}").write_text("")
+            while not got:
+                time.sleep(0.05)
+            (run_dir / f"saved{r}").write_text("checkpoint")
+            raise ranks.RunInterrupted("checkpoint saved")
+        return {"world_size": int(os.environ["WORLD_SIZE"]), "run": run_id}
 
     print(f"rank {r} started")
-    ranks.serve(prepare)
+    ranks.serve(work)
 """)
 
 
@@ -58,7 +54,7 @@ def group(tmp_path, monkeypatch):
     script.write_text(RANK_SCRIPT)
     root = tmp_path / "runs"
     root.mkdir()
-    monkeypatch.setattr(ranks, "rank_command", lambda *a: [sys.executable, str(script), str(root)])
+    monkeypatch.setattr(ranks, "rank_command", lambda *a: [sys.executable, str(script)])
     with ranks.RankGroup("p", "target", 2, poll=0.02) as g:
         g.root = root
         yield g
@@ -139,3 +135,10 @@ def test_a_rank_that_cannot_start_fails_the_run_pointing_at_its_log(group, monke
     run_dir = group.root / "ok-4"
     with pytest.raises(ranks.RanksFailed, match=r"rank 0 of 2 exited with status 2 .*ranks.log"):
         group.run("ok-4", run_dir)
+
+
+def test_an_error_before_the_work_is_the_runs_failure_in_its_own_folder(group):
+    run_dir = group.root / "unknown-1"
+    with pytest.raises(ranks.RanksFailed, match="KeyError: 'no training run unknown-1'"):
+        group.run("unknown-1", run_dir)
+    assert (run_dir / ranks.ERROR.format(rank=0)).exists()  # recorded where the run's failure is looked for

@@ -6,10 +6,10 @@ in the run store, so no other worker starts it. The worker keeps a `RankGroup`: 
 PROFILE PHASE`, started with the variables torch's `env://` rendezvous reads (RANK, LOCAL_RANK, WORLD_SIZE,
 MASTER_ADDR, MASTER_PORT), as torchrun would, and kept as its own, so that it can:
 
-- start them once and give them one run after another (the run's id on every rank's standard input): a
-  process start, its imports and the process group cost seconds, which a short run would pay every time;
-  each rank writes its output to the run's `ranks.log` while it does that run, and a `rank<r>.done` file
-  when it has finished it;
+- start them once and give them one run after another (the run's id and folder on every rank's standard
+  input): a process start, its imports and the process group cost seconds, which a short run would pay
+  every time; each rank writes its output to the run's `ranks.log` while it does that run, and a
+  `rank<r>.done` file when it has finished it;
 - pass SIGTERM and SIGUSR1 (Slurm's signal before the time limit) on to every rank as SIGTERM (NCCL may
   take SIGUSR1 for itself in a GPU process): the ranks agree on a step, save a resumable checkpoint and exit
   with INTERRUPTED; the run stays incomplete and a requeued worker resumes it;
@@ -132,9 +132,10 @@ class RankGroup:
 
         previous = {sig: signal.signal(sig, forward) for sig in FORWARDED}
         try:
+            request = json.dumps({"run": run_id, "dir": str(run_dir)}) + "\n"
             for proc in self.procs:
                 with contextlib.suppress(BrokenPipeError, OSError):  # a rank that died: _wait sees its status
-                    proc.stdin.write(run_id + "\n")
+                    proc.stdin.write(request)
                     proc.stdin.flush()
             codes = self._wait(run_dir)
         finally:
@@ -227,19 +228,19 @@ def _output_to(path: Path):
             os.close(copy)
 
 
-def serve(prepare: Callable[[str], tuple[Path, Callable[[], dict]]], requests=None) -> None:
-    """A rank's life: for each run id the launcher sends (`requests`: standard input), `prepare(run_id)`
-    gives the run's folder and its work; the work runs with this process's output in the run's `ranks.log`,
-    then rank 0 records the result and every rank its DONE file. An error is recorded for the launcher and
-    ends the process with status 1; a signal's resumable checkpoint ends it with INTERRUPTED. At the end of
-    the input the process leaves the process group."""
+def serve(work: Callable[[str, Path], dict], requests=None) -> None:
+    """A rank's life: for each run the launcher sends (`requests`: standard input, one JSON line with the
+    run's id and folder), `work(run_id, run_dir)` with this process's output in the run's `ranks.log`; then
+    rank 0 records the result and every rank its DONE file. An error is recorded for the launcher and ends
+    the process with status 1; a signal's resumable checkpoint ends it with INTERRUPTED. At the end of the
+    input the process leaves the process group."""
     requests = sys.stdin if requests is None else requests
     for line in iter(requests.readline, ""):
-        run_id = line.strip()
-        run_dir, work = prepare(run_id)
+        request = json.loads(line)
+        run_dir = Path(request["dir"])
         with _output_to(run_dir / LOG):
             try:
-                metrics = work()
+                metrics = work(request["run"], run_dir)
             except Interrupted:  # a resumable checkpoint was saved on a signal
                 raise SystemExit(INTERRUPTED) from None
             except Exception as err:
@@ -247,7 +248,7 @@ def serve(prepare: Callable[[str], tuple[Path, Callable[[], dict]]], requests=No
                 raise SystemExit(1) from None
         if rank() == 0:
             atomic_write_json(run_dir / RESULT, metrics)
-        del metrics, work
+        del metrics
         _release_memory()
         (run_dir / DONE.format(rank=rank())).touch()
     _leave_process_group()

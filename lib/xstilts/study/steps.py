@@ -676,13 +676,12 @@ def run_rank(profile: str, phase: str) -> None:
     s = start(profile, phase, rank_entry=True)
     runs = {r.id: r for r in _plan(s).get(phase, [])} if phase in RANK_WORK else {}
 
-    def prepare(run_id: str):
-        run = runs.get(run_id)
-        if run is None:
+    def work(run_id: str, run_dir: Path) -> dict:
+        if run_id not in runs:
             raise StudyNotReady(f"no training run {run_id} in phase '{phase}' of profile {s.profile.name}")
-        return s.store.path(run), lambda: RANK_WORK[phase](s, run, s.store.path(run))
+        return RANK_WORK[phase](s, runs[run_id], run_dir)
 
-    serve(prepare)
+    serve(work)
 
 
 # --- whole phases, for shard workers outside notebooks (submitit, scripts) -------------------------
