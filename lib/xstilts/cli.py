@@ -139,6 +139,7 @@ def cmd_data(args) -> int:
     from xstilts.data.hub_cache import missing, prepare, report_missing
     from xstilts.study.grid import data_run
     from xstilts.study.profile import load_profile
+    from xstilts.study.session import quiet_library_progress
 
     profile = load_profile(args.profile, check_licences=False)  # missing licensed data is listed below
     if profile.is_miniature:
@@ -149,6 +150,7 @@ def cmd_data(args) -> int:
         return 0
     run = data_run(profile.cfg)
     tasks, models = run.spec["tasks"], [hub for hub, _ in run.spec["models"]]
+    quiet_library_progress(models=True)  # one line per source, not a bar per file and split
     if args.check:
         absent = missing(tasks, models, ccgbank=profile["ccgbank"])
         print(report_missing(absent) if absent else "everything is cached")
@@ -158,8 +160,10 @@ def cmd_data(args) -> int:
 
 def cmd_fixture_hub(args) -> int:
     from xstilts.data import fixture_hub
+    from xstilts.study.session import quiet_library_progress
 
     if args.action == "build":
+        quiet_library_progress(models=True)
         manifest = fixture_hub.build(args.dir)
         models = ", ".join(f"{m['hub']} ({m['class']})" for m in manifest["models"].values())
         print(f"fixture hub under {args.dir}: {len(manifest['datasets'])} dataset repositories; models {models}")

@@ -211,10 +211,13 @@ def setup_logging(log_file: Path | None = None) -> None:
 
 
 def quiet_library_progress(models: bool) -> None:
-    """Keep the reports readable: one progress bar per phase step, not one per dataset map or weight load."""
+    """Keep the reports readable: one progress bar per phase step, not one per dataset map, file fetch or
+    weight load."""
     import datasets
+    from huggingface_hub.utils import disable_progress_bars
 
     datasets.disable_progress_bars()
+    disable_progress_bars()
     if models:
         import transformers
 
