@@ -157,6 +157,18 @@ def test_disk_hygiene_no_target_encoder_and_intermediate_checkpoints_gone_once_r
     assert proc.returncode == 0, proc.stdout + proc.stderr  # pruned runs are complete and intact
 
 
+def test_disk_left_is_what_the_plan_said(study):
+    """A profile killed mid-phase and resumed leaves the runs and caches `make plan` priced, within 10%."""
+    from xstilts.compute.disk import measure, planned
+    from xstilts.compute.plan import build_plan
+    from xstilts.study.profile import load_profile
+
+    used = measure(study["out"])
+    plan = planned(build_plan(load_profile("smoke")).disk, miniature=True)
+    assert used["priced"] == pytest.approx(plan, rel=0.10), (used, plan)
+    assert "disk: " in study["make"].stdout
+
+
 def test_a_damaged_run_is_redone_with_what_reads_it_and_nothing_else(study):
     runs = study["out"] / "runs"
     pretrained = sorted((runs / "pretrained").glob("mlm-s-*/model/model.safetensors"))[0]

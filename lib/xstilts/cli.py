@@ -89,8 +89,25 @@ def cmd_runs(args) -> int:
         print(f"damaged  {run.phase}/{run.id}: {problems[0]}{more}")
     if report.damaged:
         print(f"{len(report.damaged)} damaged: `make reproduce PROFILE={profile.name}` redoes them and what reads them")
+    if report.planned and report.complete == report.planned:
+        print(_disk_line(profile))
     print(f"runs: {report.complete}/{report.planned} complete")
     return 1 if report.failed or report.damaged else 0
+
+
+def _disk_line(profile) -> str:
+    """What a finished profile holds under its outputs folder, beside the plan's figure for it."""
+    from xstilts.compute.disk import measure, planned
+    from xstilts.compute.plan import build_plan, si
+    from xstilts.paths import outputs_dir
+
+    used = measure(outputs_dir(profile.name))
+    plan = planned(build_plan(profile).disk, profile.cfg["world"] is not None)
+    off = f"{100 * (used['priced'] / plan - 1):+.0f}%" if plan else "n/a"
+    return (
+        f"disk: {si(used['priced'], 'B')} of runs and caches (plan: {si(plan, 'B')}, {off}) + "
+        f"{si(used['reports'], 'B')} of reports (file sizes)"
+    )
 
 
 def cmd_repair(args) -> int:

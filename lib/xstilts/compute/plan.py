@@ -50,9 +50,20 @@ from pathlib import Path
 
 from xstilts.benchmarks import formats as F
 from xstilts.benchmarks import registry
+from xstilts.benchmarks.official import INTERMEDIATE
 from xstilts.benchmarks.registry import ARM_NONE
+from xstilts.compute.disk import (
+    EVAL_RECORD_BYTES,
+    FEATURE_BYTES_PER_EXAMPLE,
+    OUTPUT_BYTES_PER_EXAMPLE,
+    RUN_RECORD_BYTES,
+    TOKENIZER_BYTES_PER_PIECE,
+    WORLD_BYTES_PER_EXAMPLE,
+    WORLD_BYTES_PER_SENTENCE,
+)
 from xstilts.compute.flops import RECOMPUTE, flops_per_token
 from xstilts.compute.memory import Layout, Shape, layouts, model_params, model_shape, size_ranks, train_memory_gb
+from xstilts.miniworld.world_config import resolve_config
 from xstilts.paths import outputs_dir
 from xstilts.study.grid import plan_runs
 from xstilts.study.profile import Profile
@@ -100,7 +111,6 @@ class Assumptions:
     hub_bytes_per_param: int = 4  # hub checkpoints are stored in fp32
     feature_bytes_per_token: int = 8  # tokenized features: int64 input_ids (datasets/arrow)
     text_bytes_per_token: int = 4  # raw UTF-8 text per sentencepiece token (~4 characters)
-    output_bytes_per_example: int = 200  # predictions + per-example statistics per evaluated example
     shards: int = 1  # concurrent workers (each may hold one run in flight)
     throughput: dict = field(default_factory=dict)  # measured tokens/s per GPU per model (bench.json)
     bench_source: str = ""
@@ -178,9 +188,7 @@ class Sizes:
         `max_examples` as the loaders read it; a miniature has none (its runs are priced from their step
         caps)."""
         if cfg["world"] is not None:
-            return cls(
-                {}, "miniature (no size table: upper bounds from max_steps and max_seq_len; evaluation not priced)"
-            )
+            return cls.miniature(resolve_config(cfg["world"])["sizes"])
         sizes, cap = cls.from_csv(), cfg.get("max_examples")
         if cap is not None:
             sizes.rows = {
@@ -189,6 +197,21 @@ class Sizes:
             }
             sizes.source += f", capped at max_examples {cap}"
         return sizes
+
+    @classmethod
+    def miniature(cls, sizes: dict) -> Sizes:
+        """A miniature world's test examples per language from its size preset (xstilts.miniworld); no token
+        lengths and no English train/dev rows, so training is priced from max_steps and max_seq_len as upper
+        bounds and evaluation FLOPs are not priced."""
+        per_lang = {t.name: sizes["test"] for t in registry.REGISTRY.values() if INTERMEDIATE not in t.benchmarks}
+        per_lang["tatoeba"] = 2 * sizes["tatoeba"]  # pairs, both sides
+        rows = {(name, "test"): {"*": Split(n, 0.0)} for name, n in per_lang.items() if name != "bucc2018"}
+        gold = sizes["bucc_gold"]  # the scored split's corpus, both sides: gold pairs and their distractors
+        rows["bucc2018", "corpus"] = {"*": Split(2 * (gold + int(gold * sizes["bucc_distractor_ratio"])), 0.0)}
+        return cls(
+            rows,
+            "miniature world sizes (test examples; no token lengths: training from max_steps, evaluation not priced)",
+        )
 
     def english(self, name: str, split: str) -> Split | None:
         return self.rows.get((name, split), {}).get("")
@@ -210,7 +233,7 @@ class Sizes:
         table = self.rows.get((name, "corpus"), {})
         if "" in table:
             return [table[""]] * max(1, len(languages))
-        return [table[lang] for lang in languages if lang in table]
+        return [table.get(lang, table.get("*")) for lang in languages if lang in table or "*" in table]
 
 
 # --- what the encoder runs ------------------------------------------------------------------------------
@@ -314,6 +337,7 @@ class RunCost:
     test_flops: float = 0.0
     test_tokens: float = 0.0  # of eval_tokens: the test evaluation (the rest is dev selection)
     output_examples: int = 0  # examples whose prediction and statistics the run writes
+    output_bytes: float = 0.0  # what the run keeps besides an encoder (compute/disk.py)
 
     @property
     def flops(self) -> float:
@@ -342,6 +366,7 @@ class Pricer:
         self.cfg = profile.cfg
         self.a = assumptions
         self.sizes = sizes or Sizes.for_profile(self.cfg)
+        self.world = resolve_config(self.cfg["world"]) if self.cfg["world"] is not None else None
         self.registry = registry.REGISTRY
         self.models = {m["name"]: m for m in self.cfg["models"]}
         vocab = self.cfg["tokenizer"]["vocab_size"]
@@ -352,6 +377,12 @@ class Pricer:
         self.micro = {n: m.get("micro_batch") for n, m in self.models.items() if n not in self.a.ranks}
         self.ranks = size_ranks(self.cfg, self.a.gpu_memory_gb, self.a.usable_memory, {**fixed, **self.a.ranks})
         self._layouts: dict[tuple, list[Layout]] = {}
+
+    def test_languages(self, task) -> tuple[str, ...]:
+        """A target's test languages: the registry's, or a miniature world's (world.task_languages)."""
+        if self.world is None:
+            return task.languages
+        return tuple(self.world["task_languages"][task.key.split(".", 1)[0]].get(task.name, ()))
 
     # --- time ---------------------------------------------------------------------------------------
 
@@ -531,6 +562,7 @@ class Pricer:
         cost = RunCost("intermediate", run.id, model=model, arm=run.spec["arm"], params=self.params[model])
         self._train(cost, tasks, hp)
         cost.checkpoint_bytes = cost.params * self.a.checkpoint_bytes_per_param
+        cost.output_bytes = RUN_RECORD_BYTES
         return self._finish(cost, hp)
 
     def target(self, run) -> RunCost:
@@ -540,10 +572,11 @@ class Pricer:
         trained = next((t for t in tasks if t.train_schedule != "none"), tasks[0])
         by_name: dict[str, tuple[object, dict[str, None]]] = {}  # each task (both benchmarks' entries) once
         for t in tasks:
-            by_name.setdefault(t.name, (t, {}))[1].update(dict.fromkeys(t.languages))
+            by_name.setdefault(t.name, (t, {}))[1].update(dict.fromkeys(self.test_languages(t)))
         cost = RunCost(
             "target", run.id, model=model, arm=spec["arm"], protocol=spec["protocol"], params=self.params[model]
         )
+        cost.output_bytes = RUN_RECORD_BYTES
         hp = spec.get("train")
         if hp is not None:
             self._train(cost, [(trained.name, trained)], hp)
@@ -555,7 +588,11 @@ class Pricer:
             corpora = self.sizes.corpus(name, list(langs))
             parts = [(s, False) for s in tests] + [(s, True) for s in corpora]
             # a prediction and statistics per test example; BUCC (corpora only) per sentence, both sides
-            cost.output_examples += sum(s.examples for s in tests or corpora)
+            written = sum(s.examples for s in tests or corpora)
+            cost.output_examples += written
+            cost.output_bytes += (
+                written * OUTPUT_BYTES_PER_EXAMPLE[task.format] + len(tests or corpora) * EVAL_RECORD_BYTES
+            )
             for split, corpus in parts:
                 seqs = test_seqs(task, split, max_len, corpus)
                 cost.eval_examples += split.examples
@@ -667,6 +704,36 @@ def _tokenizer_group(pricer: Pricer, model: str) -> str:
     return f"vocab-{shape.vocab}" if shape else m.get("hub") or model
 
 
+def _miniature_caches(pricer: Pricer, runs: dict) -> tuple[float, float]:
+    """A miniature world's files and its feature cache, priced from the world's size preset: the corpus
+    (a file per language), every English train/dev split and every test split of the world; a feature
+    cache entry per (task, max_seq_len) holding its train, dev and test examples."""
+    ws, sizes = pricer.world["sizes"], pricer.sizes
+    english = ws["train"] + ws["dev"]
+    tests = {}
+    for tasks in pricer.world["task_languages"].values():
+        for name, langs in tasks.items():
+            tests.setdefault(name, set()).update(langs)
+    test_examples = sum(
+        s.examples for name, langs in tests.items() for s in sizes.per_language(name, "test", sorted(langs))
+    )
+    train_splits = {ref for t in pricer.registry.values() for ref in t.train}
+    corpus_sentences = ws["corpus"] * (1 + len(pricer.world["languages"]))
+    world = corpus_sentences * WORLD_BYTES_PER_SENTENCE + (len(train_splits) * english + test_examples) * (
+        WORLD_BYTES_PER_EXAMPLE
+    )
+    cached = {}
+    for r in runs["intermediate"] + runs["target"]:
+        hp = r.spec.get("train")
+        for key in r.spec["tasks"]:
+            task = pricer.registry[key]
+            langs = pricer.test_languages(task) if INTERMEDIATE not in task.benchmarks else ()
+            n = english if hp is not None else 0
+            n += sum(s.examples for s in sizes.per_language(task.name, "test", langs) if langs)
+            cached[key, (hp or {}).get("max_seq_len")] = n
+    return world, sum(cached.values()) * FEATURE_BYTES_PER_EXAMPLE
+
+
 def build_plan(profile: Profile, assumptions: Assumptions | None = None, sizes: Sizes | None = None) -> Plan:
     """Price every run of `profile` (xstilts.study.grid.plan_runs) and account disk and reuse."""
     started = time.perf_counter()
@@ -722,13 +789,17 @@ def build_plan(profile: Profile, assumptions: Assumptions | None = None, sizes: 
             per_run_tokens += tokens
             featurized[group, name, hp["max_seq_len"]] = tokens
     features = sum(featurized.values()) * a.feature_bytes_per_token
+    if pricer.world is not None:
+        raw, features = _miniature_caches(pricer, runs)
+        tokenizers = 1 + sum(1 for m in pricer.models.values() if m.get("arch"))  # its run's, a copy per encoder
+        mlm += tokenizers * pricer.cfg["tokenizer"]["vocab_size"] * TOKENIZER_BYTES_PER_PIECE
     intermediate_ckpts = sum(c.checkpoint_bytes for c in inter_cost.values())
     borrowed = sum(c.checkpoint_bytes for c in target_costs.values())
     trained = [c for c in target_costs.values() if c.steps]
     biggest = max((c.params for c in trained), default=0)
     in_flight = a.shards * biggest * a.checkpoint_bytes_per_param
     resumable = a.shards * biggest * a.resumable_bytes_per_param
-    outputs = sum(c.output_examples for c in target_costs.values()) * a.output_bytes_per_example
+    outputs = sum(c.output_bytes for c in list(inter_cost.values()) + list(target_costs.values()))
     caches = hub + raw + features
     peak = caches + mlm + intermediate_ckpts + borrowed + in_flight + resumable + outputs
     final = caches + mlm + borrowed + outputs
