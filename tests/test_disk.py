@@ -31,7 +31,7 @@ def test_measure_sorts_every_file_into_one_component(tmp_path):
     d = measure(out)
     assert (d["pretrained"], d["datasets"], d["features"], d["run_outputs"]) == (1000, 200, 30, 9)
     assert d["priced"] == sum(d[k] for k in PRICED) == 1239
-    assert d["total"] == 1999 and d["reports"] == 760  # the analysis run's tables and the notebooks
+    assert d["total"] == 1999  # and the analysis run's tables and the notebooks, not priced
 
 
 def test_the_plan_leaves_the_hub_cache_out_of_a_hub_profiles_outputs():

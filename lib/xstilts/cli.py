@@ -105,8 +105,8 @@ def _disk_line(profile) -> str:
     plan = planned(build_plan(profile).disk, profile.cfg["world"] is not None)
     off = f"{100 * (used['priced'] / plan - 1):+.0f}%" if plan else "n/a"
     return (
-        f"disk: {si(used['priced'], 'B')} of runs and caches (plan: {si(plan, 'B')}, {off}) + "
-        f"{si(used['reports'], 'B')} of reports (file sizes)"
+        f"disk: {si(used['priced'], 'B')} of runs and caches (plan: {si(plan, 'B')}, {off}), "
+        f"{si(used['total'], 'B')} in all under outputs/{profile.name} (file sizes)"
     )
 
 

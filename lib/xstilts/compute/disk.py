@@ -12,7 +12,8 @@ The components, by where they live under outputs/<profile>/ (the hub cache, $HF_
 - `features`: cache/ (tokenized features, one copy per tokenizer, task and max_seq_len)
 - `run_outputs`: runs/intermediate and runs/target (what every run keeps: predictions, per-example
   statistics, the submission layout, records; and any encoder a later run still loads)
-- `reports` (not priced): the executed notebooks, figures, tables, logs, the analysis run and the plan
+- not priced: the reports (executed notebooks, figures, tables, logs, the analysis run, the plan) and
+  whatever else lies there (the rehearsal's generated hub and its $HF_HOME)
 
 The per-example and per-record bytes below were measured on the mini profile's outputs (2026-12-04). They
 depend on the length of ids and texts: real ids are of similar length, real QA answers, tag sequences and
@@ -58,7 +59,7 @@ def _bytes(path: Path) -> int:
 
 def measure(out: Path) -> dict[str, int]:
     """File sizes of a profile's outputs folder by component (see the module docstring), with `priced`
-    (the components the plan prices) and `total`."""
+    (the components the plan prices) and `total` (everything under the folder)."""
     out = Path(out)
     runs = out / "runs"
     d = {
@@ -69,7 +70,6 @@ def measure(out: Path) -> dict[str, int]:
     }
     d["priced"] = sum(d[k] for k in PRICED)
     d["total"] = _bytes(out)
-    d["reports"] = d["total"] - d["priced"]
     return d
 
 
