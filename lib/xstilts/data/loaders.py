@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import re
 from contextlib import contextmanager
@@ -196,13 +197,33 @@ def export_files(dataset: str, config: str | None, split: str, revision: str, *,
     return files
 
 
+# Offline, datasets warns on every load that it serves the latest cached version of a config and where it
+# found it. `check_hub_split` checks that folder against the lock, so the warnings add nothing, and in a
+# report they were hundreds of lines with the machine's paths (the rehearsal's data notebook: 780).
+OFFLINE_CACHE_LOGGERS = ("datasets.load", "datasets.packaged_modules.cache.cache")
+
+
+@contextmanager
+def _quiet_offline_cache():
+    loggers = [logging.getLogger(name) for name in OFFLINE_CACHE_LOGGERS]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
 def read_hub(spec: SourceSpec, revision: str) -> Dataset:
     """One hub split at `revision`, checked: features against the hub contract, the revision served."""
     if SOURCES[spec.source].parquet_export:
         files = export_files(spec.dataset, spec.config, spec.split, revision)
         ds = Dataset.from_parquet([str(f) for f in files], split=spec.split)
     else:
-        ds = datasets.load_dataset(spec.dataset, spec.config, split=spec.split, revision=revision)
+        with _quiet_offline_cache():
+            ds = datasets.load_dataset(spec.dataset, spec.config, split=spec.split, revision=revision)
     return check_hub_split(ds, spec, revision)
 
 
