@@ -377,8 +377,16 @@ def test_a_larger_micro_batch_keeps_the_recipes_negatives(tmp_path):
         )
         finetune(path, data, hp, 0, tmp_path / name)
         weights[name] = load_file(tmp_path / name / "encoder" / "model.safetensors")
+    # Summation order moves a weight whose gradient is about 0 by up to Adam's step (it divides by the
+    # gradient's size): a handful of elements (1 of 31,232 on an AVX-512 CPU). Other contrastive groups
+    # would change every gradient, and most weights by far more than 1e-5 after 3 steps at lr 5e-4.
+    differ = total = 0
     for key, value in weights["recipe"].items():
-        torch.testing.assert_close(value, weights["micro8"][key], rtol=1e-4, atol=1e-5, msg=key)
+        gap = (value - weights["micro8"][key]).abs()
+        assert float(gap.max()) < 2 * 5e-4 * 3, key  # Adam moves no weight more than about lr per step
+        differ += int((gap > 1e-5 + 1e-4 * value.abs()).sum())
+        total += gap.numel()
+    assert differ <= total // 1000, f"{differ} of {total} weights differ"
 
 
 def word_pairs(n, seed):

@@ -446,7 +446,10 @@ def worker_fsdp2(work: Path) -> dict:
     fully_shard(model, mp_policy=policy)
     local_params = sum(p.to_local().numel() for p in model.parameters())  # DTensor shards until a forward
     total_params = sum(p.numel() for p in model.parameters())
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    # The loss is the mean square of the final LayerNorm's output, which only its gain can lower: at lr 1e-3
+    # Adam's first step takes the gain to 0.999, which rounds back to 1.0 in the bf16 parameters, and the
+    # loss then moved up or down by rounding (up on an AVX-512 CPU). At 1e-2 the gain is 0.99 in bf16 too.
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
     mine = ids[rank::world]
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -478,7 +481,7 @@ def worker_fsdp2(work: Path) -> dict:
     if not out["relative_difference"] < 2e-2:
         raise AssertionError(f"sharded loss {sharded} vs one GPU {reference}")
     if not after < sharded:
-        raise AssertionError(f"an AdamW step at lr 1e-3 did not lower the loss ({sharded} -> {after})")
+        raise AssertionError(f"an AdamW step at lr 1e-2 did not lower the loss ({sharded} -> {after})")
     return out
 
 
