@@ -446,3 +446,16 @@ def test_write_csv_round_trips(tmp_path):
         rows = list(csv.DictReader(fh))
     assert [r["phase"] for r in rows] == ["data", "pretrained", "intermediate", "target", "analysis", "total"]
     assert float(rows[-1]["train_flops"]) == pytest.approx(sum(c.train_flops for c in plan.costs))
+
+
+def test_a_hub_profiles_plan_imports_no_miniworld_module():
+    """`xstilts runs` prices a finished profile with the plan: for the rehearsal (and paper) that must not
+    import the miniature's code (its module list is checked in tests/test_rehearsal.py for the phases)."""
+    code = (
+        "import sys; from xstilts.compute.plan import build_plan; from xstilts.study.profile import load_profile; "
+        "build_plan(load_profile('rehearsal', check_licences=False)); "
+        "print(sorted(m for m in sys.modules if m.startswith('xstilts.miniworld')))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, text=True, capture_output=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "[]"

@@ -63,7 +63,6 @@ from xstilts.compute.disk import (
 )
 from xstilts.compute.flops import RECOMPUTE, flops_per_token
 from xstilts.compute.memory import Layout, Shape, layouts, model_params, model_shape, size_ranks, train_memory_gb
-from xstilts.miniworld.world_config import resolve_config
 from xstilts.paths import outputs_dir
 from xstilts.study.grid import plan_runs
 from xstilts.study.profile import Profile
@@ -159,6 +158,15 @@ class Split:
         return self.examples * self.tokens
 
 
+def resolved_world(cfg: dict) -> dict | None:
+    """A miniature profile's world with its defaults and size preset (None for a hub profile)."""
+    if cfg["world"] is None:
+        return None
+    from xstilts.miniworld.world_config import resolve_config  # miniature profiles only
+
+    return resolve_config(cfg["world"])
+
+
 class Sizes:
     """Dataset sizes by task name: English train/dev, test per language, retrieval corpora."""
 
@@ -188,7 +196,7 @@ class Sizes:
         `max_examples` as the loaders read it; a miniature has none (its runs are priced from their step
         caps)."""
         if cfg["world"] is not None:
-            return cls.miniature(resolve_config(cfg["world"])["sizes"])
+            return cls.miniature(resolved_world(cfg)["sizes"])
         sizes, cap = cls.from_csv(), cfg.get("max_examples")
         if cap is not None:
             sizes.rows = {
@@ -365,8 +373,8 @@ class Pricer:
         self.profile = profile
         self.cfg = profile.cfg
         self.a = assumptions
-        self.sizes = sizes or Sizes.for_profile(self.cfg)
-        self.world = resolve_config(self.cfg["world"]) if self.cfg["world"] is not None else None
+        self.world = resolved_world(self.cfg)
+        self.sizes = sizes or (Sizes.miniature(self.world["sizes"]) if self.world else Sizes.for_profile(self.cfg))
         self.registry = registry.REGISTRY
         self.models = {m["name"]: m for m in self.cfg["models"]}
         vocab = self.cfg["tokenizer"]["vocab_size"]
@@ -382,7 +390,7 @@ class Pricer:
         """A target's test languages: the registry's, or a miniature world's (world.task_languages)."""
         if self.world is None:
             return task.languages
-        return tuple(self.world["task_languages"][task.key.split(".", 1)[0]].get(task.name, ()))
+        return tuple(self.world["task_languages"][task.benchmark].get(task.name, ()))
 
     # --- time ---------------------------------------------------------------------------------------
 
@@ -729,7 +737,7 @@ def _miniature_caches(pricer: Pricer, runs: dict) -> tuple[float, float]:
             task = pricer.registry[key]
             langs = pricer.test_languages(task) if INTERMEDIATE not in task.benchmarks else ()
             n = english if hp is not None else 0
-            n += sum(s.examples for s in sizes.per_language(task.name, "test", langs) if langs)
+            n += sum(s.examples for s in sizes.per_language(task.name, "test", langs))
             cached[key, (hp or {}).get("max_seq_len")] = n
     return world, sum(cached.values()) * FEATURE_BYTES_PER_EXAMPLE
 
