@@ -82,9 +82,10 @@ def test_paper_arithmetic_by_hand(paper):
     seeds = 9 + 10 * 3  # per (size, protocol): none x 9 + 10 intermediate arms x 3
     seeded_protocols = 9  # xnli pawsx udpos panx xquad(+mlqa, tatoeba-r) tydiqa xcopa mewslix lareqa
     eval_only = 2  # bucc2018, xtreme tatoeba: one run per (size, arm), no seeds
+    pilot = sizes * 3 * 3 * 2 + sizes  # lr grid x (xnli, xquad, panx) x seeds, and a selection per size
     assert plan.runs_per_phase == {
         "data": 1,
-        "pretrained": sizes,
+        "pretrained": sizes + pilot,
         "intermediate": sizes * (arms - 1),
         "target": sizes * (seeded_protocols * seeds + eval_only * arms),
         "analysis": 1,
@@ -431,7 +432,7 @@ def test_cli_prints_table_and_writes_csv(outputs, ccgbank, tmp_path):
     assert "comm GPU-h" in out and "wall-clock per run" in out and "24 h job limit" in out
     with open(outputs / "paper" / "plan" / "plan.csv") as fh:
         rows = {r["phase"]: r for r in csv.DictReader(fh)}
-    assert int(rows["target"]["runs"]) == 1492 and int(rows["total"]["runs"]) == 1538
+    assert int(rows["target"]["runs"]) == 1492 and int(rows["total"]["runs"]) == 1614
     assert extra.is_file() and (outputs / "paper" / "plan" / "plan_runs.csv").is_file()
     summary = json.loads((outputs / "paper" / "plan" / "plan_summary.json").read_text())
     assert summary["assumptions"]["mfu"] == 0.3

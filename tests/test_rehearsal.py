@@ -241,8 +241,9 @@ REDUCED = """extends: rehearsal
 description: the reduced rehearsal of tests/test_rehearsal.py
 workers: 1
 models:
-  - {name: large, hub: xstilts-rehearsal/xlm-roberta-large-tiny, params: 75024}
-  - {name: xl, hub: xstilts-rehearsal/xlm-roberta-xl-tiny, params: 106176, ranks: 2}
+  - {name: large, hub: xstilts-rehearsal/xlm-roberta-large-tiny, params: 75024, lr_grid: [1.0e-5, 3.0e-5]}
+  - {name: xl, hub: xstilts-rehearsal/xlm-roberta-xl-tiny, params: 106176, ranks: 2, lr_grid: [5.0e-6, 1.0e-5]}
+lr_pilot: {protocols: [xnli], seeds: 2}
 arms: [none, hellaswag, multitask]
 multitask_tasks: [mnli, cosmosqa, ccg]
 targets: [xtreme.xnli, xtreme-r.udpos, xtreme-r.xcopa, xtreme.bucc2018, xtreme-r.mewslix]
@@ -285,14 +286,35 @@ def test_the_reduced_rehearsal_runs_every_phase_without_the_miniature(reduced):
 
 def test_the_xl_slot_trains_over_two_processes(reduced):
     sizes = {}
-    for phase in ("intermediate", "target"):
+    for phase in ("pretrained", "intermediate", "target"):  # the lr pilot's runs, then the arms'
         for run_dir in (reduced["out"] / "runs" / phase).iterdir():
             metrics = json.loads((run_dir / "metrics.json").read_text())
             if "world_size" in metrics:  # a trained run
                 spec = json.loads((run_dir / "spec.json").read_text())
                 model = spec["id"].split("-")[0] if phase == "intermediate" else spec["spec"]["model"]
-                sizes.setdefault(model, set()).add(metrics["world_size"])
-    assert sizes == {"large": {1}, "xl": {2}}
+                sizes.setdefault((phase, model), set()).add(metrics["world_size"])
+    assert sizes == {
+        (phase, m): {w} for phase in ("pretrained", "intermediate", "target") for m, w in (("large", 1), ("xl", 2))
+    }
+
+
+def test_each_size_trains_at_the_lr_its_pilot_chose(reduced):
+    runs = reduced["out"] / "runs"
+    chosen = {}
+    for sel in runs.glob("pretrained/lr-*"):
+        metrics = json.loads((sel / "metrics.json").read_text())
+        assert metrics["pilot_runs"] == 4 and metrics["seed_sd_df"] == 2  # 2 lrs x 2 seeds of XNLI-en dev
+        chosen[metrics["model"]] = metrics["lr"]
+    assert chosen["large"] in (1e-5, 3e-5) and chosen["xl"] in (5e-6, 1e-5)
+    trained = [d for p in ("intermediate", "target") for d in runs.glob(f"{p}/*") if (d / "finetune.json").exists()]
+    assert len(trained) > 10
+    for run_dir in trained:
+        spec = json.loads((run_dir / "spec.json").read_text())["spec"]
+        model = run_dir.name.split("-")[0]
+        expected = chosen[model] * spec["train"]["lr_times"]
+        assert json.loads((run_dir / "finetune.json").read_text())["hp"]["lr"] == pytest.approx(expected)
+    pilot = pd.read_csv(reduced["out"] / "results" / "lr_pilot.csv")  # every pilot run, for the report
+    assert len(pilot) == 8 and set(pilot["model"]) == {"large", "xl"} and pilot["dev_score"].between(0, 100).all()
 
 
 def test_the_reproduction_check_runs_as_a_dry_run(reduced):

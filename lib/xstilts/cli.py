@@ -453,7 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
         "rank", cmd_rank, "one rank of a worker's sharded runs (started by the worker; run ids on standard input)"
     )
     p.add_argument("profile")
-    p.add_argument("phase", choices=("intermediate", "target"))
+    p.add_argument("phase", choices=("pretrained", "intermediate", "target"))
     p = command("execute", cmd_execute, "run a phase notebook with papermill, telling progress on the console")
     p.add_argument("notebook", type=Path, help="notebooks/<phase>.ipynb")
     p.add_argument("output", type=Path, help="the executed notebook (written on success)")

@@ -64,7 +64,7 @@ from xstilts.compute.disk import (
 from xstilts.compute.flops import RECOMPUTE, flops_per_token
 from xstilts.compute.memory import Layout, Shape, layouts, model_params, model_shape, size_ranks, train_memory_gb
 from xstilts.paths import outputs_dir
-from xstilts.study.grid import plan_runs
+from xstilts.study.grid import is_pilot, is_selection, plan_runs
 from xstilts.study.profile import Profile
 
 SIZES_FILE = Path(__file__).with_name("task_sizes.csv")
@@ -351,6 +351,14 @@ class RunCost:
     def flops(self) -> float:
         return self.train_flops + self.eval_flops
 
+    @property
+    def fine_tunes(self) -> bool:
+        """An lr pilot, intermediate or target run: the runs billed per model."""
+        return self.phase in ("intermediate", "target") or self.arm == PILOT
+
+
+PILOT = "lr pilot"  # the arm of an lr pilot run's cost (xstilts.study.lr_pilot)
+
 
 def _steps(n: int, hp: dict) -> int:
     """jiant: max_steps = epochs x ceil(N / effective batch), capped by an explicit max_steps."""
@@ -564,6 +572,26 @@ class Pricer:
         cost.checkpoint_bytes = cost.params * self.a.hub_bytes_per_param  # the hub download
         return cost
 
+    def pilot(self, run) -> RunCost:
+        """An lr pilot run: a target fine-tune of the `none` arm, then its task's whole English dev set
+        scored once on one GPU (as a target run's test set)."""
+        spec, hp = run.spec, run.spec["train"]
+        model, task = spec["model"], self.registry[spec["tasks"][0]]
+        cost = RunCost(
+            "pretrained", run.id, model=model, arm=PILOT, protocol=spec["protocol"], params=self.params[model]
+        )
+        cost.output_bytes = RUN_RECORD_BYTES
+        self._train(cost, [(task.name, task)], hp)
+        dev = self.sizes.english(task.name, "dev")
+        if dev:
+            seqs = train_seqs(task, dev, hp["max_seq_len"])
+            cost.eval_examples += dev.examples
+            cost.test_tokens += dev.examples * seqs.tokens
+            cost.test_flops += dev.examples * seq_flops(seqs, self.shapes.get(model), cost.params, False)
+            cost.test_batches += math.ceil(dev.examples * seqs.count / EVAL_BATCH)
+        cost.eval_tokens += cost.test_tokens
+        return self._finish(cost, hp)
+
     def intermediate(self, run, model: str) -> RunCost:
         hp = run.spec["train"]
         tasks = [(k.split(".", 1)[1], self.registry[k]) for k in run.spec["tasks"]]
@@ -640,7 +668,7 @@ class Plan:
     def model_rows(self) -> list[dict]:
         by_model: dict[str, list[RunCost]] = defaultdict(list)
         for c in self.costs:
-            if c.phase in ("intermediate", "target"):
+            if c.fine_tunes:
                 by_model[c.model].append(c)
         return [
             {
@@ -660,9 +688,10 @@ class Plan:
         """Wall-clock per kind of run: (intermediate arm | target protocol) x model, the longest of each."""
         rows: dict[str, dict[str, RunCost]] = {}
         for c in self.costs:
-            if c.phase not in ("intermediate", "target"):
+            if not c.fine_tunes:
                 continue
             kind = f"{c.phase} {c.arm if c.phase == 'intermediate' else c.protocol}"
+            kind = f"{PILOT} {c.protocol}" if c.arm == PILOT else kind
             cell = rows.setdefault(kind, {})
             if c.model not in cell or c.wall_hours > cell[c.model].wall_hours:
                 cell[c.model] = c
@@ -750,11 +779,15 @@ def build_plan(profile: Profile, assumptions: Assumptions | None = None, sizes: 
     runs = plan_runs(profile)
     pre_model = {}
     for r in runs["pretrained"]:
-        if r.prefix != "tokenizer":
+        if r.prefix != "tokenizer" and not is_pilot(r) and not is_selection(r):
             pre_model[r.id] = r.prefix.split("-", 1)[1]
     costs: list[RunCost] = []
     costs += [pricer.data(r) for r in runs["data"]]
-    costs += [pricer.pretrained(r) for r in runs["pretrained"]]
+    for r in runs["pretrained"]:
+        costs.append(
+            pricer.pilot(r) if is_pilot(r) else RunCost("pretrained", r.id) if is_selection(r) else pricer.pretrained(r)
+        )
+    pilot_costs = [c for c in costs if c.arm == PILOT]
     inter_cost = {}
     for r in runs["intermediate"]:
         c = pricer.intermediate(r, pre_model[r.spec["parent"]])
@@ -807,7 +840,7 @@ def build_plan(profile: Profile, assumptions: Assumptions | None = None, sizes: 
     biggest = max((c.params for c in trained), default=0)
     in_flight = a.shards * biggest * a.checkpoint_bytes_per_param
     resumable = a.shards * biggest * a.resumable_bytes_per_param
-    outputs = sum(c.output_bytes for c in list(inter_cost.values()) + list(target_costs.values()))
+    outputs = sum(c.output_bytes for c in pilot_costs + list(inter_cost.values()) + list(target_costs.values()))
     caches = hub + raw + features
     peak = caches + mlm + intermediate_ckpts + borrowed + in_flight + resumable + outputs
     final = caches + mlm + borrowed + outputs
@@ -946,13 +979,28 @@ def format_bill(plan: Plan) -> str:
     )
     out = [
         _prose(
-            "GPU-hours per model (intermediate + target runs). GPU-h = sum over runs of wall-clock x GPUs; a run's "
+            "GPU-hours per model (lr pilot, intermediate and target runs). GPU-h = sum over runs of wall-clock x GPUs; a run's "
             "training and its dev selection take the largest of their compute, communication and launch-floor "
             "times (overlapped), its test evaluation runs on one GPU while the run's others wait:"
         ),
         _table(mrows),
         "",
     ]
+    pilot = [c for c in plan.costs if c.arm == PILOT]
+    if pilot:
+        spent = sum(c.gpu_hours for c in pilot)
+        share = spent / max(sum(r["gpu_hours"] for r in rows), 1e-12)
+        per_model = ", ".join(
+            f"{m} {hours(sum(c.gpu_hours for c in pilot if c.model == m))}"
+            for m in dict.fromkeys(c.model for c in pilot)
+        )
+        out += [
+            _prose(
+                f"of it, the lr pilot (docs/recipe.md §9.1): {len(pilot)} runs, {hours(spent)} GPU-h ({share:.0%}): "
+                f"{per_model}"
+            ),
+            "",
+        ]
     models = [r["model"] for r in rows]
     wrows = [("wall-clock per run", *models)]
     for kind, cells in plan.wall_rows():

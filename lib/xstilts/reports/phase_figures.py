@@ -51,6 +51,35 @@ def plot_pretraining(s, runs):
     )
 
 
+def plot_lr_pilot(s, scores: pd.DataFrame, choice: pd.DataFrame):
+    """English-dev score against the grid lr (log scale), a panel per size: a line per pilot protocol and
+    their mean, the chosen lr circled."""
+    frame = scores.groupby(["model", "grid_lr", "protocol"], sort=False, as_index=False)["dev_score"].mean()
+    means = frame.groupby(["model", "grid_lr"], sort=False, as_index=False)["dev_score"].mean()
+    models = list(dict.fromkeys(frame["model"]))
+    fig, axes = plt.subplots(1, len(models), figsize=(3.2 * len(models), 3.2), sharey=True, squeeze=False)
+    chosen = dict(zip(choice["model"], choice["lr"]))
+    for ax, model in zip(axes[0], models):
+        for protocol, part in frame[frame["model"] == model].groupby("protocol", sort=False):
+            ax.plot(part["grid_lr"], part["dev_score"], marker="o", alpha=0.6, label=protocol)
+        mean = means[means["model"] == model]
+        ax.plot(mean["grid_lr"], mean["dev_score"], color="black", linewidth=2, marker="s", label="mean")
+        pick = mean[mean["grid_lr"] == chosen.get(model)]
+        ax.scatter(pick["grid_lr"], pick["dev_score"], s=180, facecolors="none", edgecolors="red", zorder=5)
+        ax.set_xscale("log")
+        ax.set_title(f"{model}: lr {chosen.get(model, float('nan')):g}")
+        ax.set_xlabel("learning rate")
+    axes[0][0].set_ylabel("English dev score")
+    axes[0][-1].legend(fontsize=7)
+    return _save(
+        fig,
+        s,
+        "lr_pilot",
+        "Line charts, one per model size, of the English dev score against the learning rate on a log axis: a "
+        "line per pilot protocol and a black line for their mean; the chosen learning rate is circled in red.",
+    )
+
+
 def plot_dev_curves(s, runs):
     """English dev score (the model-selection metric) against steps, per run."""
     rows = []

@@ -103,16 +103,99 @@ def pretrained_runs(cfg: dict, data: Run) -> dict[str, Run]:
     return runs
 
 
-def train_config(cfg: dict, phase: str, protocol: str | None = None) -> dict:
+def train_config(cfg: dict, phase: str, protocol: str | None = None, lr_from: Run | None = None) -> dict:
+    """A training run's recipe. With the learning-rate pilot (`lr_from`: the size's selection run) the lr is
+    not in it: `lr_times` says what multiple of the size's selected lr it trains at (the profile's lr over
+    `lr_pilot.anchor`: 1 for every phase of the paper, 2 for LAReQA), resolved when the run starts."""
     hp = {k: cfg[phase][k] for k in TRAIN_KEYS}
     if protocol:
         hp.update(cfg["per_target"].get(protocol, {}))
+    if lr_from is not None:
+        hp["lr_times"] = lr_times(cfg, hp.pop("lr"))
     return hp
 
 
-def intermediate_runs(cfg: dict, data: Run, pretrained: dict[str, Run]) -> dict[tuple[str, str], Run]:
+def lr_times(cfg: dict, lr: float) -> float:
+    """A profile lr as a multiple of the pilot's anchor (12 significant digits: 2e-5 / 1e-5 is 2, not 2.0000000000000004)."""
+    return float(f"{lr / cfg['lr_pilot']['anchor']:.12g}")
+
+
+# --- the learning-rate pilot (docs/recipe.md §9.1) ----------------------------------------------------
+
+SELECTION_RULE = 1  # xstilts.study.lr_pilot.select_lr; a new rule gets a new number, so new selection ids
+
+
+def pilot_runs(cfg: dict, data: Run, pretrained: dict[str, Run]) -> dict[str, list[Run]]:
+    """Per size: one `none`-arm fine-tune per (pilot protocol, grid lr, seed), scored on English dev only."""
+    pilot = cfg["lr_pilot"]
+    if pilot is None:
+        return {}
+    groups = protocols(cfg)
+    runs: dict[str, list[Run]] = {}
+    for model in cfg["models"]:
+        for protocol in pilot["protocols"]:
+            lead = next(t for t in groups[protocol] if t.train_schedule != "none")
+            hp = train_config(cfg, "target", protocol)
+            times = lr_times(cfg, hp["lr"])
+            spec = {
+                "parent": pretrained[model["name"]].id,
+                "data": data.id,
+                "protocol": protocol,
+                "model": model["name"],
+                "tasks": [lead.key],
+                **_cap(cfg),
+            }
+            revisions = task_revisions([lead])
+            if revisions:
+                spec["revisions"] = revisions
+            for lr in model["lr_grid"]:
+                train = {**hp, "lr": float(f"{lr * times:.12g}")}
+                for seed in range(pilot["seeds"]):
+                    runs.setdefault(model["name"], []).append(
+                        Run(
+                            "pretrained",
+                            f"pilot-{model['name']}-{protocol}-lr{lr:g}-s{seed}",
+                            {**spec, "train": train, "grid_lr": lr, "seed": cfg["seed"] + seed, "seed_index": seed},
+                        )
+                    )
+    return runs
+
+
+def selection_runs(cfg: dict, pilots: dict[str, list[Run]]) -> dict[str, Run]:
+    """Per size: the run that picks its lr from its pilot runs (xstilts.study.lr_pilot.select_lr)."""
+    return {
+        name: Run(
+            "pretrained",
+            f"lr-{name}",
+            {
+                "pilots": sorted(r.id for r in runs),
+                "model": name,
+                "anchor": cfg["lr_pilot"]["anchor"],
+                "rule": SELECTION_RULE,
+            },
+        )
+        for name, runs in pilots.items()
+    }
+
+
+def is_pilot(run: Run) -> bool:
+    return run.phase == "pretrained" and run.prefix.startswith("pilot-")
+
+
+def is_selection(run: Run) -> bool:
+    return run.phase == "pretrained" and run.prefix.startswith("lr-")
+
+
+def _lr_from(selection: dict[str, Run], model: str) -> dict:
+    """The spec key naming a size's lr selection run (absent without a pilot: ids unchanged)."""
+    return {"lr_pilot": selection[model].id} if model in selection else {}
+
+
+def intermediate_runs(
+    cfg: dict, data: Run, pretrained: dict[str, Run], selection: dict[str, Run] | None = None
+) -> dict[tuple[str, str], Run]:
     """One intermediate run per (model, arm): inference is conditional on that checkpoint (docs/statistics.md §5)."""
-    runs = {}
+    runs, selection = {}, selection or {}
     for model in cfg["models"]:
         for arm in cfg["arms"]:
             if arm == ARM_NONE:
@@ -126,8 +209,9 @@ def intermediate_runs(cfg: dict, data: Run, pretrained: dict[str, Run]) -> dict[
                     "data": data.id,
                     "arm": arm,
                     "tasks": [f"intermediate.{t}" for t in tasks],
-                    "train": train_config(cfg, "intermediate"),
+                    "train": train_config(cfg, "intermediate", lr_from=selection.get(model["name"])),
                     "seed": cfg["seed"],
+                    **_lr_from(selection, model["name"]),
                     **_cap(cfg),
                 },
             )
@@ -162,9 +246,13 @@ def task_revisions(tasks) -> dict[str, int]:
 
 
 def target_runs(
-    cfg: dict, data: Run, pretrained: dict[str, Run], intermediate: dict[tuple[str, str], Run]
+    cfg: dict,
+    data: Run,
+    pretrained: dict[str, Run],
+    intermediate: dict[tuple[str, str], Run],
+    selection: dict[str, Run] | None = None,
 ) -> list[Run]:
-    runs = []
+    runs, selection = [], selection or {}
     for model in cfg["models"]:
         for arm in cfg["arms"]:
             parent = pretrained[model["name"]] if arm == ARM_NONE else intermediate[model["name"], arm]
@@ -183,7 +271,8 @@ def target_runs(
                     **_cap(cfg),
                 }
                 if not eval_only:
-                    spec["train"] = train_config(cfg, "target", protocol)
+                    spec["train"] = train_config(cfg, "target", protocol, lr_from=selection.get(model["name"]))
+                    spec.update(_lr_from(selection, model["name"]))
                 revisions = task_revisions(tasks)
                 if revisions:
                     spec["revisions"] = revisions
@@ -200,7 +289,7 @@ def target_runs(
 
 def model_of(run: Run) -> str | None:
     """The model size a training run fine-tunes (None for data, pretrained and analysis runs)."""
-    if run.phase == "target":
+    if run.phase == "target" or is_pilot(run):
         return run.spec["model"]
     if run.phase == "intermediate":
         return run.prefix[: -len(run.spec["arm"]) - 1]  # prefix f"{model}-{arm}"
@@ -209,7 +298,7 @@ def model_of(run: Run) -> str | None:
 
 def trains(run: Run) -> bool:
     """Whether a run fine-tunes (eval-only target runs score their parent's encoder as it is)."""
-    return run.phase == "intermediate" or (run.phase == "target" and run.spec.get("train") is not None)
+    return run.phase == "intermediate" or is_pilot(run) or (run.phase == "target" and run.spec.get("train") is not None)
 
 
 def ranks_of(cfg: dict, run: Run) -> int:
@@ -227,8 +316,11 @@ def plan_runs(profile: Profile) -> dict[str, list[Run]]:
     pre_list = list(pretrained.values())
     if any(m.get("arch") for m in cfg["models"]):
         pre_list = [tokenizer_run(cfg, data), *pre_list]
-    intermediate = intermediate_runs(cfg, data, pretrained)
-    targets = target_runs(cfg, data, pretrained, intermediate)
+    pilots = pilot_runs(cfg, data, pretrained)
+    selection = selection_runs(cfg, pilots) if pilots else {}
+    pre_list += [r for runs in pilots.values() for r in runs] + list(selection.values())
+    intermediate = intermediate_runs(cfg, data, pretrained, selection)
+    targets = target_runs(cfg, data, pretrained, intermediate, selection)
     spec = {"targets": sorted(r.id for r in targets), "analysis": cfg["analysis"]}
     if cfg["world"] is None:  # the reproduction check of hub profiles
         spec["reproduction"] = cfg["reproduction"]

@@ -111,6 +111,12 @@ SCHEMA: dict[str, Any] = {
     "intermediate": dict(TRAIN),
     "target": dict(TRAIN),
     "per_target": (dict, {}, "per-protocol overrides of `target` training keys, e.g. {xquad: {max_seq_len: 384}}"),
+    "lr_pilot": (
+        (dict, type(None)),
+        None,
+        "the per-size learning-rate pilot (docs/recipe.md §9.1): {protocols, seeds, anchor}; each size's grid is its "
+        "models[].lr_grid. null: every size trains at the `intermediate`/`target` lr as written",
+    ),
     "retrieval": {
         "layer": ((int, float), 0.58, "hidden layer for retrieval: an index, or a fraction of depth (14/24)"),
         "pooling": (str, "mean", "mean | cls"),
@@ -133,6 +139,7 @@ MODEL_KEYS = {
     "params": ((int, type(None)), None, "parameter count (real models; miniature ones are counted)"),
     "arch": ((dict, type(None)), None, "miniature architecture {layers, hidden, heads, ffn}"),
     "ranks": (int, 1, "processes (GPUs) training one run of this size together: > 1 shards it (FSDP2 for XL/XXL)"),
+    "lr_grid": ((list, type(None)), None, "learning rates this size's pilot tries (lr_pilot; ignored without it)"),
     "micro_batch": (
         (int, type(None)),
         None,
@@ -262,6 +269,7 @@ def load_profile(name: str, check_licences: bool = True) -> Profile:
     _validate_world(cfg, source)
     _validate_names(cfg, source, check_licences)
     _validate_ranges(cfg, files)
+    _validate_lr_pilot(cfg, files)
     _validate_shape(cfg, files)
     return Profile(name=profile_name(name), cfg=cfg, files=files)
 
@@ -463,6 +471,48 @@ def _validate_ranges(cfg: dict, files: list[Path]) -> None:
                 f"{_origin(files, key)}: '{key}' must be a layer index >= 0 or a fraction of depth in (0, 1], "
                 f"got {layer!r}"
             )
+
+
+LR_PILOT_KEYS = {
+    "protocols": (list, None, "target protocols trained at each grid point and scored on English dev"),
+    "seeds": (int, 1, "seeds per (size, protocol, lr)"),
+    "anchor": ((int, float), 1e-5, "the lr the profile's lr values are written for, and the tie-break's pull"),
+}
+
+
+def _validate_lr_pilot(cfg: dict, files: list[Path]) -> None:
+    """The pilot's keys, protocols that the profile trains, and a grid of positive learning rates per size."""
+    pilot = cfg["lr_pilot"]
+    if pilot is None:
+        return
+    source = _origin(files, "lr_pilot")
+    _check_section(pilot, LR_PILOT_KEYS, "lr_pilot.", source)
+    for key, (_, default, _doc) in LR_PILOT_KEYS.items():
+        pilot.setdefault(key, default)
+    trained = sorted({t.protocol for t in target_tasks(cfg) if t.train_schedule != "none"})
+    if not pilot["protocols"]:
+        raise ProfileError(
+            f"{source}: 'lr_pilot.protocols' must list target protocols to pilot, from: {', '.join(trained)}"
+        )
+    for proto in pilot["protocols"]:
+        if proto not in trained:
+            raise ProfileError(
+                f"{source}: 'lr_pilot.protocols' names '{proto}', not a trained target protocol of this profile"
+                f"{nearest(str(proto), trained)}; allowed: {', '.join(trained)}"
+            )
+    if len(set(pilot["protocols"])) != len(pilot["protocols"]):
+        raise ProfileError(f"{source}: 'lr_pilot.protocols' lists a protocol twice: {pilot['protocols']}")
+    _check_range(pilot["seeds"], AT_LEAST_1, "lr_pilot.seeds", files)
+    _check_range(pilot["anchor"], POSITIVE, "lr_pilot.anchor", files)
+    for i, model in enumerate(cfg["models"]):
+        grid = model.get("lr_grid")
+        where = f"{_origin(files, 'models')}: 'models[{i}].lr_grid' ({model['name']})"
+        if not grid:
+            raise ProfileError(f"{where} must list the learning rates of this size's pilot (lr_pilot is set)")
+        if any(isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0 for v in grid):
+            raise ProfileError(f"{where} must hold positive numbers, got {grid!r}")
+        if len(set(grid)) != len(grid):
+            raise ProfileError(f"{where} lists a learning rate twice: {grid!r}")
 
 
 def layout(model: dict, batch_size: int, grad_accum: int) -> tuple[int, int, int]:

@@ -35,7 +35,8 @@ PHASES = ("data", "pretrained", "intermediate", "target", "analysis")
 MARKER = "COMPLETE"
 FAILED = "FAILED"  # a run that raised: its error, kept until the run is redone
 RESUME = "resume"  # a training run's resumable checkpoint, kept when an incomplete run is redone
-READ_KEYS = ("data", "tokenizer", "parent")  # spec keys naming one run the run reads; "targets" names many
+READ_KEYS = ("data", "tokenizer", "parent", "lr_pilot")  # spec keys naming one run the run reads
+LIST_READ_KEYS = ("targets", "pilots")  # spec keys naming many
 log = logging.getLogger("xstilts")
 
 
@@ -68,7 +69,7 @@ class Run:
     def reads(self) -> list[str]:
         """The ids of the runs whose files this run reads (its spec names them all)."""
         ids = [self.spec[k] for k in READ_KEYS if isinstance(self.spec.get(k), str)]
-        return ids + list(self.spec.get("targets", []))
+        return ids + [rid for k in LIST_READ_KEYS for rid in self.spec.get(k, [])]
 
     def shard(self, num_shards: int) -> int:
         return int(hashlib.sha256(self.id.encode()).hexdigest()[:8], 16) % max(num_shards, 1)
@@ -118,7 +119,7 @@ class RunStore:
         phase, run_id = (run.phase, run.id) if isinstance(run, Run) else run
         return self.root / phase / run_id
 
-    def is_complete(self, run: Run) -> bool:
+    def is_complete(self, run: Run | tuple[str, str]) -> bool:
         return (self.path(run) / MARKER).exists()
 
     def is_failed(self, run: Run) -> bool:
@@ -140,10 +141,10 @@ class RunStore:
         except FileNotFoundError:
             return False
 
-    def result(self, run: Run) -> dict:
-        """The metrics a completed run wrote (`metrics.json`)."""
+    def result(self, run: Run | tuple[str, str]) -> dict:
+        """The metrics a completed run wrote (`metrics.json`); `run` may be (phase, id)."""
         if not self.is_complete(run):
-            raise FileNotFoundError(f"run {run.phase}/{run.id} is not complete")
+            raise FileNotFoundError(f"run {'/'.join(self.path(run).parts[-2:])} is not complete")
         return json.loads((self.path(run) / "metrics.json").read_text())
 
     def execute(self, run: Run, work: Callable[[Path], dict], wait: bool = True) -> dict | None:

@@ -99,6 +99,9 @@ class Session:
         part of the run's id: the same run on 1 or N ranks is the same run (docs/design.md §13)."""
         from xstilts.engine.train_config import TrainConfig
 
+        if "lr_times" in hp:  # the lr pilot's: a multiple of the size's selected lr (xstilts.study.grid.train_config)
+            hp = dict(hp)
+            hp["lr"] = self.store.result(("pretrained", run.spec["lr_pilot"]))["lr"] * hp.pop("lr_times")
         board = self.out / "tensorboard" / run.phase / run.id if self.profile["tensorboard"] else None
         model = next((m for m in self.profile["models"] if m["name"] == model_of(run)), {})
         return TrainConfig(

@@ -26,11 +26,12 @@ from xstilts.progress import bar
 from xstilts.reports.data_summary import describe
 from xstilts.reports.display import Figure, Note, Table
 from xstilts.study import grid
+from xstilts.study.lr_pilot import PILOT_COLUMNS, select_lr
 from xstilts.study.profile import target_tasks
 from xstilts.study.ranks import RankGroup, serve
 from xstilts.study.runstore import PHASES, RESUME, PhaseFailed, Run, RunFailed, StudyNotReady, notebook_of
 from xstilts.study.session import start
-from xstilts.study.target_run import CHECKPOINT_FILES, collect, run_target
+from xstilts.study.target_run import CHECKPOINT_FILES, collect, run_pilot, run_target
 from xstilts.study.workers import run_workers
 
 log = logging.getLogger("xstilts")
@@ -203,14 +204,23 @@ def describe_phase(s) -> Note:
             )
         else:
             lines.append(f"Models {models}: the hub checkpoints at their locked revisions.")
+        if cfg["lr_pilot"] is not None:
+            pilot = cfg["lr_pilot"]
+            grids = "; ".join(f"{m['name']} {', '.join(f'{v:g}' for v in m['lr_grid'])}" for m in cfg["models"])
+            lines.append(
+                f"Learning-rate pilot: the `none` arm on {', '.join(pilot['protocols'])}, {pilot['seeds']} seed(s) per "
+                f"grid point, scored on English dev; grids: {grids}."
+            )
     elif s.phase in ("intermediate", "target"):
         hp = cfg[s.phase]
         steps_ = f"{hp['max_steps']} steps" if hp["max_steps"] is not None else f"{hp['epochs']} epochs"
+        lr = "lr per size from the pilot" if cfg["lr_pilot"] is not None else f"lr {hp['lr']}"
         lines.append(
             f"Arms: {', '.join(a for a in cfg['arms'] if a != 'none' or s.phase == 'target')}; "
-            f"sizes: {', '.join(m['name'] for m in cfg['models'])}; training: lr {hp['lr']}, batch "
+            f"sizes: {', '.join(m['name'] for m in cfg['models'])}; training: {lr}, batch "
             f"{hp['batch_size']} x {hp['grad_accum']}, {steps_}, max length {hp['max_seq_len']}."
         )
+        lines.append(lr_summary(s))
         if s.phase == "target":
             lines.append(
                 f"Seeds: {cfg['seeds']['none']} for `none`, {cfg['seeds']['intermediate']} per intermediate "
@@ -224,6 +234,7 @@ def describe_phase(s) -> Note:
     else:
         a = cfg["analysis"]
         lines.append(f"The joint bootstrap: {a['n_boot']} replicates, seed {a['seed']}.")
+        lines.append(lr_summary(s))
     return Note("\n\n".join(lines))
 
 
@@ -297,6 +308,10 @@ def _corpus_files(s) -> list[Path]:
 
 def _pretrained_work(s, run: Run, run_dir: Path) -> dict:
     spec = run.spec
+    if grid.is_pilot(run):
+        return _pilot_work(s, run, run_dir)
+    if grid.is_selection(run):
+        return _selection_work(s, run, run_dir)
     if run.prefix == "tokenizer":
         from xstilts.engine.tokenizer import train_tokenizer
 
@@ -355,9 +370,14 @@ def model_params(s, model_name: str) -> int:
     return int(s.store.result(run)["params"])
 
 
+def _models(s) -> list[Run]:
+    """The pretrained phase's model runs (tokenizer, MLM pretraining or hub checkpoints), not the lr pilot's."""
+    return [r for r in _plan(s)["pretrained"] if not grid.is_pilot(r) and not grid.is_selection(r)]
+
+
 def pretrain_models(s) -> pd.DataFrame:
     """Train the tokenizer and pretrain (or resolve) every model size."""
-    runs = _plan(s)["pretrained"]
+    runs = _models(s)
     _execute_mine(s, runs, _pretrained_work, "pretrained")
     frame = _table(
         s, runs, ["params", "non_embedding_params", "final_loss", "seconds", "source", "model_class", "revision"]
@@ -368,7 +388,103 @@ def pretrain_models(s) -> pd.DataFrame:
 def plot_pretraining(s):
     from xstilts.reports.phase_figures import plot_pretraining as _plot
 
-    return _plot(s, _plan(s)["pretrained"])
+    return _plot(s, _models(s))
+
+
+# --- phase 1: the learning-rate pilot (docs/recipe.md §9.1; the rule: xstilts.study.lr_pilot) -----------
+
+
+def _pilot_work(s, run: Run, run_dir: Path) -> dict:
+    parent = next(r for r in _models(s) if r.id == run.spec["parent"])
+    _ensure(s, parent, _pretrained_work)
+    return run_pilot(s, run, run_dir, encoder=encoder_dir(s, parent), world_dir=world_dir(s))
+
+
+def _selection_work(s, run: Run, run_dir: Path) -> dict:
+    ids = set(run.spec["pilots"])
+    pilots = [r for r in _plan(s)["pretrained"] if r.id in ids]
+    scores = pd.DataFrame([s.store.result(r) for r in pilots])[PILOT_COLUMNS]
+    scores.to_csv(run_dir / "pilot.csv", index=False)
+    choice = select_lr(scores, run.spec["anchor"])
+    return {"model": run.spec["model"], "pilot_runs": len(pilots), **choice}
+
+
+@dataclass
+class PilotReport:
+    """The pilot's report: the lr chosen per size and why, every pilot score, and a figure (or, without a
+    pilot, one note saying which lr each size trains at)."""
+
+    choice: Table | Note
+    scores: Table | Note
+    figure: Figure | Note
+
+
+def lr_pilot(s) -> PilotReport:
+    """Fine-tune `none` on the pilot protocols at each size's grid lrs, score English dev, pick each size's lr.
+
+    Every worker does pilot runs; the selection (a second of pandas per size) is done by the pass that sees
+    the whole phase (not a claiming, shard or wide worker), once every pilot run is complete."""
+    runs = _plan(s)["pretrained"]
+    pilots = [r for r in runs if grid.is_pilot(r)]
+    selections = [r for r in runs if grid.is_selection(r)]
+    if not pilots:
+        note = Note(lr_summary(s))
+        return PilotReport(note, note, note)
+    _execute_mine(s, pilots, _pilot_work, "lr pilot")
+    if s.claim or s.num_shards > 1 or s.ranks:
+        note = Note("*The lr selection is made by the pass over the whole phase.*")
+        return PilotReport(note, note, note)
+    _require_complete(s, pilots, "the lr selection")
+    _execute_mine(s, selections, _pretrained_work, "lr selection")
+    choice = _table(s, selections, ["model", "lr", "best_mean_lr", "seed_sd", "reason"])
+    scores = pd.concat([pd.read_csv(s.store.path(r) / "pilot.csv") for r in selections], ignore_index=True)
+    scores.to_csv(s.results_dir / "lr_pilot.csv", index=False)
+    wide = (
+        scores.groupby(["model", "grid_lr", "protocol"], sort=False)["dev_score"]
+        .mean()
+        .unstack("protocol")
+        .assign(mean=lambda f: f.mean(axis=1))
+        .reset_index()
+        .round(2)
+    )
+    from xstilts.reports.phase_figures import plot_lr_pilot
+
+    return PilotReport(
+        choice=s.table(choice, "lr_choice", "The lr of each size, chosen on English dev (docs/recipe.md §9.1)"),
+        scores=s.table(
+            wide,
+            "lr_pilot_means",
+            "English-dev score per size, grid lr and protocol, mean over seeds (every run: lr_pilot.csv)",
+        ),
+        figure=plot_lr_pilot(s, scores, choice),
+    )
+
+
+def chosen_lrs(s) -> dict[str, float] | None:
+    """Each size's lr from its completed selection run; None without a pilot."""
+    selections = [r for r in _plan(s)["pretrained"] if grid.is_selection(r)]
+    if not selections:
+        return None
+    return {r.spec["model"]: s.store.result(r)["lr"] for r in selections if s.store.is_complete(r)}
+
+
+def lr_summary(s) -> str:
+    """Which lr each size trains at, and where it comes from (the pilot, or the profile as written)."""
+    cfg = s.profile.cfg
+    chosen = chosen_lrs(s)
+    if chosen is None:
+        return (
+            f"No lr pilot (`lr_pilot: null`): every size trains at the profile's lr, intermediate "
+            f"{cfg['intermediate']['lr']:g} and target {cfg['target']['lr']:g} (per-protocol values in `per_target`)."
+        )
+    sizes = ", ".join(
+        f"{m['name']} {chosen[m['name']]:g}" if m["name"] in chosen else f"{m['name']} (not yet chosen)"
+        for m in cfg["models"]
+    )
+    return (
+        f"Learning rate per size, chosen by the English-dev pilot (docs/recipe.md §9.1): {sizes}. A protocol "
+        f"whose profile lr is k x the anchor {cfg['lr_pilot']['anchor']:g} trains at k x its size's lr."
+    )
 
 
 # --- phase 2: intermediate training ---------------------------------------------------------------
@@ -667,7 +783,7 @@ def analyze(s) -> AnalysisReport:
 
 # --- the ranks of sharded runs (`xstilts rank`, started by xstilts.study.ranks.RankGroup) -----------
 
-RANK_WORK = {"intermediate": _intermediate_work, "target": _target_work}
+RANK_WORK = {"pretrained": _pilot_work, "intermediate": _intermediate_work, "target": _target_work}
 
 
 def run_rank(profile: str, phase: str) -> None:
@@ -688,7 +804,7 @@ def run_rank(profile: str, phase: str) -> None:
 
 PHASE_STEPS = {
     "data": [prepare_data],
-    "pretrained": [pretrain_models],
+    "pretrained": [pretrain_models, lr_pilot],
     "intermediate": [train_intermediate],
     "target": [train_targets],
     "analysis": [analyze],

@@ -194,6 +194,38 @@ def run_target(s, run, run_dir: Path, encoder: str, world_dir: Path | None) -> d
     return summary
 
 
+def run_pilot(s, run, run_dir: Path, encoder: str, world_dir: Path | None) -> dict:
+    """A learning-rate pilot run (xstilts.study.lr_pilot): fine-tune the `none` arm as a target run would,
+    then score the selected checkpoint once on the task's whole English dev set; no test data is read."""
+    from xstilts.engine.predict import zero_shot_eval
+
+    lead = get_task(run.spec["tasks"][0])
+    fit = _finetune(s, run, run_dir, encoder, lead, world_dir)
+    if rank() not in (None, 0):
+        return {}  # a sharded run: every rank trains, rank 0 evaluates and writes
+    dev = load_split(lead, "dev", "en", world_dir, s.profile["max_examples"])
+    result = zero_shot_eval(str(run_dir), lead, {"en": dev})["en"]
+    columns = _stats_columns(result, "en")
+    score = score_from_stats({c: columns[c] for c in TARGET_STAT_COLUMNS if c in columns}).get("score")
+    drop_checkpoints(run_dir)  # a pilot's encoder is never read again
+    return {
+        "model": run.spec["model"],
+        "protocol": run.spec["protocol"],
+        "grid_lr": run.spec["grid_lr"],
+        "lr": run.spec["train"]["lr"],
+        "seed": run.spec["seed_index"],
+        "metric": lead.metric,
+        "dev_score": None if score is None else round(float(score), 4),
+        "dev_examples": len(columns["example_id"]),
+        "selection_dev_score": fit.best_score,
+        "best_step": fit.best_step,
+        "steps": fit.steps,
+        "seconds": round(fit.train_seconds, 2),
+        "world_size": fit.world_size,
+        "resumed_from_step": fit.resumed_from_step,
+    }
+
+
 CHECKPOINT_FILES = ("encoder", "heads.safetensors")  # what a trained run keeps to be loaded again
 
 
