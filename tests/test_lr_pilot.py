@@ -62,6 +62,19 @@ def test_one_seed_has_no_seed_sd_and_takes_the_highest_mean():
     assert choice["lr"] == 3e-5 and choice["seed_sd"] is None and "one seed" in choice["reason"]
 
 
+def test_exact_ties_go_to_the_lr_closest_to_the_anchor_among_all_tied():
+    # three lrs score the same (tiny models that learn nothing): not the first in grid order, but 1e-5
+    scores = _scores({3e-6: [[25.0]], 5e-6: [[25.0]], 1e-5: [[25.0]]})
+    choice = select_lr(scores, anchor=1e-5)
+    assert choice["lr"] == 1e-5 and "3e-06, 5e-06, 1e-05 are tied" in choice["reason"]
+    # within one seed-SD, every lr near the best is a candidate, not only the runner-up
+    scores = _scores({3e-6: [[80], [78]], 5e-6: [[79.5], [77.5]], 1e-5: [[79], [77]]})  # SD 1.41; gaps 0.5, 1.0
+    assert select_lr(scores, anchor=1e-5)["lr"] == 1e-5
+    # a gap just beyond one seed-SD (1.5 > 1.41) is not within it
+    scores = _scores({2e-5: [[80], [78]], 1e-5: [[78.5], [76.5]]})
+    assert select_lr(scores, anchor=1e-5)["lr"] == 2e-5
+
+
 def test_the_seed_sd_is_the_pooled_sd_of_each_seeds_protocol_mean():
     scores = _scores({1e-5: [[80, 70], [84, 70], [86, 70]], 2e-5: [[50, 50], [51, 51]]})
     # protocol means: 1e-5 -> 75, 77, 78 (ss 4.667, df 2); 2e-5 -> 50, 51 (ss 0.5, df 1)
@@ -243,3 +256,35 @@ def test_each_size_trains_at_the_lr_its_english_dev_pilot_chose(tmp_path):
             assert json.loads((run_dir / "finetune.json").read_text())["hp"]["lr"] == pytest.approx(
                 chosen[model] * times
             )
+
+
+@pytest.mark.slow
+def test_wide_workers_do_the_sharded_pilot_runs_and_the_final_pass_selects(tmp_path):
+    """As `xstilts submit` runs phase 1: a wide worker takes the pilot runs of the size sharded over 2
+    processes, the one-process array the rest, and only the final pass over the whole phase selects."""
+    text = PILOT_SMOKE.replace("ffn: 64}, lr_grid", "ffn: 64}, ranks: 2, lr_grid")
+    profile = _profile(tmp_path, text, "smoke-pilot-wide")
+    env = {**os.environ, "XSTILTS_OUTPUTS": str(tmp_path / "outputs"), "OMP_NUM_THREADS": "1"}
+    runs = tmp_path / "outputs" / "smoke-pilot-wide" / "runs" / "pretrained"
+
+    def phase(*args):
+        cmd = [sys.executable, "-m", "xstilts.cli", "phase", str(profile), *args]
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, text=True, capture_output=True)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+    def done(prefix):
+        return {
+            p.parent.name.rsplit("-", 1)[0]: json.loads((p.parent / "metrics.json").read_text())
+            for p in runs.glob(f"{prefix}*/COMPLETE")
+        }
+
+    phase("data")
+    phase("pretrained", "--ranks", "2")
+    assert {m["world_size"] for m in done("pilot-s-").values()} == {2} and len(done("pilot-s-")) == 4
+    assert not done("pilot-xs-") and not done("lr-")
+    phase("pretrained", "--shard", "0", "--num-shards", "2")
+    phase("pretrained", "--shard", "1", "--num-shards", "2")
+    assert {m["world_size"] for m in done("pilot-xs-").values()} == {1} and len(done("pilot-xs-")) == 4
+    assert not done("lr-")
+    phase("pretrained")  # the final pass
+    assert set(done("lr-")) == {"lr-xs", "lr-s"}

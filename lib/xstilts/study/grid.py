@@ -122,7 +122,7 @@ def lr_times(cfg: dict, lr: float) -> float:
 
 # --- the learning-rate pilot (docs/recipe.md §9.1) ----------------------------------------------------
 
-SELECTION_RULE = 1  # xstilts.study.lr_pilot.select_lr; a new rule gets a new number, so new selection ids
+SELECTION_RULE = 2  # xstilts.study.lr_pilot.select_lr; a new rule gets a new number, so new selection ids
 
 
 def pilot_runs(cfg: dict, data: Run, pretrained: dict[str, Run]) -> dict[str, list[Run]]:

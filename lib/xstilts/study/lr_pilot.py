@@ -7,8 +7,9 @@ For each size, the pilot fine-tunes the `none` arm on a few target protocols at 
 1. an lr's score is the mean over the protocols of its mean over seeds (points);
 2. the seed-SD is the standard deviation over seeds of one seed's protocol-mean, pooled over the grid
    (degrees of freedom: the sum over lrs of seeds - 1); it needs two seeds;
-3. take the lr with the highest score; if the runner-up is within one seed-SD of it, take whichever of the
-   two is closer to the anchor (1e-5, jiant's lr) on a log scale, the higher score when both are as close.
+3. take the lr with the highest score; if others are within one seed-SD of it (or tie it exactly, with one
+   seed), take whichever of them is closest to the anchor (1e-5, jiant's lr) on a log scale, the higher
+   score when two are as close.
 
 This module is pure (pandas): the pilot's runs are planned by xstilts.study.grid and done by the
 pretrained phase (xstilts.study.steps.lr_pilot).
@@ -44,23 +45,27 @@ def select_lr(scores: pd.DataFrame, anchor: float) -> dict:
     if means.empty:
         raise ValueError("every lr of the pilot scored NaN on English dev")
     sd, df = seed_sd(scores)
-    best = float(means.index[0])
-    chosen, reason = best, f"highest English-dev mean ({means.iloc[0]:.2f})"
-    if len(means) > 1:
-        second, gap = float(means.index[1]), float(means.iloc[0] - means.iloc[1])
-        if sd is None:
-            reason += "; one seed, so no seed-SD for the tie rule"
-        elif gap < sd:
-            distance = {lr: abs(math.log(lr / anchor)) for lr in (best, second)}
-            if distance[second] < distance[best]:
-                chosen = second
-            reason = (
-                f"{best:g} and {second:g} are {gap:.2f} apart, within one seed-SD ({sd:.2f}, {df} df): "
-                f"{chosen:g}, the closer to {anchor:g}"
-                + (" (as close: the higher mean)" if distance[second] == distance[best] else "")
+    best, top = float(means.index[0]), float(means.iloc[0])
+    near = means[(means == top) | (top - means < (sd or 0.0))]  # the best, and any within one seed-SD of it
+    distance = {float(lr): abs(math.log(float(lr) / anchor)) for lr in near.index}
+    chosen = min(distance, key=lambda lr: (distance[lr], -means[lr]))  # closest to the anchor, then the higher
+    if len(near) == 1:
+        reason = f"highest English-dev mean ({top:.2f})"
+        if len(means) > 1:
+            second, gap = float(means.index[1]), float(top - means.iloc[1])
+            reason += (
+                "; one seed, so no seed-SD for the tie rule"
+                if sd is None
+                else f", {gap:.2f} above {second:g}: more than one seed-SD ({sd:.2f}, {df} df)"
             )
-        else:
-            reason += f", {gap:.2f} above {second:g}: more than one seed-SD ({sd:.2f}, {df} df)"
+    else:
+        within = f"within one seed-SD ({sd:.2f}, {df} df)" if sd is not None else "tied (one seed: no seed-SD)"
+        reason = (
+            f"{', '.join(f'{float(lr):g}' for lr in near.index)} are {within} of the highest mean ({top:.2f}): "
+            f"{chosen:g}, the closest to {anchor:g}"
+        )
+        if sorted(distance.values()).count(distance[chosen]) > 1:
+            reason += " (as close as another: the higher mean)"
     return {
         "lr": chosen,
         "best_mean_lr": best,

@@ -439,24 +439,27 @@ def lr_pilot(s) -> PilotReport:
     choice = _table(s, selections, ["model", "lr", "best_mean_lr", "seed_sd", "reason"])
     scores = pd.concat([pd.read_csv(s.store.path(r) / "pilot.csv") for r in selections], ignore_index=True)
     scores.to_csv(s.results_dir / "lr_pilot.csv", index=False)
+    protocols = list(dict.fromkeys(scores["protocol"]))
     wide = (
         scores.groupby(["model", "grid_lr", "protocol"], sort=False)["dev_score"]
         .mean()
-        .unstack("protocol")
+        .unstack("protocol")[protocols]
         .assign(mean=lambda f: f.mean(axis=1))
         .reset_index()
         .round(2)
     )
     from xstilts.reports.phase_figures import plot_lr_pilot
 
+    figure = plot_lr_pilot(s, scores, choice)
+    shown = choice.assign(**{k: choice[k].map(lambda x: f"{x:g}") for k in ("lr", "best_mean_lr")})
     return PilotReport(
-        choice=s.table(choice, "lr_choice", "The lr of each size, chosen on English dev (docs/recipe.md §9.1)"),
+        choice=s.table(shown, "lr_choice", "The lr of each size, chosen on English dev (docs/recipe.md §9.1)"),
         scores=s.table(
-            wide,
+            wide.assign(grid_lr=wide["grid_lr"].map(lambda x: f"{x:g}")),
             "lr_pilot_means",
             "English-dev score per size, grid lr and protocol, mean over seeds (every run: lr_pilot.csv)",
         ),
-        figure=plot_lr_pilot(s, scores, choice),
+        figure=figure,
     )
 
 
