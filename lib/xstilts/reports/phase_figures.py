@@ -13,6 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.ticker import NullFormatter  # noqa: E402
 
 from xstilts.reports.display import Figure, Note  # noqa: E402
 
@@ -67,6 +68,9 @@ def plot_lr_pilot(s, scores: pd.DataFrame, choice: pd.DataFrame):
         pick = mean[mean["grid_lr"] == chosen.get(model)]
         ax.scatter(pick["grid_lr"], pick["dev_score"], s=180, facecolors="none", edgecolors="red", zorder=5)
         ax.set_xscale("log")
+        grid = sorted(mean["grid_lr"])
+        ax.set_xticks(grid, [f"{x:g}" for x in grid], fontsize=8)
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_title(f"{model}: lr {chosen.get(model, float('nan')):g}")
         ax.set_xlabel("learning rate")
     axes[0][0].set_ylabel("English dev score")

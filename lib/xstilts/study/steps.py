@@ -445,9 +445,11 @@ def lr_pilot(s) -> PilotReport:
         .mean()
         .unstack("protocol")[protocols]
         .assign(mean=lambda f: f.mean(axis=1))
-        .reset_index()
         .round(2)
+        .reset_index()
     )
+    order = {m["name"]: i for i, m in enumerate(s.profile["models"])}
+    wide = wide.sort_values(["model", "grid_lr"], key=lambda c: c.map(order) if c.name == "model" else c)
     from xstilts.reports.phase_figures import plot_lr_pilot
 
     figure = plot_lr_pilot(s, scores, choice)
