@@ -427,9 +427,8 @@ def lr_pilot(s) -> PilotReport:
     runs = _plan(s)["pretrained"]
     pilots = [r for r in runs if grid.is_pilot(r)]
     selections = [r for r in runs if grid.is_selection(r)]
-    if not pilots:
-        note = Note(lr_summary(s))
-        return PilotReport(note, note, note)
+    if not pilots:  # the note once, empty cells after it
+        return PilotReport(Note(lr_summary(s)), Note(""), Note(""))
     _execute_mine(s, pilots, _pilot_work, "lr pilot")
     if s.claim or s.num_shards > 1 or s.ranks:
         note = Note("*The lr selection is made by the pass over the whole phase.*")
