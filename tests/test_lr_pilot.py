@@ -256,6 +256,20 @@ def test_each_size_trains_at_the_lr_its_english_dev_pilot_chose(tmp_path):
             assert json.loads((run_dir / "finetune.json").read_text())["hp"]["lr"] == pytest.approx(
                 chosen[model] * times
             )
+    # the phase 1 report, as `make reproduce` executes it: the choice per size, every grid point, the figure
+    executed = tmp_path / "1_pretrained.ipynb"
+    notebook = str(ROOT / "notebooks" / "1_pretrained.ipynb")
+    cmd = [sys.executable, "-m", "xstilts.cli", "execute", notebook, str(executed), "--profile", str(profile)]
+    proc = subprocess.run([*cmd, "--no-progress"], cwd=ROOT, env=env, text=True, capture_output=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    outputs = json.loads(executed.read_text())["cells"][-1]["outputs"]
+    shown = ["".join(o.get("data", {}).get("text/plain", "")) for o in outputs]
+    assert len(shown) == 3 and "lr-xs-" in shown[0] and "lr-s-" in shown[0] and "reason" in shown[0]
+    assert "grid_lr" in shown[1] and "0.0003" in shown[1] and "xnli" in shown[1]
+    assert (
+        shown[2].startswith("[figure:")
+        and (tmp_path / "outputs" / "smoke-pilot" / "figures" / "lr_pilot.png").is_file()
+    )
 
 
 @pytest.mark.slow
