@@ -7,10 +7,13 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
 from xstilts.study.runstore import MARKER, Run, RunStore
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_id_is_readable_prefix_plus_hash_of_the_spec():
@@ -153,3 +156,19 @@ def test_a_run_held_by_a_live_worker_is_skipped_when_not_waiting(tmp_path):
     assert not store.is_complete(run)
     lock.unlink()
     assert store.execute(run, lambda d: {"done": True}, wait=False) == {"done": True}
+
+
+@pytest.mark.slow
+def test_a_profile_given_as_a_path_runs_its_phases_on_local_workers(tmp_path):
+    """`make reproduce PROFILE=~/studies/x.yaml` with `workers: 2` (every mini-derived profile): the worker
+    processes load the profile from its file, not by its name from params/ (where it is not)."""
+    profile = tmp_path / "elsewhere.yaml"
+    profile.write_text("extends: smoke\ndescription: smoke on two local workers\nworkers: 2\n")
+    env = {**os.environ, "XSTILTS_OUTPUTS": str(tmp_path / "outputs"), "OMP_NUM_THREADS": "1"}
+    for phase in ("data", "pretrained"):
+        cmd = [sys.executable, "-m", "xstilts.cli", "phase", str(profile), phase]
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, text=True, capture_output=True)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    logs = sorted((tmp_path / "outputs" / "elsewhere" / "logs").glob("pretrained-worker*.log"))
+    assert len(logs) == 2 and not any("no profile" in log.read_text() for log in logs)
+    assert len(list((tmp_path / "outputs" / "elsewhere" / "runs" / "pretrained").glob("*/COMPLETE"))) == 3

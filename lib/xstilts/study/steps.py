@@ -119,7 +119,7 @@ def _execute_mine(s, runs: list[Run], work, desc: str) -> None:
         todo = [r for r in mine if not s.store.is_complete(r)]
         log.info("%s: %d runs planned, %d for this shard, %d to do", desc, len(runs), len(mine), len(todo))
         if s.profile["workers"] > 1 and s.num_shards == 1 and len(todo) > 1:
-            run_workers(s.profile.name, s.phase, s.profile["workers"], since)
+            run_workers(str(s.profile.files[-1]), s.phase, s.profile["workers"], since)  # a path profile too
     failed, first_error = [], ""
     groups: dict[int, RankGroup] = {}  # the ranks of this process's sharded runs, per width, kept between runs
     try:

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 
-from xstilts.paths import outputs_dir
+from xstilts.paths import outputs_dir, profile_name
 
 
 def worker_command(profile: str, phase: str) -> list[str]:
@@ -26,7 +26,8 @@ RUNS_FAILED = 3  # a worker's exit status when it finished the phase but some of
 
 
 def run_workers(profile: str, phase: str, workers: int, since: float, poll: float = 1.0) -> None:
-    """Start `workers` worker processes for a phase and wait for all of them. A worker whose runs failed
+    """Start `workers` worker processes for a phase and wait for all of them. `profile`: its file (a profile
+    given as a path is not in params/, so a worker must not look it up by name). A worker whose runs failed
     (exit RUNS_FAILED) is not an error here: the caller finds those runs failed since `since` and reports
     them; a worker that crashed otherwise raises."""
     logs = outputs_dir(profile) / "logs"
@@ -57,5 +58,5 @@ def run_workers(profile: str, phase: str, workers: int, since: float, poll: floa
         where = ", ".join(f"logs/{phase}-worker{i}.log (exit {code})" for i, code in failed)
         raise RuntimeError(
             f"{phase}: {len(failed)} of {workers} worker processes failed; see {where} under "
-            f"outputs/{profile}/ and the log.txt of the incomplete runs"
+            f"outputs/{profile_name(profile)}/ and the log.txt of the incomplete runs"
         )
