@@ -572,6 +572,14 @@ class Pricer:
         cost.checkpoint_bytes = cost.params * self.a.hub_bytes_per_param  # the hub download
         return cost
 
+    def _score(self, cost: RunCost, examples: int, seqs: Seqs) -> None:
+        """One scoring pass over `examples` (a test split, a retrieval corpus, a pilot's English dev set) on
+        one GPU: its examples, tokens, forward FLOPs and evaluation batches."""
+        cost.eval_examples += examples
+        cost.test_tokens += examples * seqs.tokens
+        cost.test_flops += examples * seq_flops(seqs, self.shapes.get(cost.model), cost.params, False)
+        cost.test_batches += math.ceil(examples * seqs.count / EVAL_BATCH)
+
     def pilot(self, run) -> RunCost:
         """An lr pilot run: a target fine-tune of the `none` arm, then its task's whole English dev set
         scored once on one GPU (as a target run's test set)."""
@@ -584,11 +592,7 @@ class Pricer:
         self._train(cost, [(task.name, task)], hp)
         dev = self.sizes.english(task.name, "dev")
         if dev:
-            seqs = train_seqs(task, dev, hp["max_seq_len"])
-            cost.eval_examples += dev.examples
-            cost.test_tokens += dev.examples * seqs.tokens
-            cost.test_flops += dev.examples * seq_flops(seqs, self.shapes.get(model), cost.params, False)
-            cost.test_batches += math.ceil(dev.examples * seqs.count / EVAL_BATCH)
+            self._score(cost, dev.examples, train_seqs(task, dev, hp["max_seq_len"]))
         cost.eval_tokens += cost.test_tokens
         return self._finish(cost, hp)
 
@@ -616,7 +620,7 @@ class Pricer:
         hp = spec.get("train")
         if hp is not None:
             self._train(cost, [(trained.name, trained)], hp)
-        shape, max_len = self.shapes.get(model), (hp or {}).get("max_seq_len")
+        max_len = (hp or {}).get("max_seq_len")
         for name, (task, langs) in by_name.items():
             if spec.get("eval_languages"):
                 langs = {lang: None for lang in langs if lang in spec["eval_languages"]}
@@ -630,11 +634,7 @@ class Pricer:
                 written * OUTPUT_BYTES_PER_EXAMPLE[task.format] + len(tests or corpora) * EVAL_RECORD_BYTES
             )
             for split, corpus in parts:
-                seqs = test_seqs(task, split, max_len, corpus)
-                cost.eval_examples += split.examples
-                cost.test_tokens += split.examples * seqs.tokens
-                cost.test_flops += split.examples * seq_flops(seqs, shape, cost.params, False)
-                cost.test_batches += math.ceil(split.examples * seqs.count / EVAL_BATCH)
+                self._score(cost, split.examples, test_seqs(task, split, max_len, corpus))
         cost.eval_tokens += cost.test_tokens
         return self._finish(cost, hp)
 

@@ -52,23 +52,20 @@ def plot_pretraining(s, runs):
     )
 
 
-def plot_lr_pilot(s, scores: pd.DataFrame, choice: pd.DataFrame):
+def plot_lr_pilot(s, wide: pd.DataFrame, protocols: list[str], chosen: dict[str, float]):
     """English-dev score against the grid lr (log scale), a panel per size: a line per pilot protocol and
-    their mean, the chosen lr circled."""
-    frame = scores.groupby(["model", "grid_lr", "protocol"], sort=False, as_index=False)["dev_score"].mean()
-    means = frame.groupby(["model", "grid_lr"], sort=False, as_index=False)["dev_score"].mean()
-    models = list(dict.fromkeys(frame["model"]))
+    their mean, the chosen lr circled. `wide`: a row per (model, grid_lr), a column per protocol and `mean`."""
+    models = list(dict.fromkeys(wide["model"]))
     fig, axes = plt.subplots(1, len(models), figsize=(3.2 * len(models), 3.2), sharey=True, squeeze=False)
-    chosen = dict(zip(choice["model"], choice["lr"]))
     for ax, model in zip(axes[0], models):
-        for protocol, part in frame[frame["model"] == model].groupby("protocol", sort=False):
-            ax.plot(part["grid_lr"], part["dev_score"], marker="o", alpha=0.6, label=protocol)
-        mean = means[means["model"] == model]
-        ax.plot(mean["grid_lr"], mean["dev_score"], color="black", linewidth=2, marker="s", label="mean")
-        pick = mean[mean["grid_lr"] == chosen.get(model)]
-        ax.scatter(pick["grid_lr"], pick["dev_score"], s=180, facecolors="none", edgecolors="red", zorder=5)
+        rows = wide[wide["model"] == model]
+        for protocol in protocols:
+            ax.plot(rows["grid_lr"], rows[protocol], marker="o", alpha=0.6, label=protocol)
+        ax.plot(rows["grid_lr"], rows["mean"], color="black", linewidth=2, marker="s", label="mean")
+        pick = rows[rows["grid_lr"] == chosen.get(model)]
+        ax.scatter(pick["grid_lr"], pick["mean"], s=180, facecolors="none", edgecolors="red", zorder=5)
         ax.set_xscale("log")
-        grid = sorted(mean["grid_lr"])
+        grid = sorted(rows["grid_lr"])
         ax.set_xticks(grid, [f"{x:g}" for x in grid], fontsize=8)
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_title(f"{model}: lr {chosen.get(model, float('nan')):g}")

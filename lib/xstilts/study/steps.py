@@ -308,10 +308,6 @@ def _corpus_files(s) -> list[Path]:
 
 def _pretrained_work(s, run: Run, run_dir: Path) -> dict:
     spec = run.spec
-    if grid.is_pilot(run):
-        return _pilot_work(s, run, run_dir)
-    if grid.is_selection(run):
-        return _selection_work(s, run, run_dir)
     if run.prefix == "tokenizer":
         from xstilts.engine.tokenizer import train_tokenizer
 
@@ -434,24 +430,24 @@ def lr_pilot(s) -> PilotReport:
         note = Note("*The lr selection is made by the pass over the whole phase.*")
         return PilotReport(note, note, note)
     _require_complete(s, pilots, "the lr selection")
-    _execute_mine(s, selections, _pretrained_work, "lr selection")
+    _execute_mine(s, selections, _selection_work, "lr selection")
     choice = _table(s, selections, ["model", "lr", "best_mean_lr", "seed_sd", "reason"])
     scores = pd.concat([pd.read_csv(s.store.path(r) / "pilot.csv") for r in selections], ignore_index=True)
     scores.to_csv(s.results_dir / "lr_pilot.csv", index=False)
     protocols = list(dict.fromkeys(scores["protocol"]))
-    wide = (
+    wide = (  # per (size, grid lr): each protocol's mean over seeds, and their mean (the rule's score)
         scores.groupby(["model", "grid_lr", "protocol"], sort=False)["dev_score"]
         .mean()
         .unstack("protocol")[protocols]
         .assign(mean=lambda f: f.mean(axis=1))
-        .round(2)
         .reset_index()
     )
     order = {m["name"]: i for i, m in enumerate(s.profile["models"])}
     wide = wide.sort_values(["model", "grid_lr"], key=lambda c: c.map(order) if c.name == "model" else c)
     from xstilts.reports.phase_figures import plot_lr_pilot
 
-    figure = plot_lr_pilot(s, scores, choice)
+    figure = plot_lr_pilot(s, wide, protocols, dict(zip(choice["model"], choice["lr"])))
+    wide = wide.round({p: 2 for p in [*protocols, "mean"]})
     shown = choice.assign(**{k: choice[k].map(lambda x: f"{x:g}") for k in ("lr", "best_mean_lr")})
     return PilotReport(
         choice=s.table(shown, "lr_choice", "The lr of each size, chosen on English dev (docs/recipe.md §9.1)"),
