@@ -119,6 +119,36 @@ def test_resolve_config_rejects_unknown_keys():
         Recipe("de", "German")
 
 
+def test_train_sizes_change_only_the_named_tasks_english_training_files(world, tmp_path):
+    """`train_sizes` makes single tasks' training data scarce: exactly their train files change, to the
+    stated number of examples (rows; SQuAD-format files: questions), and nothing else in the world does."""
+    out, manifest = world
+    sizes = {"siqa": 7, "copa": 5, "udpos": 9, "pawsx": 11}
+    scarce = build_world({**SMOKE, "train_sizes": sizes}, tmp_path / "scarce")
+    before, after = _files(out), _files(tmp_path / "scarce")
+    assert set(before) == set(after)
+    changed = sorted(k for k in before if before[k] != after[k] and k != "manifest.json")
+    files = {
+        "siqa": "allenai/social_i_qa/default/train.jsonl",
+        "copa": "aps/super_glue/copa/train.jsonl",
+        "pawsx": "google-research-datasets/paws-x/en/train.jsonl",
+        "udpos": "google/xtreme/udpos.English/train.jsonl",
+    }
+    assert changed == sorted(files.values())
+    assert {task: len(after[path].decode().splitlines()) for task, path in files.items()} == sizes
+    assert scarce["fingerprint"] != manifest["fingerprint"]
+    from xstilts.study.grid import data_run
+    from xstilts.study.profile import load_profile
+
+    cfg = load_profile("mini").cfg  # unset, the key leaves the world's run id as it was; set, it names a new world
+    assert "train_sizes" not in data_run(cfg).spec["world"]
+    assert data_run({**cfg, "world": {"train_sizes": sizes}}).id != data_run(cfg).id
+    with pytest.raises(KeyError, match="unknown task 'sqia'.*siqa"):
+        resolve_config({"train_sizes": {"sqia": 5}})
+    with pytest.raises(ValueError, match="train_sizes.copa: expected an integer >= 3"):
+        resolve_config({"train_sizes": {"copa": 0}})
+
+
 # --- exact labels through derived languages ------------------------------------------------------------
 
 RECIPES = [

@@ -188,7 +188,7 @@ def build_world(cfg: dict | None, out_dir: Path | str) -> dict:
     for bench in cfg["task_languages"].values():
         for task, langs in bench.items():
             union[task] = sorted(set(union.get(task, [])) | set(langs))
-    ctx = Ctx(world, languages, seed, cfg["sizes"], union)
+    ctx = Ctx(world, languages, seed, cfg["sizes"], union, cfg["train_sizes"])
     outputs: list[Output] = []
     for _name, gen in bar(GENERATORS.items(), desc="miniworld tasks", leave=False):
         outputs += gen(ctx)

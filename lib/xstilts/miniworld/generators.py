@@ -58,13 +58,22 @@ class Ctx:
         seed: int,
         sizes: dict,
         task_languages: dict[str, list[str]],
+        train_sizes: dict | None = None,
     ):
         self.world = world
         self.languages = languages
         self.seed = seed
         self.sizes = sizes
         self.task_languages = task_languages
+        self.train_sizes = dict(train_sizes or {})
         self.en = languages["en"]
+
+    def n_train(self, task: str) -> int:
+        """English training examples of `task`: the world's `train_sizes` entry, else the size preset's."""
+        return self.train_sizes.get(task, self.sizes["copa_train" if task == "copa" else "train"])
+
+    def split_size(self, task: str, split: str) -> int:
+        return self.n_train(task) if split == "train" else self.sizes[SPLIT_SIZE[split]]
 
     def rng(self, *parts) -> random.Random:
         digest = hashlib.sha256("|".join(map(str, (self.seed, *parts))).encode()).digest()
@@ -100,7 +109,7 @@ def english_splits(
     out = []
     for split in splits:
         rng = ctx.rng(name, split)
-        n = (sizes or {}).get(split) or ctx.sizes[SPLIT_SIZE[split]]
+        n = (sizes or {}).get(split) or ctx.split_size(name, split)
         out.append(Output(source, language, split, [row(rng, split, i) for i in range(n)]))
     return out
 
@@ -225,7 +234,7 @@ def nli_records(ctx: Ctx, name: str, split: str, n: int, langs: list[str], negat
 def gen_nli(ctx: Ctx) -> list[Output]:
     s = ctx.sizes
     out = []
-    en = nli_records(ctx, "mnli", "train", s["train"], ["en"])["en"]
+    en = nli_records(ctx, "mnli", "train", ctx.n_train("mnli"), ["en"])["en"]
     out.append(
         Output(
             "mnli",
@@ -251,10 +260,10 @@ def gen_nli(ctx: Ctx) -> list[Output]:
                 Output("xnli", code, split, [{"premise": p, "hypothesis": h, "label": y} for p, h, y in per[code]])
             )
     # ANLI+: SNLI (simple), ANLI R1 (negated premises), R2 (compound), R3 (both).
-    snli = nli_records(ctx, "snli", "train", s["train"] // 2, ["en"])["en"]
+    snli = nli_records(ctx, "snli", "train", ctx.train_sizes.get("snli", s["train"] // 2), ["en"])["en"]
     out.append(Output("snli", "en", "train", [{"premise": p, "hypothesis": h, "label": y} for p, h, y in snli]))
     for r, (neg, comp) in {1: (0.6, 0.0), 2: (0.0, 0.7), 3: (0.5, 0.5)}.items():
-        for split, n in ((f"train_r{r}", s["train"] // 3), (f"dev_r{r}", s["dev"] // 3)):
+        for split, n in ((f"train_r{r}", ctx.train_sizes.get("anli", s["train"] // 3)), (f"dev_r{r}", s["dev"] // 3)):
             rows = nli_records(ctx, f"anli{r}", split, n, ["en"], neg, comp)["en"]
             out.append(
                 Output(
@@ -321,7 +330,7 @@ def paws_example(ctx: Ctx, rng: random.Random, label: int | None = None):
 def gen_pawsx(ctx: Ctx) -> list[Output]:
     s, out = ctx.sizes, []
     langs = sorted(set(ctx.langs("pawsx")) | {"en"})
-    for split, n in (("train", s["train"]), ("validation", s["dev"]), ("test", s["test"])):
+    for split, n in (("train", ctx.n_train("pawsx")), ("validation", s["dev"]), ("test", s["test"])):
         rng = ctx.rng("pawsx", split)
         labels = [None] * n if split == "train" else balanced_labels(rng, n, 2)
         items = [paws_example(ctx, rng, y) for y in labels]
@@ -434,7 +443,7 @@ def tagging_splits(ctx: Ctx, source: str, name: str, row) -> list[Output]:
     for code in sorted(set(ctx.langs(name)) | {"en"}):
         for split in ("train", "validation", "test") if code == "en" else ("test",):
             rng = ctx.rng(name, code, split)
-            out.append(Output(source, code, split, [row(rng, code) for _ in range(ctx.sizes[SPLIT_SIZE[split]])]))
+            out.append(Output(source, code, split, [row(rng, code) for _ in range(ctx.split_size(name, split))]))
     return out
 
 
@@ -568,7 +577,7 @@ def _ids(ctx: Ctx, name: str, paras: list[Paragraph], prefix: str = "") -> list[
 def gen_qa(ctx: Ctx) -> list[Output]:
     s, out = ctx.sizes, []
     # SQuAD v1.1 (English train/validation): the training data of XQuAD, MLQA and LAReQA.
-    for split, n in (("train", s["train"]), ("validation", s["dev"])):
+    for split, n in (("train", ctx.n_train("squad")), ("validation", s["dev"])):
         paras = _paragraphs(ctx, "squad", n, split)
         out.append(Output("squad", "en", split, squad_rows(ctx, paras, "en", _ids(ctx, f"squad-{split}", paras))))
     # XQuAD: one set of paragraphs, realised in every language, ids shared across languages.
@@ -594,7 +603,7 @@ def gen_qa(ctx: Ctx) -> list[Output]:
             )
     # TyDiQA-GoldP: English train; validation = every language, language in the id prefix.
     prefix = {code: ctx.lang(code).recipe.name.lower() for code in ctx.languages}
-    paras = _paragraphs(ctx, "tydiqa", s["train"], "train")
+    paras = _paragraphs(ctx, "tydiqa", ctx.n_train("tydiqa"), "train")
     out.append(
         Output(
             "xtreme.tydiqa",
@@ -737,7 +746,7 @@ def copa_item(ctx: Ctx, rng: random.Random, label: int | None = None):
 
 def gen_copa(ctx: Ctx) -> list[Output]:
     s, out = ctx.sizes, []
-    for split, n in (("train", s["copa_train"]), ("validation", s["dev"])):
+    for split, n in (("train", ctx.n_train("copa")), ("validation", s["dev"])):
         rng = ctx.rng("copa", split)
         rows = []
         for i in range(n):
@@ -825,7 +834,7 @@ def gen_siqa(ctx: Ctx) -> list[Output]:
 def gen_hellaswag(ctx: Ctx) -> list[Output]:
     """ctx_a = a cause, ctx_b = the agent's name, endings = what the agent did next (one per rule)."""
     s, out = ctx.sizes, []
-    for split, n in (("train", s["train"]), ("validation", s["dev"])):
+    for split, n in (("train", ctx.n_train("hellaswag")), ("validation", s["dev"])):
         rng = ctx.rng("hellaswag", split)
         rows = []
         while len(rows) < n:
@@ -1007,7 +1016,7 @@ def gen_mewslix(ctx: Ctx) -> list[Output]:
     entities = mewslix_entities(ctx)
     by_id = {e["entity_id"]: e for e in entities}
     files: dict[str, list[dict]] = {"candidate_set_entities": entities}
-    for split, n in (("train", s["train"]), ("dev", s["dev"])):
+    for split, n in (("train", ctx.n_train("mewslix")), ("dev", s["dev"])):
         rng = ctx.rng("mewslix", "pairs", split)
         rows = []
         for i in range(n):

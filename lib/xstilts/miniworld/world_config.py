@@ -99,6 +99,8 @@ DEFAULT_WORLD = {
     "seed": 0,  # world seed: same seed -> byte-identical files
     "size": "default",  # size preset: default | smoke
     "sizes": {},  # overrides of single preset entries (keys of SIZE_PRESETS["default"])
+    "train_sizes": {},  # English training examples of single tasks (keys of TRAIN_SIZE_TASKS), overriding
+    # sizes.train (COPA: sizes.copa_train); how a miniature makes a target's training data scarce
     "n_persons": 48,  # people in the world (first names repeat across them)
     "n_orgs": 12,  # organisations
     "languages": DEFAULT_LANGUAGES,  # derived-language recipes (xstilts.miniworld.derivation.Recipe + tier)
@@ -110,10 +112,43 @@ DEFAULT_WORLD = {
     "codeswitch_words": 0.3,  # in such a sentence, the chance that each word is written as in English
 }
 
+# The tasks whose English training examples `train_sizes` can set (the training data of every target and
+# intermediate task; XNLI trains on MNLI, XQuAD, MLQA and LAReQA on SQuAD, XCOPA on SIQA then COPA).
+TRAIN_SIZE_TASKS = (
+    "mnli",
+    "snli",
+    "anli",
+    "pawsx",
+    "qqp",
+    "sst2",
+    "udpos",
+    "panx",
+    "ccg",
+    "squad",
+    "tydiqa",
+    "copa",
+    "siqa",
+    "hellaswag",
+    "cosmosqa",
+    "commonsenseqa",
+    "mewslix",
+)
+
 BENCHMARK_TASKS = {bench: tuple(tasks) for bench, tasks in TASK2LANGS.items()}  # every task of both benchmarks
 # Bump when the generators write different files for the same config: the world's run id includes it, so a
 # new version of the code never reuses a world (and the models pretrained on it) built by an older one.
 GENERATOR_VERSION = 2
+
+
+# Keys added after the worlds of GENERATOR_VERSION 2 were first built, with the value that leaves the files
+# as they were: they enter a world's identity only when set, so every existing world keeps its run id.
+UNSET_KEYS = {"train_sizes": {}}
+
+
+def identity(resolved: dict) -> dict:
+    """What names a world in its run id: the resolved configuration without the UNSET_KEYS left at their
+    neutral value (the files are byte-identical to a world built before those keys existed)."""
+    return {k: v for k, v in resolved.items() if not (k in UNSET_KEYS and v == UNSET_KEYS[k])}
 
 
 def resolve_config(cfg: dict | None) -> dict:
@@ -132,6 +167,15 @@ def resolve_config(cfg: dict | None) -> dict:
             raise KeyError(f"world.sizes: unknown key {key!r}{nearest(key, sizes)} (valid: {sorted(sizes)})")
         sizes[key] = value
     out["sizes"] = sizes
+    train_sizes = dict(out["train_sizes"] or {})
+    for key, value in train_sizes.items():
+        if key not in TRAIN_SIZE_TASKS:
+            raise KeyError(
+                f"world.train_sizes: unknown task {key!r}{nearest(key, TRAIN_SIZE_TASKS)} (valid: {list(TRAIN_SIZE_TASKS)})"
+            )
+        if isinstance(value, bool) or not isinstance(value, int) or value < 3:
+            raise ValueError(f"world.train_sizes.{key}: expected an integer >= 3 (examples), got {value!r}")
+    out["train_sizes"] = train_sizes
     codes = {"en"} | {lang["code"] for lang in out["languages"]}
     for bench, tasks in out["task_languages"].items():
         if bench not in BENCHMARK_TASKS:

@@ -36,12 +36,12 @@ TRAIN_KEYS = (
 
 def data_run(cfg: dict) -> Run:
     if cfg["world"] is not None:  # the resolved world (defaults and size preset included): new defaults, new world
-        from xstilts.miniworld.world_config import GENERATOR_VERSION, resolve_config  # miniature profiles only
+        from xstilts.miniworld.world_config import GENERATOR_VERSION, identity, resolve_config  # miniatures only
 
         return Run(
             "data",
             "world",
-            {"world": resolve_config(cfg["world"]), "seed": cfg["seed"], "generator": GENERATOR_VERSION},
+            {"world": identity(resolve_config(cfg["world"])), "seed": cfg["seed"], "generator": GENERATOR_VERSION},
         )
     keys = sorted({t.key for t in target_tasks(cfg)} | {REGISTRY[k].key for k in _intermediate_keys(cfg)})
     lock = read_lock()
