@@ -68,9 +68,10 @@ class Ctx:
         self.train_sizes = dict(train_sizes or {})
         self.en = languages["en"]
 
-    def n_train(self, task: str) -> int:
-        """English training examples of `task`: the world's `train_sizes` entry, else the size preset's."""
-        return self.train_sizes.get(task, self.sizes["copa_train" if task == "copa" else "train"])
+    def n_train(self, task: str, default: int | None = None) -> int:
+        """English training examples of `task`: the world's `train_sizes` entry, else `default`, else the size
+        preset's `train`."""
+        return self.train_sizes.get(task, self.sizes["train"] if default is None else default)
 
     def split_size(self, task: str, split: str) -> int:
         return self.n_train(task) if split == "train" else self.sizes[SPLIT_SIZE[split]]
@@ -260,10 +261,10 @@ def gen_nli(ctx: Ctx) -> list[Output]:
                 Output("xnli", code, split, [{"premise": p, "hypothesis": h, "label": y} for p, h, y in per[code]])
             )
     # ANLI+: SNLI (simple), ANLI R1 (negated premises), R2 (compound), R3 (both).
-    snli = nli_records(ctx, "snli", "train", ctx.train_sizes.get("snli", s["train"] // 2), ["en"])["en"]
+    snli = nli_records(ctx, "snli", "train", ctx.n_train("snli", s["train"] // 2), ["en"])["en"]
     out.append(Output("snli", "en", "train", [{"premise": p, "hypothesis": h, "label": y} for p, h, y in snli]))
     for r, (neg, comp) in {1: (0.6, 0.0), 2: (0.0, 0.7), 3: (0.5, 0.5)}.items():
-        for split, n in ((f"train_r{r}", ctx.train_sizes.get("anli", s["train"] // 3)), (f"dev_r{r}", s["dev"] // 3)):
+        for split, n in ((f"train_r{r}", ctx.n_train("anli", s["train"] // 3)), (f"dev_r{r}", s["dev"] // 3)):
             rows = nli_records(ctx, f"anli{r}", split, n, ["en"], neg, comp)["en"]
             out.append(
                 Output(
@@ -746,7 +747,7 @@ def copa_item(ctx: Ctx, rng: random.Random, label: int | None = None):
 
 def gen_copa(ctx: Ctx) -> list[Output]:
     s, out = ctx.sizes, []
-    for split, n in (("train", ctx.n_train("copa")), ("validation", s["dev"])):
+    for split, n in (("train", ctx.n_train("copa", s["copa_train"])), ("validation", s["dev"])):
         rng = ctx.rng("copa", split)
         rows = []
         for i in range(n):
