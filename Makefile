@@ -47,7 +47,7 @@ endif
 .PHONY: help setup validate reproduce data plan submit readme-bill test lint bench gpu-check calibrate lab clean distclean
 
 help: ## list the targets
-	@echo "make <target> [PROFILE=mini|smoke|mini-full|paper|rehearsal] [SHARDS=N] [VERBOSE=1] [VERIFY=1]"
+	@echo "make <target> [PROFILE=mini|smoke|mini-full|mini-control|paper|rehearsal] [SHARDS=N] [VERBOSE=1] [VERIFY=1]"
 	@grep -E '^[a-z.-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 setup: $(STAMP) ## create .venv, install the pinned requirements, the package and a python3 kernel (once)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -118,6 +119,24 @@ def test_multiple_choice_trains(encoder, tmp_path):
     preds, logits = predict(tmp_path / "run", task, data.dev)
     assert all(0 <= p < 3 for p in preds) and all(l.shape == (3,) for l in logits)
     assert json.loads((tmp_path / "run" / "heads.json").read_text())["commonsenseqa"]["format"] == "multiple_choice"
+
+
+def test_a_frozen_encoder_keeps_its_weights_and_only_the_head_learns(encoder, tmp_path):
+    """`freeze_encoder` (the positive control's probe): the saved encoder is the one it started from, tensor
+    for tensor, while the head moves; without it, the encoder moves too."""
+    from xstilts.engine.encoders import resolve_encoder_dir
+
+    task = toydata.task("sst2", "classification", ["n", "p"])
+    data = TaskData(task, toydata.classification_set(120, 1, pair=False), None)
+    start = load_file(str(Path(resolve_encoder_dir(encoder)) / "model.safetensors"))
+    for name, frozen in (("probe", True), ("tuned", False)):
+        finetune(encoder, [data], hp(max_steps=10, freeze_encoder=frozen), seed=0, out_dir=tmp_path / name)
+    probe = load_file(str(tmp_path / "probe" / "encoder" / "model.safetensors"))
+    tuned = load_file(str(tmp_path / "tuned" / "encoder" / "model.safetensors"))
+    assert probe.keys() == start.keys() and all(torch.equal(probe[k], start[k]) for k in start)
+    assert any(not torch.equal(tuned[k], start[k]) for k in start)
+    head = load_file(str(tmp_path / "probe" / "heads.safetensors"))
+    assert head["sst2/dense.bias"].any()  # initialised at zero, moved by training
 
 
 def test_tagging_first_subtoken_long_sentences(encoder, tmp_path):

@@ -32,6 +32,7 @@ class TrainConfig:
     tensorboard_dir: str | None = None  # write the curves as TensorBoard events here (a folder per run)
     embedding_layer: int | float | None = None  # dual encoders: hidden layer to pool (index, or fraction
     # of depth if a float <= 1), saved in the encoder's config
+    freeze_encoder: bool = False  # train the heads only: the encoder keeps the weights it starts from (a probe)
     # How a machine runs the recipe, not part of it (docs/design.md §13):
     micro_batch: int | None = None  # examples per process per micro-step; None: batch_size // processes
     checkpoint_minutes: float = 0.0  # with a resume_dir: a resumable checkpoint this often (0: on a signal only)

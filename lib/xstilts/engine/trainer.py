@@ -180,6 +180,10 @@ def finetune(
         model = EngineModel(encoder_model, [t.task for t in tasks])
     if init_heads_from is not None and weights:
         init_heads_from_run(model, Path(init_heads_from))
+    if hp.freeze_encoder:  # a probe: only the heads learn, so the score reads what the encoder already holds
+        if sharded:
+            raise ValueError("TrainConfig.freeze_encoder: a frozen encoder is not sharded (FSDP): set fsdp false")
+        model.encoder.requires_grad_(False)
     n_steps = total_steps(tasks, hp)
     multi_head = len(model.head_keys) > 1
     model = prepare(model, procs, sharded, multi_head, hp.bf16, model.state_dict() if sharded and main else None)

@@ -33,6 +33,9 @@ TRAIN_KEYS = (
     "embedding_layer",
 )
 
+# Recipe keys added after the first studies ran: in a run's recipe only when set (xstilts.study.profile.TRAIN)
+LATER_TRAIN_KEYS = ("freeze_encoder",)
+
 
 def data_run(cfg: dict) -> Run:
     if cfg["world"] is not None:  # the resolved world (defaults and size preset included): new defaults, new world
@@ -107,9 +110,12 @@ def train_config(cfg: dict, phase: str, protocol: str | None = None, lr_from: Ru
     """A training run's recipe. With the learning-rate pilot (`lr_from`: the size's selection run) the lr is
     not in it: `lr_times` says what multiple of the size's selected lr it trains at (the profile's lr over
     `lr_pilot.anchor`: 1 for every phase of the paper, 2 for LAReQA), resolved when the run starts."""
-    hp = {k: cfg[phase][k] for k in TRAIN_KEYS}
+    hp = {k: cfg[phase][k] for k in (*TRAIN_KEYS, *LATER_TRAIN_KEYS)}
     if protocol:
         hp.update(cfg["per_target"].get(protocol, {}))
+    for key in LATER_TRAIN_KEYS:  # unset, a key added later leaves every recipe's run id as it was
+        if not hp[key]:
+            del hp[key]
     if lr_from is not None:
         hp["lr_times"] = lr_times(cfg, hp.pop("lr"))
     return hp

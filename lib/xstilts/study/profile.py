@@ -51,6 +51,11 @@ TRAIN = {
         "dual encoders (Mewsli-X, LAReQA): hidden layer to pool, an index or a fraction of depth; "
         "null: the last (XTREME-R)",
     ),
+    "freeze_encoder": (
+        bool,
+        False,
+        "train the task heads only, the encoder frozen: a probe of what the encoder holds (the positive control)",
+    ),
 }
 
 SCHEMA: dict[str, Any] = {
@@ -116,6 +121,12 @@ SCHEMA: dict[str, Any] = {
         None,
         "the per-size learning-rate pilot (docs/recipe.md §9.1): {protocols, seeds, anchor}; each size's grid is its "
         "models[].lr_grid. null: every size trains at the `intermediate`/`target` lr as written",
+    ),
+    "planted": (
+        (dict, type(None)),
+        None,
+        "a positive control's declared effect (docs/miniworld.md §7): {arm, sign, mechanism}; the analysis "
+        "sets the interaction γ of that arm it recovers beside it. null: nothing is planted",
     ),
     "retrieval": {
         "layer": ((int, float), 0.58, "hidden layer for retrieval: an index, or a fraction of depth (14/24)"),
@@ -271,6 +282,7 @@ def load_profile(name: str, check_licences: bool = True) -> Profile:
     _validate_ranges(cfg, files)
     _validate_lr_pilot(cfg, files)
     _validate_shape(cfg, files)
+    _validate_planted(cfg, files)
     return Profile(name=profile_name(name), cfg=cfg, files=files)
 
 
@@ -515,6 +527,37 @@ def _validate_lr_pilot(cfg: dict, files: list[Path]) -> None:
             raise ProfileError(f"{where} lists a learning rate twice: {grid!r}")
 
 
+PLANTED_KEYS = {
+    "arm": (str, None, "the intermediate arm whose interaction γ = β_XTREME-R − β_XTREME the world plants"),
+    "sign": (str, None, "positive | negative: the planted sign of γ"),
+    "mechanism": (str, "", "how the world plants it, in a sentence (shown beside the result)"),
+}
+PLANTED_SIGNS = ("positive", "negative")
+
+
+def _validate_planted(cfg: dict, files: list[Path]) -> None:
+    """A planted effect names an intermediate arm of the profile and a sign; only a study profile has a γ."""
+    planted = cfg["planted"]
+    if planted is None:
+        return
+    source = _origin(files, "planted")
+    _check_section(planted, PLANTED_KEYS, "planted.", source)
+    for key, (_, default, _doc) in PLANTED_KEYS.items():
+        planted.setdefault(key, default)
+    if cfg["purpose"] != "study":
+        raise ProfileError(f"{source}: 'planted' needs `purpose: study` (a pipeline profile estimates no γ)")
+    arms = [a for a in cfg["arms"] if a != ARM_NONE] + [a for a in confirmatory_arms(cfg) if a not in cfg["arms"]]
+    if planted["arm"] not in arms:
+        raise ProfileError(
+            f"{source}: 'planted.arm' is {planted['arm']!r}, not an intermediate arm of this profile"
+            f"{nearest(str(planted['arm']), arms)}; allowed: {', '.join(arms)}"
+        )
+    if planted["sign"] not in PLANTED_SIGNS:
+        raise ProfileError(
+            f"{source}: 'planted.sign' must be one of {', '.join(PLANTED_SIGNS)}, got {planted['sign']!r}"
+        )
+
+
 def layout(model: dict, batch_size: int, grad_accum: int) -> tuple[int, int, int]:
     """(ranks, micro-batch per rank, micro-steps per optimiser step) of a model size for a recipe's batch."""
     ranks = model.get("ranks", 1)
@@ -531,6 +574,11 @@ def _validate_layout(cfg: dict, i: int, model: dict, files: list[Path]) -> None:
     recipes = [(section, cfg[section]) for section in ("intermediate", "target")]
     recipes += [(f"per_target.{k}", {**cfg["target"], **v}) for k, v in cfg["per_target"].items()]
     for where, hp in recipes:
+        if ranks > 1 and hp.get("freeze_encoder"):
+            raise ProfileError(
+                f"{_origin(files, 'models')}: 'models[{i}]' ({model['name']}) has ranks {ranks}, but '{where}' freezes "
+                "the encoder (freeze_encoder, a probe), which runs in one process: set ranks 1 or drop freeze_encoder"
+            )
         batch, accum = hp["batch_size"], hp["grad_accum"]
         if micro is None and batch % ranks:
             raise ProfileError(

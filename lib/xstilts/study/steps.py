@@ -697,8 +697,8 @@ TEST_COLUMNS = ["estimand", "arm", "estimate", "ci_low", "ci_high", "p_value", "
 @dataclass
 class AnalysisReport:
     """Phase 4's report, in the order it is read: the confirmatory tests, the decomposition of γ, the
-    per-task slopes, the secondary tests, what each arm buys per size, the reproduction check, the figures and the answer (every
-    estimate: estimates.csv)."""
+    per-task slopes, the secondary tests, what each arm buys per size, the reproduction check, a positive control's
+    planted effect beside the recovered one, the figures and the answer (every estimate: estimates.csv)."""
 
     tests: Table
     decomposition: Table
@@ -707,6 +707,7 @@ class AnalysisReport:
     gains: Table
     reproduction: Table | Note
     effects: Table | Note
+    control: Table | Note
     estimates: Table
     figures: list
     answer: Note
@@ -715,6 +716,7 @@ class AnalysisReport:
 def analyze(s) -> AnalysisReport:
     """Gains, slopes over log10(params), the XTREME-R vs XTREME interaction, with the joint bootstrap."""
     from xstilts.analysis.analyze import gain_table
+    from xstilts.analysis.control import planted_vs_recovered, verdict
     from xstilts.analysis.figures import ALT
 
     if s.profile["purpose"] == "pipeline":
@@ -754,6 +756,14 @@ def analyze(s) -> AnalysisReport:
             "effects",
             f"{dry}X-STILTs' average gains on XTREME (XLM-R Large) beside ours, in direction and rough size",
         )
+    planted = s.profile["planted"]
+    if planted is None:
+        control = Note("*This profile plants no effect (a positive control does: `PROFILE=mini-control`).*")
+    else:
+        table = planted_vs_recovered(estimates, planted)
+        line = verdict(table, planted)
+        log.info("positive control: %s", line)
+        control = s.table(table, "planted", f"Planted beside recovered: {line}. How: {planted['mechanism']}")
     return AnalysisReport(
         tests=s.table(confirmatory[TEST_COLUMNS], "tests", "Confirmatory tests (Holm over the family)", max_rows=50),
         decomposition=s.table(
@@ -775,6 +785,7 @@ def analyze(s) -> AnalysisReport:
         ),
         reproduction=reproduction,
         effects=effects,
+        control=control,
         estimates=s.table(estimates, "estimates", "Every estimate", max_rows=10),
         figures=figures,
         answer=Note(answer),
