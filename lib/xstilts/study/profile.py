@@ -126,7 +126,7 @@ SCHEMA: dict[str, Any] = {
         (dict, type(None)),
         None,
         "a positive control's declared effect (docs/miniworld.md §7): {arm, sign, mechanism}; the analysis "
-        "sets the interaction γ of that arm it recovers beside it. null: nothing is planted",
+        "shows the planted sign of that arm's interaction γ beside the γ it estimates. null: nothing is planted",
     ),
     "retrieval": {
         "layer": ((int, float), 0.58, "hidden layer for retrieval: an index, or a fraction of depth (14/24)"),
@@ -528,9 +528,9 @@ def _validate_lr_pilot(cfg: dict, files: list[Path]) -> None:
 
 
 PLANTED_KEYS = {
-    "arm": (str, None, "the intermediate arm whose interaction γ = β_XTREME-R − β_XTREME the world plants"),
+    "arm": (str, None, "the intermediate arm whose interaction γ = β_XTREME-R − β_XTREME the profile plants"),
     "sign": (str, None, "positive | negative: the planted sign of γ"),
-    "mechanism": (str, "", "how the world plants it, in a sentence (shown beside the result)"),
+    "mechanism": (str, "", "how the profile plants it, in a sentence (shown beside the result)"),
 }
 PLANTED_SIGNS = ("positive", "negative")
 
