@@ -492,15 +492,24 @@ LR_PILOT_KEYS = {
 }
 
 
+def _optional_section(cfg: dict, key: str, keys: dict, files: list[Path]) -> tuple[dict | None, str]:
+    """An optional mapping of the profile (null: absent): its keys checked against `keys`, their defaults filled
+    in; with the file that set it, for messages."""
+    section = cfg[key]
+    if section is None:
+        return None, ""
+    source = _origin(files, key)
+    _check_section(section, keys, f"{key}.", source)
+    for name, (_, default, _doc) in keys.items():
+        section.setdefault(name, default)
+    return section, source
+
+
 def _validate_lr_pilot(cfg: dict, files: list[Path]) -> None:
     """The pilot's keys, protocols that the profile trains, and a grid of positive learning rates per size."""
-    pilot = cfg["lr_pilot"]
+    pilot, source = _optional_section(cfg, "lr_pilot", LR_PILOT_KEYS, files)
     if pilot is None:
         return
-    source = _origin(files, "lr_pilot")
-    _check_section(pilot, LR_PILOT_KEYS, "lr_pilot.", source)
-    for key, (_, default, _doc) in LR_PILOT_KEYS.items():
-        pilot.setdefault(key, default)
     trained = sorted({t.protocol for t in target_tasks(cfg) if t.train_schedule != "none"})
     if not pilot["protocols"]:
         raise ProfileError(
@@ -537,13 +546,9 @@ PLANTED_SIGNS = ("positive", "negative")
 
 def _validate_planted(cfg: dict, files: list[Path]) -> None:
     """A planted effect names an intermediate arm of the profile and a sign; only a study profile has a γ."""
-    planted = cfg["planted"]
+    planted, source = _optional_section(cfg, "planted", PLANTED_KEYS, files)
     if planted is None:
         return
-    source = _origin(files, "planted")
-    _check_section(planted, PLANTED_KEYS, "planted.", source)
-    for key, (_, default, _doc) in PLANTED_KEYS.items():
-        planted.setdefault(key, default)
     if cfg["purpose"] != "study":
         raise ProfileError(f"{source}: 'planted' needs `purpose: study` (a pipeline profile estimates no γ)")
     arms = [a for a in cfg["arms"] if a != ARM_NONE] + [a for a in confirmatory_arms(cfg) if a not in cfg["arms"]]
