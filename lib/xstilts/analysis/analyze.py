@@ -272,7 +272,8 @@ def _cell_permutation_rows(cells: CellTable, max_tests: int, n_resamples: int, s
     return out
 
 
-def _fmt(r) -> str:
+def interval_text(r) -> str:
+    """An estimate and its 95% CI as the reports write it: +1.23 [+0.45, +2.01]."""
     return f"{r.estimate:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}]"
 
 
@@ -281,7 +282,7 @@ def gain_table(est: pd.DataFrame, size_names: dict | None = None) -> pd.DataFram
     (rows) and model size (columns, smallest first, named by `size_names` {params: name}), as `estimate
     [95% CI]` in points, with `*` where the interval excludes zero."""
     g = est[est["estimand"] == "benchmark_gain"]
-    cells = [_fmt(r) + (" *" if r.ci_low > 0 or r.ci_high < 0 else "") for r in g.itertuples()]
+    cells = [interval_text(r) + (" *" if r.ci_low > 0 or r.ci_high < 0 else "") for r in g.itertuples()]
     wide = g.assign(cell=cells).pivot_table(
         index=["arm", "benchmark"], columns="params", values="cell", aggfunc="first", sort=False
     )
@@ -306,15 +307,15 @@ def answer_paragraph(est: pd.DataFrame, conf: pd.DataFrame, notes: list[str], n_
         s = f"For {arm.replace('_', ' ')} intermediate training"
         bits = []
         if bx is not None:
-            bits.append(f"the XTREME gain changes by {_fmt(bx)} points per decade of parameters")
+            bits.append(f"the XTREME gain changes by {interval_text(bx)} points per decade of parameters")
         if br is not None:
-            bits.append(f"the XTREME-R gain by {_fmt(br)}")
+            bits.append(f"the XTREME-R gain by {interval_text(br)}")
         if bits:
             s += ", " + " and ".join(bits)
         if g is not None:
             c = conf[(conf.estimand == "interaction") & (conf.arm == arm)]
             ph = f", Holm-adjusted p = {c.iloc[0].p_holm:.3g}" if not c.empty else ""
-            s += f"; the difference γ = {_fmt(g)} points per decade{ph}"
+            s += f"; the difference γ = {interval_text(g)} points per decade{ph}"
             comp = {
                 n: get(n)
                 for n in ("interaction_unique_tasks", "interaction_added_languages", "interaction_task_weights")
@@ -322,9 +323,9 @@ def answer_paragraph(est: pd.DataFrame, conf: pd.DataFrame, notes: list[str], n_
             if all(v is not None for v in comp.values()):
                 prot = get("interaction_protocol")
                 s += (
-                    f" (unique tasks {_fmt(comp['interaction_unique_tasks'])}, added languages "
-                    f"{_fmt(comp['interaction_added_languages'])}, task weights {_fmt(comp['interaction_task_weights'])}"
-                    + (f", protocol/data version of shared tasks {_fmt(prot)}" if prot is not None else "")
+                    f" (unique tasks {interval_text(comp['interaction_unique_tasks'])}, added languages "
+                    f"{interval_text(comp['interaction_added_languages'])}, task weights {interval_text(comp['interaction_task_weights'])}"
+                    + (f", protocol/data version of shared tasks {interval_text(prot)}" if prot is not None else "")
                     + ")"
                 )
             verdict = (

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from xstilts.analysis.analyze import interval_text
+
 # (estimand in estimates.csv, what it is): γ itself, then its part from the tasks only one benchmark has
 QUANTITIES = (
     ("interaction", "γ = β_XTREME-R − β_XTREME (points per decade)"),
@@ -44,7 +46,4 @@ def verdict(table: pd.DataFrame, planted: dict) -> str:
     """One line on γ: recovered or not, with the estimate and its interval."""
     g = table.iloc[0]
     word = "recovered" if g.recovered else "NOT recovered"
-    return (
-        f"planted γ({planted['arm']}) {g.planted}; estimated {g.estimate:+.2f} [{g.ci_low:+.2f}, {g.ci_high:+.2f}] "
-        f"points per decade: {word}"
-    )
+    return f"planted γ({planted['arm']}) {g.planted}; estimated {interval_text(g)} points per decade: {word}"
