@@ -85,6 +85,28 @@ def test_the_probe_key_enters_a_recipe_only_when_set():
     assert "freeze_encoder" not in train_config(control, "intermediate")
 
 
+def test_the_encoder_rate_enters_a_recipe_only_when_set_and_is_a_share(tmp_path):
+    """`encoder_lr_scale` came after the first studies: at its default 1 no recipe (and so no run id) carries
+    it; set, the recipes of that phase do; outside (0, 1] it is rejected at load, naming the key."""
+    from xstilts.study.grid import train_config
+
+    mini = load_profile("mini").cfg
+    for phase, protocol in (("intermediate", None), ("target", None), ("target", "xquad")):
+        assert "encoder_lr_scale" not in train_config(mini, phase, protocol)
+    path = tmp_path / "slow.yaml"
+    path.write_text("extends: smoke\ntarget: {encoder_lr_scale: 0.5}\n")
+    slow = load_profile(str(path)).cfg
+    assert train_config(slow, "target", "xnli")["encoder_lr_scale"] == 0.5
+    assert "encoder_lr_scale" not in train_config(slow, "intermediate")
+    for bad, key in (
+        ("target: {encoder_lr_scale: 0}", "target"),
+        ("per_target: {xnli: {encoder_lr_scale: 2}}", "per_target.xnli"),
+    ):
+        path.write_text(f"extends: smoke\n{bad}\n")
+        with pytest.raises(ProfileError, match=f"'{key}.encoder_lr_scale' must be in \\(0, 1\\]"):
+            load_profile(str(path))
+
+
 def test_the_control_profile_plants_a_positive_gamma_for_an_arm_it_runs():
     """mini-control: the planted arm runs, XNLI is a target of XTREME-R only, and it is the probed one."""
     profile = load_profile("mini-control")

@@ -139,6 +139,42 @@ def test_a_frozen_encoder_keeps_its_weights_and_only_the_head_learns(encoder, tm
     assert head["sst2/dense.bias"].any()  # initialised at zero, moved by training
 
 
+def test_an_encoder_at_a_lower_rate_moves_less_while_the_head_trains_at_the_rate(encoder, tmp_path):
+    """`encoder_lr_scale`: the encoder's parameters are optimised at that multiple of `lr` (their own groups),
+    the heads at `lr`; the saved encoder ends nearer its starting weights than at one rate for all."""
+    from xstilts.engine.encoders import resolve_encoder_dir
+    from xstilts.engine.modeling import EngineModel
+    from xstilts.engine.trainer import param_groups
+
+    task = toydata.task("sst2", "classification", ["n", "p"])
+    data = TaskData(task, toydata.classification_set(120, 1, pair=False), None)
+    start = load_file(str(Path(resolve_encoder_dir(encoder)) / "model.safetensors"))
+    moved = {}
+    for name, scale in (("slow", 0.1), ("one_rate", 1.0)):
+        finetune(encoder, [data], hp(max_steps=10, encoder_lr_scale=scale), seed=0, out_dir=tmp_path / name)
+        end = load_file(str(tmp_path / name / "encoder" / "model.safetensors"))
+        matrices = [k for k in start if start[k].ndim == 2 and ".layer." in k]
+        moved[name] = sum(float((end[k] - start[k]).norm() / start[k].norm()) for k in matrices) / len(matrices)
+    assert 0 < moved["slow"] < 0.5 * moved["one_rate"], moved
+
+    from xstilts.engine.encoders import load_encoder
+
+    model = EngineModel(load_encoder(resolve_encoder_dir(encoder), False), [task])
+    groups = param_groups(model, 0.01, encoder_lr=1e-4)
+    encoder_ids = {id(p) for p in model.encoder.parameters()}
+    assert {g.get("lr") for g in groups} == {None, 1e-4}  # heads: the optimiser's rate; encoder: its own
+    for g in groups:
+        assert all((id(p) in encoder_ids) == ("lr" in g) for p in g["params"])
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+    assert len(param_groups(model, 0.01)) == 2  # one rate: the two weight-decay groups, as before
+
+
+def test_encoder_lr_scale_must_be_a_share():
+    for bad in (0, 1.5, -0.1):
+        with pytest.raises(ValueError, match="encoder_lr_scale must be in"):
+            TrainConfig(encoder_lr_scale=bad)
+
+
 def test_tagging_first_subtoken_long_sentences(encoder, tmp_path):
     task = toydata.task("panx", "tagging", toydata.TAGS, metric="f1")
     train, dev = toydata.tagging_set(300, 1), toydata.tagging_set(60, 2, max_words=40)

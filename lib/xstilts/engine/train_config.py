@@ -33,6 +33,7 @@ class TrainConfig:
     embedding_layer: int | float | None = None  # dual encoders: hidden layer to pool (index, or fraction
     # of depth if a float <= 1), saved in the encoder's config
     freeze_encoder: bool = False  # train the heads only: the encoder keeps the weights it starts from (a probe)
+    encoder_lr_scale: float = 1.0  # the encoder's learning rate as a multiple of lr (the heads train at lr)
     # How a machine runs the recipe, not part of it (docs/design.md §13):
     micro_batch: int | None = None  # examples per process per micro-step; None: batch_size // processes
     checkpoint_minutes: float = 0.0  # with a resume_dir: a resumable checkpoint this often (0: on a signal only)
@@ -46,6 +47,8 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.{f.name} must be a positive int, got {value!r}")
         if self.micro_batch is not None and (not isinstance(self.micro_batch, int) or self.micro_batch < 1):
             raise ValueError(f"TrainConfig.micro_batch must be None or a positive int, got {self.micro_batch!r}")
+        if not (isinstance(self.encoder_lr_scale, (int, float)) and 0 < self.encoder_lr_scale <= 1):
+            raise ValueError(f"TrainConfig.encoder_lr_scale must be in (0, 1], got {self.encoder_lr_scale!r}")
         if not self.checkpoint_minutes >= 0:
             raise ValueError(f"TrainConfig.checkpoint_minutes must be >= 0, got {self.checkpoint_minutes!r}")
         if self.max_steps is None and not self.epochs > 0:

@@ -33,8 +33,9 @@ TRAIN_KEYS = (
     "embedding_layer",
 )
 
-# Recipe keys added after the first studies ran: in a run's recipe only when set (xstilts.study.profile.TRAIN)
-LATER_TRAIN_KEYS = ("freeze_encoder",)
+# Recipe keys added after the first studies ran, with their defaults: in a run's recipe only when set to
+# something else (xstilts.study.profile.TRAIN), so the runs of every earlier recipe keep their ids
+LATER_TRAIN_KEYS = {"freeze_encoder": False, "encoder_lr_scale": 1}
 
 
 def data_run(cfg: dict) -> Run:
@@ -113,8 +114,8 @@ def train_config(cfg: dict, phase: str, protocol: str | None = None, lr_from: Ru
     hp = {k: cfg[phase][k] for k in (*TRAIN_KEYS, *LATER_TRAIN_KEYS)}
     if protocol:
         hp.update(cfg["per_target"].get(protocol, {}))
-    for key in LATER_TRAIN_KEYS:  # unset, a key added later leaves every recipe's run id as it was
-        if not hp[key]:
+    for key, default in LATER_TRAIN_KEYS.items():  # unset, a key added later leaves every run id as it was
+        if hp[key] == default:
             del hp[key]
     if lr_from is not None:
         hp["lr_times"] = lr_times(cfg, hp.pop("lr"))

@@ -56,6 +56,12 @@ TRAIN = {
         False,
         "train the task heads only, the encoder frozen: a probe of what the encoder holds (the positive control)",
     ),
+    "encoder_lr_scale": (
+        (int, float),
+        1,
+        "the encoder's learning rate as a multiple of lr, in (0, 1]; the task heads train at lr (1: one rate for "
+        "all parameters, jiant's recipe)",
+    ),
 }
 
 SCHEMA: dict[str, Any] = {
@@ -407,6 +413,7 @@ TRAIN_RANGES = {
     "eval_every_steps": AT_LEAST_0,  # 0: English dev once, at the end
     "eval_subset": AT_LEAST_1,
     "patience": AT_LEAST_1,
+    "encoder_lr_scale": (0, 1, True),
 }
 RANGES = {
     "num_threads": AT_LEAST_0,
