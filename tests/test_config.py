@@ -117,7 +117,7 @@ def test_grid_arithmetic_of_the_mini_profile():
 def test_per_target_overrides_reach_only_their_protocols_runs():
     """`per_target.<protocol>` changes the training of that protocol's target runs and of no other run."""
     profile = load_profile("mini")
-    from xstilts.study.grid import TRAIN_KEYS
+    from xstilts.study.grid import LATER_TRAIN_KEYS, TRAIN_KEYS
 
     cfg, plan = profile.cfg, plan_runs(profile)
     by_protocol = {}
@@ -125,8 +125,13 @@ def test_per_target_overrides_reach_only_their_protocols_runs():
         if run.spec.get("train") is not None:
             by_protocol.setdefault(run.spec["protocol"], []).append(run.spec["train"])
     for protocol, trains in by_protocol.items():
-        expected = {**{k: cfg["target"][k] for k in TRAIN_KEYS}, **cfg["per_target"].get(protocol, {})}
+        merged = {**cfg["target"], **cfg["per_target"].get(protocol, {})}
+        expected = {k: merged[k] for k in TRAIN_KEYS} | {
+            k: merged[k] for k, default in LATER_TRAIN_KEYS.items() if merged[k] != default
+        }
         assert all(t == expected for t in trains), protocol
+    # mini's target phase trains the encoder at a tenth, TyDiQA's at one rate (its per-target 1 drops the key)
+    assert by_protocol["xnli"][0]["encoder_lr_scale"] == 0.1 and "encoder_lr_scale" not in by_protocol["tydiqa"][0]
     assert by_protocol["pawsx"][0]["lr"] != cfg["target"]["lr"] == by_protocol["xnli"][0]["lr"]
     assert all(r.spec["train"]["lr"] == cfg["intermediate"]["lr"] for r in plan["intermediate"])
 

@@ -86,15 +86,17 @@ def test_the_probe_key_enters_a_recipe_only_when_set():
 
 
 def test_the_encoder_rate_enters_a_recipe_only_when_set_and_is_a_share(tmp_path):
-    """`encoder_lr_scale` came after the first studies: at its default 1 no recipe (and so no run id) carries
-    it; set, the recipes of that phase do; outside (0, 1] it is rejected at load, naming the key."""
+    """`encoder_lr_scale` came after the first studies: at its default 1, set or not, no recipe (and so no run
+    id) carries it; set, the recipes of that phase do; outside (0, 1] it is rejected at load, naming the key."""
     from xstilts.study.grid import train_config
 
-    mini = load_profile("mini").cfg
-    for phase, protocol in (("intermediate", None), ("target", None), ("target", "xquad")):
-        assert "encoder_lr_scale" not in train_config(mini, phase, protocol)
+    control, mini = load_profile("mini-control").cfg, load_profile("mini").cfg  # 1 set explicitly; 0.1
+    for phase, protocol in (("intermediate", None), ("target", None), ("target", "xnli")):
+        assert "encoder_lr_scale" not in train_config(control, phase, protocol)
+        assert train_config(mini, phase, protocol)["encoder_lr_scale"] == 0.1
+    assert "encoder_lr_scale" not in train_config(mini, "target", "tydiqa")
     path = tmp_path / "slow.yaml"
-    path.write_text("extends: smoke\ntarget: {encoder_lr_scale: 0.5}\n")
+    path.write_text("extends: mini-control\ntarget: {encoder_lr_scale: 0.5}\n")
     slow = load_profile(str(path)).cfg
     assert train_config(slow, "target", "xnli")["encoder_lr_scale"] == 0.5
     assert "encoder_lr_scale" not in train_config(slow, "intermediate")
