@@ -140,9 +140,11 @@ def test_train_sizes_change_only_the_named_tasks_english_training_files(world, t
     from xstilts.study.grid import data_run
     from xstilts.study.profile import load_profile
 
-    cfg = load_profile("mini").cfg  # unset, the key leaves the world's run id as it was; set, it names a new world
+    # unset (mini-control: null), the key leaves the world's run id as it was; set (mini), it names a new world
+    cfg = load_profile("mini-control").cfg
     assert "train_sizes" not in data_run(cfg).spec["world"]
-    assert data_run({**cfg, "world": {"train_sizes": sizes}}).id != data_run(cfg).id
+    assert data_run({**cfg, "world": {**cfg["world"], "train_sizes": sizes}}).id != data_run(cfg).id
+    assert load_profile("mini").cfg["world"]["train_sizes"] == {"mnli": 2000, "squad": 2000, "hellaswag": 2000}
     with pytest.raises(KeyError, match="unknown task 'sqia'.*siqa"):
         resolve_config({"train_sizes": {"sqia": 5}})
     with pytest.raises(ValueError, match="train_sizes.copa: expected an integer >= 3"):
