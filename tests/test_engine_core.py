@@ -142,7 +142,7 @@ def test_a_frozen_encoder_keeps_its_weights_and_only_the_head_learns(encoder, tm
 def test_an_encoder_at_a_lower_rate_moves_less_while_the_head_trains_at_the_rate(encoder, tmp_path):
     """`encoder_lr_scale`: the encoder's parameters are optimised at that multiple of `lr` (their own groups),
     the heads at `lr`; the saved encoder ends nearer its starting weights than at one rate for all."""
-    from xstilts.engine.encoders import resolve_encoder_dir
+    from xstilts.engine.encoders import load_encoder, resolve_encoder_dir
     from xstilts.engine.modeling import EngineModel
     from xstilts.engine.trainer import param_groups
 
@@ -156,8 +156,6 @@ def test_an_encoder_at_a_lower_rate_moves_less_while_the_head_trains_at_the_rate
         matrices = [k for k in start if start[k].ndim == 2 and ".layer." in k]
         moved[name] = sum(float((end[k] - start[k]).norm() / start[k].norm()) for k in matrices) / len(matrices)
     assert 0 < moved["slow"] < 0.5 * moved["one_rate"], moved
-
-    from xstilts.engine.encoders import load_encoder
 
     model = EngineModel(load_encoder(resolve_encoder_dir(encoder), False), [task])
     groups = param_groups(model, 0.01, encoder_lr=1e-4)
